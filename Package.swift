@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+//
+// east: entropy-weighted self-training (EAST) as a worker cluster.
+//
+// One target per concern:
+//   CRabbitMQ, CHiredis, COpenBLAS  system-library shims for the C libraries we link
+//   EASTCore                         answers, clusters, entropy, weights (pure Swift, no servers, no BLAS)
+//   EASTEngine                       the transformer on OpenBLAS: tensors, layers, losses, sampling
+//   east                             the command-line tool
+import PackageDescription
+
+let package = Package(
+    name: "east",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "east", targets: ["east"]),
+        .library(name: "EASTCore", targets: ["EASTCore"]),
+        .library(name: "EASTEngine", targets: ["EASTEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries. Each has a module map and a shim header; see the
+        // header for the C-from-Swift pitfalls it works around.
+        .systemLibrary(
+            name: "CRabbitMQ", path: "Sources/CRabbitMQ",
+            providers: [.apt(["librabbitmq-dev"])]),
+        .systemLibrary(
+            name: "CHiredis", path: "Sources/CHiredis",
+            providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "EASTCore"),
+        .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS"]),
+        .executableTarget(
+            name: "east",
+            dependencies: [
+                "EASTCore",
+                "EASTEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "EASTCoreTests", dependencies: ["EASTCore"]),
+        .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CRabbitMQ", "CHiredis", "COpenBLAS"]),
+        // Runs the built `east` binary end to end.
+        .testTarget(name: "CLITests", dependencies: ["east"]),
+    ]
+)

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `east` command-line tool: every subcommand is a thin layer over the
+/// libraries (EASTCore, EASTEngine); no logic lives here that a worker would
+/// also need.
+@main
+struct EAST: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "east",
+        abstract: "Entropy-based adaptive weighting for self-training (EAST).",
+        subcommands: [
+        ])
+}
