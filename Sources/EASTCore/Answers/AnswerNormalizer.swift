@@ -1,0 +1,191 @@
+/// Puts a final answer into a canonical text form, so that `\dfrac{1}{2}`,
+/// `1/2` and `$\frac12$` all read `\frac{1}{2}`.
+///
+/// The rules follow `strip_string` of the Qwen2.5-Math evaluation pipeline
+/// (written anew here, without regular expressions): each step is one linear
+/// pass, so normalising never hangs on hostile input.
+public enum AnswerNormalizer {
+    public static func normalize(_ answer: String) -> String {
+        TextScanning.string(normalize(TextScanning.bytes(answer)))
+    }
+
+    static func normalize(_ input: [UInt8]) -> [UInt8] {
+        typealias T = TextScanning
+        var s = T.trimmed(input)
+        s = s.filter { $0 != 0x0A && $0 != 0x0D }
+        while s.last == UInt8(ascii: ".") { s.removeLast() }
+        s = T.replacing(s, [
+            ("\\!", ""), ("\\\\", "\\"),
+            ("tfrac", "frac"), ("dfrac", "frac"),
+            ("\\left", ""), ("\\right", ""),
+            ("^{\\circ}", ""), ("^\\circ", ""),
+            ("\\$", ""), ("$", ""),
+            ("\\%", ""), ("%", ""),
+            ("{,}", ""), ("\\,", ""), ("\\;", ""), ("\\ ", " "),
+            ("\\infin", "\\infty"), ("infinity", "\\infty"),
+        ])
+        s = removeTrailingUnits(T.trimmed(s))
+        s = unwrapTextCommands(s)
+        s = T.trimmed(s)
+        s = T.replacing(s, [(" .", " 0."), ("{.", "{0.")])
+        if s.first == UInt8(ascii: ".") { s.insert(UInt8(ascii: "0"), at: 0) }
+        s = dropShortLeftHandSide(s)
+        s = s.filter { !T.isSpace($0) }
+        s = fixSqrt(s)
+        s = fixFracs(s)
+        s = fixSlashFraction(s)
+        s = removeThousandsSeparators(s)
+        s = dropZeroDecimals(s)
+        return s
+    }
+
+    /// `5\text{ cm}` → `5`: a `\text{...}` at the very end, after something
+    /// else, is a unit. (A lone `\text{(A)}` is the answer itself.)
+    static func removeTrailingUnits(_ s: [UInt8]) -> [UInt8] {
+        for command in ["\\text{", "\\mbox{", "\\mathrm{"] {
+            guard let start = TextScanning.lastIndex(of: command, in: s), start > 0 else { continue }
+            let open = start + command.utf8.count - 1
+            let braces = TextScanning.matchingBraces(s)
+            guard let close = braces[open], close == s.count - 1 else { continue }
+            let before = TextScanning.trimmed(Array(s[..<start]))
+            if let last = before.last, TextScanning.isDigit(last) || last == UInt8(ascii: "}") {
+                return before
+            }
+        }
+        return s
+    }
+
+    /// `\text{abc}`, `\textbf{abc}`, `\mbox{abc}`, `\mathrm{abc}` → `abc`.
+    static func unwrapTextCommands(_ s: [UInt8]) -> [UInt8] {
+        let commands = ["\\textbf{", "\\text{", "\\mbox{", "\\mathrm{", "\\mathbf{"].map(TextScanning.bytes)
+        guard commands.contains(where: { TextScanning.contains(s, TextScanning.string($0)) }) else { return s }
+        let braces = TextScanning.matchingBraces(s)
+        var keep = [Bool](repeating: true, count: s.count)  // false: the command or its closing brace
+        var i = 0
+        while i < s.count {
+            if s[i] == UInt8(ascii: "\\"),
+                let command = commands.first(where: { TextScanning.matches(s, at: i, $0) }),
+                let close = braces[i + command.count - 1] {
+                for k in i..<(i + command.count) { keep[k] = false }
+                keep[close] = false
+                i += command.count
+            } else {
+                i += 1
+            }
+        }
+        return s.indices.filter { keep[$0] }.map { s[$0] }
+    }
+
+    /// `x = 5` → `5` when the left side is a short name (at most two characters).
+    static func dropShortLeftHandSide(_ s: [UInt8]) -> [UInt8] {
+        let equals = s.indices.filter { s[$0] == UInt8(ascii: "=") }
+        guard equals.count == 1 else { return s }
+        let left = TextScanning.trimmed(Array(s[..<equals[0]]))
+        guard left.count <= 2 else { return s }
+        return TextScanning.trimmed(Array(s[(equals[0] + 1)...]))
+    }
+
+    /// `\sqrt3` → `\sqrt{3}`.
+    static func fixSqrt(_ s: [UInt8]) -> [UInt8] {
+        let command = TextScanning.bytes("\\sqrt")
+        var out: [UInt8] = []
+        var i = 0
+        while i < s.count {
+            if TextScanning.matches(s, at: i, command), i + 5 < s.count, s[i + 5] != UInt8(ascii: "{"),
+                s[i + 5] != UInt8(ascii: "[") {
+                out += command + [UInt8(ascii: "{"), s[i + 5], UInt8(ascii: "}")]
+                i += 6
+            } else {
+                out.append(s[i])
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// `\frac12` → `\frac{1}{2}`, `\frac1{2}` → `\frac{1}{2}`, `\frac{1}2` → `\frac{1}{2}`.
+    static func fixFracs(_ s: [UInt8]) -> [UInt8] {
+        let command = TextScanning.bytes("\\frac")
+        guard TextScanning.contains(s, "\\frac") else { return s }
+        let braces = TextScanning.matchingBraces(s)
+        var out: [UInt8] = []
+        var i = 0
+        while i < s.count {
+            guard TextScanning.matches(s, at: i, command) else {
+                out.append(s[i])
+                i += 1
+                continue
+            }
+            out += command
+            i += command.count
+            guard i < s.count else { break }
+            if s[i] == UInt8(ascii: "{") {
+                // Numerator is grouped; the denominator may be a bare character.
+                guard let close = braces[i], close + 1 < s.count else { continue }
+                out += s[i...close]
+                i = close + 1
+                if s[i] != UInt8(ascii: "{"), s[i] != UInt8(ascii: "\\") {
+                    out += [UInt8(ascii: "{"), s[i], UInt8(ascii: "}")]
+                    i += 1
+                }
+            } else if s[i] != UInt8(ascii: "\\") {
+                out += [UInt8(ascii: "{"), s[i], UInt8(ascii: "}")]
+                i += 1
+                if i < s.count, s[i] != UInt8(ascii: "{"), s[i] != UInt8(ascii: "\\") {
+                    out += [UInt8(ascii: "{"), s[i], UInt8(ascii: "}")]
+                    i += 1
+                }
+            }
+        }
+        return out
+    }
+
+    /// `3/4` → `\frac{3}{4}` when the whole answer is integer/integer.
+    static func fixSlashFraction(_ s: [UInt8]) -> [UInt8] {
+        let parts = s.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return s }
+        let isInteger: (ArraySlice<UInt8>) -> Bool = { part in
+            let digits = part.first == UInt8(ascii: "-") ? part.dropFirst() : part
+            return !digits.isEmpty && digits.allSatisfy(TextScanning.isDigit)
+        }
+        guard isInteger(parts[0]), isInteger(parts[1]) else { return s }
+        return TextScanning.bytes("\\frac{") + parts[0] + [UInt8(ascii: "}"), UInt8(ascii: "{")] + parts[1] + [UInt8(ascii: "}")]
+    }
+
+    /// `1,234,567.5` → `1234567.5` when the whole answer is one such number.
+    static func removeThousandsSeparators(_ s: [UInt8]) -> [UInt8] {
+        guard s.contains(UInt8(ascii: ",")) else { return s }
+        var body = s[...]
+        if body.first == UInt8(ascii: "-") { body = body.dropFirst() }
+        let integerPart = body.split(separator: UInt8(ascii: "."), maxSplits: 1, omittingEmptySubsequences: false)
+        if integerPart.count == 2, !integerPart[1].allSatisfy(TextScanning.isDigit) { return s }
+        let groups = integerPart[0].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+        guard groups.count >= 2, (1...3).contains(groups[0].count),
+            groups.allSatisfy({ $0.allSatisfy(TextScanning.isDigit) }),
+            groups.dropFirst().allSatisfy({ $0.count == 3 }) else { return s }
+        return s.filter { $0 != UInt8(ascii: ",") }
+    }
+
+    /// `5.0` → `5`, `2.50` → `2.5`, wherever a number ends in zero decimals.
+    static func dropZeroDecimals(_ s: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.count)
+        var i = 0
+        while i < s.count {
+            let c = s[i]
+            guard c == UInt8(ascii: "."), let last = out.last, TextScanning.isDigit(last) else {
+                out.append(c)
+                i += 1
+                continue
+            }
+            var end = i + 1
+            while end < s.count, TextScanning.isDigit(s[end]) { end += 1 }
+            var decimals = Array(s[(i + 1)..<end])
+            while decimals.last == UInt8(ascii: "0") { decimals.removeLast() }
+            if !decimals.isEmpty { out += [UInt8(ascii: ".")] + decimals }
+            if end == i + 1 { out.append(c) }  // a lone '.' that was not a decimal point
+            i = end
+        }
+        return out
+    }
+}

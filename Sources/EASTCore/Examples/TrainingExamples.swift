@@ -1,0 +1,72 @@
+/// The loss a self-training run optimises.
+public enum LossKind: String, CaseIterable, Sendable {
+    case sft, dpo, kto
+}
+
+/// One weighted training example built from a question's own responses.
+public enum TrainingExample: Equatable, Sendable {
+    /// SFT: imitate one correct response.
+    case sft(questionID: String, response: String, weight: Double)
+    /// DPO: prefer a correct response over one from the most common wrong answer.
+    case dpo(questionID: String, chosen: String, rejected: String, weight: Double)
+    /// KTO: one unpaired response, desirable (correct) or undesirable (wrong).
+    case kto(questionID: String, response: String, desirable: Bool, weight: Double)
+
+    public var questionID: String {
+        switch self {
+        case let .sft(id, _, _), let .dpo(id, _, _, _), let .kto(id, _, _, _): return id
+        }
+    }
+
+    public var weight: Double {
+        switch self {
+        case let .sft(_, _, w), let .dpo(_, _, _, w), let .kto(_, _, _, w): return w
+        }
+    }
+}
+
+/// Picks training examples from a kept question's responses.
+///
+/// Choices are random but repeatable: the generator for a question is seeded
+/// from the run seed and the question id, so a redelivered or reordered job
+/// picks the same examples.
+public enum ExampleSelection {
+    public static func examples(
+        for questionID: String, responses: [String], stats: QuestionStatistics,
+        weight: Double, loss: LossKind, seed: UInt64
+    ) -> [TrainingExample] {
+        guard stats.kept else { return [] }
+        var rng = SeededGenerator(seed: seed, stream: stableHash(questionID))
+        let correct = stats.clusters.filter(\.correct).flatMap(\.members).sorted()
+        let wrong = stats.clusters.filter { !$0.correct }.flatMap(\.members).sorted()
+        guard let chosen = correct.randomElement(using: &rng) else { return [] }
+        switch loss {
+        case .sft:
+            return [.sft(questionID: questionID, response: responses[chosen], weight: weight)]
+        case .dpo:
+            // Rejected: a response of the most common wrong answer. A question
+            // whose only wrong responses have no answer yields no pair.
+            guard let rejected = stats.dominantIncorrectCluster?.members.randomElement(using: &rng) else { return [] }
+            return [.dpo(questionID: questionID, chosen: responses[chosen], rejected: responses[rejected], weight: weight)]
+        case .kto:
+            // One desirable and one undesirable example per question keeps the
+            // two classes balanced (TRL's KTO defaults assume rough balance).
+            guard let undesirable = wrong.randomElement(using: &rng) else { return [] }
+            return [
+                .kto(questionID: questionID, response: responses[chosen], desirable: true, weight: weight),
+                .kto(questionID: questionID, response: responses[undesirable], desirable: false, weight: weight),
+            ]
+        }
+    }
+
+    /// FNV-1a, 64-bit: a hash that is the same in every process and run
+    /// (Swift's `Hasher` is randomly seeded per process).
+    public static func stableHash(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in s.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01B3
+        }
+        return h
+    }
+}

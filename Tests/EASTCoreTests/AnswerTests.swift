@@ -1,0 +1,124 @@
+@testable import EASTCore
+import Testing
+
+@Suite struct AnswerExtractionTests {
+    @Test(arguments: [
+        ("So the total is $\\boxed{42}$.", "42"),
+        ("First \\boxed{1}, then \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
+        ("nested \\boxed{\\frac{\\sqrt{2}}{2}} done", "\\frac{\\sqrt{2}}{2}"),
+        ("the set \\boxed{\\{1,2\\}}", "\\{1,2\\}"),
+        ("unbalanced later \\boxed{7} then \\boxed{8", "7"),
+        ("\\fbox{3}", "3"),
+        ("so $\\boxed 5$ it is", "5"),
+        ("She makes 9 * 2 = $18.\n#### 18", "18"),
+        ("#### 1,000\n", "1,000"),
+        ("The answer is: [-2,2]", "[-2,2]"),
+        ("Thus the final answer is 12. I hope it helps.", "12"),
+        ("so the answer is $\\frac{3}{4}$.", "$\\frac{3}{4}$"),
+        ("I computed 3 + 4 = 7 apples", "7"),
+        ("it costs -3.50 dollars", "-3.50"),
+        ("there were 1,234 people.", "1,234"),
+    ])
+    func extracts(response: String, expected: String) {
+        #expect(AnswerExtractor.extract(from: response) == expected)
+    }
+
+    @Test func responseWithoutAnswerHasNone() {
+        #expect(AnswerExtractor.extract(from: "I do not know.") == nil)
+        #expect(AnswerExtractor.extract(from: "") == nil)
+        #expect(AnswerExtractor.extract(from: "\\boxed{}") == nil)
+    }
+}
+
+@Suite struct AnswerNormalizationTests {
+    @Test(arguments: [
+        ("$18$", "18"),
+        ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\frac{\\pi}{2})"),
+        ("5\\!000", "5000"),
+        ("10\\text{ cm}", "10"),
+        ("\\text{(A)}", "(A)"),
+        ("90^\\circ", "90"),
+        ("90^{\\circ}", "90"),
+        ("50\\%", "50"),
+        ("25%", "25"),
+        ("\\dfrac{1}{2}", "\\frac{1}{2}"),
+        ("\\tfrac12", "\\frac{1}{2}"),
+        ("\\frac12", "\\frac{1}{2}"),
+        ("\\frac1{2}", "\\frac{1}{2}"),
+        ("\\frac{1}2", "\\frac{1}{2}"),
+        ("3/4", "\\frac{3}{4}"),
+        ("1,000,000", "1000000"),
+        ("5.0", "5"),
+        ("2.50", "2.5"),
+        ("x = 5", "5"),
+        ("\\sqrt3", "\\sqrt{3}"),
+        (".5", "0.5"),
+        ("18.", "18"),
+    ])
+    func normalizes(raw: String, expected: String) {
+        #expect(AnswerNormalizer.normalize(raw) == expected)
+    }
+}
+
+@Suite struct AnswerEquivalenceTests {
+    @Test(arguments: [
+        ("18", "18.0"), ("1,000", "1000"), ("0.5", "\\frac{1}{2}"), ("\\dfrac{1}{2}", "1/2"),
+        ("-3", "-3.0"), ("-\\frac{3}{4}", "-0.75"), ("50\\%", "50"), ("$18$", "18"),
+        ("x = 5", "5"), ("0.33333", "0.333333"), ("(1, 2)", "(1,2.0)"), ("[-2, 2]", "[-2,2]"),
+        ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\frac{\\pi}{2})"), ("1, 2", "1,2"),
+        ("\\text{(A)}", "(A)"), ("10\\text{ cm}", "10"),
+    ])
+    func equivalent(a: String, b: String) {
+        #expect(AnswerEquivalence.equivalent(a, b))
+        #expect(AnswerEquivalence.equivalent(b, a))
+    }
+
+    @Test(arguments: [
+        ("18", "19"), ("0.5", "0.51"), ("(1,2)", "[1,2]"), ("(1,2]", "(1,2)"), ("(1,2)", "(1,2,3)"),
+        ("-3", "3"), ("1,2", "2,1"), ("\\frac{1}{2}", "\\frac{1}{3}"), ("x", "y"), ("100", "100.1"),
+    ])
+    func notEquivalent(a: String, b: String) {
+        #expect(!AnswerEquivalence.equivalent(a, b))
+    }
+
+    @Test func relativeToleranceIsOneInTenThousand() {
+        #expect(AnswerEquivalence.equivalent("10000", "10000.9"))
+        #expect(!AnswerEquivalence.equivalent("10000", "10001.1"))
+    }
+}
+
+@Suite struct AdversarialInputTests {
+    /// About a megabyte of hostile text: unbalanced braces, 10k nested
+    /// fractions, long digit runs. Everything must stay linear.
+    static let hostile: String = {
+        var s = String(repeating: "\\frac{", count: 10_000) + "1" + String(repeating: "}{2}", count: 10_000)
+        s += String(repeating: "{{{\\boxed{", count: 20_000)
+        s += String(repeating: "}", count: 5_000)
+        s += String(repeating: "(1,[2,", count: 40_000)
+        s += String(repeating: "9,", count: 100_000)
+        s += String(repeating: "\\text{", count: 30_000)
+        while s.utf8.count < 1_000_000 { s += "the answer is \\left( 3.000 " }
+        return s
+    }()
+
+    @Test func megabyteOfHostileTextIsHandledQuickly() {
+        let clock = ContinuousClock()
+        var normalized = ""
+        let elapsed = clock.measure {
+            _ = AnswerExtractor.extract(from: Self.hostile)
+            normalized = AnswerNormalizer.normalize(Self.hostile)
+            _ = AnswerEquivalence.equivalentNormalized(normalized, normalized + "1")
+        }
+        #expect(Self.hostile.utf8.count >= 1_000_000)
+        #expect(!normalized.isEmpty)
+        // About 0.1 s in a release build (`east grade` on this text, see the
+        // README) and 2 s in a debug build; anything quadratic takes minutes.
+        #expect(elapsed < .seconds(6), "took \(elapsed)")
+    }
+
+    @Test func deeplyNestedTuplesDoNotOverflowTheStack() {
+        let deep = String(repeating: "(1,", count: 200_000) + "2" + String(repeating: ")", count: 200_000)
+        #expect(!AnswerEquivalence.equivalent(deep, deep + "0"))
+        #expect(AnswerEquivalence.equivalent(deep, deep))
+    }
+}
