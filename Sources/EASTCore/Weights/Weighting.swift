@@ -109,7 +109,8 @@ public enum Weights {
         } else {
             do {
                 weights = try map(keptIndices.map { strategy.score(stats[$0]) }, with: mapping)
-            } catch let .invalidScore(index, score, reason) {
+            } catch {
+                guard case let .invalidScore(index, score, reason) = error else { throw error }
                 throw .invalidScore(index: keptIndices[index], score: score, reason: reason)
             }
         }
