@@ -11,5 +11,6 @@ struct EAST: ParsableCommand {
         subcommands: [
             GradeCommand.self,
             WeightsCommand.self,
+            DataCommand.self,
         ])
 }

@@ -91,3 +91,25 @@ import Testing
         #expect(result.stderr.contains("missing.jsonl:0: cannot read the file"))
     }
 }
+
+@Suite struct DataCommandTests {
+    @Test func generateWritesReadableJSONL() throws {
+        let dir = try EastProcess.temporaryDirectory()
+        let path = dir.appendingPathComponent("train.jsonl").path
+        let result = try EastProcess.run(["data", "generate", "--task", "arith-hard", "--split", "test", "--count", "25", "--seed", "2", "--output", path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let questions = try DatasetReader().read(file: path).questions
+        #expect(questions.count == 25)
+        let again = try EastProcess.run(["data", "generate", "--task", "arith-hard", "--split", "test", "--count", "25", "--seed", "2"])
+        #expect(again.stdout == (try String(contentsOfFile: path, encoding: .utf8)))
+    }
+
+    @Test func badSettingsAreRefused() throws {
+        let bad = try EastProcess.run(["data", "generate", "--task", "arith-medium"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("arith-medium"))
+        let zero = try EastProcess.run(["data", "generate", "--count", "0"])
+        #expect(zero.status != 0)
+        #expect(zero.stderr.contains("--count must be between"))
+    }
+}
