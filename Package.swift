@@ -6,6 +6,7 @@
 //   CRabbitMQ, CHiredis, COpenBLAS  system-library shims for the C libraries we link
 //   EASTCore                         answers, clusters, entropy, weights (pure Swift, no servers, no BLAS)
 //   EASTEngine                       the transformer on OpenBLAS: tensors, layers, losses, sampling
+//   EASTTransport                    AMQP (rabbitmq-c) and Redis (hiredis) clients, topology, messages
 //   east                             the command-line tool
 import PackageDescription
 
@@ -16,6 +17,7 @@ let package = Package(
         .executable(name: "east", targets: ["east"]),
         .library(name: "EASTCore", targets: ["EASTCore"]),
         .library(name: "EASTEngine", targets: ["EASTEngine"]),
+        .library(name: "EASTTransport", targets: ["EASTTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,6 +37,7 @@ let package = Package(
 
         .target(name: "EASTCore"),
         .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS"]),
+        .target(name: "EASTTransport", dependencies: ["EASTCore", "CRabbitMQ", "CHiredis"]),
         .executableTarget(
             name: "east",
             dependencies: [
@@ -45,6 +48,7 @@ let package = Package(
 
         .testTarget(name: "EASTCoreTests", dependencies: ["EASTCore"]),
         .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine"]),
+        .testTarget(name: "EASTTransportTests", dependencies: ["EASTTransport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CRabbitMQ", "CHiredis", "COpenBLAS"]),
         // Runs the built `east` binary end to end.
         .testTarget(name: "CLITests", dependencies: ["east"]),

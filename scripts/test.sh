@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh Debian machine with Swift:
-# installs the system packages it needs (when missing), builds, runs `swift test`.
+# The whole test suite, from a fresh Debian machine with Swift: installs the
+# system packages it needs (when missing), starts RabbitMQ and Redis on
+# loopback (scripts/servers.sh), builds, runs `swift test`, stops the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(librabbitmq-dev libhiredis-dev libopenblas-dev)
+packages=(librabbitmq-dev libhiredis-dev libopenblas-dev rabbitmq-server redis-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -14,6 +15,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+export EAST_SERVERS_DIR=${EAST_SERVERS_DIR:-$PWD/.servers/test}
+trap 'scripts/servers.sh stop' EXIT
+for line in $(scripts/servers.sh start); do export "$line"; done
 
 swift build --build-tests
 swift test --skip-build --disable-xctest "$@"

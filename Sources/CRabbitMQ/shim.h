@@ -17,4 +17,13 @@ static inline amqp_rpc_reply_t east_amqp_login_plain(amqp_connection_state_t sta
     return amqp_login(state, vhost, channel_max, frame_max, heartbeat,
                       AMQP_SASL_METHOD_PLAIN, user, password);
 }
+
+// Method ids are macros with casts, which Swift does not import: re-export them.
+static const amqp_method_number_t EAST_AMQP_BASIC_ACK_METHOD = AMQP_BASIC_ACK_METHOD;
+static const amqp_method_number_t EAST_AMQP_BASIC_NACK_METHOD = AMQP_BASIC_NACK_METHOD;
+static const amqp_method_number_t EAST_AMQP_BASIC_RETURN_METHOD = AMQP_BASIC_RETURN_METHOD;
+static const amqp_method_number_t EAST_AMQP_CHANNEL_CLOSE_METHOD = AMQP_CHANNEL_CLOSE_METHOD;
+static const amqp_method_number_t EAST_AMQP_CHANNEL_CLOSE_OK_METHOD = AMQP_CHANNEL_CLOSE_OK_METHOD;
+static const amqp_method_number_t EAST_AMQP_CONNECTION_CLOSE_METHOD = AMQP_CONNECTION_CLOSE_METHOD;
+static const amqp_method_number_t EAST_AMQP_CONNECTION_CLOSE_OK_METHOD = AMQP_CONNECTION_CLOSE_OK_METHOD;
 #endif

@@ -1,0 +1,240 @@
+import Foundation
+
+/// An AMQP connection confined to a thread of its own, shared safely by the
+/// rest of a worker.
+///
+/// Why a thread: rabbitmq-c is not thread-safe, and it only answers the
+/// broker's heartbeats while some call is waiting on the socket. A sampler
+/// busy for minutes on one job would otherwise be disconnected mid-job. This
+/// thread keeps reading frames every few milliseconds whatever the worker is
+/// doing, runs the worker's requests (publish, ack, ...) in between, and
+/// reconnects with backoff when the broker goes away, declaring the topology
+/// again (`setup`) and resuming the consumers. Deliveries from before a
+/// reconnect are requeued by the broker; acking them is a no-op.
+public final class AMQPClient: @unchecked Sendable {
+    public typealias Setup = @Sendable (AMQPConnection) throws -> Void
+
+    private let endpoint: Endpoint
+    private let heartbeat: Int
+    private let prefetch: Int
+    private let setup: Setup
+    private let log: @Sendable (String) -> Void
+
+    // Shared between the caller threads and the connection thread, under `condition`.
+    private let condition = NSCondition()
+    private var requests: [Request] = []
+    private var deliveries: [AMQPDelivery] = []
+    private var consumedQueues: [String] = []
+    private var connected = false
+    private var stopping = false
+    private var finished = false
+    private var lastConnectError: Error?
+    private var generation = 0
+
+    private final class Request {
+        let body: (AMQPConnection) throws -> Void
+        var done = false
+        var error: Error?
+        init(_ body: @escaping (AMQPConnection) throws -> Void) { self.body = body }
+    }
+
+    /// Starts the connection thread and waits until the first connection is
+    /// up (retrying with backoff for up to `connectTimeout` seconds).
+    public init(
+        endpoint: Endpoint, heartbeat: Int = 30, prefetch: Int = 1, connectTimeout: Double = 30,
+        setup: @escaping Setup = { _ in }, log: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws {
+        self.endpoint = endpoint
+        self.heartbeat = heartbeat
+        self.prefetch = prefetch
+        self.setup = setup
+        self.log = log
+        let thread = Thread { [unowned self] in self.runLoop() }
+        thread.name = "amqp \(endpoint.host):\(endpoint.port)"
+        thread.start()
+        condition.lock()
+        let deadline = Date().addingTimeInterval(connectTimeout)
+        while !connected, Date() < deadline { _ = condition.wait(until: min(deadline, Date().addingTimeInterval(0.1))) }
+        let ok = connected
+        let error = lastConnectError
+        condition.unlock()
+        if !ok {
+            close()
+            throw error ?? AMQPError(context: "connect to \(endpoint)", reason: "timed out after \(connectTimeout) s", connectionLost: true)
+        }
+    }
+
+    deinit { close() }
+
+    /// Stops the connection thread and closes the connection. Unacked
+    /// deliveries go back to their queues.
+    public func close() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !finished { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
+        condition.unlock()
+    }
+
+    /// Runs `body` on the connection thread and waits for it. When the
+    /// connection drops, a request with `retry` runs again once reconnected
+    /// (publishing is at-least-once: consumers are idempotent).
+    public func perform(retry: Bool = true, timeout: Double = 60, _ body: @escaping (AMQPConnection) throws -> Void) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let request = Request(body)
+            condition.lock()
+            guard !stopping else {
+                condition.unlock()
+                throw AMQPError(context: "request", reason: "the client is closed", connectionLost: true)
+            }
+            requests.append(request)
+            condition.broadcast()
+            while !request.done, Date() < deadline { _ = condition.wait(until: deadline) }
+            if !request.done { requests.removeAll { $0 === request } }
+            condition.unlock()
+            guard request.done else {
+                throw AMQPError(context: "request", reason: "not done within \(timeout) s (is the broker up?)", connectionLost: true)
+            }
+            guard let error = request.error else { return }
+            guard retry, let amqp = error as? AMQPError, amqp.connectionLost, Date() < deadline else { throw error }
+        }
+    }
+
+    public func publish(exchange: String, routingKey: String, body: [UInt8]) throws {
+        try perform { try $0.publish(exchange: exchange, routingKey: routingKey, body: body) }
+    }
+
+    public func publish(_ messages: [(exchange: String, routingKey: String, body: [UInt8])]) throws {
+        try perform { try $0.publish(messages) }
+    }
+
+    /// Starts consuming `queue` (again after every reconnect).
+    public func consume(_ queue: String) throws {
+        condition.lock()
+        consumedQueues.append(queue)
+        condition.unlock()
+        try perform { try $0.consume(queue) }
+    }
+
+    /// The next delivery, waiting up to `timeout` seconds.
+    public func next(timeout: Double) -> AMQPDelivery? {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while deliveries.isEmpty, !stopping, Date() < deadline { _ = condition.wait(until: deadline) }
+        return deliveries.isEmpty ? nil : deliveries.removeFirst()
+    }
+
+    public func ack(_ delivery: AMQPDelivery) throws {
+        try perform(retry: false) { try $0.ack(delivery) }
+    }
+
+    public func nack(_ delivery: AMQPDelivery, requeue: Bool) throws {
+        try perform(retry: false) { try $0.nack(delivery, requeue: requeue) }
+    }
+
+    public var isConnected: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return connected
+    }
+
+    // MARK: The connection thread
+
+    private func runLoop() {
+        var connection: AMQPConnection?
+        var backoff = Backoff()
+        while true {
+            condition.lock()
+            if stopping {
+                connected = false
+                condition.unlock()
+                break
+            }
+            condition.unlock()
+
+            guard let live = connection else {
+                do {
+                    connection = try connect()
+                    backoff.reset()
+                } catch {
+                    condition.lock()
+                    lastConnectError = error
+                    condition.unlock()
+                    log("\(error); retrying")
+                    backoff.wait()
+                }
+                continue
+            }
+            do {
+                try serveRequests(live)
+                if let delivery = try live.nextDelivery(timeout: 0.005) {
+                    condition.lock()
+                    deliveries.append(delivery)
+                    condition.broadcast()
+                    condition.unlock()
+                }
+            } catch let error as AMQPError where error.connectionLost {
+                log("\(error); reconnecting")
+                live.close()
+                connection = nil
+                condition.lock()
+                connected = false
+                deliveries.removeAll()  // the broker requeues them
+                condition.unlock()
+            } catch {
+                log("\(error)")
+            }
+        }
+        connection?.close()
+        condition.lock()
+        finished = true
+        for request in requests where !request.done {
+            request.error = AMQPError(context: "request", reason: "the client is closed", connectionLost: true)
+            request.done = true
+        }
+        requests.removeAll()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func connect() throws -> AMQPConnection {
+        condition.lock()
+        generation += 1
+        let generation = self.generation
+        let queues = consumedQueues
+        condition.unlock()
+        let connection = try AMQPConnection(endpoint: endpoint, heartbeat: heartbeat, generation: generation)
+        try setup(connection)
+        try connection.setPrefetch(prefetch)
+        for queue in queues { try connection.consume(queue) }
+        condition.lock()
+        connected = true
+        condition.broadcast()
+        condition.unlock()
+        return connection
+    }
+
+    /// Runs the waiting requests. A lost connection fails the current request
+    /// (its caller may retry) and is rethrown to trigger a reconnect.
+    private func serveRequests(_ connection: AMQPConnection) throws {
+        while true {
+            condition.lock()
+            guard !requests.isEmpty else {
+                condition.unlock()
+                return
+            }
+            let request = requests.removeFirst()
+            condition.unlock()
+            var failure: Error?
+            do { try request.body(connection) } catch { failure = error }
+            condition.lock()
+            request.error = failure
+            request.done = true
+            condition.broadcast()
+            condition.unlock()
+            if let amqp = failure as? AMQPError, amqp.connectionLost { throw amqp }
+        }
+    }
+}

@@ -1,0 +1,389 @@
+import CRabbitMQ
+import Foundation
+
+public struct AMQPError: Error, CustomStringConvertible, Sendable {
+    public let context: String
+    public let reason: String
+    /// True when the connection can no longer be used (reconnect to go on).
+    public let connectionLost: Bool
+    public var description: String { "AMQP \(context): \(reason)" }
+}
+
+/// A value in an AMQP field table (queue arguments, message headers).
+public enum AMQPFieldValue: Equatable, Sendable {
+    case string(String)
+    case int(Int64)
+    case bool(Bool)
+}
+
+/// One message handed to a consumer. Ack or nack it on the same client; a
+/// delivery from before a reconnect cannot be acked (the broker has already
+/// requeued it) and its ack is ignored.
+public struct AMQPDelivery: Sendable {
+    public var body: [UInt8]
+    public var deliveryTag: UInt64
+    public var redelivered: Bool
+    public var exchange: String
+    public var routingKey: String
+    /// Which connection (counting reconnects) delivered it.
+    public var generation: Int
+}
+
+/// One AMQP 0-9-1 connection with one channel, over rabbitmq-c.
+///
+/// Not thread-safe (neither is rabbitmq-c): use it from one thread only.
+/// `AMQPClient` gives it that thread and keeps heartbeats flowing.
+/// Publisher confirms are on, so `publish` returns only once the broker has
+/// taken responsibility for the message.
+public final class AMQPConnection {
+    private var state: amqp_connection_state_t?
+    private let channel: amqp_channel_t = 1
+    private var nextPublishSequence: UInt64 = 1
+    /// Published sequence numbers the broker has not confirmed yet.
+    private var unconfirmed = Set<UInt64>()
+    private var nacked = Set<UInt64>()
+    private var buffered: [AMQPDelivery] = []
+    public let generation: Int
+
+    /// Connects, logs in, opens the channel and turns on publisher confirms.
+    /// `heartbeat` is in seconds (0 turns heartbeats off).
+    public init(endpoint: Endpoint, heartbeat: Int = 30, connectTimeout: Double = 5, generation: Int = 0) throws {
+        self.generation = generation
+        guard let state = amqp_new_connection() else {
+            throw AMQPError(context: "connect", reason: "out of memory", connectionLost: true)
+        }
+        self.state = state
+        do {
+            guard let socket = amqp_tcp_socket_new(state) else {
+                throw AMQPError(context: "connect", reason: "cannot create a socket", connectionLost: true)
+            }
+            var timeout = timeval(tv_sec: Int(connectTimeout), tv_usec: 0)
+            let status = amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &timeout)
+            guard status == AMQP_STATUS_OK.rawValue else {
+                throw AMQPError(context: "connect to \(endpoint)", reason: String(cString: amqp_error_string2(status)), connectionLost: true)
+            }
+            var rpcTimeout = timeval(tv_sec: 30, tv_usec: 0)
+            amqp_set_rpc_timeout(state, &rpcTimeout)
+            let vhost = endpoint.path.isEmpty ? "/" : endpoint.path
+            try check(east_amqp_login_plain(state, vhost, 0, 131_072, Int32(heartbeat),
+                                            endpoint.user ?? "guest", endpoint.password ?? "guest"), "login to \(endpoint)")
+            amqp_channel_open(state, channel)
+            try check(amqp_get_rpc_reply(state), "open channel")
+            amqp_confirm_select(state, channel)
+            try check(amqp_get_rpc_reply(state), "confirm.select")
+        } catch {
+            amqp_destroy_connection(state)
+            self.state = nil
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the channel and connection politely (errors are ignored: we are leaving).
+    public func close() {
+        guard let state else { return }
+        _ = amqp_channel_close(state, channel, Int32(AMQP_REPLY_SUCCESS))
+        _ = amqp_connection_close(state, Int32(AMQP_REPLY_SUCCESS))
+        amqp_destroy_connection(state)
+        self.state = nil
+    }
+
+    // MARK: Topology
+
+    public func declareExchange(_ name: String, type: String, durable: Bool = true) throws {
+        let state = try live()
+        withBytes(name) { n in
+            withBytes(type) { t in
+                _ = amqp_exchange_declare(state, channel, n, t, 0, durable ? 1 : 0, 0, 0, amqp_empty_table)
+            }
+        }
+        try check(amqp_get_rpc_reply(state), "declare exchange \(name)")
+    }
+
+    /// Declares a queue (idempotent when the arguments match what exists) and
+    /// returns its ready-message and consumer counts.
+    @discardableResult
+    public func declareQueue(_ name: String, durable: Bool = true, arguments: [(String, AMQPFieldValue)] = []) throws -> (messages: Int, consumers: Int) {
+        let state = try live()
+        let ok = withBytes(name) { n in
+            withTable(arguments) { table in amqp_queue_declare(state, channel, n, 0, durable ? 1 : 0, 0, 0, table) }
+        }
+        try check(amqp_get_rpc_reply(state), "declare queue \(name)")
+        guard let ok else { throw AMQPError(context: "declare queue \(name)", reason: "no reply", connectionLost: true) }
+        return (Int(ok.pointee.message_count), Int(ok.pointee.consumer_count))
+    }
+
+    /// The ready-message and consumer counts of an existing queue (passive declare).
+    public func inspectQueue(_ name: String) throws -> (messages: Int, consumers: Int) {
+        let state = try live()
+        let ok = withBytes(name) { n in amqp_queue_declare(state, channel, n, 1, 0, 0, 0, amqp_empty_table) }
+        try check(amqp_get_rpc_reply(state), "inspect queue \(name)")
+        guard let ok else { throw AMQPError(context: "inspect queue \(name)", reason: "no reply", connectionLost: true) }
+        return (Int(ok.pointee.message_count), Int(ok.pointee.consumer_count))
+    }
+
+    public func bindQueue(_ queue: String, exchange: String, routingKey: String) throws {
+        let state = try live()
+        withBytes(queue) { q in
+            withBytes(exchange) { e in
+                withBytes(routingKey) { k in _ = amqp_queue_bind(state, channel, q, e, k, amqp_empty_table) }
+            }
+        }
+        try check(amqp_get_rpc_reply(state), "bind \(queue) to \(exchange) (\(routingKey))")
+    }
+
+    public func purgeQueue(_ name: String) throws {
+        let state = try live()
+        withBytes(name) { n in _ = amqp_queue_purge(state, channel, n) }
+        try check(amqp_get_rpc_reply(state), "purge \(name)")
+    }
+
+    public func deleteQueue(_ name: String) throws {
+        let state = try live()
+        withBytes(name) { n in _ = amqp_queue_delete(state, channel, n, 0, 0) }
+        try check(amqp_get_rpc_reply(state), "delete \(name)")
+    }
+
+    // MARK: Publishing
+
+    /// Publishes a persistent message and waits for the broker's confirm.
+    public func publish(exchange: String, routingKey: String, body: [UInt8], timeout: Double = 30) throws {
+        try publish([(exchange, routingKey, body)], timeout: timeout)
+    }
+
+    /// Publishes persistent messages, then waits until the broker has
+    /// confirmed every one (one round trip for the batch, not one each).
+    public func publish(_ messages: [(exchange: String, routingKey: String, body: [UInt8])], timeout: Double = 30) throws {
+        let state = try live()
+        var sequences: [UInt64] = []
+        for (exchange, routingKey, body) in messages {
+            var properties = amqp_basic_properties_t()
+            properties._flags = amqp_flags_t(AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG)
+            properties.delivery_mode = 2  // persistent
+            let status: Int32 = withBytes("application/json") { contentType in
+                properties.content_type = contentType
+                return withBytes(exchange) { e in
+                    withBytes(routingKey) { k in
+                        body.withUnsafeBytes { raw in
+                            let bytes = amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+                            return amqp_basic_publish(state, channel, e, k, 0, 0, &properties, bytes)
+                        }
+                    }
+                }
+            }
+            guard status == AMQP_STATUS_OK.rawValue else {
+                throw AMQPError(context: "publish to \(exchange)/\(routingKey)", reason: String(cString: amqp_error_string2(status)), connectionLost: true)
+            }
+            sequences.append(nextPublishSequence)
+            unconfirmed.insert(nextPublishSequence)
+            nextPublishSequence += 1
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while sequences.contains(where: unconfirmed.contains) {
+            guard Date() < deadline else {
+                throw AMQPError(context: "publish", reason: "no confirm within \(timeout) s", connectionLost: true)
+            }
+            try pump(timeout: 0.2)
+        }
+        let refused = sequences.filter { nacked.remove($0) != nil }
+        if !refused.isEmpty {
+            throw AMQPError(context: "publish", reason: "the broker refused \(refused.count) message(s) (nack)", connectionLost: false)
+        }
+    }
+
+    // MARK: Consuming
+
+    /// Limits unacked deliveries to `count` (per consumer).
+    public func setPrefetch(_ count: Int) throws {
+        let state = try live()
+        amqp_basic_qos(state, channel, 0, UInt16(count), 0)
+        try check(amqp_get_rpc_reply(state), "basic.qos")
+    }
+
+    /// Starts a manual-ack consumer on `queue`.
+    public func consume(_ queue: String) throws {
+        let state = try live()
+        withBytes(queue) { q in _ = amqp_basic_consume(state, channel, q, amqp_empty_bytes, 0, 0, 0, amqp_empty_table) }
+        try check(amqp_get_rpc_reply(state), "consume \(queue)")
+    }
+
+    /// The next delivery, waiting up to `timeout` seconds; nil on timeout.
+    /// Waiting is also what answers the broker's heartbeats.
+    public func nextDelivery(timeout: Double) throws -> AMQPDelivery? {
+        if buffered.isEmpty { try pump(timeout: timeout) }
+        return buffered.isEmpty ? nil : buffered.removeFirst()
+    }
+
+    public func ack(_ delivery: AMQPDelivery) throws {
+        guard delivery.generation == generation else { return }  // already requeued by the broker
+        let state = try live()
+        let status = amqp_basic_ack(state, channel, delivery.deliveryTag, 0)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(context: "ack", reason: String(cString: amqp_error_string2(status)), connectionLost: true)
+        }
+    }
+
+    /// Rejects a delivery; with `requeue` false a queue with a dead-letter
+    /// exchange dead-letters it.
+    public func nack(_ delivery: AMQPDelivery, requeue: Bool) throws {
+        guard delivery.generation == generation else { return }
+        let state = try live()
+        let status = amqp_basic_nack(state, channel, delivery.deliveryTag, 0, requeue ? 1 : 0)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(context: "nack", reason: String(cString: amqp_error_string2(status)), connectionLost: true)
+        }
+    }
+
+    // MARK: Frames
+
+    /// Reads what the broker sent (deliveries, confirms, closes) for up to
+    /// `timeout` seconds. rabbitmq-c sends our heartbeats while it waits.
+    func pump(timeout: Double) throws {
+        let state = try live()
+        amqp_maybe_release_buffers(state)
+        var envelope = amqp_envelope_t()
+        var wait = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
+        let reply = amqp_consume_message(state, &envelope, &wait, 0)
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            defer { amqp_destroy_envelope(&envelope) }
+            let body = envelope.message.body
+            buffered.append(AMQPDelivery(
+                body: body.len == 0 ? [] : Array(UnsafeRawBufferPointer(start: body.bytes, count: body.len)),
+                deliveryTag: envelope.delivery_tag,
+                redelivered: envelope.redelivered != 0,
+                exchange: string(envelope.exchange),
+                routingKey: string(envelope.routing_key),
+                generation: generation))
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_TIMEOUT.rawValue:
+            return
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_UNEXPECTED_STATE.rawValue:
+            try readMethodFrame(state)
+        default:
+            throw failure(reply, "receive")
+        }
+    }
+
+    /// Handles a non-delivery frame: confirms, returns, or the broker closing us.
+    private func readMethodFrame(_ state: amqp_connection_state_t) throws {
+        var frame = amqp_frame_t()
+        let status = amqp_simple_wait_frame(state, &frame)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(context: "receive", reason: String(cString: amqp_error_string2(status)), connectionLost: true)
+        }
+        guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else { return }
+        let method = frame.payload.method
+        switch method.id {
+        case EAST_AMQP_BASIC_ACK_METHOD:
+            let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            confirm(through: ack.delivery_tag, multiple: ack.multiple != 0, nack: false)
+        case EAST_AMQP_BASIC_NACK_METHOD:
+            let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            confirm(through: nack.delivery_tag, multiple: nack.multiple != 0, nack: true)
+        case EAST_AMQP_BASIC_RETURN_METHOD:
+            // We never publish with `mandatory`, so a return means nothing to us;
+            // its content frames are read and dropped.
+            var message = amqp_message_t()
+            _ = amqp_read_message(state, channel, &message, 0)
+            amqp_destroy_message(&message)
+        case EAST_AMQP_CHANNEL_CLOSE_METHOD:
+            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            var ok = amqp_channel_close_ok_t(dummy: 0)
+            _ = amqp_send_method(state, channel, EAST_AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
+            throw AMQPError(context: "channel", reason: "closed by the broker: \(close.reply_code) \(string(close.reply_text))", connectionLost: true)
+        case EAST_AMQP_CONNECTION_CLOSE_METHOD:
+            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            var ok = amqp_connection_close_ok_t(dummy: 0)
+            _ = amqp_send_method(state, 0, EAST_AMQP_CONNECTION_CLOSE_OK_METHOD, &ok)
+            throw AMQPError(context: "connection", reason: "closed by the broker: \(close.reply_code) \(string(close.reply_text))", connectionLost: true)
+        default:
+            return
+        }
+    }
+
+    private func confirm(through tag: UInt64, multiple: Bool, nack: Bool) {
+        let settled = multiple ? unconfirmed.filter { $0 <= tag } : [tag]
+        for t in settled {
+            unconfirmed.remove(t)
+            if nack { nacked.insert(t) }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func live() throws -> amqp_connection_state_t {
+        guard let state else { throw AMQPError(context: "connection", reason: "closed", connectionLost: true) }
+        return state
+    }
+
+    private func check(_ reply: amqp_rpc_reply_t, _ context: String) throws {
+        guard reply.reply_type != AMQP_RESPONSE_NORMAL else { return }
+        throw failure(reply, context)
+    }
+
+    private func failure(_ reply: amqp_rpc_reply_t, _ context: String) -> AMQPError {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            return AMQPError(context: context, reason: String(cString: amqp_error_string2(reply.library_error)), connectionLost: true)
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if reply.reply.id == EAST_AMQP_CHANNEL_CLOSE_METHOD {
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+                return AMQPError(context: context, reason: "\(close.reply_code) \(string(close.reply_text))", connectionLost: true)
+            }
+            if reply.reply.id == EAST_AMQP_CONNECTION_CLOSE_METHOD {
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                return AMQPError(context: context, reason: "\(close.reply_code) \(string(close.reply_text))", connectionLost: true)
+            }
+            return AMQPError(context: context, reason: "server error (method \(reply.reply.id))", connectionLost: true)
+        default:
+            return AMQPError(context: context, reason: "no reply", connectionLost: true)
+        }
+    }
+
+    private func string(_ bytes: amqp_bytes_t) -> String {
+        guard bytes.len > 0, let base = bytes.bytes else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: base, count: bytes.len), as: UTF8.self)
+    }
+}
+
+/// Lends a Swift string to C as `amqp_bytes_t` for the duration of `body`
+/// (`amqp_cstring_bytes` on a Swift string would keep a dangling pointer).
+func withBytes<T>(_ s: String, _ body: (amqp_bytes_t) throws -> T) rethrows -> T {
+    var s = s
+    return try s.withUTF8 { buffer in
+        try body(amqp_bytes_t(len: buffer.count, bytes: UnsafeMutableRawPointer(mutating: buffer.baseAddress)))
+    }
+}
+
+/// Builds an `amqp_table_t` for the duration of `body`. Keys and strings are
+/// copied into C memory and freed afterwards.
+func withTable<T>(_ entries: [(String, AMQPFieldValue)], _ body: (amqp_table_t) throws -> T) rethrows -> T {
+    guard !entries.isEmpty else { return try body(amqp_empty_table) }
+    var owned: [amqp_bytes_t] = []
+    defer { owned.forEach { amqp_bytes_free($0) } }
+    func copy(_ s: String) -> amqp_bytes_t {
+        let b = withBytes(s) { amqp_bytes_malloc_dup($0) }
+        owned.append(b)
+        return b
+    }
+    var table = entries.map { key, value -> amqp_table_entry_t in
+        var entry = amqp_table_entry_t()
+        entry.key = copy(key)
+        switch value {
+        case let .string(s):
+            entry.value.kind = UInt8(AMQP_FIELD_KIND_UTF8.rawValue)
+            entry.value.value.bytes = copy(s)
+        case let .int(i):
+            entry.value.kind = UInt8(AMQP_FIELD_KIND_I64.rawValue)
+            entry.value.value.i64 = i
+        case let .bool(b):
+            entry.value.kind = UInt8(AMQP_FIELD_KIND_BOOLEAN.rawValue)
+            entry.value.value.boolean = b ? 1 : 0
+        }
+        return entry
+    }
+    return try table.withUnsafeMutableBufferPointer { buffer in
+        try body(amqp_table_t(num_entries: Int32(buffer.count), entries: buffer.baseAddress))
+    }
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Starts or stops a RabbitMQ and a Redis server on loopback, as root without
+# systemd (see ../shared/notes/servers-on-loopback.md for why each setting is there).
+#
+#   scripts/servers.sh start   # prints the environment the workers and tests read
+#   scripts/servers.sh stop
+#
+# Everything lives under $EAST_SERVERS_DIR (default: .servers/ in the checkout).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=${EAST_SERVERS_DIR:-$PWD/.servers}
+AMQP_PORT=${EAST_AMQP_PORT:-5673}
+DIST_PORT=${EAST_AMQP_DIST_PORT:-25673}
+REDIS_PORT=${EAST_REDIS_PORT:-6390}
+NODE=east@localhost
+
+rabbit_env() {
+    export HOME=$D/rabbitmq   # the Erlang cookie lives here; server and CLI must share it
+    export RABBITMQ_NODENAME=$NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_NODE_PORT=$AMQP_PORT RABBITMQ_DIST_PORT=$DIST_PORT
+    export RABBITMQ_MNESIA_BASE=$D/rabbitmq/mnesia RABBITMQ_LOG_BASE=$D/rabbitmq/log
+    export RABBITMQ_PID_FILE=$D/rabbitmq/rabbit.pid
+    export RABBITMQ_ENABLED_PLUGINS_FILE=$D/rabbitmq/enabled_plugins
+    export RABBITMQ_CONFIG_FILE=$D/rabbitmq/rabbitmq
+    export RABBITMQ_CONF_ENV_FILE=$D/rabbitmq/rabbitmq-env.conf
+    export ERL_EPMD_ADDRESS=127.0.0.1
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    export PATH=/usr/lib/rabbitmq/bin:$PATH
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start() {
+    mkdir -p "$D/redis" "$D/rabbitmq"
+    if ! port_open "$REDIS_PORT"; then
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --dir "$D/redis" \
+            --pidfile "$D/redis/redis.pid" --logfile "$D/redis/redis.log" \
+            --appendonly yes --appendfsync everysec >/dev/null
+    fi
+    if ! port_open "$AMQP_PORT"; then
+        rabbit_env
+        echo '[].' > "$D/rabbitmq/enabled_plugins"
+        touch "$D/rabbitmq/rabbitmq-env.conf"
+        # Long jobs ack late: allow an hour before the broker gives up on an unacked delivery.
+        echo 'consumer_timeout = 3600000' > "$D/rabbitmq/rabbitmq.conf"
+        nohup rabbitmq-server > "$D/rabbitmq/stdout.log" 2>&1 &
+    fi
+    for _ in $(seq 1 300); do
+        port_open "$REDIS_PORT" && port_open "$AMQP_PORT" && break
+        sleep 0.2
+    done
+    port_open "$REDIS_PORT" || { echo "redis did not start: $D/redis/redis.log" >&2; exit 1; }
+    port_open "$AMQP_PORT" || { echo "rabbitmq did not start: $D/rabbitmq/stdout.log" >&2; exit 1; }
+    rabbit_env
+    rabbitmqctl -q -n "$NODE" await_startup >/dev/null
+    echo "EAST_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
+    echo "EAST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+}
+
+stop() {
+    if port_open "$REDIS_PORT"; then redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+    if [ -f "$D/rabbitmq/rabbit.pid" ]; then
+        rabbit_env
+        rabbitmqctl -q -n "$NODE" stop "$D/rabbitmq/rabbit.pid" >/dev/null 2>&1 || true
+    fi
+    pkill -f "epmd.*-address 127.0.0.1" 2>/dev/null || pkill -x epmd 2>/dev/null || true
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
