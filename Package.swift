@@ -43,6 +43,7 @@ let package = Package(
             dependencies: [
                 "EASTCore",
                 "EASTEngine",
+                "EASTTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

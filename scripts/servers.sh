@@ -53,6 +53,8 @@ start() {
     port_open "$AMQP_PORT" || { echo "rabbitmq did not start: $D/rabbitmq/stdout.log" >&2; exit 1; }
     rabbit_env
     rabbitmqctl -q -n "$NODE" await_startup >/dev/null
+    # Load the topology the way the compose broker does at boot.
+    rabbitmqctl -q -n "$NODE" import_definitions "$PWD/topology/definitions.json" >/dev/null
     echo "EAST_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
     echo "EAST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
 }

@@ -12,5 +12,6 @@ struct EAST: ParsableCommand {
             GradeCommand.self,
             WeightsCommand.self,
             DataCommand.self,
+            TopologyCommand.self,
         ])
 }

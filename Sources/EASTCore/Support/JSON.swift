@@ -271,6 +271,39 @@ extension JSON {
         }
     }
 
+    /// Indented JSON text (two spaces), for files people read.
+    public var prettyText: String {
+        var out = ""
+        writePretty(to: &out, indent: "")
+        return out + "\n"
+    }
+
+    private func writePretty(to out: inout String, indent: String) {
+        let inner = indent + "  "
+        switch self {
+        case let .array(items) where !items.isEmpty:
+            out += "[\n"
+            for (i, item) in items.enumerated() {
+                out += inner
+                item.writePretty(to: &out, indent: inner)
+                out += i + 1 < items.count ? ",\n" : "\n"
+            }
+            out += indent + "]"
+        case let .object(pairs) where !pairs.isEmpty:
+            out += "{\n"
+            for (i, (key, value)) in pairs.enumerated() {
+                out += inner
+                JSON.writeString(key, to: &out)
+                out += ": "
+                value.writePretty(to: &out, indent: inner)
+                out += i + 1 < pairs.count ? ",\n" : "\n"
+            }
+            out += indent + "}"
+        default:
+            write(to: &out)
+        }
+    }
+
     /// Integers print without a fraction; other finite numbers as Swift's
     /// shortest round-tripping form; non-finite numbers (never valid JSON) as null.
     static func format(_ x: Double) -> String {

@@ -1,0 +1,25 @@
+import ArgumentParser
+import EASTCore
+import EASTTransport
+
+struct TopologyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topology",
+        abstract: "The cluster's RabbitMQ topology.",
+        subcommands: [Export.self])
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the topology as a RabbitMQ definitions file (topology/definitions.json).")
+
+        @Option(help: "Output file (written atomically); standard output when omitted.")
+        var output: String?
+
+        func run() throws {
+            try failing {
+                let text = Topology.standard.definitions().prettyText
+                if let output { try AtomicFile.write(text, to: output) } else { print(text, terminator: "") }
+            }
+        }
+    }
+}
