@@ -56,4 +56,9 @@ public struct TokenLogProbs: Sendable {
     public var logProbs: [Float]
     /// log sum_v p(v)^2 at that position (used by the WPO weights).
     public var logSumSquaredProbs: [Float]
+
+    public init(logProbs: [Float], logSumSquaredProbs: [Float]) {
+        self.logProbs = logProbs
+        self.logSumSquaredProbs = logSumSquaredProbs
+    }
 }
