@@ -1,0 +1,122 @@
+import Foundation
+
+/// Scratch for the cached (inference) forward pass, sized once for up to
+/// `maxPositions` new positions per call; reused every step, so decoding
+/// allocates nothing per token.
+final class InferenceBuffers {
+    let maxPositions: Int
+    let maxRows: Int
+    let x, normed, q, attention, projection: FloatBuffer  // (maxPositions, C)
+    let k, v: FloatBuffer                                 // (maxPositions, kvC)
+    let gate, up: FloatBuffer                             // (maxPositions, hidden)
+    let rstd: FloatBuffer                                 // (maxPositions)
+    let scores: FloatBuffer                               // (cache capacity)
+    let lastHidden: FloatBuffer                           // (maxRows, C)
+    let logits: FloatBuffer                               // (maxRows, V)
+
+    init(config c: ModelConfig, maxPositions: Int, maxRows: Int, cacheCapacity: Int) {
+        self.maxPositions = maxPositions
+        self.maxRows = maxRows
+        x = FloatBuffer(count: maxPositions * c.dim); normed = FloatBuffer(count: maxPositions * c.dim)
+        q = FloatBuffer(count: maxPositions * c.dim); attention = FloatBuffer(count: maxPositions * c.dim)
+        projection = FloatBuffer(count: maxPositions * c.dim)
+        k = FloatBuffer(count: maxPositions * c.kvDim); v = FloatBuffer(count: maxPositions * c.kvDim)
+        gate = FloatBuffer(count: maxPositions * c.hiddenDim); up = FloatBuffer(count: maxPositions * c.hiddenDim)
+        rstd = FloatBuffer(count: maxPositions)
+        scores = FloatBuffer(count: cacheCapacity)
+        lastHidden = FloatBuffer(count: maxRows * c.dim)
+        logits = FloatBuffer(count: maxRows * c.vocabSize)
+    }
+}
+
+extension Transformer {
+    /// Runs `T` new tokens for each of `rows` rows at positions
+    /// cache.length ..< cache.length + T, appends their keys and values to the
+    /// cache, and leaves the logits of each row's last new token in
+    /// `buffers.logits` (rows, V).
+    ///
+    /// Prefill: rows = 1, T = prompt length. Decode: rows = n, T = 1, so every
+    /// matmul has M = n and the weights are read once for all n samples.
+    /// tokens: (rows, T)
+    func forwardCached(tokens: UnsafePointer<Int32>, rows: Int, T: Int, cache: KVCache, buffers b: InferenceBuffers) {
+        let c = config
+        let M = rows * T, C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim
+        let H = c.heads, KV = c.kvHeads, hd = c.headDim
+        let start = cache.length
+        precondition(M <= b.maxPositions && rows <= cache.rows && start + T <= cache.capacity,
+                     "cached forward: \(rows)x\(T) tokens at \(start) exceed the buffers or the cache")
+        let p = parameters.pointer
+        let x = b.x.pointer, n = b.normed.pointer, q = b.q.pointer, att = b.attention.pointer
+        let k = b.k.pointer, v = b.v.pointer, proj = b.projection.pointer
+        let scale = 1 / Float(hd).squareRoot()
+
+        Embedding.forward(out: x, tokens: tokens, table: p + layout.embedding, N: M, C: C)
+        for l in 0..<c.layers {
+            let w = layout.layers[l]
+            RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.inputNorm, N: M, C: C, eps: c.rmsNormEps)
+            Matmul.forward(out: q, inp: n, weight: p + w.q, M: M, K: C, N: C)
+            Matmul.forward(out: k, inp: n, weight: p + w.k, M: M, K: C, N: kvC)
+            Matmul.forward(out: v, inp: n, weight: p + w.v, M: M, K: C, N: kvC)
+            rope.forward(q, N: M, T: T, heads: H, startPosition: start)
+            rope.forward(k, N: M, T: T, heads: KV, startPosition: start)
+            // append this step's keys and values: cache[l, r, start + t] = k[r, t]
+            for r in 0..<rows {
+                for t in 0..<T {
+                    let o = cache.offset(layer: l, row: r, position: start + t)
+                    cache.keys.at(o).update(from: k + (r * T + t) * kvC, count: kvC)
+                    cache.values.at(o).update(from: v + (r * T + t) * kvC, count: kvC)
+                }
+            }
+            // attention of each new position over the cache up to itself
+            let scores = b.scores.pointer
+            for r in 0..<rows {
+                let keys = cache.keys.at(cache.offset(layer: l, row: r, position: 0))
+                let values = cache.values.at(cache.offset(layer: l, row: r, position: 0))
+                for t in 0..<T {
+                    let position = start + t
+                    for h in 0..<H {
+                        let g = h / (H / KV)
+                        let qh = q + (r * T + t) * C + h * hd
+                        var maxScore = -Float.infinity
+                        for j in 0...position {
+                            let kj = keys + j * kvC + g * hd
+                            var dot: Float = 0
+                            for i in 0..<hd { dot += qh[i] * kj[i] }
+                            scores[j] = dot * scale
+                            maxScore = max(maxScore, scores[j])
+                        }
+                        var sum: Float = 0
+                        for j in 0...position {
+                            scores[j] = exp(scores[j] - maxScore)
+                            sum += scores[j]
+                        }
+                        let out = att + (r * T + t) * C + h * hd
+                        out.update(repeating: 0, count: hd)
+                        for j in 0...position {
+                            let weight = scores[j] / sum
+                            let vj = values + j * kvC + g * hd
+                            for i in 0..<hd { out[i] += weight * vj[i] }
+                        }
+                    }
+                }
+            }
+            Matmul.forward(out: proj, inp: att, weight: p + w.o, M: M, K: C, N: C)
+            for i in 0..<(M * C) { x[i] += proj[i] }
+
+            RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.postNorm, N: M, C: C, eps: c.rmsNormEps)
+            Matmul.forward(out: b.gate.pointer, inp: n, weight: p + w.gate, M: M, K: C, N: Hd)
+            Matmul.forward(out: b.up.pointer, inp: n, weight: p + w.up, M: M, K: C, N: Hd)
+            SwiGLU.forward(h: b.gate.pointer, gate: b.gate.pointer, up: b.up.pointer, N: M * Hd)
+            Matmul.forward(out: proj, inp: b.gate.pointer, weight: p + w.down, M: M, K: Hd, N: C)
+            for i in 0..<(M * C) { x[i] += proj[i] }
+        }
+        cache.length = start + T
+        // final norm and output head, for the last new position of each row only
+        for r in 0..<rows {
+            RMSNorm.forward(out: b.lastHidden.at(r * C), rstd: b.rstd.pointer, inp: x + (r * T + T - 1) * C,
+                            weight: p + layout.finalNorm, N: 1, C: C, eps: c.rmsNormEps)
+        }
+        Matmul.forward(out: b.logits.pointer, inp: b.lastHidden.pointer, weight: p + layout.outputHead,
+                       M: rows, K: C, N: c.vocabSize)
+    }
+}
