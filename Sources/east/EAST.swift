@@ -9,5 +9,7 @@ struct EAST: ParsableCommand {
         commandName: "east",
         abstract: "Entropy-based adaptive weighting for self-training (EAST).",
         subcommands: [
+            ModelCommand.self,
+            BenchCommand.self,
         ])
 }
