@@ -77,26 +77,19 @@ extension Transformer {
                     for h in 0..<H {
                         let g = h / (H / KV)
                         let qh = q + (r * T + t) * C + h * hd
+                        // scores (position+1) = scale * K_g[0...position] q_h   (K_g rows strided by kvC)
+                        Matmul.gemv(transA: false, M: position + 1, N: hd, alpha: scale, A: keys + g * hd, lda: kvC,
+                                    x: qh, beta: 0, y: scores)
                         var maxScore = -Float.infinity
-                        for j in 0...position {
-                            let kj = keys + j * kvC + g * hd
-                            var dot: Float = 0
-                            for i in 0..<hd { dot += qh[i] * kj[i] }
-                            scores[j] = dot * scale
-                            maxScore = max(maxScore, scores[j])
-                        }
+                        for j in 0...position { maxScore = max(maxScore, scores[j]) }
                         var sum: Float = 0
                         for j in 0...position {
                             scores[j] = exp(scores[j] - maxScore)
                             sum += scores[j]
                         }
-                        let out = att + (r * T + t) * C + h * hd
-                        out.update(repeating: 0, count: hd)
-                        for j in 0...position {
-                            let weight = scores[j] / sum
-                            let vj = values + j * kvC + g * hd
-                            for i in 0..<hd { out[i] += weight * vj[i] }
-                        }
+                        // out_h (hd) = V_g[0...position]^T softmax(scores)
+                        Matmul.gemv(transA: true, M: position + 1, N: hd, alpha: 1 / sum, A: values + g * hd, lda: kvC,
+                                    x: scores, beta: 0, y: att + (r * T + t) * C + h * hd)
                     }
                 }
             }

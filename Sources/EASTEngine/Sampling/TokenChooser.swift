@@ -19,18 +19,25 @@ struct TokenChooser {
     ) -> (token: Int, logProb: Float) {
         var maxLogit = -Float.infinity, best = 0
         for i in 0..<V where logits[i] > maxLogit { maxLogit = logits[i]; best = i }
-        var sum: Float = 0
-        for i in 0..<V { sum += exp(logits[i] - maxLogit) }
-        let logZ = maxLogit + log(sum)
-        if s.temperature <= 0 { return (best, logits[best] - logZ) }
+        // log Z of the temperature-1 distribution, for the returned log-prob
+        func logZ() -> Float {
+            var sum: Float = 0
+            for i in 0..<V { sum += exp(logits[i] - maxLogit) }
+            return maxLogit + log(sum)
+        }
+        if s.temperature <= 0 { return (best, logits[best] - logZ()) }
 
+        var temperatureOneLogZ: Float = 0
         let token = probs.withUnsafeMutableBufferPointer { buffer -> Int in
             let p = buffer.baseAddress!
             var total: Float = 0
+            let invTemperature = 1 / s.temperature
             for i in 0..<V {
-                p[i] = exp((logits[i] - maxLogit) / s.temperature)
+                p[i] = exp((logits[i] - maxLogit) * invTemperature)
                 total += p[i]
             }
+            // at temperature 1 the tempered sum is the one we need: skip a second pass of exp
+            temperatureOneLogZ = s.temperature == 1 ? maxLogit + log(total) : logZ()
             // threshold: keep tokens with p >= tau
             var tau: Float = 0
             if s.topK > 0 && s.topK < V {
@@ -53,7 +60,7 @@ struct TokenChooser {
             }
             return last  // rounding left a sliver of u: take the last kept token
         }
-        return (token, logits[token] - logZ)
+        return (token, logits[token] - temperatureOneLogZ)
     }
 
     /// The largest tau in (floor, top] such that `ok(count, mass)` holds for

@@ -24,18 +24,14 @@ public final class AdamW {
     public let v: FloatBuffer
     /// Updates done so far (for bias correction and for resuming).
     public var step: Int = 0
-    /// 1 where weight decay applies (matrices), 0 for norm gains.
-    private let decayMask: [Float]
+    /// The tensors, to tell matrices (decayed) from norm gains (not decayed).
+    private let entries: [ParameterLayout.Entry]
 
     public init(layout: ParameterLayout, settings: Settings = Settings()) {
         self.settings = settings
         m = FloatBuffer(count: layout.totalCount)
         v = FloatBuffer(count: layout.totalCount)
-        var mask = [Float](repeating: 0, count: layout.totalCount)
-        for entry in layout.entries where entry.isMatrix {
-            for i in entry.offset..<(entry.offset + entry.count) { mask[i] = 1 }
-        }
-        decayMask = mask
+        entries = layout.entries
     }
 
     /// One update of `parameters` from `gradients` at learning rate `lr`.
@@ -45,13 +41,14 @@ public final class AdamW {
         let correction1 = 1 - pow(s.beta1, Float(step))
         let correction2 = 1 - pow(s.beta2, Float(step))
         let p = parameters.pointer, g = gradients.pointer, m = m.pointer, v = v.pointer
-        decayMask.withUnsafeBufferPointer { decay in
-            for i in 0..<parameters.count {
+        for entry in entries {
+            let decay: Float = entry.isMatrix ? s.weightDecay : 0
+            for i in entry.offset..<(entry.offset + entry.count) {
                 m[i] = s.beta1 * m[i] + (1 - s.beta1) * g[i]
                 v[i] = s.beta2 * v[i] + (1 - s.beta2) * g[i] * g[i]
                 let mhat = m[i] / correction1
                 let vhat = v[i] / correction2
-                p[i] -= lr * (mhat / (vhat.squareRoot() + s.eps) + s.weightDecay * decay[i] * p[i])
+                p[i] -= lr * (mhat / (vhat.squareRoot() + s.eps) + decay * p[i])
             }
         }
     }
