@@ -27,6 +27,8 @@ extension BenchCommand {
         @Option(name: .customLong("seq-len"), help: "Training batch: tokens per sequence.") var seqLen = 256
         @Option(help: "Training steps to time (after one warm-up step).") var steps = 3
         @Option(name: .customLong("new-tokens"), help: "Sampling: new tokens per sample.") var newTokens = 64
+        @Flag(help: "Skip the training measurements (sgemm and sampling only).")
+        var skipTraining = false
         @Flag(help: "Instead: train a SmolLM2-135M-shaped model one step at 4x256 and report peak RSS.")
         var memory = false
 
@@ -56,6 +58,7 @@ extension BenchCommand {
             report.sgemmPeakGFLOPs = peak
 
             // 2. forward and training throughput on random token batches
+            if !skipTraining {
             var rng = SeededGenerator(seed: 7)
             let sequences = (0..<batch).map { _ in
                 (prompt: [1], completion: (0..<seqLen).map { _ in Int(rng.next() % UInt64(vocab - 3)) + 3 })
@@ -77,6 +80,7 @@ extension BenchCommand {
             let flopsPerToken = 6 * Double(model.parameterCount) + 12 * Double(config.layers * C * seqLen)
             report.trainingModelGFLOPs = flopsPerToken * Double(N) / stepSeconds / 1e9
             report.trainingMFU = report.trainingModelGFLOPs / peak
+            }
 
             // 3. sampling: n samples of one 32-token prompt, temperature 1
             let prompt = (0..<32).map { 3 + $0 % (vocab - 3) }
