@@ -32,7 +32,12 @@ extension BenchCommand {
         @Flag(help: "Instead: train a SmolLM2-135M-shaped model one step at 4x256 and report peak RSS.")
         var memory = false
 
+        @Flag(name: .customLong("keep-blas-kernels"),
+              help: "Do not restart with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels.")
+        var keepBLASKernels = false
+
         func run() throws {
+            if !keepBLASKernels { relaunchWithFasterBLASKernelsIfNeeded() }
             BLASThreads.set(threads)
             if memory { return try runMemory() }
             let config = ModelConfig(vocabSize: vocab, dim: dim, layers: layers, heads: dim / 64,
@@ -40,7 +45,7 @@ extension BenchCommand {
                                      ropeTheta: 10_000, tiedEmbeddings: true, maxSeqLen: max(seqLen, 512))
             let model = try Transformer(config: config, seed: 1)
             let report = Report(config: config, parameters: model.parameterCount, threads: threads,
-                                batch: batch, seqLen: seqLen)
+                                batch: batch, seqLen: seqLen, blasCore: BLASKernels.coreName)
 
             // 1. sgemm on the shapes a training step runs (M = tokens)
             let N = batch * seqLen, C = config.dim
@@ -104,6 +109,7 @@ extension BenchCommand {
             let config = ModelConfig.smolLM2_135M
             let model = try Transformer(config: config, seed: 1)
             var rng = SeededGenerator(seed: 3)
+            let core = BLASKernels.coreName
             let sequences = (0..<4).map { _ in
                 (prompt: [1], completion: (0..<256).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 })
             }
@@ -115,16 +121,16 @@ extension BenchCommand {
             }
             let peakKiB = Self.statusKiB("VmHWM")
             struct MemoryReport: Encodable {
-                let parameters: Int, batch: String, stepSeconds: Double, loss: Float, peakRSSGiB: Double, underFourGiB: Bool
+                let parameters: Int, blasCore: String, batch: String, stepSeconds: Double, loss: Float, peakRSSGiB: Double, underFourGiB: Bool
             }
-            let r = MemoryReport(parameters: model.parameterCount, batch: "4x256", stepSeconds: seconds, loss: loss,
+            let r = MemoryReport(parameters: model.parameterCount, blasCore: core, batch: "4x256", stepSeconds: seconds, loss: loss,
                                  peakRSSGiB: Double(peakKiB) / 1_048_576, underFourGiB: peakKiB < 4 * 1_048_576)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 Swift.print(String(decoding: try encoder.encode(r), as: UTF8.self))
             } else {
-                Swift.print(String(format: "SmolLM2-135M shape (%d parameters), one training step at 4x256", r.parameters))
+                Swift.print(String(format: "SmolLM2-135M shape (%d parameters), one training step at 4x256, %@ kernels", r.parameters, core as NSString))
                 Swift.print(String(format: "  step %.1f s, loss %.3f, peak RSS (VmHWM) %.2f GiB", seconds, loss, r.peakRSSGiB))
             }
         }
@@ -177,6 +183,7 @@ final class Report: Encodable {
     let config: ModelConfig
     let parameters: Int
     let threads: Int
+    let blasCore: String
     let batch: Int
     let seqLen: Int
     var sgemm: [Sgemm] = []
@@ -189,7 +196,8 @@ final class Report: Encodable {
     var samplingTokensPerSecondN16 = 0.0
     var samplingSpeedup = 0.0
 
-    init(config: ModelConfig, parameters: Int, threads: Int, batch: Int, seqLen: Int) {
+    init(config: ModelConfig, parameters: Int, threads: Int, batch: Int, seqLen: Int, blasCore: String) {
+        self.blasCore = blasCore
         self.config = config
         self.parameters = parameters
         self.threads = threads
@@ -206,7 +214,7 @@ final class Report: Encodable {
         }
         let c = config
         Swift.print("model: dim \(c.dim), \(c.layers) layers, \(c.heads) heads / \(c.kvHeads) kv, hidden \(c.hiddenDim), "
-                    + "vocab \(c.vocabSize), \(parameters) parameters; batch \(batch)x\(seqLen); \(threads) BLAS thread(s)")
+                    + "vocab \(c.vocabSize), \(parameters) parameters; batch \(batch)x\(seqLen); \(threads) BLAS thread(s), \(blasCore) kernels")
         for s in sgemm {
             Swift.print(String(format: "  sgemm %-32@ M=%-5d K=%-5d N=%-6d %7.1f GFLOP/s", s.shape as NSString, s.m, s.k, s.n, s.gflops))
         }

@@ -23,6 +23,7 @@ struct CheckpointOptions: ParsableArguments {
     var threads = 1
 
     func load() throws -> Checkpoint.Loaded {
+        relaunchWithFasterBLASKernelsIfNeeded()
         BLASThreads.set(threads)
         return try reportingErrors { try Checkpoint.load(from: URL(fileURLWithPath: checkpoint)) }
     }
@@ -64,6 +65,19 @@ struct PromptOptions: ParsableArguments {
         }
         return ids
     }
+}
+
+/// Restarts this process with OPENBLAS_CORETYPE set when OpenBLAS did not
+/// recognise the CPU and fell back to slow kernels (see `BLASKernels`); the
+/// variable only takes effect when the library loads, hence the exec.
+/// Does nothing when OPENBLAS_CORETYPE is already set (the user's choice wins).
+func relaunchWithFasterBLASKernelsIfNeeded() {
+    guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+          let core = BLASKernels.betterCoreType() else { return }
+    setenv("OPENBLAS_CORETYPE", core, 1)
+    let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+    execv("/proc/self/exe", arguments)
+    // exec failed: carry on with the slow kernels
 }
 
 /// Prints a library error as a message and exits 1 instead of crashing.
