@@ -35,11 +35,14 @@ public enum SafeTensors {
         var header = Array("{\(entries.joined(separator: ","))}".utf8)
         while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }  // data starts 8-aligned
 
-        var data = Data(capacity: 8 + header.count + offset)
-        withUnsafeBytes(of: UInt64(header.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(contentsOf: header)
-        for t in tensors { data.append(UnsafeBufferPointer(start: t.values.baseAddress, count: t.values.count)) }
-        try AtomicFile.write(data, to: url)
+        try AtomicFile.write(to: url) { file in
+            try file.write(contentsOf: withUnsafeBytes(of: UInt64(header.count).littleEndian) { Data($0) })
+            try file.write(contentsOf: header)
+            for t in tensors where !t.values.isEmpty {
+                try file.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: t.values.baseAddress!),
+                                                count: t.values.count * 4, deallocator: .none))
+            }
+        }
     }
 
     private static func jsonString(_ s: String) -> String {
