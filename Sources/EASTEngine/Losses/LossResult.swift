@@ -1,5 +1,3 @@
-import Foundation
-
 /// What every loss returns: its value, and dL/d log p(target) at every
 /// position (B, T), which is exactly what `Transformer.backward` takes.
 public struct LossResult: Sendable {
@@ -7,40 +5,3 @@ public struct LossResult: Sendable {
     /// (B, T); zero at prompt and padding positions.
     public var dLogProbs: [Float]
 }
-
-/// Sequence-level log-probs from the per-position ones.
-public enum SequenceLogProbs {
-    /// log p(completion | prompt) of each sequence: the sum over its
-    /// completion positions. (B)
-    public static func sums(_ logProbs: [Float], _ batch: TokenBatch) -> [Float] {
-        let T = batch.seqLen
-        return (0..<batch.batchSize).map { b in
-            var sum: Float = 0
-            for t in 0..<T { sum += batch.lossMask[b * T + t] * logProbs[b * T + t] }
-            return sum
-        }
-    }
-
-    /// Mean log-prob per completion token of each sequence. (B)
-    public static func means(_ logProbs: [Float], _ batch: TokenBatch) -> [Float] {
-        let sums = sums(logProbs, batch)
-        return (0..<batch.batchSize).map { sums[$0] / Float(max(1, batch.completionTokenCount($0))) }
-    }
-
-    /// A gradient with respect to each sequence's summed log-prob, spread to
-    /// its completion positions (d sum / d logp_t = 1 there). (B) -> (B, T)
-    public static func spread(_ dSums: [Float], _ batch: TokenBatch) -> [Float] {
-        let T = batch.seqLen
-        var d = [Float](repeating: 0, count: batch.batchSize * T)
-        for b in 0..<batch.batchSize {
-            for t in 0..<T { d[b * T + t] = batch.lossMask[b * T + t] * dSums[b] }
-        }
-        return d
-    }
-}
-
-/// The logistic function, shared by the preference losses.
-func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
-
-/// -log sigmoid(x) = softplus(-x), without overflow for large |x|.
-func negativeLogSigmoid(_ x: Float) -> Float { max(-x, 0) + log1p(exp(-abs(x))) }
