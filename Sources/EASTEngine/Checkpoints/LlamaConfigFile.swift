@@ -42,23 +42,36 @@ public enum LlamaConfigFile {
         }
         func int(_ key: String, default value: Int? = nil) throws -> Int {
             if let v = json[key] as? Int { return v }
+            if let list = json[key] as? [Int], let first = list.first { return first }  // e.g. several eos ids
             if let value { return value }
             throw fail("missing or non-integer key \(key)")
         }
-        func float(_ key: String, default value: Float) throws -> Float {
-            guard let v = json[key] else { return value }
+        func float(_ key: String, in object: [String: Any]? = nil, default value: Float) throws -> Float {
+            guard let v = (object ?? json)[key] else { return value }
             guard let d = v as? Double else { throw fail("non-numeric key \(key)") }
             return Float(d)
         }
+        // RoPE: transformers < 5 writes rope_theta (and rope_scaling); 5 writes
+        // rope_parameters {rope_theta, rope_type}. Only plain RoPE is implemented.
+        let ropeParameters = json["rope_parameters"] as? [String: Any]
+        let ropeType = (ropeParameters?["rope_type"] as? String)
+            ?? ((json["rope_scaling"] as? [String: Any])?["rope_type"] as? String) ?? "default"
+        guard ropeType == "default" else { throw fail("rope_type \(ropeType) is not supported (only default RoPE)") }
+        let ropeTheta = try ropeParameters.map { try float("rope_theta", in: $0, default: 10_000) }
+            ?? float("rope_theta", default: 10_000)
+
         let heads = try int("num_attention_heads")
         let config = ModelConfig(
             vocabSize: try int("vocab_size"), dim: try int("hidden_size"), layers: try int("num_hidden_layers"),
             heads: heads, kvHeads: try int("num_key_value_heads", default: heads),
             hiddenDim: try int("intermediate_size"),
-            ropeTheta: try float("rope_theta", default: 10_000), rmsNormEps: try float("rms_norm_eps", default: 1e-6),
+            ropeTheta: ropeTheta, rmsNormEps: try float("rms_norm_eps", default: 1e-6),
             tiedEmbeddings: (json["tie_word_embeddings"] as? Bool) ?? false,
             maxSeqLen: try int("max_position_embeddings", default: 2048))
         do { try config.validate() } catch { throw fail("\(error)") }
+        if let headDim = json["head_dim"] as? Int, headDim != config.headDim {
+            throw fail("head_dim \(headDim) differs from hidden_size / num_attention_heads = \(config.headDim)")
+        }
         let specials = SpecialTokens(bos: try int("bos_token_id", default: 1), eos: try int("eos_token_id", default: 2),
                                      pad: try int("pad_token_id", default: 0))
         return (config, specials)

@@ -1,0 +1,55 @@
+import EASTEngine
+import Foundation
+import Testing
+
+/// A checkpoint written by Hugging Face `transformers` (Fixtures/hf-llama-tiny,
+/// see make_fixture.py there): loading it and running our forward must give
+/// the log-probs `LlamaForCausalLM` gave. This pins the conventions that the
+/// finite-difference tests cannot: RoPE pairing, GQA head grouping, (out, in)
+/// weight layout, RMSNorm placement, tensor names and config keys.
+@Suite struct HuggingFaceParityTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/hf-llama-tiny")
+
+    struct Expected: Decodable {
+        let prompt: [Int]
+        let logProbs: [[Float]]
+    }
+
+    @Test func logProbsMatchTransformers() throws {
+        let loaded = try Checkpoint.load(from: Self.fixture)
+        let c = loaded.model.config
+        #expect(c.ropeTheta == 300 && c.kvHeads == 2 && !c.tiedEmbeddings)  // from transformers 5's rope_parameters
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: Self.fixture.appendingPathComponent("expected.json")))
+        let V = c.vocabSize
+        // training forward path, every position
+        let logits = loaded.model.fullLogits(tokens: expected.prompt)
+        var worst: Float = 0
+        for t in 0..<expected.prompt.count {
+            let row = logits[t * V ..< (t + 1) * V]
+            let maxLogit = row.max()!
+            let logZ = maxLogit + log(row.reduce(Float(0)) { $0 + exp($1 - maxLogit) })
+            for v in 0..<V { worst = max(worst, abs(row[t * V + v] - logZ - expected.logProbs[t][v])) }
+        }
+        #expect(worst < 1e-4, "largest log-prob difference \(worst)")
+        // cached inference path, last position
+        let next = Sampler(model: loaded.model, maxRows: 1).nextTokenLogProbs(prompt: expected.prompt)
+        for v in 0..<V { #expect(abs(next[v] - expected.logProbs.last![v]) < 1e-4) }
+    }
+
+    @Test func configKeysOfBothTransformersGenerations() throws {
+        let dir = CheckpointTests.tempDirectory(), url = dir.appendingPathComponent("config.json")
+        func read(_ json: String) throws -> (ModelConfig, LlamaConfigFile.SpecialTokens) {
+            try json.write(to: url, atomically: true, encoding: .utf8)
+            return try LlamaConfigFile.read(from: url)
+        }
+        let base = "\"vocab_size\": 10, \"hidden_size\": 8, \"intermediate_size\": 12, \"num_hidden_layers\": 1, \"num_attention_heads\": 2"
+        #expect(try read("{\(base), \"rope_theta\": 123.0}").0.ropeTheta == 123)
+        #expect(try read("{\(base), \"rope_parameters\": {\"rope_theta\": 77.0, \"rope_type\": \"default\"}}").0.ropeTheta == 77)
+        #expect(try read("{\(base), \"eos_token_id\": [5, 6]}").1.eos == 5)
+        #expect(try read("{\(base)}").0.kvHeads == 2)
+        #expect(throws: CheckpointError.self) { try read("{\(base), \"rope_scaling\": {\"rope_type\": \"llama3\"}}") }
+        #expect(throws: CheckpointError.self) { try read("{\(base), \"head_dim\": 8}") }
+        #expect(throws: CheckpointError.self) { try read("{\(base), \"num_key_value_heads\": 3}") }
+    }
+}
