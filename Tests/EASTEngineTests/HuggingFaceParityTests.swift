@@ -14,13 +14,19 @@ import Testing
     struct Expected: Decodable {
         let prompt: [Int]
         let logProbs: [[Float]]
+        let loss: Float
+        let gradients: [String: [Float]]
+    }
+
+    static func expected() throws -> Expected {
+        try JSONDecoder().decode(Expected.self, from: Data(contentsOf: fixture.appendingPathComponent("expected.json")))
     }
 
     @Test func logProbsMatchTransformers() throws {
         let loaded = try Checkpoint.load(from: Self.fixture)
         let c = loaded.model.config
         #expect(c.ropeTheta == 300 && c.kvHeads == 2 && !c.tiedEmbeddings)  // from transformers 5's rope_parameters
-        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: Self.fixture.appendingPathComponent("expected.json")))
+        let expected = try Self.expected()
         let V = c.vocabSize
         // training forward path, every position
         let logits = loaded.model.fullLogits(tokens: expected.prompt)
@@ -35,6 +41,29 @@ import Testing
         // cached inference path, last position
         let next = Sampler(model: loaded.model, maxRows: 1).nextTokenLogProbs(prompt: expected.prompt)
         for v in 0..<V { #expect(abs(next[v] - expected.logProbs.last![v]) < 1e-4) }
+    }
+
+    /// loss = -sum of log p(target) over the completion (prompt = first 4 tokens):
+    /// our backward against PyTorch autograd.
+    @Test func gradientsMatchAutograd() throws {
+        let model = try Checkpoint.load(from: Self.fixture).model
+        let expected = try Self.expected()
+        let batch = TokenBatch(sequences: [(prompt: Array(expected.prompt[0..<4]), completion: Array(expected.prompt[4...]))],
+                               padId: 0)
+        let acts = Activations(config: model.config, batchSize: 1, seqLen: batch.seqLen)
+        let out = model.forward(batch, acts)
+        let loss = -zip(out.logProbs, batch.lossMask).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+        #expect(abs(loss - expected.loss) < 1e-4 * abs(expected.loss))
+        model.zeroGradients()
+        model.backward(batch, acts, dLogProbs: batch.lossMask.map { -$0 })
+        #expect(expected.gradients.count == 8)
+        for (name, reference) in expected.gradients {
+            let entry = try #require(model.layout[name])
+            let ours = model.gradients.slice(entry.offset, entry.count)
+            let scale = reference.map(abs).max()!
+            let worst = zip(ours, reference).map { abs($0 - $1) }.max()!
+            #expect(worst < 1e-3 * scale, "\(name): largest difference \(worst), largest gradient \(scale)")
+        }
     }
 
     @Test func configKeysOfBothTransformersGenerations() throws {

@@ -19,6 +19,16 @@ if os.path.exists(d + "/generation_config.json"):
 prompt = [1, 5, 9, 20, 33, 7, 7, 31, 3, 3, 12]
 with torch.no_grad():
     lp = torch.log_softmax(model(torch.tensor([prompt])).logits[0], -1)
+# Gradients of loss = -sum over positions t >= 3 of log p(prompt[t+1]) (prompt [0..<4], completion the rest).
+logp = torch.log_softmax(model(torch.tensor([prompt[:-1]])).logits[0], -1)
+loss = -sum(logp[t, prompt[t + 1]] for t in range(3, len(prompt) - 1))
+loss.backward()
+names = ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.k_proj.weight",
+         "model.layers.1.self_attn.v_proj.weight", "model.layers.0.mlp.down_proj.weight", "model.layers.1.input_layernorm.weight",
+         "model.norm.weight", "lm_head.weight"]
+params = dict(model.named_parameters())
 json.dump({"prompt": prompt, "logProbs": [[round(x, 6) for x in row] for row in lp.tolist()],
-           "note": "log-softmax at every position from transformers LlamaForCausalLM (float32), written by make_fixture.py"},
+           "loss": loss.item(),
+           "gradients": {n: [float("%.6g" % x) for x in params[n].grad.flatten().tolist()] for n in names},
+           "note": "log-softmax at every position and gradients of the masked loss, from transformers LlamaForCausalLM (float32), written by make_fixture.py"},
           open(d + "/expected.json", "w"))
