@@ -98,6 +98,15 @@ import Testing
         try with(f16) {
             #expect($0.message.contains("dtype F16"))
         }
+        // a shape whose element count overflows
+        let headerLength = Int(good[0]) | Int(good[1]) << 8 | Int(good[2]) << 16
+        let headerText = String(decoding: good.subdata(in: 8..<(8 + headerLength)), as: UTF8.self)
+        let hugeHeader = headerText.replacingOccurrences(of: "\"shape\":[8]", with: "\"shape\":[9223372036854775807,4]")
+        var huge = Data()
+        withUnsafeBytes(of: UInt64(hugeHeader.utf8.count).littleEndian) { huge.append(contentsOf: $0) }
+        huge.append(contentsOf: Array(hugeHeader.utf8))
+        huge.append(good.subdata(in: (8 + headerLength)..<good.count))
+        try with(huge) { #expect($0.message.contains("impossible shape")) }
         try FileManager.default.removeItem(at: modelURL)
         if let e = Self.error({ _ = try Checkpoint.load(from: dir) }) { #expect(e.message.contains("cannot read")) }
     }

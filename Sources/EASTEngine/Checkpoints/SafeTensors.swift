@@ -106,7 +106,14 @@ public struct SafeTensorsFile {
             guard shape.allSatisfy({ $0 >= 0 }), begin >= 0, begin <= end else {
                 throw fail("tensor \(name) has invalid shape \(shape) or offsets \(offsets)")
             }
-            guard end - begin == shape.reduce(1, *) * 4 else {
+            // element count, refusing shapes whose product overflows (a corrupt header must not trap)
+            var bytes = 4
+            for dim in shape {
+                let (product, overflow) = bytes.multipliedReportingOverflow(by: dim)
+                guard !overflow else { throw fail("tensor \(name) has an impossible shape \(shape)") }
+                bytes = product
+            }
+            guard end - begin == bytes else {
                 throw fail("tensor \(name): \(end - begin) bytes do not hold shape \(shape) in F32")
             }
             guard end <= dataSize else {

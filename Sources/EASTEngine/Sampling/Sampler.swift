@@ -19,10 +19,12 @@ public final class Sampler {
     private var chooser: TokenChooser
     private var stepTokens: [Int32]
 
-    public init(model: Transformer, maxRows: Int = 16, maxSequenceLength: Int? = nil) {
+    /// The KV cache holds maxRows x maxSequenceLength positions per layer, so
+    /// size both to the work (SmolLM2-135M: 16 rows x 512 positions = 360 MB).
+    public init(model: Transformer, maxRows: Int = 16, maxSequenceLength: Int = 512) {
         self.model = model
         self.maxRows = maxRows
-        let length = min(maxSequenceLength ?? model.config.maxSeqLen, model.config.maxSeqLen)
+        let length = min(maxSequenceLength, model.config.maxSeqLen)
         self.maxSequenceLength = length
         cache = KVCache(config: model.config, rows: maxRows, capacity: length)
         buffers = InferenceBuffers(config: model.config, maxPositions: max(maxRows, length), maxRows: maxRows,
