@@ -99,7 +99,8 @@ func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-func text(_ tokenizer: CharacterTokenizer?, _ ids: [Int]) -> String? { tokenizer?.decode(ids) }
+/// The text of `ids`, when the checkpoint has a tokenizer.
+func decodedText(_ tokenizer: CharacterTokenizer?, _ ids: [Int]) -> String? { tokenizer?.decode(ids) }
 
 extension ModelCommand {
     struct Info: ParsableCommand {
@@ -178,7 +179,7 @@ extension ModelCommand {
                                                 stopTokens: [loaded.specials.eos], seed: seed)
             let samples = sampler.generate(prompt: prompt, n: n, parameters: parameters)
             let out = samples.map {
-                Output(text: text(loaded.tokenizer, $0.tokens), ids: $0.tokens, logProbs: $0.logProbs, stopped: $0.stopped)
+                Output(text: decodedText(loaded.tokenizer, $0.tokens), ids: $0.tokens, logProbs: $0.logProbs, stopped: $0.stopped)
             }
             if options.json {
                 struct Result: Encodable { let prompt: [Int]; let samples: [Output] }
