@@ -6,10 +6,8 @@ import Testing
 @Suite struct PreferenceTrainingTests {
     static let config = ModelConfig(vocabSize: 16, dim: 32, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 64, maxSeqLen: 32)
 
-    /// Summed completion log-probs of `batch` under `model` (no gradient needed).
     static func sums(_ model: Transformer, _ batch: TokenBatch) -> [Float] {
-        let acts = Activations(config: model.config, batchSize: batch.batchSize, seqLen: batch.seqLen)
-        return SequenceLogProbs.sums(model.forward(batch, acts).logProbs, batch)
+        SequenceLogProbs.sums(of: model, on: batch)
     }
 
     @Test func dpoRaisesTheChosenOverTheRejected() throws {

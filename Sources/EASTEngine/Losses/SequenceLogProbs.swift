@@ -11,6 +11,14 @@ public enum SequenceLogProbs {
         }
     }
 
+    /// Runs `model` forward (no backward) and returns each sequence's summed
+    /// completion log-prob: the reference numbers of DPO and KTO, computed once
+    /// with the frozen start model, and KTO's mismatched-pair KL terms.
+    public static func sums(of model: Transformer, on batch: TokenBatch, activations: Activations? = nil) -> [Float] {
+        let acts = activations ?? Activations(config: model.config, batchSize: batch.batchSize, seqLen: batch.seqLen)
+        return sums(model.forward(batch, acts).logProbs, batch)
+    }
+
     /// Mean log-prob per completion token of each sequence. (B)
     public static func means(_ logProbs: [Float], _ batch: TokenBatch) -> [Float] {
         let sums = sums(logProbs, batch)
