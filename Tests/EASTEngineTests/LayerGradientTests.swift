@@ -1,4 +1,4 @@
-import EASTEngine
+@testable import EASTEngine
 import Testing
 
 /// Every layer's backward against central finite differences of its forward.

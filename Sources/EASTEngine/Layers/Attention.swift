@@ -9,11 +9,11 @@ import Foundation
 ///
 /// Sequences are right-padded, so the causal mask alone keeps real tokens
 /// from seeing padding; padded positions compute garbage that the loss mask drops.
-public enum Attention {
+enum Attention {
     /// q: (B, T, H, hd), k, v: (B, T, KV, hd) with RoPE already applied to q and k
     /// probs: (B, H, T, T) softmax(q k^T / sqrt(hd)) with the causal mask, kept for backward
     /// out: (B, T, H, hd)
-    public static func forward(
+    static func forward(
         out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         B: Int, T: Int, H: Int, KV: Int, hd: Int
@@ -45,7 +45,7 @@ public enum Attention {
     ///   dq = dS k,      dk += dS^T q
     /// dq is overwritten; dk and dv are zeroed here and summed over the query
     /// heads that share each KV head. scratch: (T, T).
-    public static func backward(
+    static func backward(
         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
         scratch: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, probs: UnsafePointer<Float>,
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,

@@ -1,7 +1,7 @@
 /// Token embedding: row `tokens[n]` of the (vocab, C) table becomes row n of the output.
-public enum Embedding {
+enum Embedding {
     /// out: (N, C), tokens: (N), table: (V, C)
-    public static func forward(
+    static func forward(
         out: UnsafeMutablePointer<Float>, tokens: UnsafePointer<Int32>, table: UnsafePointer<Float>,
         N: Int, C: Int
     ) {
@@ -11,7 +11,7 @@ public enum Embedding {
     }
 
     /// dtable[tokens[n]] += dout[n]  (a token seen twice gets both gradients)
-    public static func backward(
+    static func backward(
         dtable: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, tokens: UnsafePointer<Int32>,
         N: Int, C: Int
     ) {

@@ -10,11 +10,11 @@ import Foundation
 ///
 /// The losses only need the target log-probs, plus (for WPO weights) the
 /// per-position log sum_v p(v)^2, which is also computed here.
-public enum OutputHead {
+enum OutputHead {
     /// hidden: (N, C) final-normed, weight: (V, C), targets: (N)
     /// scratch: (chunkRows, V)
     /// out: targetLogProbs (N), logSumExp (N), logSumSquaredProbs (N)
-    public static func forward(
+    static func forward(
         targetLogProbs: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
         logSumSquaredProbs: UnsafeMutablePointer<Float>,
         hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
@@ -46,7 +46,7 @@ public enum OutputHead {
     /// dlogp: (N) = dL/d targetLogProbs. With p = softmax(logits):
     ///   dlogits = dlogp * (onehot(target) - p)
     ///   dhidden = dlogits W (overwritten), dweight += dlogits^T hidden
-    public static func backward(
+    static func backward(
         dhidden: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>,
         dlogp: UnsafePointer<Float>, hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         targets: UnsafePointer<Int32>, logSumExp: UnsafePointer<Float>,

@@ -1,8 +1,8 @@
 /// RMSNorm (Llama): out = x / sqrt(mean(x^2) + eps) * weight.
 /// Unlike LayerNorm there is no mean subtraction and no bias.
-public enum RMSNorm {
+enum RMSNorm {
     /// inp: (N, C), weight: (C), out: (N, C), rstd: (N) = 1/sqrt(mean(x^2)+eps), kept for backward
-    public static func forward(
+    static func forward(
         out: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
         inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, N: Int, C: Int, eps: Float
     ) {
@@ -21,7 +21,7 @@ public enum RMSNorm {
     ///   dweight += sum_n dout * xhat
     ///   dinp    += rstd * (dxhat - xhat * mean(dxhat * xhat)),  dxhat = dout * w
     /// `dinp` is added to, because in the model it is the residual stream's gradient.
-    public static func backward(
+    static func backward(
         dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>,
         dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         rstd: UnsafePointer<Float>, N: Int, C: Int

@@ -4,14 +4,14 @@ import Foundation
 /// in each head, channel i is paired with channel i + headDim/2 (not with its
 /// neighbour, as in the original paper), and the pair is rotated by the angle
 /// position * theta^(-2i/headDim). Queries and keys are rotated in place.
-public struct RoPE: Sendable {
-    public let headDim: Int
-    public let maxSeqLen: Int
+struct RoPE: Sendable {
+    let headDim: Int
+    let maxSeqLen: Int
     /// cos and sin of every (position, i) angle: (maxSeqLen, headDim/2), computed once.
     private let cosTable: [Float]
     private let sinTable: [Float]
 
-    public init(headDim: Int, maxSeqLen: Int, theta: Float) {
+    init(headDim: Int, maxSeqLen: Int, theta: Float) {
         self.headDim = headDim
         self.maxSeqLen = maxSeqLen
         let half = headDim / 2
@@ -32,7 +32,7 @@ public struct RoPE: Sendable {
 
     /// Rotates x in place. x: (N, heads, headDim); token n sits at position
     /// `startPosition + n % T` (T tokens per sequence, sequences back to back).
-    public func forward(
+    func forward(
         _ x: UnsafeMutablePointer<Float>, N: Int, T: Int, heads: Int, startPosition: Int = 0
     ) {
         rotate(x, N: N, T: T, heads: heads, startPosition: startPosition, sign: 1)
@@ -40,7 +40,7 @@ public struct RoPE: Sendable {
 
     /// The rotation is orthogonal, so the gradient goes back through the
     /// inverse rotation (the same angle, negated). dx: (N, heads, headDim), in place.
-    public func backward(
+    func backward(
         _ dx: UnsafeMutablePointer<Float>, N: Int, T: Int, heads: Int, startPosition: Int = 0
     ) {
         rotate(dx, N: N, T: T, heads: heads, startPosition: startPosition, sign: -1)

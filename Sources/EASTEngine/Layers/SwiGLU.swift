@@ -2,9 +2,9 @@ import Foundation
 
 /// The Llama feed-forward nonlinearity: h = silu(gate) * up, silu(g) = g * sigmoid(g).
 /// (The gate/up/down projections around it are plain `Matmul`s.)
-public enum SwiGLU {
+enum SwiGLU {
     /// gate, up, h: (N) flattened
-    public static func forward(
+    static func forward(
         h: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, N: Int
     ) {
         for i in 0..<N {
@@ -15,7 +15,7 @@ public enum SwiGLU {
 
     /// dgate = dh * up * silu'(g), silu'(g) = s * (1 + g * (1 - s)) with s = sigmoid(g)
     /// dup   = dh * silu(g)
-    public static func backward(
+    static func backward(
         dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>,
         dh: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, N: Int
     ) {

@@ -8,7 +8,7 @@ import Foundation
 public final class Transformer: @unchecked Sendable {
     public let config: ModelConfig
     public let layout: ParameterLayout
-    public let rope: RoPE
+    let rope: RoPE
     /// All parameters, tensors at `layout` offsets.
     public let parameters: FloatBuffer
     /// dL/dparameters, same layout. Allocated on first use, so models that only

@@ -4,19 +4,19 @@
 ///
 /// All rows hold the same number of positions (`length`): the rows of one
 /// request share the prompt and then advance one token per step together.
-public final class KVCache {
-    public let layers: Int
-    public let rows: Int
+final class KVCache {
+    let layers: Int
+    let rows: Int
     /// Positions each row can hold.
-    public let capacity: Int
-    public let kvDim: Int
+    let capacity: Int
+    let kvDim: Int
     /// Positions filled so far (the next token goes at this position).
-    public internal(set) var length = 0
+    internal(set) var length = 0
     /// keys, values: (layers, rows, capacity, kvDim)
     let keys: FloatBuffer
     let values: FloatBuffer
 
-    public init(config: ModelConfig, rows: Int, capacity: Int) {
+    init(config: ModelConfig, rows: Int, capacity: Int) {
         layers = config.layers
         self.rows = rows
         self.capacity = capacity
@@ -30,11 +30,11 @@ public final class KVCache {
         ((layer * rows + row) * capacity + position) * kvDim
     }
 
-    public func reset() { length = 0 }
+    func reset() { length = 0 }
 
     /// Copies row 0's positions to rows 1..<count: after one prefill of a
     /// shared prompt, every sample starts from the same keys and values.
-    public func broadcastFirstRow(to count: Int) {
+    func broadcastFirstRow(to count: Int) {
         precondition(count <= rows)
         for layer in 0..<layers {
             let source = offset(layer: layer, row: 0, position: 0)
