@@ -2,14 +2,15 @@ import EASTEngine
 import Foundation
 import Testing
 
-/// A checkpoint written by Hugging Face `transformers` (Fixtures/hf-llama-tiny,
-/// see make_fixture.py there): loading it and running our forward must give
+/// A checkpoint written by Hugging Face `transformers` (.fixtures/hf-llama-tiny,
+/// see make_fixture.py there; the folder is hidden so that SwiftPM does not
+/// warn about non-source files in the test target): loading it and running our forward must give
 /// the log-probs `LlamaForCausalLM` gave. This pins the conventions that the
 /// finite-difference tests cannot: RoPE pairing, GQA head grouping, (out, in)
 /// weight layout, RMSNorm placement, tensor names and config keys.
 @Suite struct HuggingFaceParityTests {
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/hf-llama-tiny")
+        .appendingPathComponent(".fixtures/hf-llama-tiny")
 
     struct Expected: Decodable {
         let prompt: [Int]
