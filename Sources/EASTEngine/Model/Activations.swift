@@ -31,7 +31,7 @@ public final class Activations {
     let dGate, dUp, dSwiglu: FloatBuffer  // (N, hidden)
     let projection: FloatBuffer         // (N, C): o_proj / down_proj output in forward
 
-    public init(config c: ModelConfig, batchSize: Int, seqLen: Int, chunkRows: Int = 64) {
+    public init(config c: ModelConfig, batchSize: Int, seqLen: Int, chunkRows: Int = 256) {
         self.batchSize = batchSize
         self.seqLen = seqLen
         self.chunkRows = chunkRows
