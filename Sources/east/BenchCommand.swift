@@ -131,7 +131,7 @@ extension BenchCommand {
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 Swift.print(String(decoding: try encoder.encode(r), as: UTF8.self))
             } else {
-                Swift.print(String(format: "SmolLM2-135M shape (%d parameters), one training step at 4x256, %@ kernels", r.parameters, core as NSString))
+                Swift.print(String(format: "SmolLM2-135M shape (%d parameters), training at 4x256, %@ kernels", r.parameters, core as NSString))
                 Swift.print(String(format: "  second step %.1f s (%.0f tokens/s), loss %.3f, peak RSS (VmHWM) %.2f GiB",
                                    seconds, 1024 / seconds, loss, r.peakRSSGiB))
             }
