@@ -96,6 +96,28 @@ import Testing
         #expect(!greedy.stopped)
     }
 
+    @Test func requestsDecodedTogetherMatchSeparateCalls() throws {
+        let model = try Self.model()
+        // capacity 16: the long prompt leaves room for 3 new tokens only, the short ones for more
+        let sampler = Sampler(model: model, maxRows: 8, maxSequenceLength: 16)
+        let requests = [
+            GenerationRequest(prompt: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1], n: 2,
+                              parameters: .init(temperature: 0.9, maxNewTokens: 10, seed: 5)),
+            GenerationRequest(prompt: [1, 7], n: 3, parameters: .init(temperature: 1.2, topK: 6, maxNewTokens: 12, seed: 6)),
+            GenerationRequest(prompt: [1, 4, 4], n: 1, parameters: .greedy(maxNewTokens: 9)),
+        ]
+        let together = sampler.generate(requests)
+        #expect(together.map(\.count) == [2, 3, 1])
+        #expect(together[0].allSatisfy { $0.tokens.count == 3 })  // 13 + 3 = capacity
+        for (request, batched) in zip(requests, together) {
+            let alone = sampler.generate(prompt: request.prompt, n: request.n, parameters: request.parameters)
+            #expect(alone.map(\.tokens) == batched.map(\.tokens))
+            for (a, b) in zip(alone, batched) {
+                for (x, y) in zip(a.logProbs, b.logProbs) { #expect(abs(x - y) < 1e-4) }
+            }
+        }
+    }
+
     @Test func nextTokenLogProbsMatchFullForward() throws {
         let model = try Self.model()
         let V = model.config.vocabSize

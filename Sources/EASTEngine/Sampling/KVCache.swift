@@ -2,16 +2,17 @@
 /// that decoding one more token costs one position's work instead of the
 /// whole sequence's.
 ///
-/// All rows hold the same number of positions (`length`): the rows of one
-/// request share the prompt and then advance one token per step together.
+/// Each row is one sample and keeps its own length: the samples of one
+/// prompt start equal (one prefill, copied), samples of different prompts
+/// start at different lengths, and a finished sample stops growing.
 final class KVCache {
     let layers: Int
     let rows: Int
     /// Positions each row can hold.
     let capacity: Int
     let kvDim: Int
-    /// Positions filled so far (the next token goes at this position).
-    internal(set) var length = 0
+    /// Positions filled in each row (its next token goes at this position).
+    var lengths: [Int]
     /// keys, values: (layers, rows, capacity, kvDim)
     let keys: FloatBuffer
     let values: FloatBuffer
@@ -21,6 +22,7 @@ final class KVCache {
         self.rows = rows
         self.capacity = capacity
         kvDim = config.kvDim
+        lengths = [Int](repeating: 0, count: rows)
         keys = FloatBuffer(count: layers * rows * capacity * kvDim)
         values = FloatBuffer(count: layers * rows * capacity * kvDim)
     }
@@ -30,19 +32,22 @@ final class KVCache {
         ((layer * rows + row) * capacity + position) * kvDim
     }
 
-    func reset() { length = 0 }
+    func reset() {
+        for r in 0..<rows { lengths[r] = 0 }
+    }
 
-    /// Copies row 0's positions to rows 1..<count: after one prefill of a
-    /// shared prompt, every sample starts from the same keys and values.
-    func broadcastFirstRow(to count: Int) {
-        precondition(count <= rows)
+    /// Copies row `source`'s positions to `targets`: after one prefill of a
+    /// shared prompt, every sample of it starts from the same keys and values.
+    func copyRow(_ source: Int, to targets: Range<Int>) {
+        let count = lengths[source] * kvDim
         for layer in 0..<layers {
-            let source = offset(layer: layer, row: 0, position: 0)
-            for row in 1..<max(count, 1) {
-                let target = offset(layer: layer, row: row, position: 0)
-                keys.at(target).update(from: keys.at(source), count: length * kvDim)
-                values.at(target).update(from: values.at(source), count: length * kvDim)
+            let from = offset(layer: layer, row: source, position: 0)
+            for row in targets where row != source {
+                let to = offset(layer: layer, row: row, position: 0)
+                keys.at(to).update(from: keys.at(from), count: count)
+                values.at(to).update(from: values.at(from), count: count)
             }
         }
+        for row in targets { lengths[row] = lengths[source] }
     }
 }

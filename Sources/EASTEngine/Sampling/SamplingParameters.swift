@@ -28,6 +28,20 @@ public struct SamplingParameters: Codable, Sendable, Equatable {
     }
 }
 
+/// A prompt and how many samples of it to draw, with what settings.
+public struct GenerationRequest: Sendable {
+    /// Token ids, not empty (it holds at least BOS).
+    public var prompt: [Int]
+    public var n: Int
+    public var parameters: SamplingParameters
+
+    public init(prompt: [Int], n: Int = 1, parameters: SamplingParameters) {
+        self.prompt = prompt
+        self.n = n
+        self.parameters = parameters
+    }
+}
+
 /// One generated continuation.
 public struct Sample: Sendable, Equatable {
     /// The new tokens (not the prompt), including a final stop token if one was hit.
