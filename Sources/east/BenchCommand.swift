@@ -7,7 +7,8 @@ import Foundation
 /// in one run so the numbers are comparable:
 ///   sgemm GFLOP/s on the model's own matmul shapes (the machine's limit),
 ///   forward and training tokens/s, training MFU against that limit,
-///   sampling tokens/s for n = 1 and n = 16 samples sharing a prompt,
+///   sampling tokens/s for n = 1 and n = 16 samples sharing a prompt, and for
+///   4 prompts x 16 samples decoded together,
 ///   and with --memory, the peak RSS of training a SmolLM2-135M-shaped model.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -101,6 +102,17 @@ extension BenchCommand {
                 else { report.samplingTokensPerSecondN16 = Double(produced) / seconds }
             }
             report.samplingSpeedup = report.samplingTokensPerSecondN16 / report.samplingTokensPerSecondN1
+            // 4 prompts x 16 samples decoded together: M = 64
+            let sampler = Sampler(model: model, maxRows: 64, maxSequenceLength: prompt.count + newTokens)
+            let requests = (0..<4).map { q in
+                GenerationRequest(prompt: prompt.map { 3 + ($0 + q) % (vocab - 3) }, n: 16,
+                                  parameters: .init(temperature: 1, maxNewTokens: newTokens, seed: UInt64(q)))
+            }
+            var produced = 0
+            let seconds = Self.time(repeats: 1) {
+                produced = sampler.generate(requests).joined().reduce(0) { $0 + $1.tokens.count }
+            }
+            report.samplingTokensPerSecond4x16 = Double(produced) / seconds
             try report.print(json: json)
         }
 
@@ -197,6 +209,7 @@ final class Report: Encodable {
     var samplingTokensPerSecondN1 = 0.0
     var samplingTokensPerSecondN16 = 0.0
     var samplingSpeedup = 0.0
+    var samplingTokensPerSecond4x16 = 0.0
 
     init(config: ModelConfig, parameters: Int, threads: Int, batch: Int, seqLen: Int, blasCore: String) {
         self.blasCore = blasCore
@@ -227,5 +240,7 @@ final class Report: Encodable {
         Swift.print(String(format: "sampling n=1                      %8.1f tokens/s", samplingTokensPerSecondN1))
         Swift.print(String(format: "sampling n=16 (shared prompt)     %8.1f tokens/s  = %.1fx n=1",
                            samplingTokensPerSecondN16, samplingSpeedup))
+        Swift.print(String(format: "sampling 4 prompts x 16 together  %8.1f tokens/s  = %.1fx n=1",
+                           samplingTokensPerSecond4x16, samplingTokensPerSecond4x16 / samplingTokensPerSecondN1))
     }
 }
