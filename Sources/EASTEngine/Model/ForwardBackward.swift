@@ -17,6 +17,9 @@ extension Transformer {
         let Ncap = acts.batchSize * acts.seqLen  // layer stride in the stacked buffers
         let probsStride = acts.batchSize * H * acts.seqLen * acts.seqLen
         let p = parameters.pointer
+        let V = Int32(c.vocabSize)
+        precondition(batch.inputs.allSatisfy { $0 >= 0 && $0 < V } && batch.targets.allSatisfy { $0 >= 0 && $0 < V },
+                     "forward: token id outside the vocabulary 0..<\(V)")
 
         batch.inputs.withUnsafeBufferPointer { tokens in
             // x: (N, C)

@@ -49,6 +49,7 @@ extension Transformer {
         for i in 0..<rows {
             precondition(cache.lengths[b.cacheRows[i]] + T <= cache.capacity, "cached forward: KV cache row is full")
         }
+        for i in 0..<M { precondition(tokens[i] >= 0 && Int(tokens[i]) < c.vocabSize, "cached forward: token id outside the vocabulary") }
         let p = parameters.pointer
         let x = b.x.pointer, n = b.normed.pointer, q = b.q.pointer, att = b.attention.pointer
         let k = b.k.pointer, v = b.v.pointer, proj = b.projection.pointer
