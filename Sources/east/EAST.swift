@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// The `east` command-line tool: every subcommand is a thin layer over the
-/// libraries (EASTCore, EASTEngine); no logic lives here that a worker would
+/// libraries (EASTCore, EASTEngine, EASTTransport); no logic lives here that a worker would
 /// also need.
 @main
 struct EAST: ParsableCommand {
@@ -13,5 +13,7 @@ struct EAST: ParsableCommand {
             WeightsCommand.self,
             DataCommand.self,
             TopologyCommand.self,
+            ModelCommand.self,
+            BenchCommand.self,
         ])
 }

@@ -1,32 +1,51 @@
 import Foundation
 
 /// Writes files so that readers see either the old content or the new,
-/// never half a file: write a temporary file in the same folder, flush it,
-/// then rename it over the target (rename is atomic within a file system).
+/// never half a file (a crash mid-write included): the data goes to a
+/// temporary file in the same folder, is flushed, then renamed over the
+/// target (rename within one file system is atomic). Used for every output
+/// east writes: CLI results, checkpoints, reports.
 public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary.path])
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: temporary)
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-            try handle.close()
-            guard rename(temporary.path, url.path) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        }
+    public struct WriteError: Error, CustomStringConvertible, Sendable {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
     }
 
     public static func write(_ text: String, to path: String) throws {
-        try write(Data(text.utf8), to: path)
+        try write(Data(text.utf8), to: URL(fileURLWithPath: path))
+    }
+
+    public static func write(_ data: Data, to url: URL) throws {
+        try write(to: url) { try $0.write(contentsOf: data) }
+    }
+
+    /// Lets `body` write the file piece by piece (a large checkpoint need not
+    /// be assembled in memory first), then renames it into place.
+    public static func write(to url: URL, body: (FileHandle) throws -> Void) throws {
+        let directory = url.deletingLastPathComponent()
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+                throw WriteError(path: url.path, reason: "cannot create a temporary file in \(directory.path)")
+            }
+            let handle = try FileHandle(forWritingTo: temporary)
+            do {
+                try body(handle)
+                try handle.synchronize()
+                try handle.close()
+            } catch {
+                try? handle.close()
+                throw error
+            }
+            if rename(temporary.path, url.path) != 0 {
+                throw WriteError(path: url.path, reason: "cannot rename the temporary file into place (errno \(errno))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            if error is WriteError { throw error }
+            throw WriteError(path: url.path, reason: "cannot write (\(error.localizedDescription))")
+        }
     }
 }

@@ -1,0 +1,87 @@
+import Foundation
+
+/// A checkpoint directory, laid out like a Hugging Face model folder:
+///   config.json            LlamaConfig keys (`LlamaConfigFile`)
+///   model.safetensors      parameters under HF Llama names (no lm_head when tied)
+///   tokenizer.json         the character tokenizer, when there is one
+///   optimizer.safetensors  AdamW moments + step, for resuming training (optional)
+/// Every file is written atomically.
+public enum Checkpoint {
+    public static let configFile = "config.json"
+    public static let modelFile = "model.safetensors"
+    public static let tokenizerFile = "tokenizer.json"
+    public static let optimizerFile = "optimizer.safetensors"
+
+    public struct Loaded {
+        public let model: Transformer
+        public let tokenizer: CharacterTokenizer?
+        public let specials: LlamaConfigFile.SpecialTokens
+    }
+
+    /// Writes config, parameters and (if given) tokenizer to `directory`, creating it.
+    public static func save(_ model: Transformer, tokenizer: CharacterTokenizer?, to directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let tensors = model.layout.entries.map { e in
+            SafeTensors.TensorData(name: e.name, shape: e.shape,
+                                   values: UnsafeBufferPointer(start: model.parameters.at(e.offset), count: e.count))
+        }
+        try SafeTensors.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent(modelFile))
+        let specials = tokenizer.map { LlamaConfigFile.SpecialTokens(bos: $0.bosId, eos: $0.eosId, pad: $0.padId) }
+            ?? LlamaConfigFile.SpecialTokens(bos: 1, eos: 2, pad: 0)
+        try LlamaConfigFile.write(model.config, specials: specials, to: directory.appendingPathComponent(configFile))
+        if let tokenizer { try tokenizer.save(to: directory.appendingPathComponent(tokenizerFile)) }
+    }
+
+    /// Reads a checkpoint; throws `CheckpointError` naming the file (and
+    /// tensor) for anything missing, truncated, corrupt or of the wrong shape.
+    public static func load(from directory: URL) throws -> Loaded {
+        let (config, specials) = try LlamaConfigFile.read(from: directory.appendingPathComponent(configFile))
+        let file = try SafeTensorsFile(url: directory.appendingPathComponent(modelFile))
+        let layout = ParameterLayout(config: config)
+        let parameters = FloatBuffer(count: layout.totalCount)
+        for e in layout.entries {
+            try file.read(e.name, shape: e.shape, into: parameters.at(e.offset))
+        }
+        let model = try Transformer(config: config, parameters: parameters)
+        let tokenizerURL = directory.appendingPathComponent(tokenizerFile)
+        let tokenizer = FileManager.default.fileExists(atPath: tokenizerURL.path)
+            ? try CharacterTokenizer.load(from: tokenizerURL) : nil
+        if let tokenizer, tokenizer.vocabSize > config.vocabSize {
+            throw CheckpointError(file: tokenizerURL,
+                                  message: "tokenizer has \(tokenizer.vocabSize) tokens, the model only \(config.vocabSize)")
+        }
+        return Loaded(model: model, tokenizer: tokenizer, specials: specials)
+    }
+
+    /// Saves AdamW's moments, step and settings next to the model.
+    public static func saveOptimizer(_ optimizer: AdamW, to directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let s = optimizer.settings
+        try SafeTensors.write(
+            [
+                .init(name: "exp_avg", shape: [optimizer.m.count],
+                      values: UnsafeBufferPointer(start: optimizer.m.pointer, count: optimizer.m.count)),
+                .init(name: "exp_avg_sq", shape: [optimizer.v.count],
+                      values: UnsafeBufferPointer(start: optimizer.v.pointer, count: optimizer.v.count)),
+            ],
+            metadata: ["step": String(optimizer.step), "beta1": "\(s.beta1)", "beta2": "\(s.beta2)",
+                       "eps": "\(s.eps)", "weight_decay": "\(s.weightDecay)"],
+            to: directory.appendingPathComponent(optimizerFile))
+    }
+
+    /// Restores moments, step and settings into `optimizer` (built for the same model layout).
+    public static func loadOptimizer(into optimizer: AdamW, from directory: URL) throws {
+        let url = directory.appendingPathComponent(optimizerFile)
+        let file = try SafeTensorsFile(url: url)
+        guard let step = file.metadata["step"].flatMap(Int.init), step >= 0 else {
+            throw CheckpointError(file: url, message: "missing or invalid step in metadata")
+        }
+        try file.read("exp_avg", shape: [optimizer.m.count], into: optimizer.m.pointer)
+        try file.read("exp_avg_sq", shape: [optimizer.v.count], into: optimizer.v.pointer)
+        optimizer.step = step
+        func setting(_ key: String) -> Float? { file.metadata[key].flatMap(Float.init) }
+        if let b1 = setting("beta1"), let b2 = setting("beta2"), let eps = setting("eps"), let wd = setting("weight_decay") {
+            optimizer.settings = AdamW.Settings(beta1: b1, beta2: b2, eps: eps, weightDecay: wd)
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import EASTCore
+import Foundation
+
+/// The safetensors format (Hugging Face), F32 only:
+///   8 bytes   little-endian UInt64 N, the header's length
+///   N bytes   JSON: {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+///                    "__metadata__": {"key": "string", ...}}   (padded with spaces)
+///   the rest  raw little-endian tensor data; offsets are relative to its start
+public enum SafeTensors {
+    public struct TensorData {
+        public let name: String
+        public let shape: [Int]
+        public let values: UnsafeBufferPointer<Float>
+        public init(name: String, shape: [Int], values: UnsafeBufferPointer<Float>) {
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+    }
+
+    /// Writes the tensors, in the given order, atomically.
+    public static func write(_ tensors: [TensorData], metadata: [String: String] = [:], to url: URL) throws {
+        var entries: [String] = []
+        var offset = 0
+        for t in tensors {
+            precondition(t.values.count == t.shape.reduce(1, *), "\(t.name): shape does not match its values")
+            let end = offset + t.values.count * 4
+            let shape = t.shape.map(String.init).joined(separator: ",")
+            entries.append("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+            offset = end
+        }
+        if !metadata.isEmpty {
+            let pairs = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            entries.insert("\"__metadata__\":{\(pairs.joined(separator: ","))}", at: 0)
+        }
+        var header = Array("{\(entries.joined(separator: ","))}".utf8)
+        while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }  // data starts 8-aligned
+
+        try AtomicFile.write(to: url) { file in
+            try file.write(contentsOf: withUnsafeBytes(of: UInt64(header.count).littleEndian) { Data($0) })
+            try file.write(contentsOf: header)
+            for t in tensors where !t.values.isEmpty {
+                try file.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: t.values.baseAddress!),
+                                                count: t.values.count * 4, deallocator: .none))
+            }
+        }
+    }
+
+    private static func jsonString(_ s: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.fragmentsAllowed])
+        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)  // strip the [ ]
+    }
+}
+
+/// A safetensors file read into memory and checked: every tensor's bytes lie
+/// inside the file and match its dtype and shape.
+public struct SafeTensorsFile {
+    public struct Info: Equatable, Sendable {
+        public let shape: [Int]
+        let begin: Int
+        let end: Int
+    }
+
+    public let url: URL
+    public let tensors: [String: Info]
+    public let metadata: [String: String]
+    private let data: Data
+    private let dataStart: Int
+
+    public init(url: URL) throws {
+        self.url = url
+        let data = try CheckpointError.reading(url)
+        self.data = data
+        func fail(_ message: String) -> CheckpointError { CheckpointError(file: url, message: message) }
+        guard data.count >= 8 else { throw fail("truncated: \(data.count) bytes, no header length") }
+        var headerLength: UInt64 = 0
+        withUnsafeMutableBytes(of: &headerLength) { $0.copyBytes(from: data.prefix(8)) }
+        headerLength = UInt64(littleEndian: headerLength)
+        guard headerLength <= UInt64(data.count - 8) else {
+            throw fail("truncated: header of \(headerLength) bytes but only \(data.count - 8) follow")
+        }
+        let dataStart = 8 + Int(headerLength)
+        self.dataStart = dataStart
+        let dataSize = data.count - dataStart
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<dataStart))
+        } catch {
+            throw fail("corrupt header: not JSON")
+        }
+        guard let header = object as? [String: Any] else { throw fail("corrupt header: not a JSON object") }
+
+        var tensors: [String: Info] = [:]
+        var metadata: [String: String] = [:]
+        for (name, value) in header {
+            if name == "__metadata__" {
+                metadata = (value as? [String: String]) ?? [:]
+                continue
+            }
+            guard let entry = value as? [String: Any],
+                  let dtype = entry["dtype"] as? String,
+                  let shape = entry["shape"] as? [Int],
+                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+            else { throw fail("corrupt header entry for tensor \(name)") }
+            guard dtype == "F32" else { throw fail("tensor \(name) has dtype \(dtype); only F32 is supported") }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard shape.allSatisfy({ $0 >= 0 }), begin >= 0, begin <= end else {
+                throw fail("tensor \(name) has invalid shape \(shape) or offsets \(offsets)")
+            }
+            // element count, refusing shapes whose product overflows (a corrupt header must not trap)
+            var bytes = 4
+            for dim in shape {
+                let (product, overflow) = bytes.multipliedReportingOverflow(by: dim)
+                guard !overflow else { throw fail("tensor \(name) has an impossible shape \(shape)") }
+                bytes = product
+            }
+            guard end - begin == bytes else {
+                throw fail("tensor \(name): \(end - begin) bytes do not hold shape \(shape) in F32")
+            }
+            guard end <= dataSize else {
+                throw fail("truncated: tensor \(name) needs bytes up to \(end), file data has \(dataSize)")
+            }
+            tensors[name] = Info(shape: shape, begin: begin, end: end)
+        }
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    /// Copies tensor `name` into `destination`, after checking it exists and has `shape`.
+    public func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws {
+        guard let info = tensors[name] else {
+            throw CheckpointError(file: url, message: "missing tensor \(name)")
+        }
+        guard info.shape == shape else {
+            throw CheckpointError(file: url, message: "tensor \(name) has shape \(info.shape), the config needs \(shape)")
+        }
+        data.withUnsafeBytes { bytes in
+            UnsafeMutableRawPointer(destination).copyMemory(
+                from: bytes.baseAddress! + dataStart + info.begin, byteCount: info.end - info.begin)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// Everything the forward pass keeps for the backward pass, for batches of up
+/// to `batchSize` x `seqLen` positions, plus the backward pass's scratch.
+/// Allocated once and reused every step (no allocation inside a step).
+///
+/// Per-layer tensors are stacked: `q` holds layer l's (N, C) block at
+/// l * N * C, where N = batchSize * seqLen.
+public final class Activations {
+    public let batchSize: Int
+    public let seqLen: Int
+    /// Rows of logits computed at once in the output head.
+    public let chunkRows: Int
+
+    // forward, kept for backward
+    let residual: FloatBuffer   // (L+1, N, C): input of layer l; [L] feeds the final norm
+    let ln1, ln1Rstd: FloatBuffer       // (L, N, C), (L, N)
+    let q, k, v: FloatBuffer            // (L, N, C), (L, N, kvC), (L, N, kvC), after RoPE
+    let probs: FloatBuffer              // (L, B, H, T, T)
+    let attention: FloatBuffer          // (L, N, C), attention output before o_proj
+    let residual2: FloatBuffer          // (L, N, C): residual after the attention block
+    let ln2, ln2Rstd: FloatBuffer       // (L, N, C), (L, N)
+    let gate, up, swiglu: FloatBuffer   // (L, N, hidden)
+    let lnf, lnfRstd: FloatBuffer       // (N, C), (N)
+    let logSumExp: FloatBuffer          // (N)
+    let targetLogProbs, logSumSquaredProbs: FloatBuffer  // (N)
+    let logitsChunk: FloatBuffer        // (chunkRows, V)
+
+    // backward scratch
+    let dResidual, dNormed, dAttention: FloatBuffer  // (N, C)
+    let dq, dk, dv: FloatBuffer         // (N, C), (N, kvC), (N, kvC)
+    let dScores: FloatBuffer            // (T, T)
+    let dGate, dUp, dSwiglu: FloatBuffer  // (N, hidden)
+    let projection: FloatBuffer         // (N, C): o_proj / down_proj output in forward
+
+    public init(config c: ModelConfig, batchSize: Int, seqLen: Int, chunkRows: Int = 256) {
+        self.batchSize = batchSize
+        self.seqLen = seqLen
+        self.chunkRows = chunkRows
+        let N = batchSize * seqLen, L = c.layers, C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim
+        residual = FloatBuffer(count: (L + 1) * N * C)
+        ln1 = FloatBuffer(count: L * N * C); ln1Rstd = FloatBuffer(count: L * N)
+        q = FloatBuffer(count: L * N * C)
+        k = FloatBuffer(count: L * N * kvC); v = FloatBuffer(count: L * N * kvC)
+        probs = FloatBuffer(count: L * batchSize * c.heads * seqLen * seqLen)
+        attention = FloatBuffer(count: L * N * C)
+        residual2 = FloatBuffer(count: L * N * C)
+        ln2 = FloatBuffer(count: L * N * C); ln2Rstd = FloatBuffer(count: L * N)
+        gate = FloatBuffer(count: L * N * Hd); up = FloatBuffer(count: L * N * Hd)
+        swiglu = FloatBuffer(count: L * N * Hd)
+        lnf = FloatBuffer(count: N * C); lnfRstd = FloatBuffer(count: N)
+        logSumExp = FloatBuffer(count: N)
+        targetLogProbs = FloatBuffer(count: N); logSumSquaredProbs = FloatBuffer(count: N)
+        logitsChunk = FloatBuffer(count: chunkRows * c.vocabSize)
+        dResidual = FloatBuffer(count: N * C); dNormed = FloatBuffer(count: N * C)
+        dAttention = FloatBuffer(count: N * C)
+        dq = FloatBuffer(count: N * C); dk = FloatBuffer(count: N * kvC); dv = FloatBuffer(count: N * kvC)
+        dScores = FloatBuffer(count: seqLen * seqLen)
+        dGate = FloatBuffer(count: N * Hd); dUp = FloatBuffer(count: N * Hd); dSwiglu = FloatBuffer(count: N * Hd)
+        projection = FloatBuffer(count: N * C)
+    }
+}

@@ -1,0 +1,70 @@
+import EASTCore
+import Foundation
+
+/// A Llama-style decoder: config, parameter layout, and the one parameter block.
+///
+/// The forward and backward passes are in `ForwardBackward.swift`; cached
+/// inference for sampling is in `Sampling/`; saving and loading in `Checkpoints/`.
+public final class Transformer: @unchecked Sendable {
+    public let config: ModelConfig
+    public let layout: ParameterLayout
+    let rope: RoPE
+    /// All parameters, tensors at `layout` offsets.
+    public let parameters: FloatBuffer
+    /// dL/dparameters, same layout. Allocated on first use, so models that only
+    /// sample (or serve as the frozen reference) do not pay for it.
+    public private(set) lazy var gradients = FloatBuffer(count: layout.totalCount)
+
+    /// A model holding the given parameters (e.g. read from a checkpoint).
+    public init(config: ModelConfig, parameters: FloatBuffer) throws {
+        try config.validate()
+        self.config = config
+        layout = ParameterLayout(config: config)
+        guard parameters.count == layout.totalCount else {
+            throw ModelConfigError(message:
+                "\(parameters.count) parameters given, the config needs \(layout.totalCount)")
+        }
+        rope = RoPE(headDim: config.headDim, maxSeqLen: config.maxSeqLen, theta: config.ropeTheta)
+        self.parameters = parameters
+    }
+
+    /// A freshly initialised model: matrices ~ N(0, 0.02^2) (Hugging Face's
+    /// `initializer_range`), norm gains 1. The same seed gives the same model.
+    public convenience init(config: ModelConfig, seed: UInt64) throws {
+        let layout = ParameterLayout(config: config)
+        let parameters = FloatBuffer(count: layout.totalCount)
+        var rng = SeededGenerator(seed: seed)
+        for entry in layout.entries {
+            let p = parameters.at(entry.offset)
+            if entry.isMatrix {
+                for i in 0..<entry.count { p[i] = 0.02 * Self.standardNormal(&rng) }
+            } else {
+                for i in 0..<entry.count { p[i] = 1 }
+            }
+        }
+        try self.init(config: config, parameters: parameters)
+    }
+
+    /// An independent copy of the parameters, e.g. the frozen reference model of DPO/KTO.
+    public func copy() -> Transformer {
+        let block = FloatBuffer(count: parameters.count)
+        block.copy(from: parameters)
+        return try! Transformer(config: config, parameters: block)
+    }
+
+    public var parameterCount: Int { layout.totalCount }
+
+    public func zeroGradients() { gradients.zero() }
+
+    /// The named tensor's values (a copy).
+    public func tensor(_ name: String) -> [Float]? {
+        layout[name].map { parameters.slice($0.offset, $0.count) }
+    }
+
+    /// Box-Muller; one normal per call keeps it simple (init is not hot).
+    static func standardNormal(_ rng: inout SeededGenerator) -> Float {
+        let u1 = max(rng.nextUnitDouble(), 1e-300)
+        let u2 = rng.nextUnitDouble()
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+    }
+}

@@ -1,0 +1,154 @@
+import EASTCore
+import Foundation
+
+/// Batched generation with a KV cache.
+///
+/// The n samples of one prompt share one prefill: the prompt runs once, its
+/// keys and values are copied to the n rows of the cache, and then all rows
+/// decode together, one token each per step, so every matmul has M = the
+/// number of unfinished samples. Several requests (prompts) can be decoded
+/// together the same way; with OpenBLAS, M = 64 runs about twice as many
+/// FLOP/s as M = 16.
+///
+/// Buffers are allocated once per sampler; the decode loop allocates nothing
+/// per token. Not thread-safe: one sampler per thread. OpenBLAS threads are
+/// process-wide: set them with `BLASThreads.set(_:)`.
+public final class Sampler {
+    public let model: Transformer
+    /// Most samples (over all requests of one call) decoded together.
+    public let maxRows: Int
+    /// Prompt plus new tokens must fit in this many positions.
+    public let maxSequenceLength: Int
+    private let cache: KVCache
+    private let buffers: InferenceBuffers
+    private var chooser: TokenChooser
+    /// Input tokens of one cached forward: a prompt, or one token per unfinished row.
+    private var stepTokens: [Int32]
+    /// Per cache row: its request, its sample index, its last token, whether it is done.
+    private var rowRequest: [Int]
+    private var rowSample: [Int]
+    private var rowLastToken: [Int32]
+    private var rowFinished: [Bool]
+
+    /// The KV cache holds maxRows x maxSequenceLength positions per layer, so
+    /// size both to the work (SmolLM2-135M: 16 rows x 512 positions = 360 MB).
+    public init(model: Transformer, maxRows: Int = 16, maxSequenceLength: Int = 512) {
+        self.model = model
+        self.maxRows = maxRows
+        let length = min(maxSequenceLength, model.config.maxSeqLen)
+        self.maxSequenceLength = length
+        cache = KVCache(config: model.config, rows: maxRows, capacity: length)
+        buffers = InferenceBuffers(config: model.config, maxPositions: max(maxRows, length), maxRows: maxRows,
+                                   cacheCapacity: length)
+        chooser = TokenChooser(vocabSize: model.config.vocabSize)
+        stepTokens = [Int32](repeating: 0, count: max(maxRows, length))
+        rowRequest = [Int](repeating: 0, count: maxRows)
+        rowSample = rowRequest
+        rowLastToken = [Int32](repeating: 0, count: maxRows)
+        rowFinished = [Bool](repeating: true, count: maxRows)
+    }
+
+    /// n samples continuing `prompt` (which must not be empty).
+    public func generate(prompt: [Int], n: Int, parameters: SamplingParameters) -> [Sample] {
+        generate([GenerationRequest(prompt: prompt, n: n, parameters: parameters)])[0]
+    }
+
+    /// The samples of several requests, decoded together; result j holds
+    /// request j's samples. Sample s of a request draws from stream s of its
+    /// seed, so a request's samples do not depend on which others share the call
+    /// (up to float rounding of different matmul sizes).
+    public func generate(_ requests: [GenerationRequest]) -> [[Sample]] {
+        let totalRows = requests.reduce(0) { $0 + $1.n }
+        precondition(totalRows <= maxRows, "generate: \(totalRows) samples, the sampler holds \(maxRows)")
+        let V = model.config.vocabSize
+        cache.reset()
+
+        // rows first[j] ..< first[j] + n_j belong to request j
+        var results: [[Sample]] = []
+        var maxNew: [Int] = []
+        var rngs: [SeededGenerator] = []
+        var row = 0
+        for (j, request) in requests.enumerated() {
+            precondition(!request.prompt.isEmpty && request.n >= 1, "generate: empty prompt or n < 1")
+            precondition(request.prompt.count < maxSequenceLength,
+                         "generate: prompt of \(request.prompt.count) tokens does not fit \(maxSequenceLength)")
+            let limit = min(request.parameters.maxNewTokens, maxSequenceLength - request.prompt.count)
+            maxNew.append(limit)
+            var samples: [Sample] = []
+            for s in 0..<request.n {
+                var sample = Sample(tokens: [], logProbs: [], stopped: false)
+                sample.tokens.reserveCapacity(limit)
+                sample.logProbs.reserveCapacity(limit)
+                samples.append(sample)
+                rowRequest[row] = j
+                rowSample[row] = s
+                rowFinished[row] = limit <= 0
+                rngs.append(SeededGenerator(seed: request.parameters.seed, stream: UInt64(s)))
+                row += 1
+            }
+            results.append(samples)
+        }
+
+        // Picks row r's next token from `logits` and records it.
+        func choose(row r: Int, logits: UnsafePointer<Float>) {
+            let j = rowRequest[r], s = rowSample[r]
+            let parameters = requests[j].parameters
+            let (token, logProb) = chooser.choose(logits, V: V, parameters: parameters, rng: &rngs[r])
+            results[j][s].tokens.append(token)
+            results[j][s].logProbs.append(logProb)
+            rowLastToken[r] = Int32(token)
+            if parameters.stopTokens.contains(token) {
+                results[j][s].stopped = true
+                rowFinished[r] = true
+            } else if results[j][s].tokens.count >= maxNew[j] {
+                rowFinished[r] = true
+            }
+        }
+
+        // prefill each prompt once, copy it to its samples' rows, pick their first tokens
+        var first = 0
+        for (j, request) in requests.enumerated() {
+            defer { first += request.n }
+            guard maxNew[j] > 0 else { continue }
+            prefill(request.prompt, row: first)
+            cache.copyRow(first, to: first..<(first + request.n))
+            for r in first..<(first + request.n) { choose(row: r, logits: buffers.logits.pointer) }
+        }
+        // decode: one token for every unfinished row per step
+        while true {
+            var m = 0
+            for r in 0..<totalRows where !rowFinished[r] {
+                buffers.cacheRows[m] = r
+                stepTokens[m] = rowLastToken[r]
+                m += 1
+            }
+            if m == 0 { break }
+            stepTokens.withUnsafeBufferPointer {
+                model.forwardCached(tokens: $0.baseAddress!, rows: m, T: 1, cache: cache, buffers: buffers)
+            }
+            for i in 0..<m { choose(row: buffers.cacheRows[i], logits: buffers.logits.at(i * V)) }
+        }
+        return results
+    }
+
+    /// log-softmax of the next-token logits after `prompt` (vocab entries).
+    public func nextTokenLogProbs(prompt: [Int]) -> [Float] {
+        precondition(!prompt.isEmpty && prompt.count <= maxSequenceLength)
+        cache.reset()
+        prefill(prompt, row: 0)
+        var logits = buffers.logits.slice(0, model.config.vocabSize)
+        let maxLogit = logits.max()!
+        let logZ = maxLogit + log(logits.reduce(Float(0)) { $0 + exp($1 - maxLogit) })
+        for i in logits.indices { logits[i] -= logZ }
+        return logits
+    }
+
+    /// Runs `prompt` into cache row `row`; its next-token logits land in buffers.logits row 0.
+    private func prefill(_ prompt: [Int], row: Int) {
+        for (i, t) in prompt.enumerated() { stepTokens[i] = Int32(t) }
+        buffers.cacheRows[0] = row
+        stepTokens.withUnsafeBufferPointer {
+            model.forwardCached(tokens: $0.baseAddress!, rows: 1, T: prompt.count, cache: cache, buffers: buffers)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import EASTCore
+import Foundation
+
+/// Picks one token from a row of logits: greedy, or temperature sampling with
+/// optional top-k and top-p (nucleus) truncation.
+///
+/// Top-k and top-p are applied by finding a probability threshold with a
+/// binary search (count or mass of the tokens at or above it) instead of
+/// sorting the vocabulary: no allocation and O(V) per pass.
+struct TokenChooser {
+    /// Scratch of vocab size for the tempered probabilities.
+    private var probs: [Float]
+
+    init(vocabSize: Int) { probs = [Float](repeating: 0, count: vocabSize) }
+
+    /// Returns the token and its log-prob under softmax(logits) (temperature 1, untruncated).
+    mutating func choose(
+        _ logits: UnsafePointer<Float>, V: Int, parameters s: SamplingParameters, rng: inout SeededGenerator
+    ) -> (token: Int, logProb: Float) {
+        var maxLogit = -Float.infinity, best = 0
+        for i in 0..<V where logits[i] > maxLogit { maxLogit = logits[i]; best = i }
+        // log Z of the temperature-1 distribution, for the returned log-prob
+        func logZ() -> Float {
+            var sum: Float = 0
+            for i in 0..<V { sum += exp(logits[i] - maxLogit) }
+            return maxLogit + log(sum)
+        }
+        if s.temperature <= 0 { return (best, logits[best] - logZ()) }
+
+        var temperatureOneLogZ: Float = 0
+        let token = probs.withUnsafeMutableBufferPointer { buffer -> Int in
+            let p = buffer.baseAddress!
+            var total: Float = 0
+            let invTemperature = 1 / s.temperature
+            for i in 0..<V {
+                p[i] = exp((logits[i] - maxLogit) * invTemperature)
+                total += p[i]
+            }
+            // at temperature 1 the tempered sum is the one we need: skip a second pass of exp
+            temperatureOneLogZ = s.temperature == 1 ? maxLogit + log(total) : logZ()
+            // threshold: keep tokens with p >= tau
+            var tau: Float = 0
+            if s.topK > 0 && s.topK < V {
+                tau = Self.largestThreshold(p, V: V, top: 1) { count, _ in count >= Float(s.topK) }
+            }
+            if s.topP < 1 {
+                var keptMass: Float = 0
+                for i in 0..<V where p[i] >= tau { keptMass += p[i] }
+                let target = s.topP * keptMass
+                tau = max(tau, Self.largestThreshold(p, V: V, top: 1, floor: tau) { _, mass in mass >= target })
+            }
+            var keptMass: Float = 0
+            for i in 0..<V where p[i] >= tau { keptMass += p[i] }
+            var u = rng.nextUnitFloat() * keptMass
+            var last = best
+            for i in 0..<V where p[i] >= tau {
+                last = i
+                u -= p[i]
+                if u < 0 { return i }
+            }
+            return last  // rounding left a sliver of u: take the last kept token
+        }
+        return (token, logits[token] - temperatureOneLogZ)
+    }
+
+    /// The largest tau in (floor, top] such that `ok(count, mass)` holds for
+    /// the tokens with p >= tau, found by 40 halvings (ties stay together).
+    private static func largestThreshold(
+        _ p: UnsafeMutablePointer<Float>, V: Int, top: Float, floor: Float = 0, ok: (Float, Float) -> Bool
+    ) -> Float {
+        var low = floor, high = top  // ok(low) holds, ok(high) may not
+        for _ in 0..<40 {
+            let mid = (low + high) / 2
+            var count: Float = 0, mass: Float = 0
+            for i in 0..<V where p[i] >= mid { count += 1; mass += p[i] }
+            if ok(count, mass) { low = mid } else { high = mid }
+        }
+        return low
+    }
+}

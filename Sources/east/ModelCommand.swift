@@ -1,0 +1,261 @@
+import ArgumentParser
+import EASTEngine
+import Foundation
+
+/// `east model ...`: look into a checkpoint (config, tokenizer, logits,
+/// samples) and create random ones to try things on.
+struct ModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Inspect, run and create transformer checkpoints.",
+        subcommands: [Info.self, Tokenize.self, Generate.self, Logits.self, Init.self])
+}
+
+/// Options every command that reads a checkpoint takes.
+struct CheckpointOptions: ParsableArguments {
+    @Option(help: "Checkpoint directory (config.json, model.safetensors, tokenizer.json).")
+    var checkpoint: String
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    @Option(help: "OpenBLAS threads.")
+    var threads = 1
+
+    func load() throws -> Checkpoint.Loaded {
+        relaunchWithFasterBLASKernelsIfNeeded()
+        BLASThreads.set(threads)
+        return try reportingErrors { try Checkpoint.load(from: URL(fileURLWithPath: checkpoint)) }
+    }
+}
+
+/// A prompt given as text (encoded with BOS in front) or as raw ids.
+struct PromptOptions: ParsableArguments {
+    @Option(help: "Prompt text (BOS is prepended).")
+    var prompt: String?
+
+    @Option(name: .customLong("prompt-ids"), help: "Prompt as comma-separated token ids, e.g. 1,2,3 (used as is).")
+    var promptIds: String?
+
+    func tokens(_ loaded: Checkpoint.Loaded) throws -> [Int] {
+        let vocab = loaded.model.config.vocabSize
+        var ids: [Int]
+        switch (prompt, promptIds) {
+        case (nil, let list?):
+            ids = try list.split(separator: ",").map {
+                guard let id = Int($0.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--prompt-ids: '\($0)' is not an integer")
+                }
+                return id
+            }
+        case (let text?, nil):
+            guard let tokenizer = loaded.tokenizer else {
+                throw ValidationError("the checkpoint has no tokenizer.json; use --prompt-ids")
+            }
+            ids = [tokenizer.bosId] + tokenizer.encode(text)
+        default:
+            throw ValidationError("give exactly one of --prompt and --prompt-ids")
+        }
+        guard !ids.isEmpty else { throw ValidationError("the prompt is empty") }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocab }) {
+            throw ValidationError("token id \(bad) is outside the vocabulary (0..<\(vocab))")
+        }
+        guard ids.count < loaded.model.config.maxSeqLen else {
+            throw ValidationError("the prompt has \(ids.count) tokens; the model holds \(loaded.model.config.maxSeqLen)")
+        }
+        return ids
+    }
+}
+
+/// Restarts this process with OPENBLAS_CORETYPE set when OpenBLAS did not
+/// recognise the CPU and fell back to slow kernels (see `BLASKernels`); the
+/// variable only takes effect when the library loads, hence the exec.
+/// Does nothing when OPENBLAS_CORETYPE is already set (the user's choice wins).
+func relaunchWithFasterBLASKernelsIfNeeded() {
+    guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+          let core = BLASKernels.betterCoreType() else { return }
+    setenv("OPENBLAS_CORETYPE", core, 1)
+    let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+    execv("/proc/self/exe", arguments)
+    // exec failed: carry on with the slow kernels
+}
+
+/// Prints a library error as a message and exits 1 instead of crashing.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as CheckpointError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode.failure
+    } catch let error as ModelConfigError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// The text of `ids`, when the checkpoint has a tokenizer.
+func decodedText(_ tokenizer: CharacterTokenizer?, _ ids: [Int]) -> String? { tokenizer?.decode(ids) }
+
+extension ModelCommand {
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a checkpoint's config and size.")
+        @OptionGroup var options: CheckpointOptions
+
+        struct Output: Encodable {
+            let config: ModelConfig
+            let parameters: Int
+            let tokenizerVocabSize: Int?
+            let bos, eos, pad: Int
+        }
+
+        func run() throws {
+            let loaded = try options.load()
+            let c = loaded.model.config
+            let out = Output(config: c, parameters: loaded.model.parameterCount,
+                             tokenizerVocabSize: loaded.tokenizer?.vocabSize,
+                             bos: loaded.specials.bos, eos: loaded.specials.eos, pad: loaded.specials.pad)
+            if options.json { return try printJSON(out) }
+            print("parameters   \(out.parameters)")
+            print("vocab        \(c.vocabSize)   (tokenizer: \(out.tokenizerVocabSize.map(String.init) ?? "none"))")
+            print("dim          \(c.dim)   layers \(c.layers)   heads \(c.heads)   kv heads \(c.kvHeads)   hidden \(c.hiddenDim)")
+            print("rope theta   \(c.ropeTheta)   rms eps \(c.rmsNormEps)   tied \(c.tiedEmbeddings)   max seq \(c.maxSeqLen)")
+            print("bos \(out.bos)   eos \(out.eos)   pad \(out.pad)")
+        }
+    }
+
+    struct Tokenize: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the token ids of --text (no BOS).")
+        @OptionGroup var options: CheckpointOptions
+        @Option(help: "Text to encode.") var text: String
+
+        func run() throws {
+            let loaded = try options.load()
+            guard let tokenizer = loaded.tokenizer else {
+                throw ValidationError("the checkpoint has no tokenizer.json")
+            }
+            let ids = tokenizer.encode(text)
+            if options.json { return try printJSON(["ids": ids]) }
+            print(ids.map(String.init).joined(separator: ","))
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Sample continuations of a prompt.")
+        @OptionGroup var options: CheckpointOptions
+        @OptionGroup var promptOptions: PromptOptions
+        @Option(help: "Number of samples (they share one prefill).") var n = 1
+        @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 1
+        @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (0: all).") var topK = 0
+        @Option(name: .customLong("top-p"), help: "Nucleus sampling mass (1: all).") var topP: Float = 1
+        @Option(name: .customLong("max-tokens"), help: "Most new tokens per sample.") var maxTokens = 64
+        @Option(help: "Random seed; the same seed gives the same samples.") var seed: UInt64 = 0
+
+        struct Output: Encodable {
+            let text: String?
+            let ids: [Int]
+            let logProbs: [Float]
+            let stopped: Bool
+        }
+
+        func validate() throws {
+            guard n >= 1 && n <= 256 else { throw ValidationError("--n must be in 1...256") }
+            guard temperature >= 0 && topK >= 0 && topP > 0 && topP <= 1 && maxTokens >= 1 else {
+                throw ValidationError("need --temperature >= 0, --top-k >= 0, 0 < --top-p <= 1, --max-tokens >= 1")
+            }
+        }
+
+        func run() throws {
+            let loaded = try options.load()
+            let prompt = try promptOptions.tokens(loaded)
+            let sampler = Sampler(model: loaded.model, maxRows: n,
+                                  maxSequenceLength: min(loaded.model.config.maxSeqLen, prompt.count + maxTokens))
+            let parameters = SamplingParameters(temperature: temperature, topK: topK, topP: topP, maxNewTokens: maxTokens,
+                                                stopTokens: [loaded.specials.eos], seed: seed)
+            let samples = sampler.generate(prompt: prompt, n: n, parameters: parameters)
+            let out = samples.map {
+                Output(text: decodedText(loaded.tokenizer, $0.tokens), ids: $0.tokens, logProbs: $0.logProbs, stopped: $0.stopped)
+            }
+            if options.json {
+                struct Result: Encodable { let prompt: [Int]; let samples: [Output] }
+                return try printJSON(Result(prompt: prompt, samples: out))
+            }
+            print("prompt ids: \(prompt.map(String.init).joined(separator: ","))")
+            for (i, s) in out.enumerated() {
+                print("[\(i)] \(s.text.map { "\"\($0)\"" } ?? "(no tokenizer)")")
+                print("    ids: \(s.ids.map(String.init).joined(separator: ","))\(s.stopped ? "" : "  (max tokens)")")
+            }
+        }
+    }
+
+    struct Logits: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the most likely next tokens after a prompt.")
+        @OptionGroup var options: CheckpointOptions
+        @OptionGroup var promptOptions: PromptOptions
+        @Option(help: "How many next tokens to list.") var top = 10
+
+        struct Entry: Encodable {
+            let id: Int
+            let text: String
+            let logProb: Float
+        }
+
+        func run() throws {
+            let loaded = try options.load()
+            let prompt = try promptOptions.tokens(loaded)
+            let sampler = Sampler(model: loaded.model, maxRows: 1, maxSequenceLength: prompt.count)
+            let logProbs = sampler.nextTokenLogProbs(prompt: prompt)
+            let best = logProbs.indices.sorted { logProbs[$0] > logProbs[$1] }.prefix(max(1, top))
+            let entries = best.map {
+                Entry(id: $0, text: loaded.tokenizer?.tokenText($0) ?? "<\($0)>", logProb: logProbs[$0])
+            }
+            if options.json {
+                struct Output: Encodable { let prompt: [Int]; let next: [Entry] }
+                return try printJSON(Output(prompt: prompt, next: entries))
+            }
+            print("prompt ids: \(prompt.map(String.init).joined(separator: ","))")
+            for e in entries {
+                print(String(format: "%6d  %-12@  %9.4f", e.id, "\"\(e.text)\"" as NSString, e.logProb))
+            }
+        }
+    }
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a randomly initialised checkpoint with a character tokenizer.")
+        @Option(help: "Output directory.") var out: String
+        @Option(help: "Characters of the tokenizer's alphabet.")
+        var alphabet = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\n"
+        @Option(help: "Vocabulary size (default: the tokenizer's).") var vocab: Int?
+        @Option(help: "Model width.") var dim = 64
+        @Option(help: "Decoder layers.") var layers = 2
+        @Option(help: "Attention heads.") var heads = 4
+        @Option(name: .customLong("kv-heads"), help: "Key/value heads (default: heads).") var kvHeads: Int?
+        @Option(help: "SwiGLU width (default: 8/3 dim rounded up to 32).") var hidden: Int?
+        @Option(name: .customLong("max-seq-len"), help: "Longest sequence.") var maxSeqLen = 512
+        @Option(name: .customLong("rope-theta")) var ropeTheta: Float = 10_000
+        @Flag(help: "Separate output head (lm_head.weight) instead of tied embeddings.") var untied = false
+        @Option(help: "Initialisation seed.") var seed: UInt64 = 0
+
+        func run() throws {
+            let tokenizer = CharacterTokenizer(covering: alphabet)
+            let config = ModelConfig(
+                vocabSize: vocab ?? tokenizer.vocabSize, dim: dim, layers: layers, heads: heads,
+                kvHeads: kvHeads ?? heads, hiddenDim: hidden ?? ((dim * 8 / 3 + 31) / 32 * 32),
+                ropeTheta: ropeTheta, tiedEmbeddings: !untied, maxSeqLen: maxSeqLen)
+            guard config.vocabSize >= tokenizer.vocabSize else {
+                throw ValidationError("--vocab \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.vocabSize)")
+            }
+            try reportingErrors {
+                let model = try Transformer(config: config, seed: seed)
+                try Checkpoint.save(model, tokenizer: tokenizer, to: URL(fileURLWithPath: out))
+                print("wrote \(out): \(model.parameterCount) parameters")
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+@testable import EASTEngine
+import Testing
+
+/// Every layer's backward against central finite differences of its forward.
+@Suite struct LayerGradientTests {
+    @Test func matmul() {
+        let M = 3, K = 5, N = 4
+        let x = randomFloats(M * K, seed: 1), w = randomFloats(N * K, seed: 2), dy = randomFloats(M * N, seed: 3)
+        func f(_ x: [Float], _ w: [Float]) -> [Float] {
+            [Float](repeating: 0, count: M * N).mutated { Matmul.forward(out: $0, inp: x, weight: w, M: M, K: K, N: N) }
+        }
+        var dx = [Float](repeating: 0, count: M * K), dw = [Float](repeating: 0, count: N * K)
+        dx.withUnsafeMutableBufferPointer { dxp in
+            dw.withUnsafeMutableBufferPointer { dwp in
+                Matmul.backward(dinp: dxp.baseAddress!, dweight: dwp.baseAddress!, dout: dy, inp: x, weight: w,
+                                M: M, K: K, N: N)
+            }
+        }
+        checkGradient("dx", values: x, analytic: dx) { weightedSum(f($0, w), dy) }
+        checkGradient("dw", values: w, analytic: dw) { weightedSum(f(x, $0), dy) }
+    }
+
+    @Test func rmsNorm() {
+        let N = 3, C = 8
+        let x = randomFloats(N * C, seed: 4), w = randomFloats(C, seed: 5), dy = randomFloats(N * C, seed: 6)
+        func f(_ x: [Float], _ w: [Float]) -> [Float] {
+            var rstd = [Float](repeating: 0, count: N)
+            return [Float](repeating: 0, count: N * C).mutated {
+                RMSNorm.forward(out: $0, rstd: &rstd, inp: x, weight: w, N: N, C: C, eps: 1e-5)
+            }
+        }
+        var rstd = [Float](repeating: 0, count: N)
+        _ = [Float](repeating: 0, count: N * C).mutated {
+            RMSNorm.forward(out: $0, rstd: &rstd, inp: x, weight: w, N: N, C: C, eps: 1e-5)
+        }
+        var dw = [Float](repeating: 0, count: C)
+        let dx = [Float](repeating: 0, count: N * C).mutated { dxp in
+            RMSNorm.backward(dinp: dxp, dweight: &dw, dout: dy, inp: x, weight: w, rstd: rstd, N: N, C: C)
+        }
+        checkGradient("dx", values: x, analytic: dx) { weightedSum(f($0, w), dy) }
+        checkGradient("dw", values: w, analytic: dw) { weightedSum(f(x, $0), dy) }
+    }
+
+    @Test func embedding() {
+        let V = 5, C = 3, N = 4
+        let table = randomFloats(V * C, seed: 7), dy = randomFloats(N * C, seed: 8)
+        let tokens: [Int32] = [1, 3, 1, 4]
+        func f(_ t: [Float]) -> [Float] {
+            [Float](repeating: 0, count: N * C).mutated { Embedding.forward(out: $0, tokens: tokens, table: t, N: N, C: C) }
+        }
+        let dt = [Float](repeating: 0, count: V * C).mutated {
+            Embedding.backward(dtable: $0, dout: dy, tokens: tokens, N: N, C: C)
+        }
+        checkGradient("dtable", values: table, analytic: dt) { weightedSum(f($0), dy) }
+    }
+
+    @Test func rope() {
+        let N = 6, T = 3, heads = 2, hd = 4
+        let rope = RoPE(headDim: hd, maxSeqLen: 8, theta: 10_000)
+        let x = randomFloats(N * heads * hd, seed: 9), dy = randomFloats(N * heads * hd, seed: 10)
+        func f(_ x: [Float]) -> [Float] { x.mutated { rope.forward($0, N: N, T: T, heads: heads) } }
+        let dx = dy.mutated { rope.backward($0, N: N, T: T, heads: heads) }
+        checkGradient("dx", values: x, analytic: dx) { weightedSum(f($0), dy) }
+        // HF convention: position 0 is the identity; at position 1, channel 0 pairs with channel hd/2.
+        let y = f(x)
+        #expect(Array(y[0..<hd]) == Array(x[0..<hd]))
+        let c = Float(1).cosine, s = Float(1).sine
+        let base = heads * hd  // token 1, head 0; angle for i = 0 is 1 * theta^0 = 1
+        #expect(abs(y[base] - (x[base] * c - x[base + hd / 2] * s)) < 1e-6)
+        #expect(abs(y[base + hd / 2] - (x[base + hd / 2] * c + x[base] * s)) < 1e-6)
+    }
+
+    @Test func swiglu() {
+        let N = 10
+        let g = randomFloats(N, seed: 11, scale: 3), u = randomFloats(N, seed: 12), dy = randomFloats(N, seed: 13)
+        func f(_ g: [Float], _ u: [Float]) -> [Float] {
+            [Float](repeating: 0, count: N).mutated { SwiGLU.forward(h: $0, gate: g, up: u, N: N) }
+        }
+        var dg = [Float](repeating: 0, count: N), du = dg
+        SwiGLU.backward(dgate: &dg, dup: &du, dh: dy, gate: g, up: u, N: N)
+        checkGradient("dgate", values: g, analytic: dg) { weightedSum(f($0, u), dy) }
+        checkGradient("dup", values: u, analytic: du) { weightedSum(f(g, $0), dy) }
+    }
+
+    @Test func groupedCausalAttention() {
+        let B = 2, T = 4, H = 4, KV = 2, hd = 4
+        let q = randomFloats(B * T * H * hd, seed: 14), k = randomFloats(B * T * KV * hd, seed: 15)
+        let v = randomFloats(B * T * KV * hd, seed: 16), dy = randomFloats(B * T * H * hd, seed: 17)
+        var probs = [Float](repeating: 0, count: B * H * T * T)
+        func f(_ q: [Float], _ k: [Float], _ v: [Float]) -> [Float] {
+            var probs = [Float](repeating: 0, count: B * H * T * T)
+            return [Float](repeating: 0, count: B * T * H * hd).mutated {
+                Attention.forward(out: $0, probs: &probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
+            }
+        }
+        _ = [Float](repeating: 0, count: B * T * H * hd).mutated {
+            Attention.forward(out: $0, probs: &probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
+        }
+        var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count)
+        var dv = dk, scratch = [Float](repeating: 0, count: T * T)
+        Attention.backward(dq: &dq, dk: &dk, dv: &dv, scratch: &scratch, dout: dy, probs: probs,
+                           q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
+        checkGradient("dq", values: q, analytic: dq) { weightedSum(f($0, k, v), dy) }
+        checkGradient("dk", values: k, analytic: dk) { weightedSum(f(q, $0, v), dy) }
+        checkGradient("dv", values: v, analytic: dv) { weightedSum(f(q, k, $0), dy) }
+        // causality: the first position attends only to itself
+        #expect(probs[0] == 1 && probs[1] == 0)
+    }
+
+    @Test func outputHeadLogSoftmax() {
+        let N = 5, C = 6, V = 7, chunk = 2
+        let hidden = randomFloats(N * C, seed: 18), w = randomFloats(V * C, seed: 19)
+        let targets: [Int32] = [0, 6, 3, 3, 1]
+        let dlogp: [Float] = [0.5, -1, 0, 2, 0.25]
+        func run(_ hidden: [Float], _ w: [Float]) -> (logp: [Float], lse: [Float], sq: [Float]) {
+            var logp = [Float](repeating: 0, count: N), lse = logp, sq = logp
+            var scratch = [Float](repeating: 0, count: chunk * V)
+            OutputHead.forward(targetLogProbs: &logp, logSumExp: &lse, logSumSquaredProbs: &sq,
+                               hidden: hidden, weight: w, targets: targets, scratch: &scratch,
+                               chunkRows: chunk, N: N, C: C, V: V)
+            return (logp, lse, sq)
+        }
+        let (_, lse, sq) = run(hidden, w)
+        var dh = [Float](repeating: 0, count: N * C), dw = [Float](repeating: 0, count: V * C)
+        var scratch = [Float](repeating: 0, count: chunk * V)
+        OutputHead.backward(dhidden: &dh, dweight: &dw, dlogp: dlogp, hidden: hidden, weight: w,
+                            targets: targets, logSumExp: lse, scratch: &scratch, chunkRows: chunk, N: N, C: C, V: V)
+        checkGradient("dhidden", values: hidden, analytic: dh) { weightedSum(run($0, w).logp, dlogp) }
+        checkGradient("dweight", values: w, analytic: dw) { weightedSum(run(hidden, $0).logp, dlogp) }
+        // log sum p^2 by hand for row 0
+        var logits = [Double](repeating: 0, count: V)
+        for v in 0..<V { for i in 0..<C { logits[v] += Double(hidden[i]) * Double(w[v * C + i]) } }
+        let z = logits.map { Foundation.exp($0) }.reduce(0, +)
+        let sumSq = logits.map { Foundation.exp($0) / z }.map { $0 * $0 }.reduce(0, +)
+        #expect(abs(Double(sq[0]) - Foundation.log(sumSq)) < 1e-5)
+    }
+}
+
+import Foundation
+extension Float {
+    var cosine: Float { Foundation.cos(self) }
+    var sine: Float { Foundation.sin(self) }
+}

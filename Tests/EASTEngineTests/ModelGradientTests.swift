@@ -1,0 +1,75 @@
+import EASTCore
+import EASTEngine
+import Testing
+
+/// The whole model's backward against finite differences of its forward.
+@Suite struct ModelGradientTests {
+    static func tinyConfig(tied: Bool) -> ModelConfig {
+        ModelConfig(vocabSize: 11, dim: 8, layers: 2, heads: 2, kvHeads: 1, hiddenDim: 12,
+                    ropeTheta: 10_000, rmsNormEps: 1e-5, tiedEmbeddings: tied, maxSeqLen: 16)
+    }
+
+    /// Two sequences of different lengths: padding and prompt tokens carry no loss.
+    static let batch = TokenBatch(
+        sequences: [(prompt: [1, 4], completion: [5, 6, 2]), (prompt: [1, 7, 8, 9], completion: [3, 2])],
+        padId: 0)
+
+    @Test func layoutUsesHuggingFaceNames() throws {
+        let untied = ParameterLayout(config: Self.tinyConfig(tied: false))
+        #expect(untied.entries.first?.name == "model.embed_tokens.weight")
+        #expect(untied["model.layers.1.self_attn.k_proj.weight"]?.shape == [4, 8])
+        #expect(untied["model.layers.0.mlp.down_proj.weight"]?.shape == [8, 12])
+        #expect(untied["lm_head.weight"] != nil)
+        let tied = ParameterLayout(config: Self.tinyConfig(tied: true))
+        #expect(tied["lm_head.weight"] == nil)
+        #expect(tied.outputHead == tied.embedding)
+        #expect(untied.totalCount == tied.totalCount + 11 * 8)
+    }
+
+    @Test func batchMasksPromptAndPadding() {
+        let b = Self.batch
+        #expect(b.seqLen == 5)
+        #expect(b.lossMask == [0, 1, 1, 1, 0, /**/ 0, 0, 0, 1, 1])
+        #expect(b.inputs[0..<5] == [1, 4, 5, 6, 0])
+        #expect(b.targets[5..<10] == [7, 8, 9, 3, 2])
+    }
+
+    @Test(arguments: [true, false]) func wholeModelGradient(tied: Bool) throws {
+        let model = try Transformer(config: Self.tinyConfig(tied: tied), seed: 42)
+        // Larger weights than the 0.02 init so that every path carries signal.
+        let start = randomFloats(model.parameterCount, seed: 3, scale: 0.5)
+        for entry in model.layout.entries where !entry.isMatrix {
+            for i in 0..<entry.count { model.parameters[entry.offset + i] = 1 + start[entry.offset + i] * 0.2 }
+        }
+        for entry in model.layout.entries where entry.isMatrix {
+            for i in 0..<entry.count { model.parameters[entry.offset + i] = start[entry.offset + i] }
+        }
+        let acts = Activations(config: model.config, batchSize: 2, seqLen: 5, chunkRows: 3)
+        let batch = Self.batch
+        // loss = -sum of masked log-probs with per-position weights
+        let tokenWeights = batch.lossMask.enumerated().map { -$1 * (1 + Float($0 % 3)) }
+        func loss(_ params: [Float]) -> Double {
+            model.parameters.copy(from: params)
+            return weightedSum(model.forward(batch, acts).logProbs, tokenWeights)
+        }
+        let params = model.parameters.array
+        _ = loss(params)
+        model.zeroGradients()
+        model.backward(batch, acts, dLogProbs: tokenWeights)
+        let grads = model.gradients.array
+
+        // 1. every parameter, one at a time
+        checkGradient("params", values: params, analytic: grads, eps: 2e-3, relative: 3e-2, absolute: 3e-3, loss: loss)
+        // 2. directional derivatives along random directions: all gradients at once
+        for seed in 0..<3 as Range<UInt64> {
+            let d = randomFloats(params.count, seed: 100 + seed)
+            let eps: Float = 1e-3
+            let plus = zip(params, d).map { $0 + eps * $1 }, minus = zip(params, d).map { $0 - eps * $1 }
+            let numeric = (loss(plus) - loss(minus)) / Double(2 * eps)
+            let analytic = zip(grads, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            #expect(abs(numeric - analytic) < 1e-2 * abs(analytic) + 1e-3, "direction \(seed): \(analytic) vs \(numeric)")
+        }
+        // padding positions get no gradient: changing a pad input changes nothing masked
+        #expect(grads.contains { $0 != 0 })
+    }
+}
