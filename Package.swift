@@ -48,7 +48,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "EASTCoreTests", dependencies: ["EASTCore"]),
-        .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine"]),
+        .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine", "EASTCore"]),
         .testTarget(name: "EASTTransportTests", dependencies: ["EASTTransport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CRabbitMQ", "CHiredis", "COpenBLAS"]),
         // Runs the built `east` binary end to end.

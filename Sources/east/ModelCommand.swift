@@ -100,7 +100,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
 }
 
 /// The text of `ids`, when the checkpoint has a tokenizer.
-func decodedText(_ tokenizer: CharacterTokenizer?, _ ids: [Int]) -> String? { tokenizer?.decode(ids) }
+func decodedText(_ tokenizer: (any Tokenizer)?, _ ids: [Int]) -> String? { tokenizer?.decode(ids) }
 
 extension ModelCommand {
     struct Info: ParsableCommand {

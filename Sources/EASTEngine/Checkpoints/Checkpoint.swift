@@ -3,7 +3,7 @@ import Foundation
 /// A checkpoint directory, laid out like a Hugging Face model folder:
 ///   config.json            LlamaConfig keys (`LlamaConfigFile`)
 ///   model.safetensors      parameters under HF Llama names (no lm_head when tied)
-///   tokenizer.json         the character tokenizer, when there is one
+///   tokenizer.json         the tokenizer (`TokenizerFile`), when there is one
 ///   optimizer.safetensors  AdamW moments + step, for resuming training (optional)
 /// Every file is written atomically.
 public enum Checkpoint {
@@ -14,12 +14,12 @@ public enum Checkpoint {
 
     public struct Loaded {
         public let model: Transformer
-        public let tokenizer: CharacterTokenizer?
+        public let tokenizer: (any Tokenizer)?
         public let specials: LlamaConfigFile.SpecialTokens
     }
 
     /// Writes config, parameters and (if given) tokenizer to `directory`, creating it.
-    public static func save(_ model: Transformer, tokenizer: CharacterTokenizer?, to directory: URL) throws {
+    public static func save(_ model: Transformer, tokenizer: (any Tokenizer)?, to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tensors = model.layout.entries.map { e in
             SafeTensors.TensorData(name: e.name, shape: e.shape,
@@ -45,7 +45,7 @@ public enum Checkpoint {
         let model = try Transformer(config: config, parameters: parameters)
         let tokenizerURL = directory.appendingPathComponent(tokenizerFile)
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerURL.path)
-            ? try CharacterTokenizer.load(from: tokenizerURL) : nil
+            ? try TokenizerFile.load(from: tokenizerURL) : nil
         if let tokenizer, tokenizer.vocabSize > config.vocabSize {
             throw CheckpointError(file: tokenizerURL,
                                   message: "tokenizer has \(tokenizer.vocabSize) tokens, the model only \(config.vocabSize)")
