@@ -7,6 +7,8 @@
 //   EASTCore                         answers, clusters, entropy, weights (pure Swift, no servers, no BLAS)
 //   EASTEngine                       the transformer on OpenBLAS: tensors, layers, losses, sampling
 //   EASTTransport                    AMQP (rabbitmq-c) and Redis (hiredis) clients, topology, messages
+//   EASTStages                       the stage functions (sample, weigh, train, evaluate) and the run
+//                                    spec, shared by the in-process runner and the workers
 //   east                             the command-line tool
 import PackageDescription
 
@@ -18,6 +20,7 @@ let package = Package(
         .library(name: "EASTCore", targets: ["EASTCore"]),
         .library(name: "EASTEngine", targets: ["EASTEngine"]),
         .library(name: "EASTTransport", targets: ["EASTTransport"]),
+        .library(name: "EASTStages", targets: ["EASTStages"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,18 +41,29 @@ let package = Package(
         .target(name: "EASTCore"),
         .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS"]),
         .target(name: "EASTTransport", dependencies: ["EASTCore", "CRabbitMQ", "CHiredis"]),
+        .target(name: "EASTStages", dependencies: ["EASTCore", "EASTEngine"]),
+        // What the `east` CLI and the worker executables share: options, errors, output.
+        .target(
+            name: "EASTCommandLine",
+            dependencies: [
+                "EASTCore", "EASTStages",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "east",
             dependencies: [
                 "EASTCore",
                 "EASTEngine",
                 "EASTTransport",
+                "EASTStages",
+                "EASTCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "EASTCoreTests", dependencies: ["EASTCore"]),
         .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine", "EASTCore"]),
         .testTarget(name: "EASTTransportTests", dependencies: ["EASTTransport"]),
+        .testTarget(name: "EASTStagesTests", dependencies: ["EASTStages", "EASTEngine", "EASTCore"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CRabbitMQ", "CHiredis", "COpenBLAS"]),
         // Runs the built `east` binary end to end.
         .testTarget(name: "CLITests", dependencies: ["east"]),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EASTCommandLine
 import EASTCore
 
 struct DataCommand: ParsableCommand {
@@ -46,6 +47,3 @@ struct DataCommand: ParsableCommand {
         }
     }
 }
-
-extension ArithmeticTask: ExpressibleByArgument {}
-extension ArithmeticTask.Split: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EASTCommandLine
 
 /// The `east` command-line tool: every subcommand is a thin layer over the
 /// libraries (EASTCore, EASTEngine, EASTTransport); no logic lives here that a worker would
@@ -13,6 +14,9 @@ struct EAST: ParsableCommand {
             WeightsCommand.self,
             DataCommand.self,
             TopologyCommand.self,
+            PretrainCommand.self,
+            EvalCommand.self,
+            SelfTrainCommand.self,
             ModelCommand.self,
             BenchCommand.self,
         ])

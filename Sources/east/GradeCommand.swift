@@ -1,4 +1,5 @@
 import ArgumentParser
+import EASTCommandLine
 import EASTCore
 
 struct GradeCommand: ParsableCommand {

@@ -1,11 +1,12 @@
 import ArgumentParser
 import EASTCore
+import EASTStages
 import Foundation
 
 /// How every `east` subcommand reports failure: one line on stderr naming the
 /// place (`file:line: reason`) and exit code 1. Nothing is written to the
 /// output before all input has been checked.
-func failing<T>(_ body: () throws -> T) throws -> T {
+public func failing<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as ExitCode {
@@ -18,12 +19,12 @@ func failing<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-func printError(_ message: String) {
+public func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
 /// Writes JSON lines to a file (atomically) or to stdout.
-func writeLines(_ lines: [JSON], to output: String?) throws {
+public func writeLines(_ lines: [JSON], to output: String?) throws {
     let text = lines.map { $0.text + "\n" }.joined()
     if let output {
         try AtomicFile.write(text, to: output)
@@ -34,3 +35,11 @@ func writeLines(_ lines: [JSON], to output: String?) throws {
 
 extension WeightingStrategy: ExpressibleByArgument {}
 extension LossKind: ExpressibleByArgument {}
+extension ArithmeticTask: ExpressibleByArgument {}
+extension ArithmeticTask.Split: ExpressibleByArgument {}
+extension RunWeighting: ExpressibleByArgument {}
+
+/// Prints a progress line at once (no buffering: operators watch these live).
+public func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
