@@ -154,6 +154,16 @@ import Testing
         if let e = Self.error({ _ = try Checkpoint.load(from: dir) }) { #expect(e.message.contains("not a JSON object")) }
     }
 
+    @Test func huggingFaceTokenizerFileIsSkippedNotAnError() throws {
+        let dir = Self.tempDirectory()
+        try Checkpoint.save(try Self.model(tied: true), tokenizer: Self.tokenizer, to: dir)
+        let url = dir.appendingPathComponent("tokenizer.json")
+        try "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\"}}".write(to: url, atomically: true, encoding: .utf8)
+        #expect(try Checkpoint.load(from: dir).tokenizer == nil)
+        try "{\"type\": \"character\", \"characters\": [\"ab\"]}".write(to: url, atomically: true, encoding: .utf8)
+        #expect(throws: CheckpointError.self) { try Checkpoint.load(from: dir) }
+    }
+
     @Test func tokenizerRoundTripAndCorruption() throws {
         let t = Self.tokenizer
         #expect(t.decode(t.encode("12 + 3")) == "12 + 3")

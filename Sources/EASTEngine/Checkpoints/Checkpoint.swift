@@ -44,13 +44,24 @@ public enum Checkpoint {
         }
         let model = try Transformer(config: config, parameters: parameters)
         let tokenizerURL = directory.appendingPathComponent(tokenizerFile)
-        let tokenizer = FileManager.default.fileExists(atPath: tokenizerURL.path)
-            ? try CharacterTokenizer.load(from: tokenizerURL) : nil
+        let tokenizer = try loadTokenizer(tokenizerURL)
         if let tokenizer, tokenizer.vocabSize > config.vocabSize {
             throw CheckpointError(file: tokenizerURL,
                                   message: "tokenizer has \(tokenizer.vocabSize) tokens, the model only \(config.vocabSize)")
         }
         return Loaded(model: model, tokenizer: tokenizer, specials: specials)
+    }
+
+    /// Our character tokenizer, or nil when there is no tokenizer.json or it is
+    /// a Hugging Face `tokenizers` file (a "model" key, e.g. SmolLM2's BPE),
+    /// which the engine does not read: the model still loads and works on ids.
+    static func loadTokenizer(_ url: URL) throws -> CharacterTokenizer? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        if let json = (try? JSONSerialization.jsonObject(with: CheckpointError.reading(url))) as? [String: Any],
+           json["type"] == nil, json["model"] != nil {
+            return nil
+        }
+        return try CharacterTokenizer.load(from: url)
     }
 
     /// Saves AdamW's moments, step and settings next to the model.
