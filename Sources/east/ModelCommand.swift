@@ -50,7 +50,7 @@ struct PromptOptions: ParsableArguments {
             }
         case (let text?, nil):
             guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("the checkpoint has no tokenizer.json; use --prompt-ids")
+                throw ValidationError("the checkpoint has no character tokenizer (tokenizer.json); use --prompt-ids")
             }
             ids = [tokenizer.bosId] + tokenizer.encode(text)
         default:
@@ -137,7 +137,7 @@ extension ModelCommand {
         func run() throws {
             let loaded = try options.load()
             guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("the checkpoint has no tokenizer.json")
+                throw ValidationError("the checkpoint has no character tokenizer (tokenizer.json)")
             }
             let ids = tokenizer.encode(text)
             if options.json { return try printJSON(["ids": ids]) }
