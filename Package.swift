@@ -42,11 +42,13 @@ let package = Package(
         .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS"]),
         .target(name: "EASTTransport", dependencies: ["EASTCore", "CRabbitMQ", "CHiredis"]),
         .target(name: "EASTStages", dependencies: ["EASTCore", "EASTEngine"]),
+        // The cluster: messages, Redis run state, checkpoint store, and the five workers' loops.
+        .target(name: "EASTCluster", dependencies: ["EASTCore", "EASTEngine", "EASTStages", "EASTTransport"]),
         // What the `east` CLI and the worker executables share: options, errors, output.
         .target(
             name: "EASTCommandLine",
             dependencies: [
-                "EASTCore", "EASTStages",
+                "EASTCore", "EASTEngine", "EASTStages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

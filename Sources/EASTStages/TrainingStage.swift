@@ -26,15 +26,23 @@ public final class TrainingSession {
     private let weighting: RunWeighting
     private let beta: Float
 
-    public init(policy: Policy, spec: RunSpec, totalSteps: Int) {
+    public convenience init(policy: Policy, spec: RunSpec, totalSteps: Int) {
+        self.init(policy: policy, loss: spec.loss, weighting: spec.weighting, learningRate: spec.learningRate,
+                  beta: spec.beta, totalSteps: totalSteps)
+    }
+
+    /// `reference` is the policy as the iteration started (default: a copy
+    /// of `policy`; a trainer resuming mid-iteration passes the saved one).
+    public init(policy: Policy, loss: LossKind, weighting: RunWeighting, learningRate: Float, beta: Float,
+                totalSteps: Int, reference: Transformer? = nil, optimizer: AdamW? = nil) {
         self.policy = policy
-        loss = spec.loss
-        weighting = spec.weighting
-        beta = spec.beta
-        reference = spec.loss == .sft ? nil : policy.model.copy()
+        self.loss = loss
+        self.weighting = weighting
+        self.beta = beta
+        self.reference = loss == .sft ? nil : (reference ?? policy.model.copy())
         trainer = Trainer(
-            model: policy.model, optimizer: AdamW(layout: policy.model.layout),
-            schedule: LearningRateSchedule(peak: spec.learningRate, warmupSteps: min(10, totalSteps / 10),
+            model: policy.model, optimizer: optimizer ?? AdamW(layout: policy.model.layout),
+            schedule: LearningRateSchedule(peak: learningRate, warmupSteps: min(10, totalSteps / 10),
                                            totalSteps: max(1, totalSteps), decay: .cosine))
     }
 

@@ -24,6 +24,9 @@ extension BenchCommand {
         @Option(help: "OpenBLAS threads.") var threads = 1
         @Option(help: "Width of the benchmark model.") var dim = 512
         @Option(help: "Layers of the benchmark model.") var layers = 8
+        @Option(help: "Attention heads (default: dim / 64).") var heads: Int?
+        @Option(name: .customLong("kv-heads"), help: "Key/value heads (default: heads / 2).") var kvHeads: Int?
+        @Option(help: "SwiGLU width (default: 8/3 dim rounded up to 64).") var hidden: Int?
         @Option(help: "Vocabulary of the benchmark model.") var vocab = 8192
         @Option(help: "Training batch: sequences.") var batch = 4
         @Option(name: .customLong("seq-len"), help: "Training batch: tokens per sequence.") var seqLen = 256
@@ -42,10 +45,11 @@ extension BenchCommand {
             if !keepBLASKernels { relaunchWithFasterBLASKernelsIfNeeded() }
             BLASThreads.set(threads)
             if memory { return try runMemory() }
-            let config = ModelConfig(vocabSize: vocab, dim: dim, layers: layers, heads: dim / 64,
-                                     kvHeads: max(1, dim / 128), hiddenDim: (dim * 8 / 3 + 63) / 64 * 64,
+            let headCount = heads ?? max(1, dim / 64)
+            let config = ModelConfig(vocabSize: vocab, dim: dim, layers: layers, heads: headCount,
+                                     kvHeads: kvHeads ?? max(1, headCount / 2), hiddenDim: hidden ?? (dim * 8 / 3 + 63) / 64 * 64,
                                      ropeTheta: 10_000, tiedEmbeddings: true, maxSeqLen: max(seqLen, 512))
-            let model = try Transformer(config: config, seed: 1)
+            let model = try failing { try Transformer(config: config, seed: 1) }
             let report = Report(config: config, parameters: model.parameterCount, threads: threads,
                                 batch: batch, seqLen: seqLen, blasCore: BLASKernels.coreName)
 
@@ -247,9 +251,11 @@ final class Report: Encodable {
             Swift.print(String(format: "  sgemm %-32@ M=%-5d K=%-5d N=%-6d %7.1f GFLOP/s", s.shape as NSString, s.m, s.k, s.n, s.gflops))
         }
         Swift.print(String(format: "sgemm peak (best model shape)     %8.1f GFLOP/s", sgemmPeakGFLOPs))
-        Swift.print(String(format: "forward                           %8.0f tokens/s", forwardTokensPerSecond))
-        Swift.print(String(format: "training (fwd+bwd+AdamW)          %8.0f tokens/s  = %.1f model GFLOP/s, MFU %.1f%%",
-                           trainingTokensPerSecond, trainingModelGFLOPs, 100 * trainingMFU))
+        if trainingTokensPerSecond > 0 {  // not with --skip-training
+            Swift.print(String(format: "forward                           %8.0f tokens/s", forwardTokensPerSecond))
+            Swift.print(String(format: "training (fwd+bwd+AdamW)          %8.0f tokens/s  = %.1f model GFLOP/s, MFU %.1f%%",
+                               trainingTokensPerSecond, trainingModelGFLOPs, 100 * trainingMFU))
+        }
         Swift.print(String(format: "sampling n=1                      %8.1f tokens/s", samplingTokensPerSecondN1))
         Swift.print(String(format: "sampling n=16 (shared prompt)     %8.1f tokens/s  = %.1fx n=1",
                            samplingTokensPerSecondN16, samplingSpeedup))

@@ -29,6 +29,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
+        relaunchWithFasterBLASKernelsIfNeeded()
         try failing {
             BLASThreads.set(threads)
             let policy = try Policy.load(from: URL(fileURLWithPath: checkpoint))

@@ -26,7 +26,7 @@ struct CheckpointOptions: ParsableArguments {
     func load() throws -> Checkpoint.Loaded {
         relaunchWithFasterBLASKernelsIfNeeded()
         BLASThreads.set(threads)
-        return try reportingErrors { try Checkpoint.load(from: URL(fileURLWithPath: checkpoint)) }
+        return try failing { try Checkpoint.load(from: URL(fileURLWithPath: checkpoint)) }
     }
 }
 
@@ -51,7 +51,7 @@ struct PromptOptions: ParsableArguments {
             }
         case (let text?, nil):
             guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("the checkpoint has no tokenizer.json; use --prompt-ids")
+                throw ValidationError("the checkpoint has no character tokenizer (tokenizer.json); use --prompt-ids")
             }
             ids = [tokenizer.bosId] + tokenizer.encode(text)
         default:
@@ -65,32 +65,6 @@ struct PromptOptions: ParsableArguments {
             throw ValidationError("the prompt has \(ids.count) tokens; the model holds \(loaded.model.config.maxSeqLen)")
         }
         return ids
-    }
-}
-
-/// Restarts this process with OPENBLAS_CORETYPE set when OpenBLAS did not
-/// recognise the CPU and fell back to slow kernels (see `BLASKernels`); the
-/// variable only takes effect when the library loads, hence the exec.
-/// Does nothing when OPENBLAS_CORETYPE is already set (the user's choice wins).
-func relaunchWithFasterBLASKernelsIfNeeded() {
-    guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-          let core = BLASKernels.betterCoreType() else { return }
-    setenv("OPENBLAS_CORETYPE", core, 1)
-    let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
-    execv("/proc/self/exe", arguments)
-    // exec failed: carry on with the slow kernels
-}
-
-/// Prints a library error as a message and exits 1 instead of crashing.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as CheckpointError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode.failure
-    } catch let error as ModelConfigError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode.failure
     }
 }
 
@@ -138,7 +112,7 @@ extension ModelCommand {
         func run() throws {
             let loaded = try options.load()
             guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("the checkpoint has no tokenizer.json")
+                throw ValidationError("the checkpoint has no character tokenizer (tokenizer.json)")
             }
             let ids = tokenizer.encode(text)
             if options.json { return try printJSON(["ids": ids]) }
@@ -252,7 +226,7 @@ extension ModelCommand {
             guard config.vocabSize >= tokenizer.vocabSize else {
                 throw ValidationError("--vocab \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.vocabSize)")
             }
-            try reportingErrors {
+            try failing {
                 let model = try Transformer(config: config, seed: seed)
                 try Checkpoint.save(model, tokenizer: tokenizer, to: URL(fileURLWithPath: out))
                 print("wrote \(out): \(model.parameterCount) parameters")

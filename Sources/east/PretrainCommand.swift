@@ -32,6 +32,7 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        relaunchWithFasterBLASKernelsIfNeeded()
         try failing {
             BLASThreads.set(threads)
             var s = PretrainingStage.Settings()

@@ -22,6 +22,7 @@ struct SelfTrainCommand: ParsableCommand {
     var out: String?
 
     func run() throws {
+        relaunchWithFasterBLASKernelsIfNeeded()
         try failing {
             guard inprocess else {
                 throw ValidationError("the cluster mode is started with scripts/cluster.sh; use --inprocess to run in this process")

@@ -66,6 +66,26 @@ import Testing
         #expect(back == values)
     }
 
+    /// Hub checkpoints ship in BF16 (or F16): read as Float32.
+    @Test func halfPrecisionTensorsAreWidened() throws {
+        let url = Self.tempDirectory().appendingPathComponent("half.safetensors")
+        let values: [Float] = [1.5, -2.25, 0, 256, 3.140625]
+        let bf16: [UInt16] = values.map { UInt16($0.bitPattern >> 16) }  // exact: these need no rounding
+        let f16: [UInt16] = values.map { Float16($0).bitPattern }
+        let header = "{\"a\":{\"dtype\":\"BF16\",\"shape\":[5],\"data_offsets\":[0,10]},"
+            + "\"b\":{\"dtype\":\"F16\",\"shape\":[5],\"data_offsets\":[10,20]}}"
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array(header.utf8))
+        for h in bf16 + f16 { withUnsafeBytes(of: h.littleEndian) { data.append(contentsOf: $0) } }
+        try data.write(to: url)
+        let file = try SafeTensorsFile(url: url)
+        var a = [Float](repeating: 9, count: 5), b = a
+        try file.read("a", shape: [5], into: &a)
+        try file.read("b", shape: [5], into: &b)
+        #expect(a == values && b == values)
+    }
+
     @Test func corruptModelFilesThrowClearErrors() throws {
         let dir = Self.tempDirectory()
         try Checkpoint.save(try Self.model(tied: true), tokenizer: Self.tokenizer, to: dir)
@@ -90,14 +110,14 @@ import Testing
         var garbage = good
         garbage.replaceSubrange(8..<16, with: Array("not json".utf8))
         try with(garbage) { #expect($0.message.contains("corrupt header")) }
-        // wrong dtype
-        let header = String(decoding: good.subdata(in: 8..<200), as: UTF8.self)
-        #expect(header.contains("\"F32\""))
+        // an unsupported dtype
+        var i64 = good
+        i64.replaceSubrange(good.range(of: Data("\"F32\"".utf8))!, with: Data("\"I64\"".utf8))
+        try with(i64) { #expect($0.message.contains("dtype I64")) }
+        // a dtype whose size does not match the byte range
         var f16 = good
         f16.replaceSubrange(good.range(of: Data("\"F32\"".utf8))!, with: Data("\"F16\"".utf8))
-        try with(f16) {
-            #expect($0.message.contains("dtype F16"))
-        }
+        try with(f16) { #expect($0.message.contains("do not hold shape")) }
         // a shape whose element count overflows
         let headerLength = Int(good[0]) | Int(good[1]) << 8 | Int(good[2]) << 16
         let headerText = String(decoding: good.subdata(in: 8..<(8 + headerLength)), as: UTF8.self)
@@ -132,6 +152,16 @@ import Testing
         }
         try "[1, 2".write(to: configURL, atomically: true, encoding: .utf8)
         if let e = Self.error({ _ = try Checkpoint.load(from: dir) }) { #expect(e.message.contains("not a JSON object")) }
+    }
+
+    @Test func huggingFaceTokenizerFileIsSkippedNotAnError() throws {
+        let dir = Self.tempDirectory()
+        try Checkpoint.save(try Self.model(tied: true), tokenizer: Self.tokenizer, to: dir)
+        let url = dir.appendingPathComponent("tokenizer.json")
+        try "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\"}}".write(to: url, atomically: true, encoding: .utf8)
+        #expect(try Checkpoint.load(from: dir).tokenizer == nil)
+        try "{\"type\": \"character\", \"characters\": [\"ab\"]}".write(to: url, atomically: true, encoding: .utf8)
+        #expect(throws: CheckpointError.self) { try Checkpoint.load(from: dir) }
     }
 
     @Test func tokenizerRoundTripAndCorruption() throws {

@@ -69,7 +69,12 @@ import Testing
             let analytic = zip(grads, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             #expect(abs(numeric - analytic) < 1e-2 * abs(analytic) + 1e-3, "direction \(seed): \(analytic) vs \(numeric)")
         }
-        // padding positions get no gradient: changing a pad input changes nothing masked
+        // untied, the padding token's embedding row (id 0 is only ever an input at
+        // padded positions) gets exactly no gradient: nothing attends to a later position
+        if !tied {
+            let embedding = model.layout["model.embed_tokens.weight"]!
+            #expect(grads[embedding.offset ..< embedding.offset + 8].allSatisfy { $0 == 0 })
+        }
         #expect(grads.contains { $0 != 0 })
     }
 }

@@ -113,3 +113,32 @@ extension TrainingExample {
         }
     }
 }
+
+extension TrainingExample {
+    /// The loss this example is for.
+    public var kind: LossKind {
+        switch self {
+        case .sft: return .sft
+        case .dpo: return .dpo
+        case .kto: return .kto
+        }
+    }
+
+    /// Reads the form `json` writes; nil when a field is missing.
+    public init?(json: JSON) {
+        guard let id = json["id"]?.stringValue, let weight = json["weight"]?.numberValue else { return nil }
+        switch json["kind"]?.stringValue {
+        case "sft":
+            guard let r = json["response"]?.stringValue else { return nil }
+            self = .sft(questionID: id, response: r, weight: weight)
+        case "dpo":
+            guard let c = json["chosen"]?.stringValue, let r = json["rejected"]?.stringValue else { return nil }
+            self = .dpo(questionID: id, chosen: c, rejected: r, weight: weight)
+        case "kto":
+            guard let r = json["response"]?.stringValue, let d = json["desirable"]?.boolValue else { return nil }
+            self = .kto(questionID: id, response: r, desirable: d, weight: weight)
+        default:
+            return nil
+        }
+    }
+}

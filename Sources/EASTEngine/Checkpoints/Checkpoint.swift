@@ -1,3 +1,4 @@
+import EASTCore
 import Foundation
 
 /// A checkpoint directory, laid out like a Hugging Face model folder:
@@ -44,13 +45,26 @@ public enum Checkpoint {
         }
         let model = try Transformer(config: config, parameters: parameters)
         let tokenizerURL = directory.appendingPathComponent(tokenizerFile)
-        let tokenizer = FileManager.default.fileExists(atPath: tokenizerURL.path)
-            ? try TokenizerFile.load(from: tokenizerURL) : nil
+        let tokenizer = try loadTokenizer(tokenizerURL)
         if let tokenizer, tokenizer.vocabSize > config.vocabSize {
             throw CheckpointError(file: tokenizerURL,
                                   message: "tokenizer has \(tokenizer.vocabSize) tokens, the model only \(config.vocabSize)")
         }
         return Loaded(model: model, tokenizer: tokenizer, specials: specials)
+    }
+
+    /// Our character tokenizer, or nil when there is no tokenizer.json or it is
+    /// a Hugging Face `tokenizers` file (a "model" key, e.g. SmolLM2's BPE),
+    /// which the engine does not read: the model still loads and works on ids.
+    static func loadTokenizer(_ url: URL) throws -> (any Tokenizer)? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        // A Hugging Face tokenizers file (no "type", a "model" object) is not
+        // one of ours: the model loads without a tokenizer.
+        if let json = try? JSON.parse(String(decoding: CheckpointError.reading(url), as: UTF8.self)),
+           json["type"] == nil, json["model"] != nil {
+            return nil
+        }
+        return try TokenizerFile.load(from: url)
     }
 
     /// Saves AdamW's moments, step and settings next to the model.

@@ -1,7 +1,8 @@
 import EASTCore
 import Foundation
 
-/// The safetensors format (Hugging Face), F32 only:
+/// The safetensors format (Hugging Face). We write F32; we read F32, and BF16
+/// or F16 converted to F32 (Hub checkpoints such as SmolLM2 ship in BF16):
 ///   8 bytes   little-endian UInt64 N, the header's length
 ///   N bytes   JSON: {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
 ///                    "__metadata__": {"key": "string", ...}}   (padded with spaces)
@@ -55,7 +56,14 @@ public enum SafeTensors {
 /// A safetensors file read into memory and checked: every tensor's bytes lie
 /// inside the file and match its dtype and shape.
 public struct SafeTensorsFile {
+    /// Element types we can read; all become Float32 in memory.
+    public enum DType: String, Sendable {
+        case f32 = "F32", bf16 = "BF16", f16 = "F16"
+        var size: Int { self == .f32 ? 4 : 2 }
+    }
+
     public struct Info: Equatable, Sendable {
+        public let dtype: DType
         public let shape: [Int]
         let begin: Int
         let end: Int
@@ -102,25 +110,27 @@ public struct SafeTensorsFile {
                   let shape = entry["shape"] as? [Int],
                   let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
             else { throw fail("corrupt header entry for tensor \(name)") }
-            guard dtype == "F32" else { throw fail("tensor \(name) has dtype \(dtype); only F32 is supported") }
+            guard let type = DType(rawValue: dtype) else {
+                throw fail("tensor \(name) has dtype \(dtype); only F32, BF16 and F16 are supported")
+            }
             let (begin, end) = (offsets[0], offsets[1])
             guard shape.allSatisfy({ $0 >= 0 }), begin >= 0, begin <= end else {
                 throw fail("tensor \(name) has invalid shape \(shape) or offsets \(offsets)")
             }
             // element count, refusing shapes whose product overflows (a corrupt header must not trap)
-            var bytes = 4
+            var bytes = type.size
             for dim in shape {
                 let (product, overflow) = bytes.multipliedReportingOverflow(by: dim)
                 guard !overflow else { throw fail("tensor \(name) has an impossible shape \(shape)") }
                 bytes = product
             }
             guard end - begin == bytes else {
-                throw fail("tensor \(name): \(end - begin) bytes do not hold shape \(shape) in F32")
+                throw fail("tensor \(name): \(end - begin) bytes do not hold shape \(shape) in \(dtype)")
             }
             guard end <= dataSize else {
                 throw fail("truncated: tensor \(name) needs bytes up to \(end), file data has \(dataSize)")
             }
-            tensors[name] = Info(shape: shape, begin: begin, end: end)
+            tensors[name] = Info(dtype: type, shape: shape, begin: begin, end: end)
         }
         self.tensors = tensors
         self.metadata = metadata
@@ -135,8 +145,22 @@ public struct SafeTensorsFile {
             throw CheckpointError(file: url, message: "tensor \(name) has shape \(info.shape), the config needs \(shape)")
         }
         data.withUnsafeBytes { bytes in
-            UnsafeMutableRawPointer(destination).copyMemory(
-                from: bytes.baseAddress! + dataStart + info.begin, byteCount: info.end - info.begin)
+            let source = bytes.baseAddress! + dataStart + info.begin
+            let count = (info.end - info.begin) / info.dtype.size
+            switch info.dtype {
+            case .f32:
+                UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
+            case .bf16:  // bfloat16 is the top half of a float32
+                for i in 0..<count {
+                    let half = source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                    destination[i] = Float(bitPattern: UInt32(UInt16(littleEndian: half)) << 16)
+                }
+            case .f16:
+                for i in 0..<count {
+                    let half = source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                    destination[i] = Float(Float16(bitPattern: UInt16(littleEndian: half)))
+                }
+            }
         }
     }
 }

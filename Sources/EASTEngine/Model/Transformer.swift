@@ -37,7 +37,13 @@ public final class Transformer: @unchecked Sendable {
         for entry in layout.entries {
             let p = parameters.at(entry.offset)
             if entry.isMatrix {
-                for i in 0..<entry.count { p[i] = 0.02 * Self.standardNormal(&rng) }
+                var i = 0
+                while i < entry.count {
+                    let (a, b) = Self.standardNormalPair(&rng)
+                    p[i] = 0.02 * a
+                    if i + 1 < entry.count { p[i + 1] = 0.02 * b }
+                    i += 2
+                }
             } else {
                 for i in 0..<entry.count { p[i] = 1 }
             }
@@ -61,10 +67,11 @@ public final class Transformer: @unchecked Sendable {
         layout[name].map { parameters.slice($0.offset, $0.count) }
     }
 
-    /// Box-Muller; one normal per call keeps it simple (init is not hot).
-    static func standardNormal(_ rng: inout SeededGenerator) -> Float {
+    /// Box-Muller: two independent N(0, 1) draws from two uniform ones.
+    static func standardNormalPair(_ rng: inout SeededGenerator) -> (Float, Float) {
         let u1 = max(rng.nextUnitDouble(), 1e-300)
         let u2 = rng.nextUnitDouble()
-        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+        let radius = (-2 * log(u1)).squareRoot(), angle = 2 * Double.pi * u2
+        return (Float(radius * cos(angle)), Float(radius * sin(angle)))
     }
 }
