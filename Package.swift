@@ -12,11 +12,21 @@
 //   east                             the command-line tool
 import PackageDescription
 
+let workerDependencies: [Target.Dependency] = [
+    "EASTCluster", "EASTCommandLine", "EASTStages",
+    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+]
+
 let package = Package(
     name: "east",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "east", targets: ["east"]),
+        .executable(name: "east-coordinator", targets: ["east-coordinator"]),
+        .executable(name: "east-sampler", targets: ["east-sampler"]),
+        .executable(name: "east-clusterer", targets: ["east-clusterer"]),
+        .executable(name: "east-trainer", targets: ["east-trainer"]),
+        .executable(name: "east-evaluator", targets: ["east-evaluator"]),
         .library(name: "EASTCore", targets: ["EASTCore"]),
         .library(name: "EASTEngine", targets: ["EASTEngine"]),
         .library(name: "EASTTransport", targets: ["EASTTransport"]),
@@ -48,7 +58,7 @@ let package = Package(
         .target(
             name: "EASTCommandLine",
             dependencies: [
-                "EASTCore", "EASTEngine", "EASTStages",
+                "EASTCore", "EASTEngine", "EASTStages", "EASTTransport", "EASTCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -61,6 +71,13 @@ let package = Package(
                 "EASTCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        // The five workers: each a thin main over EASTCluster.
+        .executableTarget(name: "east-coordinator", dependencies: workerDependencies),
+        .executableTarget(name: "east-sampler", dependencies: workerDependencies),
+        .executableTarget(name: "east-clusterer", dependencies: workerDependencies),
+        .executableTarget(name: "east-trainer", dependencies: workerDependencies),
+        .executableTarget(name: "east-evaluator", dependencies: workerDependencies),
 
         .testTarget(name: "EASTCoreTests", dependencies: ["EASTCore"]),
         .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine", "EASTCore"]),

@@ -48,6 +48,10 @@ public struct RunSpec: Equatable, Sendable {
     public struct Invalid: Error, CustomStringConvertible, Equatable, Sendable {
         public let setting: String
         public let reason: String
+        public init(setting: String, reason: String) {
+            self.setting = setting
+            self.reason = reason
+        }
         public var description: String { "invalid run spec: \(setting) \(reason)" }
     }
 

@@ -17,6 +17,7 @@ struct EAST: ParsableCommand {
             PretrainCommand.self,
             EvalCommand.self,
             SelfTrainCommand.self,
+            StatusCommand.self,
             ModelCommand.self,
             BenchCommand.self,
         ])

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The main job: the EAST cluster on the embedded default, on this machine.
+# Installs what is missing, builds, starts RabbitMQ and Redis on loopback,
+# launches evaluator, trainer, clusterer and two samplers, runs the
+# coordinator (EAST SFT on arith-easy; extra arguments go to it), prints the
+# report, and stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(librabbitmq-dev libhiredis-dev libopenblas-dev rabbitmq-server redis-server)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+echo "building (release)..."
+swift build -c release 2>&1 | grep -E "error|warning: unre|Compiling|Build complete" | grep -v Compiling || true
+bin=$(swift build -c release --show-bin-path)
+
+export EAST_SERVERS_DIR=${EAST_SERVERS_DIR:-$PWD/.servers/cluster}
+export EAST_STORE=${EAST_STORE:-$PWD/.east-store}
+logs=${EAST_LOGS:-$PWD/.east-logs}
+mkdir -p "$logs"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait "${pids[@]}" 2>/dev/null || true
+    scripts/servers.sh stop
+}
+trap cleanup EXIT
+for line in $(scripts/servers.sh start); do export "$line"; done
+
+"$bin/east-evaluator" --name evaluator > "$logs/evaluator.log" 2>&1 & pids+=($!)
+"$bin/east-trainer" --name trainer > "$logs/trainer.log" 2>&1 & pids+=($!)
+"$bin/east-clusterer" --name clusterer > "$logs/clusterer.log" 2>&1 & pids+=($!)
+for i in 1 2; do
+    "$bin/east-sampler" --name "sampler-$i" > "$logs/sampler-$i.log" 2>&1 & pids+=($!)
+done
+echo "workers up (logs in $logs); watch them with: $bin/east status --watch"
+
+"$bin/east-coordinator" --checkpoint models/arith-easy --task arith-easy --train-count 128 --test-count 200 \
+    --n 8 --temperature 0.8 --loss sft --weighting entropy --a 1 --iterations 1 --report runs "$@"
