@@ -249,6 +249,9 @@ public struct ByteLevelBPETokenizer: Tokenizer, Equatable {
         return table
     }()
 
+    /// The one-character token of byte `byte` ("Ġ" for a space).
+    public static func tokenFor(byte: UInt8) -> String { String(byteToChar[Int(byte)]) }
+
     static let charToByte: [Unicode.Scalar: UInt8] = {
         var table: [Unicode.Scalar: UInt8] = [:]
         for (b, ch) in byteToChar.enumerated() { table[ch] = UInt8(b) }
