@@ -196,8 +196,14 @@ extension ModelCommand {
             let prompt = try promptOptions.tokens(loaded)
             let sampler = Sampler(model: loaded.model, maxRows: n,
                                   maxSequenceLength: min(loaded.model.config.maxSeqLen, prompt.count + maxTokens))
+            // A chat answer ends with <|im_end|> (for SmolLM2 that is also its EOS).
+            var stops = [loaded.specials.eos]
+            if promptOptions.chat, let bpe = loaded.tokenizer as? ByteLevelBPETokenizer,
+               let end = bpe.id(of: ChatTemplate.stopToken), end != loaded.specials.eos {
+                stops.append(end)
+            }
             let parameters = SamplingParameters(temperature: temperature, topK: topK, topP: topP, maxNewTokens: maxTokens,
-                                                stopTokens: [loaded.specials.eos], seed: seed)
+                                                stopTokens: stops, seed: seed)
             let samples = sampler.generate(prompt: prompt, n: n, parameters: parameters)
             let out = samples.map {
                 Output(text: decodedText(loaded.tokenizer, $0.tokens), ids: $0.tokens, logProbs: $0.logProbs, stopped: $0.stopped)

@@ -199,6 +199,14 @@ import Testing
         try w.write(to: url)
         Self.expectError(url, contains: "missing tensor")
 
+        w = good
+        var deep = GGUFWriter.Value.array(code: 5, [])
+        for _ in 0..<20 { deep = .array(code: 9, [deep]) }
+        w.add("deep", deep)
+        url = Self.tempFile()
+        try w.write(to: url)
+        Self.expectError(url, contains: "nested deeper")
+
         try Data().write(to: url)
         Self.expectError(url, contains: "bad magic")
         Self.expectError(URL(fileURLWithPath: "/nonexistent/x.gguf"), contains: "cannot read")
@@ -224,5 +232,49 @@ import Testing
         #expect(tokenizer.id(of: "<|im_end|>") == 2)
         let template = ChatTemplate(ggufTemplate: f.metadata["tokenizer.chat_template"]?.stringValue)
         #expect(template.defaultSystem == "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+    }
+}
+
+/// The tokenizer part of a GGUF, on a file the test writes.
+@Suite struct GGUFTokenizerTests {
+    static func file(model: String = "gpt2", pre: String = "smollm") throws -> URL {
+        var w = GGUFWriter()
+        var tokens = (0..<256).map { ByteLevelBPETokenizer.tokenFor(byte: UInt8($0)) }
+        tokens += ["<|im_start|>", "<|im_end|>", "Ġa"]
+        var types = [Int32](repeating: 1, count: tokens.count)
+        types[256] = 3
+        types[257] = 3
+        w.add("tokenizer.ggml.model", .string(model))
+        w.add("tokenizer.ggml.pre", .string(pre))
+        w.add("tokenizer.ggml.tokens", .array(code: 8, tokens.map { .string($0) }))
+        w.add("tokenizer.ggml.token_type", .array(code: 5, types.map { .i32($0) }))
+        w.add("tokenizer.ggml.merges", .array(code: 8, [.string("Ġ a")]))
+        w.add("tokenizer.ggml.bos_token_id", .u32(256))
+        w.add("tokenizer.ggml.eos_token_id", .u32(257))
+        w.add("tokenizer.chat_template", .string("{{ '<|im_start|>system\nBe kind.<|im_end|>\n' }}"))
+        let url = GGUFTests.tempFile()
+        try w.write(to: url)
+        return url
+    }
+
+    @Test func readsTokenizerMetadata() throws {
+        let f = try GGUFFile(url: try Self.file())
+        let t = try #require(try ByteLevelBPETokenizer(gguf: f))
+        #expect(t.vocabSize == 259 && t.bosId == 256 && t.eosId == 257 && t.padId == 257)
+        #expect(t.encode("<|im_start|> a1<|im_end|>") == [256, 258, 49, 257])
+        #expect(t.decode([256, 258, 49, 257]) == " a1")
+        #expect(ChatTemplate(ggufTemplate: f.metadata["tokenizer.chat_template"]?.stringValue).defaultSystem == "Be kind.")
+    }
+
+    @Test func refusesOtherTokenizers() throws {
+        for (model, pre, text) in [("llama", "smollm", "\"llama\" is not supported"), ("gpt2", "qwen2", "\"qwen2\" is not supported")] {
+            let url = try Self.file(model: model, pre: pre)
+            do {
+                _ = try ByteLevelBPETokenizer(gguf: GGUFFile(url: url))
+                Issue.record("expected an error for \(model)/\(pre)")
+            } catch let e as CheckpointError {
+                #expect(e.file == url.path && e.message.contains(text), "\(e.message)")
+            }
+        }
     }
 }

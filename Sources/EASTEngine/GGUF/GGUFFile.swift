@@ -172,6 +172,9 @@ private struct ByteReader {
     mutating func uint32() throws -> UInt32 { try integer(UInt32.self) }
 
     /// A UInt64 used as a count, size or offset: refused when it cannot be one.
+    /// Nothing in a valid file counts more than 8 per byte of the file (4-bit
+    /// values are 2 per byte), so a larger number means a corrupt header, and
+    /// refusing it keeps Int conversions and allocations sane.
     mutating func count(_ what: String) throws -> Int {
         let v = try integer(UInt64.self, what)
         guard v <= UInt64(data.count) * 8 + 1_000_000 else {
@@ -185,7 +188,13 @@ private struct ByteReader {
         return String(decoding: try bytes(n, "a string"), as: UTF8.self)
     }
 
-    mutating func value(typeCode: UInt32, key: String) throws -> GGUFValue {
+    /// Arrays may nest; a corrupt file must not nest them deep enough to overflow the stack.
+    static let maxArrayDepth = 16
+
+    mutating func value(typeCode: UInt32, key: String, depth: Int = 0) throws -> GGUFValue {
+        guard depth <= Self.maxArrayDepth else {
+            throw CheckpointError(file: url, message: "metadata \(key): arrays nested deeper than \(Self.maxArrayDepth)")
+        }
         guard let type = GGUFValue.TypeCode(rawValue: typeCode) else {
             throw CheckpointError(file: url, message: "metadata \(key) has unknown value type \(typeCode)")
         }
@@ -210,7 +219,7 @@ private struct ByteReader {
             let n = try count("the length of array \(key)")
             var values: [GGUFValue] = []
             values.reserveCapacity(min(n, 1 << 20))
-            for _ in 0..<n { values.append(try value(typeCode: elementType, key: key)) }
+            for _ in 0..<n { values.append(try value(typeCode: elementType, key: key, depth: depth + 1)) }
             return .array(values)
         }
     }
