@@ -75,5 +75,8 @@ import Testing
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
         #expect(template.prompt(user: "hi", system: "S").hasPrefix("<|im_start|>system\nS<|im_end|>\n"))
         #expect(ChatTemplate(ggufTemplate: nil).defaultSystem == ChatTemplate.smolLM2System)
+        let fromVariable = "{{ '<|im_start|>system\n' + message['content'] + '<|im_end|>\n' }}"
+        #expect(ChatTemplate(ggufTemplate: fromVariable).defaultSystem == ChatTemplate.smolLM2System)
+        #expect(ChatTemplate(ggufTemplate: "'<|im_start|>system\nYou're kind.<|im_end|>'").defaultSystem == "You're kind.")
     }
 }

@@ -174,6 +174,11 @@ import Testing
         try w.write(to: url)
         Self.expectError(url, contains: "version 7")
 
+        w.version = UInt32(3).byteSwapped
+        url = Self.tempFile()
+        try w.write(to: url)
+        Self.expectError(url, contains: "big-endian")
+
         let bytes = good.bytes()
         for cut in [10, 100, bytes.count / 2, bytes.count - 1] {
             url = Self.tempFile()

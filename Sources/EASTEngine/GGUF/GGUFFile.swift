@@ -46,9 +46,13 @@ public struct GGUFFile {
             throw CheckpointError(file: url, message: "not a GGUF file (bad magic \(Array(data.prefix(4))))")
         }
         reader.position = 4
-        let version = Int(try reader.uint32())
+        let rawVersion = try reader.uint32()
+        let version = Int(rawVersion)
         guard version == 2 || version == 3 else {
-            throw CheckpointError(file: url, message: "GGUF version \(version) is not supported (only 2 and 3)")
+            let bigEndian = rawVersion.byteSwapped == 2 || rawVersion.byteSwapped == 3
+            throw CheckpointError(file: url, message: bigEndian
+                ? "a big-endian GGUF file; only little-endian files are supported"
+                : "GGUF version \(version) is not supported (only 2 and 3)")
         }
         self.version = version
         let tensorCount = try reader.count("tensor count")

@@ -26,8 +26,10 @@ public struct ChatTemplate: Sendable, Equatable {
               let end = template.range(of: "<|im_end|>", range: start.upperBound..<template.endIndex)
         else { return }
         let system = String(template[start.upperBound..<end.lowerBound])
-        // A template that fills the system slot from a variable has no default of its own.
-        if !system.contains("{{") && !system.contains("{%") && !system.contains("'") { defaultSystem = system }
+        // A template that fills the system slot from a variable ('...' + message['content'] + '...')
+        // has no default of its own.
+        let jinja = ["{{", "{%", "message[", "' +", "+ '"]
+        if !jinja.contains(where: system.contains) { defaultSystem = system }
     }
 
     /// The prompt for one user turn, ending where the assistant's answer begins.
