@@ -90,7 +90,7 @@ struct PromptOptions: ParsableArguments {
             }
         case (let text?, nil):
             guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("the checkpoint has no character tokenizer (tokenizer.json); use --prompt-ids")
+                throw ValidationError("the model has no tokenizer (no tokenizer.json, or a GGUF without tokenizer.ggml.tokens); use --prompt-ids")
             }
             if chat {
                 guard let template = loaded.chatTemplate else {
@@ -158,7 +158,7 @@ extension ModelCommand {
         func run() throws {
             let loaded = try options.load()
             guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("the checkpoint has no character tokenizer (tokenizer.json)")
+                throw ValidationError("the model has no tokenizer (no tokenizer.json, or a GGUF without tokenizer.ggml.tokens)")
             }
             let ids = tokenizer.encode(text)
             if options.json { return try printJSON(["ids": ids]) }
