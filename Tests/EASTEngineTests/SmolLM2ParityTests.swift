@@ -36,11 +36,12 @@ struct SmolLM2ParityTests {
         return try! JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
     }()
 
-    /// Loaded once for the suite (dequantizing 135M parameters takes a while in a debug build).
-    nonisolated(unsafe) static let smol: GGUFModel.Loaded = try! GGUFModel.load(from: GGUFTests.realFile)
+    /// Loaded once for the suite (dequantizing 135M parameters takes a while in a
+    /// debug build); a load error fails each test instead of crashing the run.
+    nonisolated(unsafe) static let loaded = Result { try GGUFModel.load(from: GGUFTests.realFile) }
 
     @Test func tokenIdsMatch() throws {
-        let tokenizer = try #require(Self.smol.tokenizer)
+        let tokenizer = try #require(try Self.loaded.get().tokenizer)
         for t in Self.fixture.tokenization {
             #expect(tokenizer.encode(t.text) == t.ids, "\(t.text.debugDescription)")
             #expect(tokenizer.decode(t.ids) == t.text.replacingOccurrences(of: "<|im_start|>", with: "")
@@ -49,16 +50,16 @@ struct SmolLM2ParityTests {
     }
 
     @Test func chatPromptMatches() throws {
-        let tokenizer = try #require(Self.smol.tokenizer)
+        let tokenizer = try #require(try Self.loaded.get().tokenizer)
         for p in Self.fixture.prompts {
-            let text = Self.smol.chatTemplate.prompt(user: p.question)
+            let text = try Self.loaded.get().chatTemplate.prompt(user: p.question)
             #expect(text == p.text)
             #expect(tokenizer.encode(text) == p.ids)
         }
     }
 
-    @Test func nextTokenLogProbsMatch() {
-        let sampler = Sampler(model: Self.smol.model, maxRows: 1, maxSequenceLength: 128)
+    @Test func nextTokenLogProbsMatch() throws {
+        let sampler = Sampler(model: try Self.loaded.get().model, maxRows: 1, maxSequenceLength: 128)
         var worst: Float = 0
         for p in Self.fixture.prompts {
             let logProbs = sampler.nextTokenLogProbs(prompt: p.ids)
@@ -70,18 +71,18 @@ struct SmolLM2ParityTests {
         #expect(worst < 1e-3, "largest top-10 log-prob difference \(worst)")
     }
 
-    @Test func greedyContinuationMatches() {
+    @Test func greedyContinuationMatches() throws {
         let g = Self.fixture.greedy
-        let sampler = Sampler(model: Self.smol.model, maxRows: 1, maxSequenceLength: 256)
+        let sampler = Sampler(model: try Self.loaded.get().model, maxRows: 1, maxSequenceLength: 256)
         let sample = sampler.generate(prompt: g.prompt_ids, n: 1,
                                       parameters: .greedy(maxNewTokens: 48, stopTokens: [2]))[0]
         #expect(sample.tokens == g.ids)
     }
 
-    @Test func completionLogProbMatches() {
+    @Test func completionLogProbMatches() throws {
         let c = Self.fixture.completion
         let batch = TokenBatch(sequences: [(c.prompt_ids, c.completion_ids)], padId: 2)
-        let sum = SequenceLogProbs.sums(of: Self.smol.model, on: batch)[0]
+        let sum = SequenceLogProbs.sums(of: try Self.loaded.get().model, on: batch)[0]
         print("SmolLM2 parity: completion log-prob \(sum), transformers \(c.sum_logprob)")
         #expect(abs(sum - c.sum_logprob) < 1e-2)
     }
