@@ -12,10 +12,24 @@ struct ModelCommand: ParsableCommand {
         subcommands: [Info.self, Tokenize.self, Generate.self, Logits.self, Init.self])
 }
 
-/// Options every command that reads a checkpoint takes.
+/// A model ready to run, from either kind of file: what the commands below use.
+struct LoadedModel {
+    let model: Transformer
+    let tokenizer: (any Tokenizer)?
+    let specials: LlamaConfigFile.SpecialTokens
+    /// ChatML template of a GGUF chat model (nil for our checkpoints).
+    let chatTemplate: ChatTemplate?
+    /// Whether a text prompt starts with BOS (a GGUF says so in tokenizer.ggml.add_bos_token).
+    let addBOS: Bool
+}
+
+/// Options every command that reads a model takes: a checkpoint directory or a GGUF file.
 struct CheckpointOptions: ParsableArguments {
     @Option(help: "Checkpoint directory (config.json, model.safetensors, tokenizer.json).")
-    var checkpoint: String
+    var checkpoint: String?
+
+    @Option(help: "A llama.cpp GGUF file, e.g. models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (dequantized to Float32).")
+    var model: String?
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
@@ -23,22 +37,47 @@ struct CheckpointOptions: ParsableArguments {
     @Option(help: "OpenBLAS threads.")
     var threads = 1
 
-    func load() throws -> Checkpoint.Loaded {
+    func validate() throws {
+        guard (checkpoint == nil) != (model == nil) else {
+            throw ValidationError("give exactly one of --checkpoint DIR and --model FILE.gguf")
+        }
+    }
+
+    func load() throws -> LoadedModel {
         relaunchWithFasterBLASKernelsIfNeeded()
         BLASThreads.set(threads)
-        return try failing { try Checkpoint.load(from: URL(fileURLWithPath: checkpoint)) }
+        return try failing {
+            if let model {
+                let loaded = try GGUFModel.load(from: URL(fileURLWithPath: model))
+                let t = loaded.tokenizer
+                return LoadedModel(
+                    model: loaded.model, tokenizer: t,
+                    specials: .init(bos: t?.bosId ?? 1, eos: t?.eosId ?? 2, pad: t?.padId ?? 0),
+                    chatTemplate: loaded.chatTemplate,
+                    addBOS: loaded.file.metadata["tokenizer.ggml.add_bos_token"]?.boolValue ?? false)
+            }
+            let loaded = try Checkpoint.load(from: URL(fileURLWithPath: checkpoint!))
+            return LoadedModel(model: loaded.model, tokenizer: loaded.tokenizer, specials: loaded.specials,
+                               chatTemplate: nil, addBOS: true)
+        }
     }
 }
 
 /// A prompt given as text (encoded with BOS in front) or as raw ids.
 struct PromptOptions: ParsableArguments {
-    @Option(help: "Prompt text (BOS is prepended).")
+    @Option(help: "Prompt text (BOS is prepended, except for a GGUF model that does not want it).")
     var prompt: String?
+
+    @Flag(help: "Wrap --prompt in the model's chat template (GGUF chat models, e.g. SmolLM2-Instruct).")
+    var chat = false
+
+    @Option(help: "System message for --chat (default: the model's own).")
+    var system: String?
 
     @Option(name: .customLong("prompt-ids"), help: "Prompt as comma-separated token ids, e.g. 1,2,3 (used as is).")
     var promptIds: String?
 
-    func tokens(_ loaded: Checkpoint.Loaded) throws -> [Int] {
+    func tokens(_ loaded: LoadedModel) throws -> [Int] {
         let vocab = loaded.model.config.vocabSize
         var ids: [Int]
         switch (prompt, promptIds) {
@@ -51,9 +90,16 @@ struct PromptOptions: ParsableArguments {
             }
         case (let text?, nil):
             guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("the checkpoint has no character tokenizer (tokenizer.json); use --prompt-ids")
+                throw ValidationError("the model has no tokenizer (no tokenizer.json, or a GGUF without tokenizer.ggml.tokens); use --prompt-ids")
             }
-            ids = [tokenizer.bosId] + tokenizer.encode(text)
+            if chat {
+                guard let template = loaded.chatTemplate else {
+                    throw ValidationError("--chat needs a GGUF chat model (--model)")
+                }
+                ids = tokenizer.encode(template.prompt(user: text, system: system))
+            } else {
+                ids = (loaded.addBOS ? [tokenizer.bosId] : []) + tokenizer.encode(text)
+            }
         default:
             throw ValidationError("give exactly one of --prompt and --prompt-ids")
         }
@@ -112,7 +158,7 @@ extension ModelCommand {
         func run() throws {
             let loaded = try options.load()
             guard let tokenizer = loaded.tokenizer else {
-                throw ValidationError("the checkpoint has no character tokenizer (tokenizer.json)")
+                throw ValidationError("the model has no tokenizer (no tokenizer.json, or a GGUF without tokenizer.ggml.tokens)")
             }
             let ids = tokenizer.encode(text)
             if options.json { return try printJSON(["ids": ids]) }
@@ -150,8 +196,14 @@ extension ModelCommand {
             let prompt = try promptOptions.tokens(loaded)
             let sampler = Sampler(model: loaded.model, maxRows: n,
                                   maxSequenceLength: min(loaded.model.config.maxSeqLen, prompt.count + maxTokens))
+            // A chat answer ends with <|im_end|> (for SmolLM2 that is also its EOS).
+            var stops = [loaded.specials.eos]
+            if promptOptions.chat, let bpe = loaded.tokenizer as? ByteLevelBPETokenizer,
+               let end = bpe.id(of: ChatTemplate.stopToken), end != loaded.specials.eos {
+                stops.append(end)
+            }
             let parameters = SamplingParameters(temperature: temperature, topK: topK, topP: topP, maxNewTokens: maxTokens,
-                                                stopTokens: [loaded.specials.eos], seed: seed)
+                                                stopTokens: stops, seed: seed)
             let samples = sampler.generate(prompt: prompt, n: n, parameters: parameters)
             let out = samples.map {
                 Output(text: decodedText(loaded.tokenizer, $0.tokens), ids: $0.tokens, logProbs: $0.logProbs, stopped: $0.stopped)

@@ -29,6 +29,7 @@ public enum TokenizerFile {
         switch json["type"]?.stringValue {
         case "character": return try CharacterTokenizer.load(from: url)
         case "word": return try WordTokenizer(json: json, file: url)
+        case ByteLevelBPETokenizer.fileType: return try ByteLevelBPETokenizer(json: json, file: url)
         case let other: throw CheckpointError(file: url, message: "unknown tokenizer type \(other.map { "\"\($0)\"" } ?? "(none)")")
         }
     }
