@@ -82,6 +82,11 @@ let package = Package(
         .testTarget(name: "EASTCoreTests", dependencies: ["EASTCore"]),
         .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine", "EASTCore"]),
         .testTarget(name: "EASTTransportTests", dependencies: ["EASTTransport"]),
+        // Runs the worker executables against real servers.
+        .testTarget(name: "ClusterTests", dependencies: [
+            "EASTCluster", "EASTTransport", "EASTCore",
+            "east-coordinator", "east-sampler", "east-clusterer", "east-trainer", "east-evaluator",
+        ]),
         .testTarget(name: "EASTStagesTests", dependencies: ["EASTStages", "EASTEngine", "EASTCore"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CRabbitMQ", "CHiredis", "COpenBLAS"]),
         // Runs the built `east` binary end to end.

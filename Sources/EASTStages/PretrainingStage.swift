@@ -8,16 +8,19 @@ public enum PretrainingStage {
     public struct Settings: Sendable {
         public var task: ArithmeticTask = .easy
         public var examples = 20_000
-        public var steps = 3_000
+        // The defaults build the committed backbone (models/arith-easy): long
+        // enough to learn the format and some arithmetic, short enough to
+        // leave room for self-training (see models/README.md).
+        public var steps = 550
         public var batchSize = 32
-        public var learningRate: Float = 2e-3
+        public var learningRate: Float = 3e-3
         public var warmupSteps = 100
         public var seed: UInt64 = 1
-        public var dim = 192
+        public var dim = 128
         public var layers = 4
-        public var heads = 6
+        public var heads = 4
         public var kvHeads = 2
-        public var hiddenDim = 512
+        public var hiddenDim = 384
         public var maxSeqLen = 256
 
         public init() {}

@@ -13,15 +13,15 @@ struct PretrainCommand: ParsableCommand {
 
     @Option(help: "arith-easy or arith-hard.") var task: ArithmeticTask = .easy
     @Option(help: "Output checkpoint directory.") var out: String
-    @Option(help: "Optimizer steps.") var steps = 3_000
-    @Option(help: "Sequences per step.") var batch = 32
-    @Option(help: "Distinct pretraining problems.") var examples = 20_000
-    @Option(help: "Peak learning rate.") var lr: Float = 2e-3
-    @Option(help: "Model width.") var dim = 192
-    @Option(help: "Transformer layers.") var layers = 4
-    @Option(help: "Attention heads.") var heads = 6
-    @Option(help: "Key/value heads.") var kvHeads = 2
-    @Option(help: "SwiGLU hidden width.") var hidden = 512
+    @Option(help: "Optimizer steps.") var steps = PretrainingStage.Settings().steps
+    @Option(help: "Sequences per step.") var batch = PretrainingStage.Settings().batchSize
+    @Option(help: "Distinct pretraining problems.") var examples = PretrainingStage.Settings().examples
+    @Option(help: "Peak learning rate.") var lr: Float = PretrainingStage.Settings().learningRate
+    @Option(help: "Model width.") var dim = PretrainingStage.Settings().dim
+    @Option(help: "Transformer layers.") var layers = PretrainingStage.Settings().layers
+    @Option(help: "Attention heads.") var heads = PretrainingStage.Settings().heads
+    @Option(help: "Key/value heads.") var kvHeads = PretrainingStage.Settings().kvHeads
+    @Option(help: "SwiGLU hidden width.") var hidden = PretrainingStage.Settings().hiddenDim
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "OpenBLAS threads.") var threads = 1
     @Option(help: "Questions for the closing figures.") var evalCount = 200
@@ -44,7 +44,7 @@ struct PretrainCommand: ParsableCommand {
             var window: [Float] = []
             PretrainingStage.train(policy, settings: s) { step, loss in
                 window.append(loss)
-                if (step + 1) % 20 == 0 || step + 1 == steps {
+                if (step + 1) % 50 == 0 || step + 1 == steps {
                     let mean = window.reduce(0, +) / Float(window.count)
                     say(String(format: "step %5d/%d  loss %.4f  %.0f s", step + 1, steps, mean, Date().timeIntervalSince(start)))
                     window.removeAll()
@@ -57,6 +57,7 @@ struct PretrainCommand: ParsableCommand {
             let provenance = JSON.object([
                 ("command", .string(CommandLine.arguments.dropFirst().joined(separator: " "))),
                 ("seed", .number(Double(seed))), ("threads", .number(Double(threads))),
+                ("blas_kernels", .string(BLASKernels.coreName)),
                 ("training_minutes", .number((minutes * 10).rounded() / 10)),
                 ("parameters", .number(Double(policy.model.parameterCount))),
                 ("figures", figures.json),
