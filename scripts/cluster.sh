@@ -41,5 +41,5 @@ for i in 1 2; do
 done
 echo "workers up (logs in $logs); watch them with: $bin/east status --watch"
 
-"$bin/east-coordinator" --checkpoint models/arith-easy --task arith-easy --train-count 128 --test-count 200 \
-    --n 8 --temperature 0.8 --loss sft --weighting entropy --a 1 --iterations 1 --report runs "$@"
+"$bin/east-coordinator" --checkpoint models/arith-easy --task arith-easy --train-count 2048 --test-count 500 \
+    --n 8 --temperature 0.8 --loss sft --weighting entropy --a 1 --iterations 2 --report runs "$@"

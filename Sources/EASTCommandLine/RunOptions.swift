@@ -20,10 +20,10 @@ public struct RunOptions: ParsableArguments {
     public var testFile: String?
 
     @Option(help: "Number of train questions.")
-    public var trainCount = 256
+    public var trainCount = 2048
 
     @Option(help: "Number of test questions.")
-    public var testCount = 200
+    public var testCount = 500
 
     @Option(help: "Samples per question.")
     public var n = 8
@@ -56,13 +56,13 @@ public struct RunOptions: ParsableArguments {
     public var iterations = 1
 
     @Option(help: "Epochs over each iteration's examples.")
-    public var epochs = 1
+    public var epochs = 2
 
     @Option(help: "Examples per training batch.")
-    public var batchSize = 16
+    public var batchSize = 32
 
     @Option(help: "Peak learning rate of each iteration.")
-    public var lr: Float = 5e-4
+    public var lr: Float = 1e-4
 
     @Option(help: "DPO / KTO beta.")
     public var beta: Float = 0.1

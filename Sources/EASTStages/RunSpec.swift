@@ -31,9 +31,9 @@ public struct RunSpec: Equatable, Sendable {
     public var mapping: WeightMapping = .power(exponent: 1)
     public var iterations = 1
     public var seed: UInt64 = 1
-    public var epochs = 1
-    public var batchSize = 16
-    public var learningRate: Float = 5e-4
+    public var epochs = 2
+    public var batchSize = 32
+    public var learningRate: Float = 1e-4
     /// DPO and KTO's beta.
     public var beta: Float = 0.1
     public var evalMaxNewTokens = 96
