@@ -34,6 +34,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // System libraries. Each has a module map and a shim header; see the
@@ -53,12 +56,20 @@ let package = Package(
         .target(name: "EASTTransport", dependencies: ["EASTCore", "CRabbitMQ", "CHiredis"]),
         .target(name: "EASTStages", dependencies: ["EASTCore", "EASTEngine"]),
         // The cluster: messages, Redis run state, checkpoint store, and the five workers' loops.
-        .target(name: "EASTCluster", dependencies: ["EASTCore", "EASTEngine", "EASTStages", "EASTTransport"]),
+        .target(
+            name: "EASTCluster",
+            dependencies: [
+                "EASTCore", "EASTEngine", "EASTStages", "EASTTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
         // What the `east` CLI and the worker executables share: options, errors, output.
         .target(
             name: "EASTCommandLine",
             dependencies: [
                 "EASTCore", "EASTEngine", "EASTStages", "EASTTransport", "EASTCluster",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

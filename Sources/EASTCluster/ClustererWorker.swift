@@ -16,7 +16,7 @@ public final class ClustererWorker {
         let client = try env.connectBroker(prefetch: 16)
         defer { client.close() }
         let redis = try RedisConnection(endpoint: env.redis)
-        try consumeLoop(client: client, queue: Topology.clusterQueue, type: SampleResult.type, shutdown: shutdown, log: env.log) { envelope in
+        try consumeLoop(client: client, queue: Topology.clusterQueue, type: SampleResult.type, shutdown: shutdown, environment: env) { envelope in
             let result = try SampleResult(envelope.body)
             let state = RunState(redis: redis, run: envelope.run)
             guard result.version == (try state.snapshot().version) else {

@@ -17,7 +17,7 @@ public final class EvaluatorWorker {
         let client = try env.connectBroker(prefetch: 1)
         defer { client.close() }
         let redis = try RedisConnection(endpoint: env.redis)
-        try consumeLoop(client: client, queue: Topology.checkpointQueue, type: CheckpointReady.type, shutdown: shutdown, log: env.log) { envelope in
+        try consumeLoop(client: client, queue: Topology.checkpointQueue, type: CheckpointReady.type, shutdown: shutdown, environment: env) { envelope in
             let event = try CheckpointReady(envelope.body)
             let state = RunState(redis: redis, run: envelope.run)
             if try state.accuracies()[event.version] != nil { return }  // already measured

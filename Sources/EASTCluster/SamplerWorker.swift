@@ -18,7 +18,7 @@ public final class SamplerWorker {
         let client = try env.connectBroker(prefetch: 1)
         defer { client.close() }
         let redis = try RedisConnection(endpoint: env.redis)
-        try consumeLoop(client: client, queue: Topology.sampleQueue, type: SampleJob.type, shutdown: shutdown, log: env.log) { envelope in
+        try consumeLoop(client: client, queue: Topology.sampleQueue, type: SampleJob.type, shutdown: shutdown, environment: env) { envelope in
             let job = try SampleJob(envelope.body)
             // Staleness bound: samples of an older policy than the run's current one are not used.
             let current = try RunState(redis: redis, run: envelope.run).snapshot().version

@@ -57,6 +57,8 @@ public final class TrainerWorker {
         let step = (position?.iteration == batch.iteration ? position!.step : 0) + pendingSteps() + 1
         pending.append(delivery)
         try state.recordTrainerStep(iteration: batch.iteration, batch: batch.index, step: step, loss: report.loss)
+        env.metrics.gauge("trainer_loss").record(Double(report.loss))
+        env.metrics.ok.increment()
         let last = batch.index == batch.count - 1
         if pending.count >= checkpointEvery || last {
             let saved = CheckpointStore.TrainerPosition(iteration: batch.iteration, batch: batch.index, step: step)

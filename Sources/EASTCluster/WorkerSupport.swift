@@ -36,7 +36,28 @@ public final class ShutdownSignal: @unchecked Sendable {
     }
 }
 
-/// What every worker needs: its name, the broker, Redis, the checkpoint store.
+/// Whether the worker's broker connection is up, for `/health`.
+public final class Health: @unchecked Sendable {
+    private let lock = NSLock()
+    private weak var client: AMQPClient?
+
+    public init() {}
+
+    func watch(_ client: AMQPClient) {
+        lock.lock()
+        self.client = client
+        lock.unlock()
+    }
+
+    public var isHealthy: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return client?.isConnected ?? false
+    }
+}
+
+/// What every worker needs: its name, the broker, Redis, the checkpoint
+/// store, its log, metrics and health.
 public struct WorkerEnvironment: Sendable {
     public var name: String
     public var amqp: Endpoint
@@ -44,17 +65,22 @@ public struct WorkerEnvironment: Sendable {
     public var store: CheckpointStore
     public var heartbeat: Int
     public var log: @Sendable (String) -> Void
+    public var metrics: WorkerMetrics
+    public var health = Health()
 
-    public init(name: String, amqp: Endpoint, redis: Endpoint, store: CheckpointStore, heartbeat: Int = 30,
+    public init(name: String, role: String, amqp: Endpoint, redis: Endpoint, store: CheckpointStore, heartbeat: Int = 30,
                 log: @escaping @Sendable (String) -> Void) {
         (self.name, self.amqp, self.redis, self.store, self.heartbeat, self.log) = (name, amqp, redis, store, heartbeat, log)
+        metrics = WorkerMetrics(role: role)
     }
 
     /// An AMQP client that declares the standard topology on every (re)connect.
     public func connectBroker(prefetch: Int) throws -> AMQPClient {
         let log = self.log
-        return try AMQPClient(endpoint: amqp, heartbeat: heartbeat, prefetch: prefetch,
-                              setup: { try Topology.standard.declare(on: $0) }, log: { log("amqp: \($0)") })
+        let client = try AMQPClient(endpoint: amqp, heartbeat: heartbeat, prefetch: prefetch,
+                                    setup: { try Topology.standard.declare(on: $0) }, log: { log("amqp: \($0)") })
+        health.watch(client)
+        return client
     }
 }
 
@@ -64,23 +90,28 @@ public struct WorkerEnvironment: Sendable {
 /// dead-letters it and the run goes on; any other failure requeues it, and
 /// the queue's delivery limit dead-letters it after a few tries.
 public func consumeLoop(
-    client: AMQPClient, queue: String, type: String, shutdown: ShutdownSignal, log: @Sendable (String) -> Void,
+    client: AMQPClient, queue: String, type: String, shutdown: ShutdownSignal, environment env: WorkerEnvironment,
     handle: (Envelope) throws -> Void
 ) throws {
     try client.consume(queue)
     while !shutdown.isRequested {
         guard let delivery = client.next(timeout: 0.5) else { continue }
+        let start = DispatchTime.now()
         do {
             let envelope = try Envelope(bytes: delivery.body, expecting: type)
             try handle(envelope)
             try client.ack(delivery)
+            env.metrics.ok.increment()
         } catch let error as MessageError {
-            log("dead-lettering a message from \(queue): \(error)")
+            env.log("dead-lettering a message from \(queue): \(error)")
             try client.nack(delivery, requeue: false)
+            env.metrics.deadLettered.increment()
         } catch {
-            log("requeueing a message from \(queue) after an error: \(error)")
+            env.log("requeueing a message from \(queue) after an error: \(error)")
             try client.nack(delivery, requeue: true)
+            env.metrics.requeued.increment()
         }
+        env.metrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds))
     }
-    log("shutting down")
+    env.log("shutting down")
 }

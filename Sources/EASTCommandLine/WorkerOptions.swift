@@ -3,6 +3,7 @@ import EASTCluster
 import EASTEngine
 import EASTTransport
 import Foundation
+import Logging
 
 /// Where a worker finds the broker, Redis and the checkpoint store. Flags
 /// win over the environment (EAST_AMQP_URL, EAST_REDIS_URL, EAST_STORE),
@@ -28,24 +29,25 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "AMQP heartbeat in seconds.")
     public var heartbeat = 30
 
+    @Option(help: "Serve /metrics (Prometheus) and /health on this port (0: a free port; off when omitted).")
+    public var metricsPort: Int?
+
+    @Option(help: "Address the metrics server listens on (0.0.0.0 in containers).")
+    public var metricsAddress = "127.0.0.1"
+
     public func environment(role: String) throws -> WorkerEnvironment {
         let env = ProcessInfo.processInfo.environment
         let workerName = name ?? "\(role)-\(getpid())"
         BLASThreads.set(threads)
+        let logger = Logger(label: workerName)
         return WorkerEnvironment(
-            name: workerName,
+            name: workerName, role: role,
             amqp: try Endpoint(url: amqpURL ?? env["EAST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5673/", defaultPort: 5672),
             redis: try Endpoint(url: redisURL ?? env["EAST_REDIS_URL"] ?? "redis://127.0.0.1:6390", defaultPort: 6379),
             store: CheckpointStore(root: store ?? env["EAST_STORE"] ?? ".east-store"),
             heartbeat: heartbeat,
-            log: { line in logLine(workerName, line) })
+            log: { line in logger.info("\(line)") })
     }
-}
-
-/// `2026-11-26T15:04:05Z sampler-123: message` on stderr.
-public func logLine(_ who: String, _ message: String) {
-    let stamp = ISO8601DateFormatter().string(from: Date())
-    FileHandle.standardError.write(Data("\(stamp) \(who): \(message)\n".utf8))
 }
 
 /// Runs a worker until SIGTERM/SIGINT, reporting errors like every east command.
@@ -56,6 +58,14 @@ public func runWorker(role: String, options: WorkerOptions, _ body: (WorkerEnvir
         let shutdown = ShutdownSignal()
         shutdown.install()
         environment.log("started (broker \(environment.amqp), redis \(environment.redis), store \(environment.store.root.path))")
+        var server: MetricsServer?
+        if let port = options.metricsPort {
+            let health = environment.health
+            server = try MetricsServer(address: options.metricsAddress, port: port, metrics: { WorkerMetrics.text },
+                                       healthy: { health.isHealthy })
+            environment.log("metrics and health on http://\(options.metricsAddress):\(server!.port)/metrics and /health")
+        }
         try body(environment, shutdown)
+        _ = server
     }
 }
