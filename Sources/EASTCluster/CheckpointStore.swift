@@ -58,16 +58,32 @@ public struct CheckpointStore: Sendable {
         }
     }
 
-    /// Model, optimizer and position, position last: a crash before it is
-    /// written leaves the previous position, which matches what the broker
-    /// will redeliver (the batches were not acked yet).
+    /// Model, optimizer and position together, atomically: they are written
+    /// into a fresh folder `trainer-<step>`, then the link `trainer` is
+    /// switched to it with one rename. A crash at any moment leaves `trainer`
+    /// pointing at a complete, consistent save (never a new model with an old
+    /// position), which matches what the broker redelivers: the batches after
+    /// it were not acked.
     public func saveTrainer(_ session: TrainingSession, position: TrainerPosition, run: String) throws {
-        let dir = trainerDirectory(run: run)
-        try session.policy.save(to: dir)
-        try Checkpoint.saveOptimizer(session.trainer.optimizer, to: dir)
+        let link = trainerDirectory(run: run)
+        let parent = link.deletingLastPathComponent()
+        let folderName = "trainer-\(position.iteration)-\(position.batch)-\(UUID().uuidString.prefix(8))"
+        let folder = parent.appendingPathComponent(folderName)
+        try session.policy.save(to: folder)
+        try Checkpoint.saveOptimizer(session.trainer.optimizer, to: folder)
         let json = JSON.object([("iteration", .number(Double(position.iteration))), ("batch", .number(Double(position.batch))),
                                 ("step", .number(Double(position.step)))])
-        try AtomicFile.write(Data(json.text.utf8), to: dir.appendingPathComponent("position.json"))
+        try AtomicFile.write(Data(json.text.utf8), to: folder.appendingPathComponent("position.json"))
+        let previous = try? FileManager.default.destinationOfSymbolicLink(atPath: link.path)
+        let temporaryLink = parent.appendingPathComponent(".trainer-link-\(UUID().uuidString)")
+        try FileManager.default.createSymbolicLink(atPath: temporaryLink.path, withDestinationPath: folderName)
+        guard rename(temporaryLink.path, link.path) == 0 else {
+            try? FileManager.default.removeItem(at: temporaryLink)
+            throw AtomicFile.WriteError(path: link.path, reason: "cannot switch the trainer link (errno \(errno))")
+        }
+        if let previous, previous != folderName {
+            try? FileManager.default.removeItem(at: parent.appendingPathComponent(previous))
+        }
     }
 
     public func trainerPosition(run: String) throws -> TrainerPosition? {
