@@ -4,6 +4,7 @@
 #
 #   scripts/servers.sh start   # prints the environment the workers and tests read
 #   scripts/servers.sh stop
+#   scripts/servers.sh restart-broker   # drop every AMQP connection (failure drills)
 #
 # Everything lives under $EAST_SERVERS_DIR (default: .servers/ in the checkout).
 set -euo pipefail
@@ -68,8 +69,19 @@ stop() {
     pkill -f "epmd.*-address 127.0.0.1" 2>/dev/null || pkill -x epmd 2>/dev/null || true
 }
 
+# Restarts the RabbitMQ application (every connection drops; durable queues
+# and their messages stay), for failure tests and drills.
+restart_broker() {
+    rabbit_env
+    rabbitmqctl -q -n "$NODE" stop_app >/dev/null
+    sleep "${EAST_BROKER_DOWN_SECONDS:-2}"
+    rabbitmqctl -q -n "$NODE" start_app >/dev/null
+    rabbitmqctl -q -n "$NODE" await_startup >/dev/null
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    restart-broker) restart_broker ;;
+    *) echo "usage: $0 start|stop|restart-broker" >&2; exit 2 ;;
 esac

@@ -13,7 +13,7 @@ import Foundation
 ///   and with --memory, the peak RSS of training a SmolLM2-135M-shaped model.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure the engine's speed.", subcommands: [Engine.self])
+        commandName: "bench", abstract: "Measure the engine's and the cluster's speed.", subcommands: [Engine.self, Cluster.self])
 }
 
 extension BenchCommand {

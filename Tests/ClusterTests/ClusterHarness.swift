@@ -9,10 +9,8 @@ final class ClusterHarness {
     static let redisURL = ProcessInfo.processInfo.environment["EAST_REDIS_URL"] ?? "redis://127.0.0.1:6390"
     /// One store for every cluster test: any worker can then serve any run.
     static let store = FileManager.default.temporaryDirectory.appendingPathComponent("east-cluster-tests-store").path
-    static let backbone: String = {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("models/arith-easy").path
-    }()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let backbone = root.appendingPathComponent("models/arith-easy").path
 
     static var binDirectory: URL {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

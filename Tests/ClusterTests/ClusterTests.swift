@@ -104,3 +104,31 @@ import Testing
         }
     }
 }
+
+extension ClusterTests {
+    /// The broker restarts mid-run: every connection drops, the workers and
+    /// the coordinator reconnect, redeclare and go on; the run completes with
+    /// every question counted once.
+    @Test func brokerRestartMidRun() throws {
+        let cluster = try ClusterHarness()
+        defer { cluster.stopAll() }
+        for (role, name) in [("evaluator", "evaluator"), ("trainer", "trainer"), ("clusterer", "clusterer"), ("sampler", "sampler-1"), ("sampler", "sampler-2")] {
+            try cluster.start(role, name: name)
+        }
+        let run = Self.uniqueRun("brokerrestart")
+        let (coordinator, pipe) = try cluster.startCoordinator(run: run, extra: ["--train-count", "48"])
+        let state = try ClusterHarness.state(run)
+        #expect(try ClusterHarness.waitFor(timeout: 300) { try state.statisticsCount(iteration: 1) >= 4 })
+        let restart = Process()
+        restart.executableURL = URL(fileURLWithPath: "/bin/bash")
+        restart.arguments = [ClusterHarness.root.appendingPathComponent("scripts/servers.sh").path, "restart-broker"]
+        try restart.run()
+        restart.waitUntilExit()
+        #expect(restart.terminationStatus == 0)
+        let (status, output) = ClusterHarness.finish(coordinator, pipe, timeout: 600)
+        #expect(status == 0, "\(output)\nsampler: \(cluster.log("sampler-1"))")
+        #expect(try state.statisticsCount(iteration: 1) == 48)
+        #expect(cluster.log("sampler-1").contains("reconnecting"))
+        #expect(try state.accuracies()[1] != nil)
+    }
+}

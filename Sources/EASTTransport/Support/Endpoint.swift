@@ -46,6 +46,12 @@ public struct Endpoint: Equatable, Sendable, CustomStringConvertible {
         host = String(rest)
     }
 
+    /// The URL again, password included (for handing to child processes).
+    public var url: String {
+        let credentials = user.map { "\($0)\(password.map { ":\($0)" } ?? "")@" } ?? (password.map { ":\($0)@" } ?? "")
+        return "\(scheme)://\(credentials)\(host):\(port)/\(path)"
+    }
+
     /// The URL with the password masked, for logs.
     public var description: String {
         let credentials = user.map { "\($0)\(password == nil ? "" : ":***")@" } ?? (password == nil ? "" : ":***@")
