@@ -115,23 +115,16 @@ public final class Coordinator {
             (entropy: r["entropy"]?.numberValue ?? 0, accuracy: r["accuracy"]?.numberValue ?? 0,
              dominant: r["dominant_incorrect"]?.numberValue ?? 0, kept: r["kept"]?.boolValue ?? false)
         }
-        let scores = stats.map { s -> Double in
-            switch spec.weighting.questionStrategy {
-            case .entropy: return s.entropy
-            case .accuracy: return 1 - s.accuracy
-            case .rejection: return s.dominant
-            case .uniform: return 1
-            }
+        let strategy = spec.weighting.questionStrategy
+        let weights: [Double?]
+        do {
+            weights = try Weights.assign(scores: stats.map { strategy.score(entropy: $0.entropy, accuracy: $0.accuracy, dominantIncorrect: $0.dominant) },
+                                         kept: stats.map(\.kept), strategy: strategy, mapping: spec.mapping)
+        } catch {
+            try state.setPhase(.failed, iteration: iteration, version: version, note: error.description)
+            throw error
         }
         let keptIndices = stats.indices.filter { stats[$0].kept }
-        guard !keptIndices.isEmpty else {
-            try state.setPhase(.failed, iteration: iteration, version: version, note: WeightError.noKeptQuestions.description)
-            throw WeightError.noKeptQuestions
-        }
-        let keptWeights = spec.weighting.questionStrategy == .uniform
-            ? keptIndices.map { _ in 1.0 } : try Weights.map(keptIndices.map { scores[$0] }, with: spec.mapping)
-        var weights = [Double?](repeating: nil, count: rows.count)
-        for (k, i) in keptIndices.enumerated() { weights[i] = keptWeights[k] }
         var items: [TrainingItem] = []
         for (i, (question, record)) in rows.enumerated() {
             guard let weight = weights[i] else { continue }

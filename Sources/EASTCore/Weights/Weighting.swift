@@ -12,10 +12,15 @@ public enum WeightingStrategy: String, CaseIterable, Sendable {
     case uniform
 
     public func score(_ stats: QuestionStatistics) -> Double {
+        score(entropy: stats.entropy, accuracy: stats.accuracy, dominantIncorrect: stats.dominantIncorrect)
+    }
+
+    /// The score from the three statistics (as stored by the clusterer).
+    public func score(entropy: Double, accuracy: Double, dominantIncorrect: Double) -> Double {
         switch self {
-        case .entropy: return stats.entropy
-        case .accuracy: return 1 - stats.accuracy
-        case .rejection: return stats.dominantIncorrect
+        case .entropy: return entropy
+        case .accuracy: return 1 - accuracy
+        case .rejection: return dominantIncorrect
         case .uniform: return 1
         }
     }
@@ -101,20 +106,27 @@ public enum Weights {
     public static func assign(
         _ stats: [QuestionStatistics], strategy: WeightingStrategy, mapping: WeightMapping
     ) throws(WeightError) -> [Double?] {
-        let keptIndices = stats.indices.filter { stats[$0].kept }
+        try assign(scores: stats.map(strategy.score), kept: stats.map(\.kept), strategy: strategy, mapping: mapping)
+    }
+
+    /// The same from each question's score and whether it is kept.
+    public static func assign(
+        scores: [Double], kept: [Bool], strategy: WeightingStrategy, mapping: WeightMapping
+    ) throws(WeightError) -> [Double?] {
+        let keptIndices = kept.indices.filter { kept[$0] }
         guard !keptIndices.isEmpty else { throw .noKeptQuestions }
         let weights: [Double]
         if strategy == .uniform {
             weights = keptIndices.map { _ in 1 }
         } else {
             do {
-                weights = try map(keptIndices.map { strategy.score(stats[$0]) }, with: mapping)
+                weights = try map(keptIndices.map { scores[$0] }, with: mapping)
             } catch {
                 guard case let .invalidScore(index, score, reason) = error else { throw error }
                 throw .invalidScore(index: keptIndices[index], score: score, reason: reason)
             }
         }
-        var out = [Double?](repeating: nil, count: stats.count)
+        var out = [Double?](repeating: nil, count: scores.count)
         for (k, i) in keptIndices.enumerated() { out[i] = weights[k] }
         return out
     }
