@@ -88,6 +88,8 @@ public struct LoRALayout: Sendable {
     public let totalCount: Int
     /// layers[l][target.index]: the module, or nil where that target is not adapted.
     public let layers: [[Module?]]
+    /// Entry index by tensor name.
+    let index: [String: Int]
 
     init(config: LoRAConfig, modelConfig c: ModelConfig) {
         var entries: [ParameterLayout.Entry] = []
@@ -113,6 +115,7 @@ public struct LoRALayout: Sendable {
         self.entries = entries
         self.layers = layers
         totalCount = offset
+        index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
     }
 
     /// PEFT's name prefix for one module's adapter tensors.
