@@ -172,6 +172,51 @@ import Testing
         #expect(model.adapter!.parameters.array.contains { $0 != 0 })
     }
 
+    /// DPO with the base as its own reference: PEFT's setup (the reference is
+    /// the policy with its adapter disabled), here a copy without the adapter.
+    @Test func dpoTrainsTheAdapter() throws {
+        let config = PreferenceTrainingTests.config
+        let policy = try Transformer(config: config, seed: 3)
+        let noise = randomFloats(policy.parameterCount, seed: 4, scale: 0.3)
+        for e in policy.layout.entries where e.isMatrix {
+            for i in 0..<e.count { policy.parameters[e.offset + i] = noise[e.offset + i] }
+        }
+        let reference = policy.copy()
+        policy.adapter = try LoRAAdapter(config: LoRAConfig(rank: 4, alpha: 8, targets: [.q, .v, .up, .down]),
+                                         modelConfig: config, seed: 9)
+        let batch = TokenBatch(sequences: [
+            (prompt: [1, 5], completion: [6, 7, 2]), (prompt: [1, 8], completion: [9, 2]),
+            (prompt: [1, 5], completion: [10, 11, 2]), (prompt: [1, 8], completion: [12, 13, 2]),
+        ], padId: 0)
+        let referenceSums = SequenceLogProbs.sums(of: reference, on: batch)
+        let trainer = Trainer(model: policy, schedule: LearningRateSchedule(peak: 1e-2, totalSteps: 30))
+        var losses: [Float] = []
+        for _ in 0..<30 {
+            losses.append(trainer.step([batch]) {
+                DPOLoss.compute($0, $1, referenceSums: referenceSums, weights: [1, 2], beta: 0.5)
+            }.loss)
+        }
+        #expect(abs(losses[0] - 1.5 * 0.6931472) < 1e-4)  // B = 0: policy == reference, mean weight 1.5
+        #expect(losses.last! < 0.5 * losses[0], "DPO loss went from \(losses[0]) to \(losses.last!)")
+        #expect(policy.parameters.array == reference.parameters.array)
+    }
+
+    /// The kept LoRA inputs are strided by the activations' capacity, not the batch.
+    @Test func largerActivationBuffersGiveTheSameAdapterGradients() throws {
+        let model = try Self.model()
+        model.adapter = try Self.adapter(for: model)
+        let batch = ModelGradientTests.batch
+        let d = batch.lossMask.map { -$0 }
+        func gradients(_ acts: Activations) -> [Float] {
+            model.zeroGradients()
+            model.forward(batch, acts)
+            model.backward(batch, acts, dLogProbs: d)
+            return model.adapter!.gradients.array
+        }
+        let exact = gradients(Activations(config: model.config, batchSize: 2, seqLen: 5))
+        #expect(gradients(Activations(config: model.config, batchSize: 3, seqLen: 9)) == exact)
+    }
+
     @Test func cachedGreedyDecodeAndMergeMatchTheAdaptedForward() throws {
         let base = try SamplingTests.model()
         let adapter = try Self.adapter(for: base, seed: 21)
