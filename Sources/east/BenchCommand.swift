@@ -10,7 +10,8 @@ import Foundation
 ///   forward and training tokens/s, training MFU against that limit,
 ///   sampling tokens/s for n = 1 and n = 16 samples sharing a prompt, and for
 ///   4 prompts x 16 samples decoded together,
-///   and with --memory, the peak RSS of training a SmolLM2-135M-shaped model.
+///   and with --memory, the peak RSS of training a SmolLM2-135M-shaped model,
+///   and with --lora, LoRA training vs full training tokens/s on that shape.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure the engine's and the cluster's speed.", subcommands: [Engine.self, Cluster.self])
@@ -36,6 +37,11 @@ extension BenchCommand {
         var skipTraining = false
         @Flag(help: "Instead: train a SmolLM2-135M-shaped model one step at 4x256 and report peak RSS.")
         var memory = false
+        @Flag(help: "Instead: time LoRA training against full training of a SmolLM2-135M-shaped model (--batch x --seq-len).")
+        var lora = false
+        @Option(name: .customLong("lora-rank"), help: "LoRA rank (alpha = 2 x rank).") var loraRank = 16
+        @Option(name: .customLong("lora-targets"), help: "LoRA target modules, comma-separated.")
+        var loraTargets = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
         @Flag(name: .customLong("keep-blas-kernels"),
               help: "Do not restart with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels.")
@@ -45,6 +51,7 @@ extension BenchCommand {
             if !keepBLASKernels { relaunchWithFasterBLASKernelsIfNeeded() }
             BLASThreads.set(threads)
             if memory { return try runMemory() }
+            if lora { return try runLoRA() }
             let headCount = heads ?? max(1, dim / 64)
             let config = ModelConfig(vocabSize: vocab, dim: dim, layers: layers, heads: headCount,
                                      kvHeads: kvHeads ?? max(1, headCount / 2), hiddenDim: hidden ?? (dim * 8 / 3 + 63) / 64 * 64,
@@ -151,6 +158,65 @@ extension BenchCommand {
                 Swift.print(String(format: "SmolLM2-135M shape (%d parameters), training at 4x256, %@ kernels", r.parameters, core as NSString))
                 Swift.print(String(format: "  second step %.1f s (%.0f tokens/s), loss %.3f, peak RSS (VmHWM) %.2f GiB",
                                    seconds, 1024 / seconds, loss, r.peakRSSGiB))
+            }
+        }
+
+        /// Training steps of the SmolLM2-135M shape (random weights) at
+        /// --batch x --seq-len, first full (every parameter), then with a LoRA
+        /// adapter (base frozen: no base weight gradients, AdamW over the
+        /// adapter only), each timed over --steps after one warm-up step.
+        func runLoRA() throws {
+            let config = ModelConfig.smolLM2_135M
+            let model = try failing { try Transformer(config: config, seed: 1) }
+            var targets: [LoRATarget] = []
+            for name in loraTargets.split(separator: ",") {
+                guard let target = LoRATarget(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("unknown LoRA target \(name); use \(LoRATarget.allCases.map(\.rawValue))")
+                }
+                targets.append(target)
+            }
+            let loraConfig = LoRAConfig(rank: loraRank, alpha: Float(2 * loraRank), targets: targets)
+            var rng = SeededGenerator(seed: 3)
+            let sequences = (0..<batch).map { _ in
+                (prompt: [1], completion: (0..<seqLen).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 })
+            }
+            let tokenBatch = TokenBatch(sequences: sequences, padId: 0)
+            let weights = [Float](repeating: 1, count: batch)
+            let sft: (TokenLogProbs, TokenBatch) -> LossResult = { SFTLoss.compute($0, $1, weights: weights) }
+            let schedule = LearningRateSchedule(peak: 1e-4, totalSteps: 100)
+
+            let full = Trainer(model: model, schedule: schedule)
+            full.step([tokenBatch], loss: sft)
+            let fullSeconds = Self.time(repeats: steps) { full.step([tokenBatch], loss: sft) }
+
+            let adapter = try failing { try LoRAAdapter(config: loraConfig, modelConfig: config, seed: 1) }
+            model.adapter = adapter
+            let trainer = Trainer(model: model, schedule: schedule)
+            trainer.step([tokenBatch], loss: sft)
+            let loraSeconds = Self.time(repeats: steps) { trainer.step([tokenBatch], loss: sft) }
+
+            struct LoRAReport: Encodable {
+                let parameters: Int, adapterParameters: Int, rank: Int, targets: [String], blasCore: String, threads: Int
+                let batch: String, fullStepSeconds: Double, loraStepSeconds: Double
+                let fullTokensPerSecond: Double, loraTokensPerSecond: Double, speedup: Double
+            }
+            let tokens = Double(batch * seqLen)
+            let r = LoRAReport(parameters: model.parameterCount, adapterParameters: adapter.parameterCount, rank: loraRank,
+                               targets: loraConfig.targets.map(\.rawValue), blasCore: BLASKernels.coreName, threads: threads,
+                               batch: "\(batch)x\(seqLen)", fullStepSeconds: fullSeconds, loraStepSeconds: loraSeconds,
+                               fullTokensPerSecond: tokens / fullSeconds, loraTokensPerSecond: tokens / loraSeconds,
+                               speedup: fullSeconds / loraSeconds)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                Swift.print(String(decoding: try encoder.encode(r), as: UTF8.self))
+            } else {
+                Swift.print("SmolLM2-135M shape (\(r.parameters) parameters), training at \(r.batch), "
+                            + "\(threads) BLAS thread(s), \(r.blasCore) kernels")
+                Swift.print(String(format: "  full training        %6.2f s/step  %7.0f tokens/s", fullSeconds, r.fullTokensPerSecond))
+                Swift.print(String(format: "  LoRA r=%-3d          %6.2f s/step  %7.0f tokens/s  = %.2fx full (%d adapter parameters, %@)",
+                                   loraRank, loraSeconds, r.loraTokensPerSecond, r.speedup, r.adapterParameters,
+                                   r.targets.joined(separator: ",") as NSString))
             }
         }
 

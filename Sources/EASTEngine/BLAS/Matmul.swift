@@ -27,9 +27,10 @@ public enum Matmul {
     /// Given dout = dL/dout, computes
     ///   dinp = dout W        (M, K)   overwritten, or added to when `accumulateInput`
     ///   dweight += dout^T inp (N, K)  always added to (gradient accumulation)
-    /// Pass `dinp: nil` when the input needs no gradient.
+    /// Pass `dinp: nil` when the input needs no gradient, `dweight: nil` when
+    /// the weight is frozen (LoRA training skips the base's weight gradients).
     public static func backward(
-        dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>,
+        dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?,
         dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         M: Int, K: Int, N: Int, accumulateInput: Bool = false
     ) {
@@ -38,9 +39,11 @@ public enum Matmul {
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(M), Int32(K), Int32(N),
                 1, dout, Int32(N), weight, Int32(K), accumulateInput ? 1 : 0, dinp, Int32(K))
         }
-        cblas_sgemm(
-            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(N), Int32(K), Int32(M),
-            1, dout, Int32(N), inp, Int32(K), 1, dweight, Int32(K))
+        if let dweight {
+            cblas_sgemm(
+                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(N), Int32(K), Int32(M),
+                1, dout, Int32(N), inp, Int32(K), 1, dweight, Int32(K))
+        }
     }
 
     /// y = alpha * op(A) x + beta * y, A: (M, N) row-major with leading dimension lda.

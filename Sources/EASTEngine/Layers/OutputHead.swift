@@ -47,7 +47,7 @@ enum OutputHead {
     ///   dlogits = dlogp * (onehot(target) - p)
     ///   dhidden = dlogits W (overwritten), dweight += dlogits^T hidden
     static func backward(
-        dhidden: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>,
+        dhidden: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>?,
         dlogp: UnsafePointer<Float>, hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         targets: UnsafePointer<Int32>, logSumExp: UnsafePointer<Float>,
         scratch: UnsafeMutablePointer<Float>, chunkRows: Int, N: Int, C: Int, V: Int

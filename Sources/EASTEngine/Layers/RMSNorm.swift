@@ -21,8 +21,9 @@ enum RMSNorm {
     ///   dweight += sum_n dout * xhat
     ///   dinp    += rstd * (dxhat - xhat * mean(dxhat * xhat)),  dxhat = dout * w
     /// `dinp` is added to, because in the model it is the residual stream's gradient.
+    /// `dweight: nil` skips the gain's gradient (a frozen base under LoRA).
     static func backward(
-        dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>,
+        dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>?,
         dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         rstd: UnsafePointer<Float>, N: Int, C: Int
     ) {
@@ -34,8 +35,10 @@ enum RMSNorm {
             var dot: Float = 0  // sum_i dxhat_i * xhat_i
             for i in 0..<C {
                 let xhat = x[i] * r
-                dweight[i] += d[i] * xhat
                 dot += d[i] * weight[i] * xhat
+            }
+            if let dweight {
+                for i in 0..<C { dweight[i] += d[i] * (x[i] * r) }
             }
             let meanDot = dot / Float(C)
             for i in 0..<C {

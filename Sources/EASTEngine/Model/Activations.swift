@@ -30,6 +30,8 @@ public final class Activations {
     let dScores: FloatBuffer            // (T, T)
     let dGate, dUp, dSwiglu: FloatBuffer  // (N, hidden)
     let projection: FloatBuffer         // (N, C): o_proj / down_proj output in forward
+    /// The LoRA path's kept inputs and scratch, allocated by the first pass with an adapter.
+    var lora: LoRABuffers?
 
     public init(config c: ModelConfig, batchSize: Int, seqLen: Int, chunkRows: Int = 256) {
         self.batchSize = batchSize

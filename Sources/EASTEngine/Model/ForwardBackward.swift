@@ -4,6 +4,10 @@
 ///   x1 = x  + o_proj(attention(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1))),  n1 = rmsnorm(x)
 ///   x2 = x1 + down_proj(silu(gate_proj(n2)) * up_proj(n2)),                     n2 = rmsnorm(x1)
 /// then the final norm and the output head give log p(target) at every position.
+///
+/// With a LoRA adapter attached, `lora?.forward` / `lora?.backward` right
+/// after a projection's Matmul add that projection's low-rank path, and the
+/// base weights get no gradient (`grad(_:)` is nil).
 extension Transformer {
     /// Runs the model over `batch` and returns, per position, log p(target)
     /// and log sum_v p(v)^2. Keeps what backward needs in `acts`.
@@ -21,6 +25,7 @@ extension Transformer {
         precondition(batch.inputs.allSatisfy { $0 >= 0 && $0 < V } && batch.targets.allSatisfy { $0 >= 0 && $0 < V },
                      "forward: token id outside the vocabulary 0..<\(V)")
 
+        let lora = adapter.map { LoRAPass(adapter: $0, buffers: &acts.lora, rows: N, capacity: Ncap, keepsInputs: true) }
         batch.inputs.withUnsafeBufferPointer { tokens in
             // x: (N, C)
             Embedding.forward(out: acts.residual.pointer, tokens: tokens.baseAddress!,
@@ -43,20 +48,27 @@ extension Transformer {
             // attention block
             RMSNorm.forward(out: n1, rstd: r1, inp: x, weight: p + w.inputNorm, N: N, C: C, eps: c.rmsNormEps)
             Matmul.forward(out: q, inp: n1, weight: p + w.q, M: N, K: C, N: C)
+            lora?.forward(.q, l, out: q, inp: n1)
             Matmul.forward(out: k, inp: n1, weight: p + w.k, M: N, K: C, N: kvC)
+            lora?.forward(.k, l, out: k, inp: n1)
             Matmul.forward(out: v, inp: n1, weight: p + w.v, M: N, K: C, N: kvC)
+            lora?.forward(.v, l, out: v, inp: n1)
             rope.forward(q, N: N, T: T, heads: H)
             rope.forward(k, N: N, T: T, heads: KV)
             Attention.forward(out: att, probs: probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
             Matmul.forward(out: proj, inp: att, weight: p + w.o, M: N, K: C, N: C)
+            lora?.forward(.o, l, out: proj, inp: att)
             for i in 0..<(N * C) { x1[i] = x[i] + proj[i] }
 
             // feed-forward block
             RMSNorm.forward(out: n2, rstd: r2, inp: x1, weight: p + w.postNorm, N: N, C: C, eps: c.rmsNormEps)
             Matmul.forward(out: gate, inp: n2, weight: p + w.gate, M: N, K: C, N: Hd)
+            lora?.forward(.gate, l, out: gate, inp: n2)
             Matmul.forward(out: up, inp: n2, weight: p + w.up, M: N, K: C, N: Hd)
+            lora?.forward(.up, l, out: up, inp: n2)
             SwiGLU.forward(h: h, gate: gate, up: up, N: N * Hd)
             Matmul.forward(out: proj, inp: h, weight: p + w.down, M: N, K: Hd, N: C)
+            lora?.forward(.down, l, out: proj, inp: h)
             for i in 0..<(N * C) { x2[i] = x1[i] + proj[i] }
         }
         let xL = acts.residual.at(c.layers * Ncap * C)
@@ -75,7 +87,8 @@ extension Transformer {
 
     /// Adds dL/dparameters to `gradients`, given dL/d log p(target) at every
     /// position (B, T) from a loss. `acts` must hold this batch's forward.
-    /// Gradients accumulate over calls until `zeroGradients()`.
+    /// Gradients accumulate over calls until `zeroGradients()`. With an adapter
+    /// attached, only the adapter's gradients are computed (into `adapter.gradients`).
     public func backward(_ batch: TokenBatch, _ acts: Activations, dLogProbs: [Float]) {
         let c = config
         let B = batch.batchSize, T = batch.seqLen, N = B * T
@@ -84,7 +97,10 @@ extension Transformer {
         let Ncap = acts.batchSize * acts.seqLen
         let probsStride = acts.batchSize * H * acts.seqLen * acts.seqLen
         let p = parameters.pointer
-        let g = gradients.pointer
+        // the base's gradient block, or nil when frozen under an adapter (then never allocated)
+        let g: UnsafeMutablePointer<Float>? = adapter == nil ? gradients.pointer : nil
+        func grad(_ offset: Int) -> UnsafeMutablePointer<Float>? { g.map { $0 + offset } }
+        let lora = adapter.map { LoRAPass(adapter: $0, buffers: &acts.lora, rows: N, capacity: Ncap, keepsInputs: true) }
         let dx = acts.dResidual.pointer      // gradient of the residual stream, flows down the layers
         let dn = acts.dNormed.pointer        // gradient of a norm's output
 
@@ -93,14 +109,14 @@ extension Transformer {
         dLogProbs.withUnsafeBufferPointer { dlogp in
             batch.targets.withUnsafeBufferPointer { targets in
                 OutputHead.backward(
-                    dhidden: dn, dweight: g + layout.outputHead, dlogp: dlogp.baseAddress!,
+                    dhidden: dn, dweight: grad(layout.outputHead), dlogp: dlogp.baseAddress!,
                     hidden: acts.lnf.pointer, weight: p + layout.outputHead, targets: targets.baseAddress!,
                     logSumExp: acts.logSumExp.pointer, scratch: acts.logitsChunk.pointer,
                     chunkRows: acts.chunkRows, N: N, C: C, V: c.vocabSize)
             }
         }
         dx.update(repeating: 0, count: N * C)
-        RMSNorm.backward(dinp: dx, dweight: g + layout.finalNorm, dout: dn, inp: xL,
+        RMSNorm.backward(dinp: dx, dweight: grad(layout.finalNorm), dout: dn, inp: xL,
                          weight: p + layout.finalNorm, rstd: acts.lnfRstd.pointer, N: N, C: C)
 
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
@@ -119,33 +135,42 @@ extension Transformer {
             let dq = acts.dq.pointer, dk = acts.dk.pointer, dv = acts.dv.pointer
 
             // feed-forward block: dx holds dL/dx2, and dL/dx1 = dL/dx2 + (through the block)
-            Matmul.backward(dinp: dh, dweight: g + w.down, dout: dx, inp: h, weight: p + w.down,
+            Matmul.backward(dinp: dh, dweight: grad(w.down), dout: dx, inp: h, weight: p + w.down,
                             M: N, K: Hd, N: C)
+            lora?.backward(.down, l, dinp: dh, dout: dx, inp: h)
             SwiGLU.backward(dgate: dgate, dup: dup, dh: dh, gate: gate, up: up, N: N * Hd)
-            Matmul.backward(dinp: dn, dweight: g + w.gate, dout: dgate, inp: n2, weight: p + w.gate,
+            Matmul.backward(dinp: dn, dweight: grad(w.gate), dout: dgate, inp: n2, weight: p + w.gate,
                             M: N, K: C, N: Hd)
-            Matmul.backward(dinp: dn, dweight: g + w.up, dout: dup, inp: n2, weight: p + w.up,
+            lora?.backward(.gate, l, dinp: dn, dout: dgate, inp: n2)
+            Matmul.backward(dinp: dn, dweight: grad(w.up), dout: dup, inp: n2, weight: p + w.up,
                             M: N, K: C, N: Hd, accumulateInput: true)
-            RMSNorm.backward(dinp: dx, dweight: g + w.postNorm, dout: dn, inp: x1, weight: p + w.postNorm,
+            lora?.backward(.up, l, dinp: dn, dout: dup, inp: n2)
+            RMSNorm.backward(dinp: dx, dweight: grad(w.postNorm), dout: dn, inp: x1, weight: p + w.postNorm,
                              rstd: r2, N: N, C: C)
 
             // attention block: dx now holds dL/dx1
-            Matmul.backward(dinp: datt, dweight: g + w.o, dout: dx, inp: att, weight: p + w.o,
+            Matmul.backward(dinp: datt, dweight: grad(w.o), dout: dx, inp: att, weight: p + w.o,
                             M: N, K: C, N: C)
+            lora?.backward(.o, l, dinp: datt, dout: dx, inp: att)
             Attention.backward(dq: dq, dk: dk, dv: dv, scratch: acts.dScores.pointer, dout: datt,
                                probs: probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
             rope.backward(dq, N: N, T: T, heads: H)
             rope.backward(dk, N: N, T: T, heads: KV)
-            Matmul.backward(dinp: dn, dweight: g + w.q, dout: dq, inp: n1, weight: p + w.q, M: N, K: C, N: C)
-            Matmul.backward(dinp: dn, dweight: g + w.k, dout: dk, inp: n1, weight: p + w.k,
+            Matmul.backward(dinp: dn, dweight: grad(w.q), dout: dq, inp: n1, weight: p + w.q, M: N, K: C, N: C)
+            lora?.backward(.q, l, dinp: dn, dout: dq, inp: n1)
+            Matmul.backward(dinp: dn, dweight: grad(w.k), dout: dk, inp: n1, weight: p + w.k,
                             M: N, K: C, N: kvC, accumulateInput: true)
-            Matmul.backward(dinp: dn, dweight: g + w.v, dout: dv, inp: n1, weight: p + w.v,
+            lora?.backward(.k, l, dinp: dn, dout: dk, inp: n1)
+            Matmul.backward(dinp: dn, dweight: grad(w.v), dout: dv, inp: n1, weight: p + w.v,
                             M: N, K: C, N: kvC, accumulateInput: true)
-            RMSNorm.backward(dinp: dx, dweight: g + w.inputNorm, dout: dn, inp: x, weight: p + w.inputNorm,
+            lora?.backward(.v, l, dinp: dn, dout: dv, inp: n1)
+            RMSNorm.backward(dinp: dx, dweight: grad(w.inputNorm), dout: dn, inp: x, weight: p + w.inputNorm,
                              rstd: r1, N: N, C: C)
         }
-        batch.inputs.withUnsafeBufferPointer { tokens in
-            Embedding.backward(dtable: g + layout.embedding, dout: dx, tokens: tokens.baseAddress!, N: N, C: C)
+        if let g {  // the embedding is frozen under an adapter
+            batch.inputs.withUnsafeBufferPointer { tokens in
+                Embedding.backward(dtable: g + layout.embedding, dout: dx, tokens: tokens.baseAddress!, N: N, C: C)
+            }
         }
     }
 

@@ -14,6 +14,16 @@ public final class Transformer: @unchecked Sendable {
     /// dL/dparameters, same layout. Allocated on first use, so models that only
     /// sample (or serve as the frozen reference) do not pay for it.
     public private(set) lazy var gradients = FloatBuffer(count: layout.totalCount)
+    /// A LoRA adapter for this model's shape, or nil. While attached, forward
+    /// (training and cached) adds its low-rank updates, backward adds only to
+    /// the adapter's gradients (the base is frozen and `gradients` untouched),
+    /// and a `Trainer` created on this model steps only the adapter.
+    public var adapter: LoRAAdapter? {
+        didSet {
+            precondition(adapter.map { $0.modelConfig == config } ?? true,
+                         "LoRA adapter built for another model shape")
+        }
+    }
 
     /// A model holding the given parameters (e.g. read from a checkpoint).
     public init(config: ModelConfig, parameters: FloatBuffer) throws {
@@ -51,7 +61,8 @@ public final class Transformer: @unchecked Sendable {
         try self.init(config: config, parameters: parameters)
     }
 
-    /// An independent copy of the parameters, e.g. the frozen reference model of DPO/KTO.
+    /// An independent copy of the parameters, e.g. the frozen reference model
+    /// of DPO/KTO. The copy has no adapter (see `LoRAAdapter.merged(into:)`).
     public func copy() -> Transformer {
         let block = FloatBuffer(count: parameters.count)
         block.copy(from: parameters)
@@ -60,7 +71,11 @@ public final class Transformer: @unchecked Sendable {
 
     public var parameterCount: Int { layout.totalCount }
 
-    public func zeroGradients() { gradients.zero() }
+    /// Zeroes what backward adds to: the adapter's gradients when one is
+    /// attached, else the model's.
+    public func zeroGradients() {
+        if let adapter { adapter.gradients.zero() } else { gradients.zero() }
+    }
 
     /// The named tensor's values (a copy).
     public func tensor(_ name: String) -> [Float]? {

@@ -14,6 +14,7 @@ final class InferenceBuffers {
     let lastHidden: FloatBuffer                           // (maxRows, C)
     let logits: FloatBuffer                               // (maxRows, V)
     var cacheRows: [Int]                                  // (maxRows): cache row of each input row
+    var lora: LoRABuffers?                                // the adapter's scratch, when one is attached
 
     init(config c: ModelConfig, maxPositions: Int, maxRows: Int, cacheCapacity: Int) {
         self.maxPositions = maxPositions
@@ -54,14 +55,19 @@ extension Transformer {
         let x = b.x.pointer, n = b.normed.pointer, q = b.q.pointer, att = b.attention.pointer
         let k = b.k.pointer, v = b.v.pointer, proj = b.projection.pointer
         let scale = 1 / Float(hd).squareRoot()
+        // an attached adapter is applied unmerged, so sampling always sees its current values
+        let lora = adapter.map { LoRAPass(adapter: $0, buffers: &b.lora, rows: M, capacity: b.maxPositions, keepsInputs: false) }
 
         Embedding.forward(out: x, tokens: tokens, table: p + layout.embedding, N: M, C: C)
         for l in 0..<c.layers {
             let w = layout.layers[l]
             RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.inputNorm, N: M, C: C, eps: c.rmsNormEps)
             Matmul.forward(out: q, inp: n, weight: p + w.q, M: M, K: C, N: C)
+            lora?.forward(.q, l, out: q, inp: n)
             Matmul.forward(out: k, inp: n, weight: p + w.k, M: M, K: C, N: kvC)
+            lora?.forward(.k, l, out: k, inp: n)
             Matmul.forward(out: v, inp: n, weight: p + w.v, M: M, K: C, N: kvC)
+            lora?.forward(.v, l, out: v, inp: n)
             for i in 0..<rows {  // each row at its own positions
                 let start = cache.lengths[b.cacheRows[i]]
                 rope.forward(q + i * T * C, N: T, T: T, heads: H, startPosition: start)
@@ -101,13 +107,17 @@ extension Transformer {
                 }
             }
             Matmul.forward(out: proj, inp: att, weight: p + w.o, M: M, K: C, N: C)
+            lora?.forward(.o, l, out: proj, inp: att)
             for j in 0..<(M * C) { x[j] += proj[j] }
 
             RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.postNorm, N: M, C: C, eps: c.rmsNormEps)
             Matmul.forward(out: b.gate.pointer, inp: n, weight: p + w.gate, M: M, K: C, N: Hd)
+            lora?.forward(.gate, l, out: b.gate.pointer, inp: n)
             Matmul.forward(out: b.up.pointer, inp: n, weight: p + w.up, M: M, K: C, N: Hd)
+            lora?.forward(.up, l, out: b.up.pointer, inp: n)
             SwiGLU.forward(h: b.gate.pointer, gate: b.gate.pointer, up: b.up.pointer, N: M * Hd)
             Matmul.forward(out: proj, inp: b.gate.pointer, weight: p + w.down, M: M, K: Hd, N: C)
+            lora?.forward(.down, l, out: proj, inp: b.gate.pointer)
             for j in 0..<(M * C) { x[j] += proj[j] }
         }
         for i in 0..<rows { cache.lengths[b.cacheRows[i]] += T }

@@ -27,11 +27,17 @@ public final class AdamW {
     /// The tensors, to tell matrices (decayed) from norm gains (not decayed).
     private let entries: [ParameterLayout.Entry]
 
-    public init(layout: ParameterLayout, settings: Settings = Settings()) {
+    public convenience init(layout: ParameterLayout, settings: Settings = Settings()) {
+        self.init(entries: layout.entries, count: layout.totalCount, settings: settings)
+    }
+
+    /// AdamW over any block of `count` floats holding `entries`, e.g. a LoRA
+    /// adapter's (`AdamW(entries: adapter.layout.entries, count: adapter.parameterCount)`).
+    public init(entries: [ParameterLayout.Entry], count: Int, settings: Settings = Settings()) {
         self.settings = settings
-        m = FloatBuffer(count: layout.totalCount)
-        v = FloatBuffer(count: layout.totalCount)
-        entries = layout.entries
+        m = FloatBuffer(count: count)
+        v = FloatBuffer(count: count)
+        self.entries = entries
     }
 
     /// One update of `parameters` from `gradients` at learning rate `lr`.

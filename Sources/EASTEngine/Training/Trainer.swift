@@ -2,6 +2,10 @@
 /// zero gradients; for each micro-batch forward, loss, backward (gradients
 /// add up, each loss scaled by 1/count so the step sees their mean); clip the
 /// global norm; AdamW update at the scheduled learning rate.
+///
+/// A model with a LoRA adapter attached when the trainer is created trains
+/// that adapter only: the gradients, clipping and AdamW cover the adapter's
+/// block, and the base parameters are never written.
 public final class Trainer {
     public let model: Transformer
     public let optimizer: AdamW
@@ -9,6 +13,8 @@ public final class Trainer {
     /// 0 disables clipping.
     public var maxGradientNorm: Float
     private var activations: Activations?
+    /// The adapter being trained (nil: the whole model).
+    private let adapter: LoRAAdapter?
 
     public struct StepReport: Sendable {
         public var loss: Float           // mean over micro-batches
@@ -19,7 +25,14 @@ public final class Trainer {
     public init(model: Transformer, optimizer: AdamW? = nil, schedule: LearningRateSchedule,
                 maxGradientNorm: Float = 1.0) {
         self.model = model
-        self.optimizer = optimizer ?? AdamW(layout: model.layout)
+        adapter = model.adapter
+        if let adapter {
+            self.optimizer = optimizer ?? AdamW(entries: adapter.layout.entries, count: adapter.parameterCount)
+        } else {
+            self.optimizer = optimizer ?? AdamW(layout: model.layout)
+        }
+        precondition(self.optimizer.m.count == (adapter?.parameterCount ?? model.parameterCount),
+                     "Trainer: the optimizer was built for another parameter block")
         self.schedule = schedule
         self.maxGradientNorm = maxGradientNorm
     }
@@ -29,6 +42,7 @@ public final class Trainer {
     @discardableResult
     public func step(_ microBatches: [TokenBatch], loss: (TokenLogProbs, TokenBatch) -> LossResult) -> StepReport {
         precondition(!microBatches.isEmpty)
+        precondition(model.adapter === adapter, "Trainer: the model's adapter changed since the trainer was created")
         model.zeroGradients()
         var total: Float = 0
         let scale = 1 / Float(microBatches.count)
@@ -39,9 +53,10 @@ public final class Trainer {
             total += result.loss
             model.backward(batch, acts, dLogProbs: result.dLogProbs.map { $0 * scale })
         }
-        let norm = GradientClipping.clip(model.gradients, maxNorm: maxGradientNorm)
+        let (parameters, gradients) = adapter.map { ($0.parameters, $0.gradients) } ?? (model.parameters, model.gradients)
+        let norm = GradientClipping.clip(gradients, maxNorm: maxGradientNorm)
         let lr = schedule.rate(at: optimizer.step)
-        optimizer.update(parameters: model.parameters, gradients: model.gradients, lr: lr)
+        optimizer.update(parameters: parameters, gradients: gradients, lr: lr)
         return StepReport(loss: total * scale, gradientNorm: norm, learningRate: lr)
     }
 
