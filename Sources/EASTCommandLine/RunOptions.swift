@@ -1,5 +1,7 @@
 import ArgumentParser
 import EASTCore
+import EASTEngine
+import Foundation
 import EASTStages
 
 /// The settings of a self-training run, as command-line options. Shared by
@@ -7,8 +9,17 @@ import EASTStages
 public struct RunOptions: ParsableArguments {
     public init() {}
 
-    @Option(help: "Starting checkpoint directory.")
+    @Option(help: "Starting checkpoint directory, or a GGUF instruct model (e.g. models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).")
     public var checkpoint = "models/arith-easy"
+
+    @Option(help: "Train a LoRA adapter of this rank instead of every weight (0: full training).")
+    public var loraRank = 0
+
+    @Option(help: "LoRA alpha (the update is scaled by alpha / rank).")
+    public var loraAlpha: Float = 32
+
+    @Option(help: "LoRA target modules, comma-separated: q,k,v,o,gate,up,down.")
+    public var loraTargets = "q,k,v,o,gate,up,down"
 
     @Option(help: "Embedded task for the train and test questions: arith-easy or arith-hard.")
     public var task: ArithmeticTask = .easy
@@ -97,6 +108,12 @@ public struct RunOptions: ParsableArguments {
         spec.beta = beta
         spec.seed = seed
         spec.evalMaxNewTokens = maxTokens
+        if loraRank != 0 {
+            let names = ["q": LoRATarget.q, "k": .k, "v": .v, "o": .o, "gate": .gate, "up": .up, "down": .down]
+            let targets = loraTargets.split(separator: ",").map { names[String($0).trimmingCharacters(in: .whitespaces)] }
+            // An unknown name leaves the list empty, which validate() refuses with the setting's name.
+            spec.lora = LoRAConfig(rank: loraRank, alpha: loraAlpha, targets: targets.contains(nil) ? [] : targets.compactMap { $0 })
+        }
         return spec
     }
 }

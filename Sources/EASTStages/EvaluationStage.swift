@@ -17,7 +17,7 @@ public enum EvaluationStage {
             let chunk = Array(questions[start..<min(start + batch, questions.count)])
             let requests = chunk.map {
                 GenerationRequest(prompt: policy.format.prompt($0.text, tokenizer: policy.tokenizer), n: 1,
-                                  parameters: .greedy(maxNewTokens: maxNewTokens, stopTokens: [policy.tokenizer.eosId]))
+                                  parameters: .greedy(maxNewTokens: maxNewTokens, stopTokens: policy.format.stopTokens(policy.tokenizer)))
             }
             for (question, samples) in zip(chunk, sampler.generate(requests)) {
                 let response = policy.format.response(samples[0].tokens, tokenizer: policy.tokenizer)

@@ -42,7 +42,7 @@ public final class InProcessRun {
     public init(spec: RunSpec) throws {
         try spec.validate()
         self.spec = spec
-        policy = try Policy.load(from: URL(fileURLWithPath: spec.checkpoint))
+        policy = try Policy.load(from: URL(fileURLWithPath: spec.checkpoint), lora: spec.lora, seed: spec.seed)
         trainQuestions = try spec.train.load()
         testQuestions = try spec.test.load()
         sampler = Sampler(model: policy.model, maxRows: max(64, spec.sampling.n), maxSequenceLength: min(512, policy.model.config.maxSeqLen))

@@ -4,25 +4,55 @@ import Foundation
 
 /// How a question becomes the model's prompt, and where its answer ends.
 ///
-/// The embedded model reads `Question: ...\nAnswer:` and writes its worked
-/// solution after one space, ending in `#### N` and <eos>. (Chat models use
-/// their chat template instead; see issue #6.)
+/// - `plain` (the embedded model): `Question: ...\nAnswer:`; the model writes
+///   its worked solution after one space, ending in `#### N` and <eos>.
+/// - `chat` (instruct models such as SmolLM2): the model's chat template with
+///   the paper's system message, the question as the user turn; the answer
+///   ends at the template's end-of-turn token.
 public struct PromptFormat: Sendable {
-    public init() {}
+    public enum Style: Sendable {
+        case plain
+        case chat(ChatTemplate, system: String, endOfTurn: Int)
+    }
+
+    /// The system message of the EAST paper's prompts.
+    public static let paperSystem = "Please reason step by step, and put your final answer within \\boxed{}."
+
+    public var style: Style
+
+    public init(style: Style = .plain) {
+        self.style = style
+    }
 
     public func prompt(_ question: String, tokenizer: any Tokenizer) -> [Int] {
-        [tokenizer.bosId] + tokenizer.encode("Question: \(question)\nAnswer:")
+        switch style {
+        case .plain: return [tokenizer.bosId] + tokenizer.encode("Question: \(question)\nAnswer:")
+        case let .chat(template, system, _): return tokenizer.encode(template.prompt(user: question, system: system))
+        }
     }
 
-    /// The tokens a response contributes to training, <eos> included.
+    /// The tokens a response contributes to training, its stop token included.
     public func completion(_ response: String, tokenizer: any Tokenizer) -> [Int] {
-        tokenizer.encode(" " + response) + [tokenizer.eosId]
+        switch style {
+        case .plain: return tokenizer.encode(" " + response) + [tokenizer.eosId]
+        case let .chat(_, _, endOfTurn): return tokenizer.encode(response) + [endOfTurn]
+        }
     }
 
-    /// The response text of generated tokens (the stop token is not part of it).
+    /// Tokens that end a response.
+    public func stopTokens(_ tokenizer: any Tokenizer) -> [Int] {
+        switch style {
+        case .plain: return [tokenizer.eosId]
+        case let .chat(_, _, endOfTurn): return [endOfTurn, tokenizer.eosId]
+        }
+    }
+
+    /// The response text of generated tokens (stop tokens are not part of it).
     public func response(_ tokens: [Int], tokenizer: any Tokenizer) -> String {
-        let text = tokenizer.decode(tokens.filter { $0 != tokenizer.eosId })
-        return text.hasPrefix(" ") ? String(text.dropFirst()) : text
+        let stops = stopTokens(tokenizer)
+        let text = tokenizer.decode(tokens.filter { !stops.contains($0) })
+        if case .plain = style, text.hasPrefix(" ") { return String(text.dropFirst()) }
+        return text
     }
 }
 
@@ -42,17 +72,41 @@ public final class Policy: @unchecked Sendable {
         self.version = version
     }
 
-    /// Loads a checkpoint directory, which must hold a tokenizer.
-    public static func load(from directory: URL, version: Int = 0) throws -> Policy {
-        let loaded = try Checkpoint.load(from: directory)
-        guard let tokenizer = loaded.tokenizer else {
-            throw CheckpointError(file: directory.appendingPathComponent(Checkpoint.tokenizerFile), message: "missing: a policy needs its tokenizer")
+    /// Loads a checkpoint directory (which must hold a tokenizer) or, for a
+    /// path ending in `.gguf`, an instruct model with its BPE tokenizer and
+    /// chat template. With `lora`, a fresh adapter is attached: training then
+    /// updates only the adapter and the base stays frozen.
+    public static func load(from path: URL, version: Int = 0, lora: LoRAConfig? = nil, seed: UInt64 = 1) throws -> Policy {
+        let policy: Policy
+        if path.pathExtension == "gguf" {
+            let loaded = try GGUFModel.load(from: path)
+            guard let tokenizer = loaded.tokenizer, let endOfTurn = tokenizer.id(of: ChatTemplate.stopToken) else {
+                throw CheckpointError(file: path, message: "no BPE tokenizer with \(ChatTemplate.stopToken) in the GGUF metadata")
+            }
+            policy = Policy(model: loaded.model, tokenizer: tokenizer,
+                            format: PromptFormat(style: .chat(loaded.chatTemplate, system: PromptFormat.paperSystem, endOfTurn: endOfTurn)),
+                            version: version)
+        } else {
+            let loaded = try Checkpoint.load(from: path)
+            guard let tokenizer = loaded.tokenizer else {
+                throw CheckpointError(file: path.appendingPathComponent(Checkpoint.tokenizerFile), message: "missing: a policy needs its tokenizer")
+            }
+            policy = Policy(model: loaded.model, tokenizer: tokenizer, version: version)
         }
-        return Policy(model: loaded.model, tokenizer: tokenizer, version: version)
+        if let lora {
+            policy.model.adapter = try LoRAAdapter(config: lora, modelConfig: policy.model.config, seed: seed)
+        }
+        return policy
     }
 
+    /// Saves the policy: a checkpoint folder, or, for a model trained through
+    /// a LoRA adapter, the adapter in PEFT's files (the base is unchanged).
     public func save(to directory: URL) throws {
-        try Checkpoint.save(model, tokenizer: tokenizer, to: directory)
+        if let adapter = model.adapter {
+            try adapter.save(to: directory)
+        } else {
+            try Checkpoint.save(model, tokenizer: tokenizer, to: directory)
+        }
     }
 
     /// An independent copy (e.g. the frozen reference for DPO and KTO).

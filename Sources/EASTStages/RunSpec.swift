@@ -1,4 +1,5 @@
 import EASTCore
+import EASTEngine
 
 /// How a run weights its training examples: a question-level score mapped to
 /// weights (EAST and its ablations), or a token-level baseline computed from
@@ -37,6 +38,8 @@ public struct RunSpec: Equatable, Sendable {
     /// DPO and KTO's beta.
     public var beta: Float = 0.1
     public var evalMaxNewTokens = 96
+    /// Train a LoRA adapter instead of every weight (real models on a CPU).
+    public var lora: LoRAConfig?
 
     public init(checkpoint: String, train: QuestionSource, test: QuestionSource, sampling: SamplingSettings) {
         self.checkpoint = checkpoint
@@ -74,6 +77,11 @@ public struct RunSpec: Equatable, Sendable {
         case let .power(a): try require(a.isFinite, "a", "must be a finite number, got \(a)")
         case let .linear(range): try require(range >= 0 && range.isFinite, "range", "must be a non-negative number, got \(range)")
         case .meanDivision: break
+        }
+        if let lora {
+            try require(lora.rank >= 1 && lora.rank <= 1024, "lora-rank", "must be from 1 to 1024, got \(lora.rank)")
+            try require(lora.alpha > 0 && lora.alpha.isFinite, "lora-alpha", "must be above 0, got \(lora.alpha)")
+            try require(!lora.targets.isEmpty, "lora-targets", "must name at least one module")
         }
         if case let .task(_, _, count, _) = train { try require(count >= 1, "train count", "must be positive, got \(count)") }
         if case let .task(_, _, count, _) = test { try require(count >= 1, "test count", "must be positive, got \(count)") }

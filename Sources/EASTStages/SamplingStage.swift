@@ -56,7 +56,7 @@ public enum SamplingStage {
                 prompt: policy.format.prompt(q.text, tokenizer: policy.tokenizer), n: settings.n,
                 parameters: SamplingParameters(
                     temperature: settings.temperature, topK: 0, topP: settings.topP,
-                    maxNewTokens: settings.maxNewTokens, stopTokens: [policy.tokenizer.eosId],
+                    maxNewTokens: settings.maxNewTokens, stopTokens: policy.format.stopTokens(policy.tokenizer),
                     seed: seed(run: runSeed, version: policy.version, questionID: q.id)))
         }
         let results = sampler.generate(requests)

@@ -40,8 +40,10 @@ public final class TrainingSession {
         self.weighting = weighting
         self.beta = beta
         self.reference = loss == .sft ? nil : (reference ?? policy.model.copy())
+        // Without an optimizer given, the Trainer builds one for what trains:
+        // the adapter when one is attached, else the whole model.
         trainer = Trainer(
-            model: policy.model, optimizer: optimizer ?? AdamW(layout: policy.model.layout),
+            model: policy.model, optimizer: optimizer,
             schedule: LearningRateSchedule(peak: learningRate, warmupSteps: min(10, totalSteps / 10),
                                            totalSteps: max(1, totalSteps), decay: .cosine))
     }
