@@ -75,7 +75,7 @@ public final class Coordinator {
         progress("starting run \(run): \(questions) train questions, \(test.count) test questions, \(spec.iterations) iteration(s)")
         try state.start(spec: specJSON, questions: questions, iterations: spec.iterations)
         try state.storeEvaluationSettings(questions: test, maxNewTokens: spec.evalMaxNewTokens)
-        let start = try Policy.load(from: URL(fileURLWithPath: spec.checkpoint))
+        let start = try Policy.load(from: URL(fileURLWithPath: spec.checkpoint), lora: spec.lora, seed: spec.seed)
         let path = try env.store.savePolicy(start, run: run, version: 0)
         try state.recordCheckpoint(version: 0, path: path.path)
         try state.setPhase(.sampling, iteration: 1, version: 0)

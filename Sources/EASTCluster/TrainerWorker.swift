@@ -86,13 +86,14 @@ public final class TrainerWorker {
         if let p = position, p.iteration == batch.iteration {
             let dir = env.store.trainerDirectory(run: run)
             policy = try Policy.load(from: dir, version: batch.version)
-            let adam = AdamW(layout: policy.model.layout)
+            let adam = policy.model.adapter.map { AdamW(entries: $0.layout.entries, count: $0.parameterCount) }
+                ?? AdamW(layout: policy.model.layout)
             try Checkpoint.loadOptimizer(into: adam, from: dir)
             optimizer = adam
             env.log("resuming iteration \(batch.iteration) after batch \(p.batch) (step \(p.step))")
         }
         let s = TrainingSession(policy: policy, loss: batch.loss, weighting: batch.weighting, learningRate: batch.learningRate,
-                                beta: batch.beta, totalSteps: batch.count, reference: start.model, optimizer: optimizer)
+                                beta: batch.beta, totalSteps: batch.count, reference: batch.loss == .sft ? nil : start.frozenModel(), optimizer: optimizer)
         session = (run, batch.iteration, s)
         return s
     }

@@ -64,6 +64,9 @@ public final class Policy: @unchecked Sendable {
     public let tokenizer: any Tokenizer
     public let format: PromptFormat
     public var version: Int
+    /// Where the frozen base lives when the policy trains through a LoRA
+    /// adapter (a GGUF file or checkpoint folder); saved policies point at it.
+    public var basePath: URL?
 
     public init(model: Transformer, tokenizer: any Tokenizer, format: PromptFormat = PromptFormat(), version: Int = 0) {
         self.model = model
@@ -72,12 +75,17 @@ public final class Policy: @unchecked Sendable {
         self.version = version
     }
 
-    /// Loads a checkpoint directory (which must hold a tokenizer) or, for a
-    /// path ending in `.gguf`, an instruct model with its BPE tokenizer and
-    /// chat template. With `lora`, a fresh adapter is attached: training then
-    /// updates only the adapter and the base stays frozen.
+    /// Loads a policy from
+    /// - a path ending in `.gguf`: an instruct model with its BPE tokenizer
+    ///   and chat template;
+    /// - a folder with `base.json`: that base plus the folder's LoRA adapter
+    ///   (what `save` writes for an adapter-trained policy);
+    /// - a checkpoint folder, which must hold a tokenizer.
+    /// With `lora`, a fresh adapter is attached: training then updates only
+    /// the adapter and the base stays frozen.
     public static func load(from path: URL, version: Int = 0, lora: LoRAConfig? = nil, seed: UInt64 = 1) throws -> Policy {
         let policy: Policy
+        let baseFile = path.appendingPathComponent(Self.baseFile)
         if path.pathExtension == "gguf" {
             let loaded = try GGUFModel.load(from: path)
             guard let tokenizer = loaded.tokenizer, let endOfTurn = tokenizer.id(of: ChatTemplate.stopToken) else {
@@ -86,6 +94,16 @@ public final class Policy: @unchecked Sendable {
             policy = Policy(model: loaded.model, tokenizer: tokenizer,
                             format: PromptFormat(style: .chat(loaded.chatTemplate, system: PromptFormat.paperSystem, endOfTurn: endOfTurn)),
                             version: version)
+        } else if FileManager.default.fileExists(atPath: baseFile.path) {
+            guard let data = FileManager.default.contents(atPath: baseFile.path),
+                  let json = try? JSON.parse(String(decoding: data, as: UTF8.self)) else {
+                throw CheckpointError(file: baseFile, message: "unreadable or not JSON")
+            }
+            guard let base = json["base"]?.stringValue else { throw CheckpointError(file: baseFile, message: "needs a \"base\" path") }
+            policy = try load(from: URL(fileURLWithPath: base), version: version)
+            policy.model.adapter = try LoRAAdapter.load(from: path, modelConfig: policy.model.config)
+            policy.basePath = URL(fileURLWithPath: base)
+            return policy
         } else {
             let loaded = try Checkpoint.load(from: path)
             guard let tokenizer = loaded.tokenizer else {
@@ -95,22 +113,37 @@ public final class Policy: @unchecked Sendable {
         }
         if let lora {
             policy.model.adapter = try LoRAAdapter(config: lora, modelConfig: policy.model.config, seed: seed)
+            policy.basePath = path
         }
         return policy
     }
 
+    /// Names the frozen base of an adapter-trained policy folder.
+    public static let baseFile = "base.json"
+
     /// Saves the policy: a checkpoint folder, or, for a model trained through
-    /// a LoRA adapter, the adapter in PEFT's files (the base is unchanged).
+    /// a LoRA adapter, the adapter in PEFT's files plus `base.json` naming the
+    /// frozen base (which is not copied).
     public func save(to directory: URL) throws {
         if let adapter = model.adapter {
-            try adapter.save(to: directory)
+            guard let basePath else {
+                throw CheckpointError(file: directory, message: "an adapter policy needs its base path to be saved")
+            }
+            try adapter.save(to: directory, baseModel: basePath.lastPathComponent)
+            try AtomicFile.write(Data(JSON.object([("base", .string(basePath.path))]).prettyText.utf8),
+                                 to: directory.appendingPathComponent(Self.baseFile))
         } else {
+            if case .chat = format.style {
+                // A checkpoint folder has no place for the chat template yet.
+                throw CheckpointError(file: directory, message: "saving a fully trained instruct model is not supported; train it with --lora-rank")
+            }
             try Checkpoint.save(model, tokenizer: tokenizer, to: directory)
         }
     }
 
-    /// An independent copy (e.g. the frozen reference for DPO and KTO).
-    public func copy() -> Policy {
-        Policy(model: model.copy(), tokenizer: tokenizer, format: format, version: version)
+    /// The policy as one plain model: an attached adapter folded into a copy
+    /// of the base (DPO and KTO's frozen reference).
+    public func frozenModel() -> Transformer {
+        model.adapter.map { $0.merged(into: model) } ?? model.copy()
     }
 }

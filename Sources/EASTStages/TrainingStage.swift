@@ -31,15 +31,16 @@ public final class TrainingSession {
                   beta: spec.beta, totalSteps: totalSteps)
     }
 
-    /// `reference` is the policy as the iteration started (default: a copy
-    /// of `policy`; a trainer resuming mid-iteration passes the saved one).
+    /// `reference` is the policy as the iteration started (default: `policy`
+    /// frozen now, its adapter folded in; a trainer resuming mid-iteration
+    /// passes the saved start).
     public init(policy: Policy, loss: LossKind, weighting: RunWeighting, learningRate: Float, beta: Float,
                 totalSteps: Int, reference: Transformer? = nil, optimizer: AdamW? = nil) {
         self.policy = policy
         self.loss = loss
         self.weighting = weighting
         self.beta = beta
-        self.reference = loss == .sft ? nil : (reference ?? policy.model.copy())
+        self.reference = loss == .sft ? nil : (reference ?? policy.frozenModel())
         // Without an optimizer given, the Trainer builds one for what trains:
         // the adapter when one is attached, else the whole model.
         trainer = Trainer(

@@ -42,5 +42,15 @@ struct InstructModelTests {
         let samples = SamplingStage.sample(policy, question: Question(id: "q", text: "What is 2+3?", gold: "5"),
                                            settings: SamplingSettings(n: 2, temperature: 1, maxNewTokens: 8), runSeed: 1, sampler: sampler)
         #expect(samples.responses.count == 2)
+
+        // Saved as PEFT files + base.json, loaded back as base + adapter with the chat format.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("east-adapter-\(UUID().uuidString)")
+        try policy.save(to: dir)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("adapter_model.safetensors").path))
+        let loaded = try Policy.load(from: dir, version: 3)
+        #expect(loaded.version == 3)
+        #expect(loaded.model.adapter?.parameters.array == policy.model.adapter?.parameters.array)
+        #expect(loaded.format.prompt("What is 2+3?", tokenizer: loaded.tokenizer) == policy.format.prompt("What is 2+3?", tokenizer: tokenizer))
+        try loaded.save(to: dir.appendingPathComponent("again"))  // the base path survives the round trip
     }
 }
