@@ -49,6 +49,9 @@ extension BenchCommand.Engine {
         var generationTokensPerSecondN1 = 0.0
         var generationTokensPerSecondN16 = 0.0
         var generationSpeedupN16 = 0.0
+        /// The same, with one prefill's time taken off: the decode loop alone.
+        var decodeTokensPerSecondN1 = 0.0
+        var decodeTokensPerSecondN16 = 0.0
         /// Nil with --skip-training.
         var loraTraining: LoRATraining?
         var peakRSSGiB = 0.0
@@ -85,15 +88,17 @@ extension BenchCommand.Engine {
         //    are short, the best is the least disturbed by other processes).
         let sampler = Sampler(model: model, maxRows: 16, maxSequenceLength: prompt.count + newTokens)
         _ = sampler.nextTokenLogProbs(prompt: prompt)  // warm-up: faults in buffers and the KV cache
-        r.prefillTokensPerSecond = Double(prompt.count) / Self.bestTime(of: 3) { _ = sampler.nextTokenLogProbs(prompt: prompt) }
+        let prefillSeconds = Self.bestTime(of: 3) { _ = sampler.nextTokenLogProbs(prompt: prompt) }
+        r.prefillTokensPerSecond = Double(prompt.count) / prefillSeconds
         let parameters = SamplingParameters(temperature: 1, maxNewTokens: newTokens, seed: 1)
         for n in [1, 16] {
             var produced = 0
             let seconds = Self.bestTime(of: 3) {
                 produced = sampler.generate(prompt: prompt, n: n, parameters: parameters).reduce(0) { $0 + $1.tokens.count }
             }
-            if n == 1 { r.generationTokensPerSecondN1 = Double(produced) / seconds }
-            else { r.generationTokensPerSecondN16 = Double(produced) / seconds }
+            let decode = Double(produced) / max(seconds - prefillSeconds, 1e-9)
+            if n == 1 { (r.generationTokensPerSecondN1, r.decodeTokensPerSecondN1) = (Double(produced) / seconds, decode) }
+            else { (r.generationTokensPerSecondN16, r.decodeTokensPerSecondN16) = (Double(produced) / seconds, decode) }
         }
         r.generationSpeedupN16 = r.generationTokensPerSecondN16 / r.generationTokensPerSecondN1
 
@@ -148,14 +153,15 @@ extension BenchCommand.Engine {
         Swift.print("prompt: chat template around a GSM8K question, \(r.promptTokens) tokens; \(r.newTokens) new tokens per sample")
         Swift.print(String(format: "sgemm peak (head / MLP shapes)    %8.1f GFLOP/s", r.sgemmPeakGFLOPs))
         Swift.print(String(format: "prefill                           %8.1f tokens/s", r.prefillTokensPerSecond))
-        Swift.print(String(format: "generation n=1                    %8.1f tokens/s", r.generationTokensPerSecondN1)
-                    + verdict("generationN1"))
-        Swift.print(String(format: "generation n=16 (shared prompt)   %8.1f tokens/s in total = %.1fx n=1",
-                           r.generationTokensPerSecondN16, r.generationSpeedupN16) + verdict("generationN16"))
+        Swift.print(String(format: "generation n=1                    %8.1f tokens/s (decode alone %.1f)",
+                           r.generationTokensPerSecondN1, r.decodeTokensPerSecondN1) + verdict("generationN1"))
+        Swift.print(String(format: "generation n=16 (shared prompt)   %8.1f tokens/s in total = %.1fx n=1 (decode alone %.1f)",
+                           r.generationTokensPerSecondN16, r.generationSpeedupN16, r.decodeTokensPerSecondN16)
+                    + verdict("generationN16"))
         if let l = r.loraTraining {
-            Swift.print(String(format: "LoRA training r=%d %@  %8.1f tokens/s (%.2f s/step, loss %.3f, %d adapter parameters)",
-                               l.rank, l.batch as NSString, l.tokensPerSecond, l.stepSeconds, l.loss, l.adapterParameters)
-                        + verdict("loraTraining"))
+            let label = "LoRA training r=\(l.rank) at \(l.batch)".padding(toLength: 34, withPad: " ", startingAt: 0)
+            Swift.print(label + String(format: "%8.1f tokens/s (%.2f s/step, loss %.3f, %d adapter parameters)",
+                                       l.tokensPerSecond, l.stepSeconds, l.loss, l.adapterParameters) + verdict("loraTraining"))
         }
         Swift.print(String(format: "peak RSS (VmHWM)                  %8.2f GiB", r.peakRSSGiB))
     }
