@@ -11,7 +11,10 @@ import Foundation
 ///   sampling tokens/s for n = 1 and n = 16 samples sharing a prompt, and for
 ///   4 prompts x 16 samples decoded together,
 ///   and with --memory, the peak RSS of training a SmolLM2-135M-shaped model,
-///   and with --lora, LoRA training vs full training tokens/s on that shape.
+///   and with --lora, LoRA training vs full training tokens/s on that shape,
+///   and with --model PATH.gguf, the real model on a real prompt: prefill,
+///   generation at n = 1 and n = 16, LoRA training and peak RSS, next to the
+///   targets of issue #6 (see BenchCommand+Model.swift).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure the engine's and the cluster's speed.", subcommands: [Engine.self, Cluster.self])
@@ -42,6 +45,10 @@ extension BenchCommand {
         @Option(name: .customLong("lora-rank"), help: "LoRA rank (alpha = 2 x rank).") var loraRank = 16
         @Option(name: .customLong("lora-targets"), help: "LoRA target modules, comma-separated.")
         var loraTargets = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+        @Option(help: ArgumentHelp("Instead: benchmark this GGUF model (e.g. SmolLM2-135M-Instruct.Q4_1.gguf) on a chat prompt: "
+                                   + "prefill, generation n=1 / n=16 (--new-tokens), LoRA r=16 training at --batch x --seq-len "
+                                   + "(not with --skip-training), peak RSS.", valueName: "path.gguf"))
+        var model: String?
 
         @Flag(name: .customLong("keep-blas-kernels"),
               help: "Do not restart with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels.")
@@ -52,6 +59,7 @@ extension BenchCommand {
             BLASThreads.set(threads)
             if memory { return try runMemory() }
             if lora { return try runLoRA() }
+            if let model { return try runModel(path: model) }
             let headCount = heads ?? max(1, dim / 64)
             let config = ModelConfig(vocabSize: vocab, dim: dim, layers: layers, heads: headCount,
                                      kvHeads: kvHeads ?? max(1, headCount / 2), hiddenDim: hidden ?? (dim * 8 / 3 + 63) / 64 * 64,
