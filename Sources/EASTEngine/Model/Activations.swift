@@ -33,11 +33,16 @@ public final class Activations {
     /// The LoRA path's kept inputs and scratch, allocated by the first pass with an adapter.
     var lora: LoRABuffers?
 
+    // strides of the stacked per-layer buffers
+    private let layerRows, dim, kvDim, hidden, probsStride: Int
+
     public init(config c: ModelConfig, batchSize: Int, seqLen: Int, chunkRows: Int = 256) {
         self.batchSize = batchSize
         self.seqLen = seqLen
         self.chunkRows = chunkRows
         let N = batchSize * seqLen, L = c.layers, C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim
+        (layerRows, dim, kvDim, hidden) = (N, C, kvC, Hd)
+        probsStride = batchSize * c.heads * seqLen * seqLen
         residual = FloatBuffer(count: (L + 1) * N * C)
         ln1 = FloatBuffer(count: L * N * C); ln1Rstd = FloatBuffer(count: L * N)
         q = FloatBuffer(count: L * N * C)
@@ -58,5 +63,18 @@ public final class Activations {
         dScores = FloatBuffer(count: seqLen * seqLen)
         dGate = FloatBuffer(count: N * Hd); dUp = FloatBuffer(count: N * Hd); dSwiglu = FloatBuffer(count: N * Hd)
         projection = FloatBuffer(count: N * C)
+    }
+
+    /// Layer l's slices of the stacked buffers, the same in forward and
+    /// backward: input x, norm n1 and its rstd r1, q, k, v, attention probs,
+    /// attention output, residual x1, norm n2 and rstd r2, gate, up, swiglu h.
+    typealias Pointer = UnsafeMutablePointer<Float>
+    func layer(_ l: Int) -> (x: Pointer, n1: Pointer, r1: Pointer, q: Pointer, k: Pointer, v: Pointer, probs: Pointer,
+                             att: Pointer, x1: Pointer, n2: Pointer, r2: Pointer, gate: Pointer, up: Pointer, h: Pointer) {
+        let N = layerRows
+        return (residual.at(l * N * dim), ln1.at(l * N * dim), ln1Rstd.at(l * N),
+                q.at(l * N * dim), k.at(l * N * kvDim), v.at(l * N * kvDim), probs.at(l * probsStride),
+                attention.at(l * N * dim), residual2.at(l * N * dim), ln2.at(l * N * dim), ln2Rstd.at(l * N),
+                gate.at(l * N * hidden), up.at(l * N * hidden), swiglu.at(l * N * hidden))
     }
 }

@@ -19,7 +19,6 @@ extension Transformer {
         let B = batch.batchSize, T = batch.seqLen, N = B * T
         let C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim, H = c.heads, KV = c.kvHeads, hd = c.headDim
         let Ncap = acts.batchSize * acts.seqLen  // layer stride in the stacked buffers
-        let probsStride = acts.batchSize * H * acts.seqLen * acts.seqLen
         let p = parameters.pointer
         let V = Int32(c.vocabSize)
         precondition(batch.inputs.allSatisfy { $0 >= 0 && $0 < V } && batch.targets.allSatisfy { $0 >= 0 && $0 < V },
@@ -33,15 +32,7 @@ extension Transformer {
         }
         for l in 0..<c.layers {
             let w = layout.layers[l]
-            let x = acts.residual.at(l * Ncap * C)
-            let n1 = acts.ln1.at(l * Ncap * C), r1 = acts.ln1Rstd.at(l * Ncap)
-            let q = acts.q.at(l * Ncap * C), k = acts.k.at(l * Ncap * kvC), v = acts.v.at(l * Ncap * kvC)
-            let probs = acts.probs.at(l * probsStride)
-            let att = acts.attention.at(l * Ncap * C)
-            let x1 = acts.residual2.at(l * Ncap * C)
-            let n2 = acts.ln2.at(l * Ncap * C), r2 = acts.ln2Rstd.at(l * Ncap)
-            let gate = acts.gate.at(l * Ncap * Hd), up = acts.up.at(l * Ncap * Hd)
-            let h = acts.swiglu.at(l * Ncap * Hd)
+            let (x, n1, r1, q, k, v, probs, att, x1, n2, r2, gate, up, h) = acts.layer(l)
             let x2 = acts.residual.at((l + 1) * Ncap * C)
             let proj = acts.projection.pointer
 
@@ -95,7 +86,6 @@ extension Transformer {
         precondition(dLogProbs.count == N, "dLogProbs has \(dLogProbs.count) values for \(N) positions")
         let C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim, H = c.heads, KV = c.kvHeads, hd = c.headDim
         let Ncap = acts.batchSize * acts.seqLen
-        let probsStride = acts.batchSize * H * acts.seqLen * acts.seqLen
         let p = parameters.pointer
         // the base's gradient block, or nil when frozen under an adapter (then never allocated)
         let g: UnsafeMutablePointer<Float>? = adapter == nil ? gradients.pointer : nil
@@ -121,15 +111,7 @@ extension Transformer {
 
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
             let w = layout.layers[l]
-            let x = acts.residual.at(l * Ncap * C)
-            let n1 = acts.ln1.at(l * Ncap * C), r1 = acts.ln1Rstd.at(l * Ncap)
-            let q = acts.q.at(l * Ncap * C), k = acts.k.at(l * Ncap * kvC), v = acts.v.at(l * Ncap * kvC)
-            let probs = acts.probs.at(l * probsStride)
-            let att = acts.attention.at(l * Ncap * C)
-            let x1 = acts.residual2.at(l * Ncap * C)
-            let n2 = acts.ln2.at(l * Ncap * C), r2 = acts.ln2Rstd.at(l * Ncap)
-            let gate = acts.gate.at(l * Ncap * Hd), up = acts.up.at(l * Ncap * Hd)
-            let h = acts.swiglu.at(l * Ncap * Hd)
+            let (x, n1, r1, q, k, v, probs, att, x1, n2, r2, gate, up, h) = acts.layer(l)
             let dh = acts.dSwiglu.pointer, dgate = acts.dGate.pointer, dup = acts.dUp.pointer
             let datt = acts.dAttention.pointer
             let dq = acts.dq.pointer, dk = acts.dk.pointer, dv = acts.dv.pointer
