@@ -13,10 +13,7 @@ public final class ClustererWorker {
     }
 
     public func run(shutdown: ShutdownSignal) throws {
-        let client = try env.connectBroker(prefetch: 16)
-        defer { client.close() }
-        let redis = try RedisConnection(endpoint: env.redis)
-        try consumeLoop(client: client, queue: Topology.clusterQueue, type: SampleResult.type, shutdown: shutdown, environment: env) { envelope in
+        try consumeLoop(queue: Topology.clusterQueue, type: SampleResult.type, prefetch: 16, shutdown: shutdown, environment: env) { envelope, _, redis in
             let result = try SampleResult(envelope.body)
             let state = RunState(redis: redis, run: envelope.run)
             guard result.version == (try state.snapshot().version) else {

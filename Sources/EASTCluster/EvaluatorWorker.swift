@@ -14,10 +14,7 @@ public final class EvaluatorWorker {
     }
 
     public func run(shutdown: ShutdownSignal) throws {
-        let client = try env.connectBroker(prefetch: 1)
-        defer { client.close() }
-        let redis = try RedisConnection(endpoint: env.redis)
-        try consumeLoop(client: client, queue: Topology.checkpointQueue, type: CheckpointReady.type, shutdown: shutdown, environment: env) { envelope in
+        try consumeLoop(queue: Topology.checkpointQueue, type: CheckpointReady.type, prefetch: 1, shutdown: shutdown, environment: env) { envelope, _, redis in
             let event = try CheckpointReady(envelope.body)
             let state = RunState(redis: redis, run: envelope.run)
             if try state.accuracies()[event.version] != nil { return }  // already measured

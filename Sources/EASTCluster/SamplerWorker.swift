@@ -15,10 +15,7 @@ public final class SamplerWorker {
     }
 
     public func run(shutdown: ShutdownSignal) throws {
-        let client = try env.connectBroker(prefetch: 1)
-        defer { client.close() }
-        let redis = try RedisConnection(endpoint: env.redis)
-        try consumeLoop(client: client, queue: Topology.sampleQueue, type: SampleJob.type, shutdown: shutdown, environment: env) { envelope in
+        try consumeLoop(queue: Topology.sampleQueue, type: SampleJob.type, prefetch: 1, shutdown: shutdown, environment: env) { envelope, client, redis in
             let job = try SampleJob(envelope.body)
             // Staleness bound: samples of an older policy than the run's current one are not used.
             let current = try RunState(redis: redis, run: envelope.run).snapshot().version

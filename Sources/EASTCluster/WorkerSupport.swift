@@ -89,17 +89,23 @@ public struct WorkerEnvironment: Sendable {
 /// the handler calls malformed) is rejected without requeue, so the broker
 /// dead-letters it and the run goes on; any other failure requeues it, and
 /// the queue's delivery limit dead-letters it after a few tries.
+///
+/// It owns the worker's broker and Redis connections; `handle` gets both
+/// (the sampler publishes its results on the same connection).
 public func consumeLoop(
-    client: AMQPClient, queue: String, type: String, shutdown: ShutdownSignal, environment env: WorkerEnvironment,
-    handle: (Envelope) throws -> Void
+    queue: String, type: String, prefetch: Int, shutdown: ShutdownSignal, environment env: WorkerEnvironment,
+    handle: (Envelope, AMQPClient, RedisConnection) throws -> Void
 ) throws {
+    let client = try env.connectBroker(prefetch: prefetch)
+    defer { client.close() }
+    let redis = try RedisConnection(endpoint: env.redis)
     try client.consume(queue)
     while !shutdown.isRequested {
         guard let delivery = client.next(timeout: 0.5) else { continue }
         let start = DispatchTime.now()
         do {
             let envelope = try Envelope(bytes: delivery.body, expecting: type)
-            try handle(envelope)
+            try handle(envelope, client, redis)
             try client.ack(delivery)
             env.metrics.ok.increment()
         } catch let error as MessageError {
