@@ -6,6 +6,7 @@
 //   CRabbitMQ, CHiredis, COpenBLAS  system-library shims for the C libraries we link
 //   EASTCore                         answers, clusters, entropy, weights (pure Swift, no servers, no BLAS)
 //   EASTEngine                       the transformer on OpenBLAS: tensors, layers, losses, sampling
+//   CKernels                         AVX-512 C kernels for decoding (few-row matmul, one-query attention)
 //   EASTTransport                    AMQP (rabbitmq-c) and Redis (hiredis) clients, topology, messages
 //   EASTStages                       the stage functions (sample, weigh, train, evaluate) and the run
 //                                    spec, shared by the in-process runner and the workers
@@ -51,8 +52,13 @@ let package = Package(
             name: "COpenBLAS", path: "Sources/COpenBLAS",
             providers: [.apt(["libopenblas-dev"])]),
 
+        // Hand-written C for the decode step (see its header for why). Always
+        // optimized: at -O0 the intrinsics would be slower than BLAS, and the
+        // debug-built tests decode through it too.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
+
         .target(name: "EASTCore"),
-        .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS"]),
+        .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS", "CKernels"]),
         .target(name: "EASTTransport", dependencies: ["EASTCore", "CRabbitMQ", "CHiredis"]),
         .target(name: "EASTStages", dependencies: ["EASTCore", "EASTEngine"]),
         // The cluster: messages, Redis run state, checkpoint store, and the five workers' loops.

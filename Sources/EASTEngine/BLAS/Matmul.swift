@@ -46,16 +46,6 @@ public enum Matmul {
         }
     }
 
-    /// y = alpha * op(A) x + beta * y, A: (M, N) row-major with leading dimension lda.
-    @inline(__always)
-    public static func gemv(
-        transA: Bool, M: Int, N: Int, alpha: Float = 1, A: UnsafePointer<Float>, lda: Int,
-        x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>
-    ) {
-        cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(M), Int32(N), alpha, A, Int32(lda),
-                    x, 1, beta, y, 1)
-    }
-
     /// The general row-major product C = alpha * op(A) op(B) + beta * C with
     /// explicit leading dimensions, for attention, where Q, K and V of one head
     /// are strided views into (T, heads * headDim) rows.

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Scratch for the cached (inference) forward pass, sized once for up to
@@ -42,7 +43,11 @@ extension Transformer {
     /// unfinished sample, T = 1, so every matmul has M = number of samples
     /// and the weights are read once for all of them.
     /// tokens: (rows, T)
-    func forwardCached(tokens: UnsafePointer<Int32>, rows: Int, T: Int, cache: KVCache, buffers b: InferenceBuffers) {
+    ///
+    /// With `packed` (a current copy of this model's matrices), decode steps
+    /// read the packed copy; prefill (T > 1) runs on sgemm.
+    func forwardCached(tokens: UnsafePointer<Int32>, rows: Int, T: Int, cache: KVCache, buffers b: InferenceBuffers,
+                       packed: PackedWeights? = nil) {
         let c = config
         let M = rows * T, C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim
         let H = c.heads, KV = c.kvHeads, hd = c.headDim
@@ -57,16 +62,27 @@ extension Transformer {
         let scale = 1 / Float(hd).squareRoot()
         // an attached adapter is applied unmerged, so sampling always sees its current values
         let lora = adapter.map { LoRAPass(adapter: $0, buffers: &b.lora, rows: M, capacity: b.maxPositions, keepsInputs: false) }
+        // Decoding (T = 1) reads the packed copy whatever the number of rows,
+        // so a sample's numbers never depend on which others share its steps.
+        let packed = T == 1 ? packed : nil
+        // out = inp W^T: from the packed copy at `packedAt` when there is one, else the parameters at `weight`
+        func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Int, packedAt: Int?, K: Int, N: Int) {
+            if let packed, let packedAt {
+                packed.matmul(out: out, inp: inp, offset: packedAt, M: M, K: K, N: N)
+            } else {
+                Matmul.forward(out: out, inp: inp, weight: p + weight, M: M, K: K, N: N)
+            }
+        }
 
         Embedding.forward(out: x, tokens: tokens, table: p + layout.embedding, N: M, C: C)
         for l in 0..<c.layers {
-            let w = layout.layers[l]
+            let w = layout.layers[l], pw = packed?.layers[l]
             RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.inputNorm, N: M, C: C, eps: c.rmsNormEps)
-            Matmul.forward(out: q, inp: n, weight: p + w.q, M: M, K: C, N: C)
+            linear(q, n, weight: w.q, packedAt: pw?.q, K: C, N: C)
             lora?.forward(.q, l, out: q, inp: n)
-            Matmul.forward(out: k, inp: n, weight: p + w.k, M: M, K: C, N: kvC)
+            linear(k, n, weight: w.k, packedAt: pw?.k, K: C, N: kvC)
             lora?.forward(.k, l, out: k, inp: n)
-            Matmul.forward(out: v, inp: n, weight: p + w.v, M: M, K: C, N: kvC)
+            linear(v, n, weight: w.v, packedAt: pw?.v, K: C, N: kvC)
             lora?.forward(.v, l, out: v, inp: n)
             for i in 0..<rows {  // each row at its own positions
                 let start = cache.lengths[b.cacheRows[i]]
@@ -85,38 +101,22 @@ extension Transformer {
                 // attention of each new position over the cache up to itself
                 let keys = cache.keys.at(cache.offset(layer: l, row: row, position: 0))
                 let values = cache.values.at(cache.offset(layer: l, row: row, position: 0))
-                for t in 0..<T {
-                    let position = start + t
-                    for h in 0..<H {
-                        let g = h / (H / KV)
-                        let qh = q + (i * T + t) * C + h * hd
-                        // scores (position+1) = scale * K_g[0...position] q_h   (K_g rows strided by kvC)
-                        Matmul.gemv(transA: false, M: position + 1, N: hd, alpha: scale, A: keys + g * hd, lda: kvC,
-                                    x: qh, beta: 0, y: scores)
-                        var maxScore = -Float.infinity
-                        for j in 0...position { maxScore = max(maxScore, scores[j]) }
-                        var sum: Float = 0
-                        for j in 0...position {
-                            scores[j] = exp(scores[j] - maxScore)
-                            sum += scores[j]
-                        }
-                        // out_h (hd) = V_g[0...position]^T softmax(scores)
-                        Matmul.gemv(transA: true, M: position + 1, N: hd, alpha: 1 / sum, A: values + g * hd, lda: kvC,
-                                    x: scores, beta: 0, y: att + (i * T + t) * C + h * hd)
-                    }
+                for t in 0..<T {  // position start + t sees positions 0...start + t
+                    east_attend_one(att + (i * T + t) * C, q + (i * T + t) * C, keys, values, start + t + 1,
+                                    H, KV, hd, kvC, scale, scores)
                 }
             }
-            Matmul.forward(out: proj, inp: att, weight: p + w.o, M: M, K: C, N: C)
+            linear(proj, att, weight: w.o, packedAt: pw?.o, K: C, N: C)
             lora?.forward(.o, l, out: proj, inp: att)
             for j in 0..<(M * C) { x[j] += proj[j] }
 
             RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.postNorm, N: M, C: C, eps: c.rmsNormEps)
-            Matmul.forward(out: b.gate.pointer, inp: n, weight: p + w.gate, M: M, K: C, N: Hd)
+            linear(b.gate.pointer, n, weight: w.gate, packedAt: pw?.gate, K: C, N: Hd)
             lora?.forward(.gate, l, out: b.gate.pointer, inp: n)
-            Matmul.forward(out: b.up.pointer, inp: n, weight: p + w.up, M: M, K: C, N: Hd)
+            linear(b.up.pointer, n, weight: w.up, packedAt: pw?.up, K: C, N: Hd)
             lora?.forward(.up, l, out: b.up.pointer, inp: n)
             SwiGLU.forward(h: b.gate.pointer, gate: b.gate.pointer, up: b.up.pointer, N: M * Hd)
-            Matmul.forward(out: proj, inp: b.gate.pointer, weight: p + w.down, M: M, K: Hd, N: C)
+            linear(proj, b.gate.pointer, weight: w.down, packedAt: pw?.down, K: Hd, N: C)
             lora?.forward(.down, l, out: proj, inp: b.gate.pointer)
             for j in 0..<(M * C) { x[j] += proj[j] }
         }
@@ -126,7 +126,11 @@ extension Transformer {
             RMSNorm.forward(out: b.lastHidden.at(i * C), rstd: b.rstd.pointer, inp: x + (i * T + T - 1) * C,
                             weight: p + layout.finalNorm, N: 1, C: C, eps: c.rmsNormEps)
         }
-        Matmul.forward(out: b.logits.pointer, inp: b.lastHidden.pointer, weight: p + layout.outputHead,
-                       M: rows, K: C, N: c.vocabSize)
+        if let packed {
+            packed.matmul(out: b.logits.pointer, inp: b.lastHidden.pointer, offset: packed.outputHead, M: rows, K: C, N: c.vocabSize)
+        } else {
+            Matmul.forward(out: b.logits.pointer, inp: b.lastHidden.pointer, weight: p + layout.outputHead,
+                           M: rows, K: C, N: c.vocabSize)
+        }
     }
 }

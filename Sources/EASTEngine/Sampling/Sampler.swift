@@ -21,6 +21,8 @@ public final class Sampler {
     public let maxSequenceLength: Int
     private let cache: KVCache
     private let buffers: InferenceBuffers
+    /// The model's matrices packed for decoding, refreshed by every `generate`; nil without AVX-512.
+    private let packed: PackedWeights?
     private var chooser: TokenChooser
     /// Input tokens of one cached forward: a prompt, or one token per unfinished row.
     private var stepTokens: [Int32]
@@ -41,6 +43,7 @@ public final class Sampler {
         buffers = InferenceBuffers(config: model.config, maxPositions: max(maxRows, length), maxRows: maxRows,
                                    cacheCapacity: length)
         chooser = TokenChooser(vocabSize: model.config.vocabSize)
+        packed = PackedWeights(layout: model.layout, config: model.config)
         stepTokens = [Int32](repeating: 0, count: max(maxRows, length))
         rowRequest = [Int](repeating: 0, count: maxRows)
         rowSample = rowRequest
@@ -62,6 +65,7 @@ public final class Sampler {
         precondition(totalRows <= maxRows, "generate: \(totalRows) samples, the sampler holds \(maxRows)")
         let V = model.config.vocabSize
         cache.reset()
+        packed?.pack(from: model.parameters.pointer)  // the model may have been trained since the last call
 
         // rows first[j] ..< first[j] + n_j belong to request j
         var results: [[Sample]] = []
@@ -124,7 +128,7 @@ public final class Sampler {
             }
             if m == 0 { break }
             stepTokens.withUnsafeBufferPointer {
-                model.forwardCached(tokens: $0.baseAddress!, rows: m, T: 1, cache: cache, buffers: buffers)
+                model.forwardCached(tokens: $0.baseAddress!, rows: m, T: 1, cache: cache, buffers: buffers, packed: packed)
             }
             for i in 0..<m { choose(row: buffers.cacheRows[i], logits: buffers.logits.at(i * V)) }
         }

@@ -1,3 +1,4 @@
+import CKernels
 import EASTCore
 import Foundation
 
@@ -19,48 +20,44 @@ struct TokenChooser {
     ) -> (token: Int, logProb: Float) {
         var maxLogit = -Float.infinity, best = 0
         for i in 0..<V where logits[i] > maxLogit { maxLogit = logits[i]; best = i }
-        // log Z of the temperature-1 distribution, for the returned log-prob
-        func logZ() -> Float {
-            var sum: Float = 0
-            for i in 0..<V { sum += exp(logits[i] - maxLogit) }
-            return maxLogit + log(sum)
-        }
-        if s.temperature <= 0 { return (best, logits[best] - logZ()) }
-
-        var temperatureOneLogZ: Float = 0
-        let token = probs.withUnsafeMutableBufferPointer { buffer -> Int in
+        return probs.withUnsafeMutableBufferPointer { buffer -> (Int, Float) in
             let p = buffer.baseAddress!
-            var total: Float = 0
-            let invTemperature = 1 / s.temperature
-            for i in 0..<V {
-                p[i] = exp((logits[i] - maxLogit) * invTemperature)
-                total += p[i]
-            }
-            // at temperature 1 the tempered sum is the one we need: skip a second pass of exp
-            temperatureOneLogZ = s.temperature == 1 ? maxLogit + log(total) : logZ()
-            // threshold: keep tokens with p >= tau
-            var tau: Float = 0
-            if s.topK > 0 && s.topK < V {
-                tau = Self.largestThreshold(p, V: V, top: 1) { count, _ in count >= Float(s.topK) }
-            }
-            if s.topP < 1 {
-                var keptMass: Float = 0
-                for i in 0..<V where p[i] >= tau { keptMass += p[i] }
-                let target = s.topP * keptMass
-                tau = max(tau, Self.largestThreshold(p, V: V, top: 1, floor: tau) { _, mass in mass >= target })
-            }
+            // log Z of the temperature-1 distribution, for the returned log-prob
+            // (p is scratch here; at temperature 1 the tempered sum below is the same)
+            let logZ = s.temperature == 1 ? 0 : maxLogit + log(east_exp_sum(p, logits, V, maxLogit, 1))
+            if s.temperature <= 0 { return (best, logits[best] - logZ) }
+            let total = east_exp_sum(p, logits, V, maxLogit, 1 / s.temperature)
+            let temperatureOneLogZ = s.temperature == 1 ? maxLogit + log(total) : logZ
+            let token = Self.draw(p, V: V, best: best, parameters: s, rng: &rng)
+            return (token, logits[token] - temperatureOneLogZ)
+        }
+    }
+
+    /// Draws from the tempered weights p (unnormalized) after top-k and top-p truncation.
+    private static func draw(
+        _ p: UnsafeMutablePointer<Float>, V: Int, best: Int, parameters s: SamplingParameters, rng: inout SeededGenerator
+    ) -> Int {
+        // threshold: keep tokens with p >= tau
+        var tau: Float = 0
+        if s.topK > 0 && s.topK < V {
+            tau = Self.largestThreshold(p, V: V, top: 1) { count, _ in count >= Float(s.topK) }
+        }
+        if s.topP < 1 {
             var keptMass: Float = 0
             for i in 0..<V where p[i] >= tau { keptMass += p[i] }
-            var u = rng.nextUnitFloat() * keptMass
-            var last = best
-            for i in 0..<V where p[i] >= tau {
-                last = i
-                u -= p[i]
-                if u < 0 { return i }
-            }
-            return last  // rounding left a sliver of u: take the last kept token
+            let target = s.topP * keptMass
+            tau = max(tau, Self.largestThreshold(p, V: V, top: 1, floor: tau) { _, mass in mass >= target })
         }
-        return (token, logits[token] - temperatureOneLogZ)
+        var keptMass: Float = 0
+        for i in 0..<V where p[i] >= tau { keptMass += p[i] }
+        var u = rng.nextUnitFloat() * keptMass
+        var last = best
+        for i in 0..<V where p[i] >= tau {
+            last = i
+            u -= p[i]
+            if u < 0 { return i }
+        }
+        return last  // rounding left a sliver of u: take the last kept token
     }
 
     /// The largest tau in (floor, top] such that `ok(count, mass)` holds for

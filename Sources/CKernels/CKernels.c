@@ -1,0 +1,248 @@
+#include "CKernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define AVX512 __attribute__((target("avx512f,fma")))
+
+int east_kernels_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+// ---------------------------------------------------------------------------
+// Matrix product with few rows
+
+// Weight (N, K) as panels of 16 rows, each panel k-major: the 16 weights
+// that column k contributes to 16 outputs sit in one 64-byte vector.
+AVX512 void east_pack_weight(float *packed, const float *weight, long K, long N) {
+    for (long p = 0; p < (N + 15) / 16; p++) {
+        float *panel = packed + p * K * 16;
+        long rows = N - p * 16 < 16 ? N - p * 16 : 16;
+        // 16 rows read side by side, the panel written in order
+        for (long k = 0; k < K; k++) {
+            for (long i = 0; i < rows; i++) panel[k * 16 + i] = weight[(p * 16 + i) * K + k];
+            for (long i = rows; i < 16; i++) panel[k * 16 + i] = 0;
+        }
+    }
+}
+
+// NP panels (16 outputs each) times MR input rows, NP * MR <= 16
+// accumulators. Each step of k loads NP weight vectors and broadcasts MR
+// input values (folded into the FMAs), so one weight vector, read from
+// memory once, feeds MR FMAs and nothing needs a horizontal sum. With 1 to 4
+// rows the tile takes 4 panels, with 5 to 8 two, so there are always enough
+// independent accumulators to hide the FMA latency. NP and MR are constants
+// at every call: the compiler unrolls the loops and keeps the accumulators
+// in registers.
+static inline __attribute__((always_inline)) AVX512 void
+panels(float *out, long N, long n, const float *inp, const float *packed, long K, int NP, int MR) {
+    __m512 acc[16];
+    for (int p = 0; p < 16; p++) acc[p] = _mm512_setzero_ps();
+    const float *w = packed + (n / 16) * K * 16;
+    for (long k = 0; k < K; k++) {
+        __m512 wv[4];
+        for (int i = 0; i < NP; i++) wv[i] = _mm512_loadu_ps(w + i * K * 16 + k * 16);
+        // The weights stream from memory once per call: ask for them 32
+        // steps (2 KB) ahead, or each step waits on a cache miss (the hardware prefetcher
+        // alone keeps too few lines in flight at this pace).
+        for (int i = 0; i < NP; i++) _mm_prefetch((const char *)(w + i * K * 16 + (k + 32) * 16), _MM_HINT_T0);
+        for (int j = 0; j < MR; j++) {
+            __m512 x = _mm512_set1_ps(inp[j * K + k]);
+            for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], x, acc[NP * j + i]);
+        }
+    }
+    for (int i = 0; i < NP; i++) {
+        long left = N - n - 16 * i;  // the last panel may be partial
+        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        for (int j = 0; j < MR; j++) _mm512_mask_storeu_ps(out + j * N + n + 16 * i, mask, acc[NP * j + i]);
+    }
+}
+
+#define PANELS(MR, NP)                                                                   \
+    do {                                                                                 \
+        long n = n0;                                                                     \
+        for (; n + 16 * NP <= n1; n += 16 * NP) panels(out, N, n, inp, packed, K, NP, MR); \
+        for (; n < n1; n += 16) panels(out, N, n, inp, packed, K, 1, MR);               \
+    } while (0)
+
+static AVX512 void rows_block(float *out, const float *inp, const float *packed, long M, long K, long N,
+                              long n0, long n1) {
+    switch (M) {
+    case 1: PANELS(1, 4); break;
+    case 2: PANELS(2, 4); break;
+    case 3: PANELS(3, 4); break;
+    case 4: PANELS(4, 4); break;
+    case 5: PANELS(5, 2); break;
+    case 6: PANELS(6, 2); break;
+    case 7: PANELS(7, 2); break;
+    case 8: PANELS(8, 2); break;
+    case 9: PANELS(9, 1); break;
+    case 10: PANELS(10, 1); break;
+    case 11: PANELS(11, 1); break;
+    case 12: PANELS(12, 1); break;
+    case 13: PANELS(13, 1); break;
+    case 14: PANELS(14, 1); break;
+    case 15: PANELS(15, 1); break;
+    default: PANELS(16, 1); break;
+    }
+}
+
+AVX512 void east_matmul_packed(float *out, const float *inp, const float *packed,
+                               long M, long K, long N, long n0, long n1) {
+    // 64 columns (4 panels) at a time against every group of 16 rows: the
+    // panels come from memory once and from the cache for the other groups.
+    for (long n = n0; n < n1; n += 64) {
+        long end = n + 64 < n1 ? n + 64 : n1;
+        for (long m = 0; m < M; m += 16)
+            rows_block(out + m * N, inp + m * K, packed, M - m < 16 ? M - m : 16, K, N, n, end);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Attention of one query position
+
+// exp(x) for 16 lanes: x = n ln 2 + r with |r| <= ln 2 / 2, exp(r) by the
+// Cephes polynomial (about 1 ulp), times 2^n by vscalefps. Inputs below -87
+// give exp(-87) ~ 1.6e-38 instead of a denormal: callers only sum these.
+static inline __attribute__((always_inline)) AVX512 __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // ln 2 in two parts, exact first
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+static AVX512 float exp_sum_avx512(float *out, const float *in, long n, float shift, float scale) {
+    __m512 acc = _mm512_setzero_ps(), s = _mm512_set1_ps(shift), c = _mm512_set1_ps(scale);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, in + i), s), c));
+        e = _mm512_maskz_mov_ps(mask, e);
+        _mm512_mask_storeu_ps(out + i, mask, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+float east_exp_sum(float *out, const float *in, long n, float shift, float scale) {
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = east_kernels_available();
+    if (avx512) return exp_sum_avx512(out, in, n, shift, scale);
+    float sum = 0;
+    for (long i = 0; i < n; i++) {
+        out[i] = expf((in[i] - shift) * scale);
+        sum += out[i];
+    }
+    return sum;
+}
+
+// Sums each of 16 vectors: lane p of the result is the sum of v[p]'s 16
+// lanes, by a tree of unpacks and lane shuffles (45 instructions for all 16
+// instead of about 8 for each one alone).
+static inline __attribute__((always_inline)) AVX512 __m512 reduce16(const __m512 v[16]) {
+    __m512 t[8], u[4];
+    for (int p = 0; p < 8; p++)  // each 128-bit lane: (v2p, v2p+1, v2p, v2p+1) partials
+        t[p] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * p], v[2 * p + 1]), _mm512_unpackhi_ps(v[2 * p], v[2 * p + 1]));
+    for (int p = 0; p < 4; p++) {  // each 128-bit lane: (v4p, ..., v4p+3) partials
+        __m512d a = _mm512_castps_pd(t[2 * p]), b = _mm512_castps_pd(t[2 * p + 1]);
+        u[p] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    // add the four 128-bit lanes of each u[p]; lane q of the result holds u[q]'s totals
+    __m512 x = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
+    __m512 y = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x88), _mm512_shuffle_f32x4(u[2], u[3], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x88), _mm512_shuffle_f32x4(x, y, 0xDD));
+}
+
+static AVX512 void attend_one_avx512(float *out, const float *q, const float *keys, const float *values,
+                                     long length, long heads, long kvHeads, long hd, long kvStride,
+                                     float scale, float *scores) {
+    long group = heads / kvHeads;
+    long chunks = (hd + 15) / 16;
+    __mmask16 last = hd % 16 ? (__mmask16)((1u << (hd % 16)) - 1) : (__mmask16)0xFFFF;
+    for (long h = 0; h < heads; h++) {
+        const float *qh = q + h * hd;
+        const float *kh = keys + (h / group) * hd, *vh = values + (h / group) * hd;
+        float *oh = out + h * hd;
+        // scores[j] = scale * k_j . q, 16 positions per reduce16
+        for (long j0 = 0; j0 < length; j0 += 16) {
+            __m512 acc[16];
+            for (int j = 0; j < 16; j++) {
+                acc[j] = _mm512_setzero_ps();
+                if (j0 + j >= length) continue;
+                const float *kj = kh + (j0 + j) * kvStride;
+                for (long c = 0; c < chunks; c++) {
+                    __mmask16 m = c == chunks - 1 ? last : (__mmask16)0xFFFF;
+                    acc[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, kj + 16 * c), _mm512_maskz_loadu_ps(m, qh + 16 * c), acc[j]);
+                }
+            }
+            long n = length - j0 < 16 ? length - j0 : 16;
+            _mm512_mask_storeu_ps(scores + j0, (__mmask16)((1u << n) - 1), _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale)));
+        }
+        // softmax, unnormalized: 1 / sum scales the output once at the end
+        __m512 mx = _mm512_set1_ps(-INFINITY);
+        for (long j = 0; j < length; j += 16) {
+            __mmask16 m = length - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - j)) - 1);
+            mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, scores + j));
+        }
+        float inv = 1 / exp_sum_avx512(scores, scores, length, _mm512_reduce_max_ps(mx), 1);
+        // out_h = sum_j p_j v_j, 64 columns at a time in registers
+        for (long c0 = 0; c0 < hd; c0 += 64) {
+            long width = hd - c0 < 64 ? hd - c0 : 64;
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            __mmask16 masks[4];
+            for (int u = 0; u < 4; u++) {
+                long left = width - 16 * u;
+                masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            }
+            for (long j = 0; j < length; j++) {
+                __m512 p = _mm512_set1_ps(scores[j]);
+                const float *vj = vh + j * kvStride + c0;
+                for (int u = 0; u < 4; u++)
+                    acc[u] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(masks[u], vj + 16 * u), acc[u]);
+            }
+            __m512 s = _mm512_set1_ps(inv);
+            for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(oh + c0 + 16 * u, masks[u], _mm512_mul_ps(acc[u], s));
+        }
+    }
+}
+
+static void attend_one_portable(float *out, const float *q, const float *keys, const float *values,
+                                long length, long heads, long kvHeads, long hd, long kvStride,
+                                float scale, float *scores) {
+    long group = heads / kvHeads;
+    for (long h = 0; h < heads; h++) {
+        const float *qh = q + h * hd;
+        const float *kh = keys + (h / group) * hd, *vh = values + (h / group) * hd;
+        float *oh = out + h * hd;
+        for (long j = 0; j < length; j++) {
+            float s = 0;
+            for (long c = 0; c < hd; c++) s += kh[j * kvStride + c] * qh[c];
+            scores[j] = scale * s;
+        }
+        float max = -INFINITY;
+        for (long j = 0; j < length; j++) max = scores[j] > max ? scores[j] : max;
+        float inv = 1 / east_exp_sum(scores, scores, length, max, 1);
+        for (long c = 0; c < hd; c++) oh[c] = 0;
+        for (long j = 0; j < length; j++)
+            for (long c = 0; c < hd; c++) oh[c] += scores[j] * vh[j * kvStride + c];
+        for (long c = 0; c < hd; c++) oh[c] *= inv;
+    }
+}
+
+void east_attend_one(float *out, const float *q, const float *keys, const float *values,
+                     long length, long heads, long kvHeads, long headDim, long kvStride,
+                     float scale, float *scores) {
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = east_kernels_available();
+    if (avx512) attend_one_avx512(out, q, keys, values, length, heads, kvHeads, headDim, kvStride, scale, scores);
+    else attend_one_portable(out, q, keys, values, length, heads, kvHeads, headDim, kvStride, scale, scores);
+}

@@ -1,0 +1,52 @@
+// Hand-written AVX-512 kernels for the two places where OpenBLAS loses time
+// in decoding: matrix products with few rows (one per sample being decoded)
+// and attention of one new position over the KV cache.
+//
+// Why not sgemm: with M = 16 rows, OpenBLAS repacks the whole weight matrix
+// on every call, and the packing costs about as much as the product itself.
+// Here the sampler packs the weights once per generate call (east_pack_weight)
+// and every decode step reads the packed copy once. Why not one sgemv per head:
+// decoding SmolLM2 makes thousands of tiny BLAS calls per step, and their
+// overhead is larger than the arithmetic.
+//
+// Every output element is one dot product summed in the same order whatever
+// M is, so a row's result does not depend on which other rows share the call.
+#ifndef EAST_CKERNELS_H
+#define EAST_CKERNELS_H
+
+/// 1 when the CPU runs the AVX-512 kernels; 0 means callers should use BLAS.
+int east_kernels_available(void);
+
+/// Floats east_pack_weight writes for a (N, K) weight: N rounded up to 16, times K.
+static inline long east_packed_count(long K, long N) { return (N + 15) / 16 * 16 * K; }
+
+/// Copies weight (N, K), row-major as checkpoints store it, into `packed` as
+/// panels of 16 rows, k-major inside a panel, the last panel zero-padded.
+/// Needs east_kernels_available().
+void east_pack_weight(float *packed, const float *weight, long K, long N);
+
+/// out[m * N + n] = sum_k inp[m * K + k] * weight[n * K + k]
+/// for every m < M and n0 <= n < n1, from the packed weight; n0 must be a
+/// multiple of 16 (slices of the columns let several threads share one
+/// product). Fast for M <= 16; larger M runs as groups of 16 rows.
+/// Needs east_kernels_available().
+/// inp: (M, K), out: (M, N)
+void east_matmul_packed(float *out, const float *inp, const float *packed,
+                        long M, long K, long N, long n0, long n1);
+
+/// Causal attention of ONE query position over `length` cached positions,
+/// every head. Query head h reads key/value head h / (heads / kvHeads).
+///   q: (heads * headDim), out: (heads * headDim)
+///   keys, values: (length, kvStride), head g at column g * headDim
+///   scores: scratch of `length` floats
+/// Works on any CPU (a portable loop when AVX-512 is missing).
+void east_attend_one(float *out, const float *q, const float *keys, const float *values,
+                     long length, long heads, long kvHeads, long headDim, long kvStride,
+                     float scale, float *scores);
+
+/// out[i] = exp((in[i] - shift) * scale) for i < n; returns their sum.
+/// `out` may be `in`. Softmax with a temperature: shift = max, scale = 1 / T.
+/// Works on any CPU (AVX-512 polynomial, about 1 ulp, or libm's expf).
+float east_exp_sum(float *out, const float *in, long n, float shift, float scale);
+
+#endif
