@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(name: "east-evaluator", dependencies: workerDependencies),
 
         .testTarget(name: "EASTCoreTests", dependencies: ["EASTCore"]),
-        .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine", "EASTCore"]),
+        .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine", "EASTCore", "CKernels"]),
         .testTarget(name: "EASTTransportTests", dependencies: ["EASTTransport"]),
         // Runs the worker executables against real servers.
         .testTarget(name: "ClusterTests", dependencies: [

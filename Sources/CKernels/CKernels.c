@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdlib.h>
 
 #define AVX512 __attribute__((target("avx512f,fma")))
 
@@ -34,9 +35,12 @@ AVX512 void east_pack_weight(float *packed, const float *weight, long K, long N)
 // rows the tile takes 4 panels, with 5 to 8 two, so there are always enough
 // independent accumulators to hide the FMA latency. NP and MR are constants
 // at every call: the compiler unrolls the loops and keeps the accumulators
-// in registers.
+// in registers. The input comes transposed, xt[k * 16 + j] = row j's column
+// k, so the MR values of one step are side by side and every broadcast is a
+// plain base + offset address (indexed addresses would split each FMA in two
+// micro-ops and make the front end the bottleneck).
 static inline __attribute__((always_inline)) AVX512 void
-panels(float *out, long N, long n, const float *inp, const float *packed, long K, int NP, int MR) {
+panels(float *out, long N, long n, const float *xt, const float *packed, long K, int NP, int MR) {
     __m512 acc[16];
     for (int p = 0; p < 16; p++) acc[p] = _mm512_setzero_ps();
     const float *w = packed + (n / 16) * K * 16;
@@ -48,7 +52,7 @@ panels(float *out, long N, long n, const float *inp, const float *packed, long K
         // alone keeps too few lines in flight at this pace).
         for (int i = 0; i < NP; i++) _mm_prefetch((const char *)(w + i * K * 16 + (k + 32) * 16), _MM_HINT_T0);
         for (int j = 0; j < MR; j++) {
-            __m512 x = _mm512_set1_ps(inp[j * K + k]);
+            __m512 x = _mm512_set1_ps(xt[k * 16 + j]);
             for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], x, acc[NP * j + i]);
         }
     }
@@ -62,11 +66,11 @@ panels(float *out, long N, long n, const float *inp, const float *packed, long K
 #define PANELS(MR, NP)                                                                   \
     do {                                                                                 \
         long n = n0;                                                                     \
-        for (; n + 16 * NP <= n1; n += 16 * NP) panels(out, N, n, inp, packed, K, NP, MR); \
-        for (; n < n1; n += 16) panels(out, N, n, inp, packed, K, 1, MR);               \
+        for (; n + 16 * NP <= n1; n += 16 * NP) panels(out, N, n, xt, packed, K, NP, MR); \
+        for (; n < n1; n += 16) panels(out, N, n, xt, packed, K, 1, MR);               \
     } while (0)
 
-static AVX512 void rows_block(float *out, const float *inp, const float *packed, long M, long K, long N,
+static AVX512 void rows_block(float *out, const float *xt, const float *packed, long M, long K, long N,
                               long n0, long n1) {
     switch (M) {
     case 1: PANELS(1, 4); break;
@@ -88,14 +92,37 @@ static AVX512 void rows_block(float *out, const float *inp, const float *packed,
     }
 }
 
+// Scratch for the transposed input, one per thread, grown when needed and
+// kept for the thread's life (a few hundred KB at most).
+static _Thread_local float *transposed;
+static _Thread_local long transposedCapacity;
+
 AVX512 void east_matmul_packed(float *out, const float *inp, const float *packed,
                                long M, long K, long N, long n0, long n1) {
+    long groups = (M + 15) / 16;
+    if (groups * 16 * K > transposedCapacity) {
+        free(transposed);
+        transposedCapacity = groups * 16 * K;
+        transposed = malloc(sizeof(float) * transposedCapacity);
+        if (!transposed) abort();
+    }
+    // group g of 16 rows: xt[g * 16 * K + k * 16 + j] = inp[(16 g + j) * K + k], zero past M
+    for (long g = 0; g < groups; g++)
+        for (long j = 0; j < 16; j++) {
+            float *xt = transposed + g * 16 * K + j;
+            if (16 * g + j < M) {
+                const float *row = inp + (16 * g + j) * K;
+                for (long k = 0; k < K; k++) xt[k * 16] = row[k];
+            } else {
+                for (long k = 0; k < K; k++) xt[k * 16] = 0;
+            }
+        }
     // 64 columns (4 panels) at a time against every group of 16 rows: the
     // panels come from memory once and from the cache for the other groups.
     for (long n = n0; n < n1; n += 64) {
         long end = n + 64 < n1 ? n + 64 : n1;
-        for (long m = 0; m < M; m += 16)
-            rows_block(out + m * N, inp + m * K, packed, M - m < 16 ? M - m : 16, K, N, n, end);
+        for (long g = 0; g < groups; g++)
+            rows_block(out + g * 16 * N, transposed + g * 16 * K, packed, M - 16 * g < 16 ? M - 16 * g : 16, K, N, n, end);
     }
 }
 
@@ -194,23 +221,37 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *ke
             mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, scores + j));
         }
         float inv = 1 / exp_sum_avx512(scores, scores, length, _mm512_reduce_max_ps(mx), 1);
-        // out_h = sum_j p_j v_j, 64 columns at a time in registers
+        // out_h = sum_j p_j v_j, 64 columns at a time in registers, four
+        // positions per step into separate accumulators (16 FMA chains, not
+        // 4: one chain per column vector would wait on the FMA latency)
         for (long c0 = 0; c0 < hd; c0 += 64) {
             long width = hd - c0 < 64 ? hd - c0 : 64;
-            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            __m512 acc[4][4];
             __mmask16 masks[4];
             for (int u = 0; u < 4; u++) {
                 long left = width - 16 * u;
                 masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+                for (int r = 0; r < 4; r++) acc[r][u] = _mm512_setzero_ps();
             }
-            for (long j = 0; j < length; j++) {
+            long j = 0;
+            for (; j + 4 <= length; j += 4)
+                for (int r = 0; r < 4; r++) {
+                    __m512 p = _mm512_set1_ps(scores[j + r]);
+                    const float *vj = vh + (j + r) * kvStride + c0;
+                    for (int u = 0; u < 4; u++)
+                        acc[r][u] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(masks[u], vj + 16 * u), acc[r][u]);
+                }
+            for (; j < length; j++) {
                 __m512 p = _mm512_set1_ps(scores[j]);
                 const float *vj = vh + j * kvStride + c0;
                 for (int u = 0; u < 4; u++)
-                    acc[u] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(masks[u], vj + 16 * u), acc[u]);
+                    acc[0][u] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(masks[u], vj + 16 * u), acc[0][u]);
             }
             __m512 s = _mm512_set1_ps(inv);
-            for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(oh + c0 + 16 * u, masks[u], _mm512_mul_ps(acc[u], s));
+            for (int u = 0; u < 4; u++) {
+                __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0][u], acc[1][u]), _mm512_add_ps(acc[2][u], acc[3][u]));
+                _mm512_mask_storeu_ps(oh + c0 + 16 * u, masks[u], _mm512_mul_ps(sum, s));
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //
 // Why not sgemm: with M = 16 rows, OpenBLAS repacks the whole weight matrix
 // on every call, and the packing costs about as much as the product itself.
-// Here the sampler packs the weights once per generate call (east_pack_weight)
+// Here the sampler packs the weights once per model version (east_pack_weight)
 // and every decode step reads the packed copy once. Why not one sgemv per head:
 // decoding SmolLM2 makes thousands of tiny BLAS calls per step, and their
 // overhead is larger than the arithmetic.

@@ -9,8 +9,14 @@ public final class Transformer: @unchecked Sendable {
     public let config: ModelConfig
     public let layout: ParameterLayout
     let rope: RoPE
-    /// All parameters, tensors at `layout` offsets.
+    /// All parameters, tensors at `layout` offsets. After writing to them
+    /// yourself, call `parametersDidChange()` (a `Trainer` does): samplers
+    /// keep a packed copy and refresh it only when the version moves.
     public let parameters: FloatBuffer
+    /// Counts changes to `parameters` (as PyTorch counts in-place writes to a tensor).
+    public private(set) var parameterVersion = 0
+    /// Tells samplers of this model that `parameters` changed.
+    public func parametersDidChange() { parameterVersion += 1 }
     /// dL/dparameters, same layout. Allocated on first use, so models that only
     /// sample (or serve as the frozen reference) do not pay for it.
     public private(set) lazy var gradients = FloatBuffer(count: layout.totalCount)

@@ -6,13 +6,14 @@ import Dispatch
 /// A decode step multiplies every weight matrix by only a few rows (one per
 /// unfinished sample). sgemm then spends about half its time repacking the
 /// weight matrix into its own panel layout, on every call. Packing once per
-/// `generate` call into panels of 16 rows (see CKernels.h) and reading that
+/// model version into panels of 16 rows (see CKernels.h) and reading that
 /// copy at every step doubles the speed at M = 16; `east bench engine`
 /// prints the sampling speeds.
 ///
-/// The copy costs as much memory as the model's matrices. It is refreshed at
-/// the start of every `generate` call, so training the model between calls
-/// can never leave the sampler decoding stale weights.
+/// The copy costs as much memory as the model's matrices. The sampler
+/// refreshes it at the start of a `generate` call when the model's
+/// `parameterVersion` moved (a `Trainer` step moves it), and packing
+/// SmolLM2-135M takes a few hundred milliseconds, so it is not done per call.
 final class PackedWeights {
     /// Offsets into `buffer` of one layer's packed matrices.
     struct Layer { let q, k, v, o, gate, up, down: Int }

@@ -21,8 +21,10 @@ public final class Sampler {
     public let maxSequenceLength: Int
     private let cache: KVCache
     private let buffers: InferenceBuffers
-    /// The model's matrices packed for decoding, refreshed by every `generate`; nil without AVX-512.
+    /// The model's matrices packed for decoding; nil without AVX-512.
     private let packed: PackedWeights?
+    /// The model's `parameterVersion` that `packed` holds; -1 before the first pack.
+    private var packedVersion = -1
     private var chooser: TokenChooser
     /// Input tokens of one cached forward: a prompt, or one token per unfinished row.
     private var stepTokens: [Int32]
@@ -65,7 +67,10 @@ public final class Sampler {
         precondition(totalRows <= maxRows, "generate: \(totalRows) samples, the sampler holds \(maxRows)")
         let V = model.config.vocabSize
         cache.reset()
-        packed?.pack(from: model.parameters.pointer)  // the model may have been trained since the last call
+        if let packed, packedVersion != model.parameterVersion {  // first call, or the model was trained since
+            packed.pack(from: model.parameters.pointer)
+            packedVersion = model.parameterVersion
+        }
 
         // rows first[j] ..< first[j] + n_j belong to request j
         var results: [[Sample]] = []

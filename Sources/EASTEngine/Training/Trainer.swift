@@ -57,6 +57,7 @@ public final class Trainer {
         let norm = GradientClipping.clip(gradients, maxNorm: maxGradientNorm)
         let lr = schedule.rate(at: optimizer.step)
         optimizer.update(parameters: parameters, gradients: gradients, lr: lr)
+        if adapter == nil { model.parametersDidChange() }  // an adapter is applied unmerged: the base is unchanged
         return StepReport(loss: total * scale, gradientNorm: norm, learningRate: lr)
     }
 

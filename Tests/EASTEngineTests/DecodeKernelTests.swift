@@ -1,0 +1,107 @@
+import CKernels
+import EASTCore
+@testable import EASTEngine
+import Foundation
+import Testing
+
+/// The C kernels of the decode step (CKernels) against plain references,
+/// and the sampler's packed copy of the weights against the model itself.
+@Suite struct DecodeKernelTests {
+    /// out = inp W^T in Double, the reference for both product paths.
+    static func reference(_ inp: [Float], _ w: [Float], M: Int, K: Int, N: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: M * N)
+        for m in 0..<M {
+            for n in 0..<N {
+                var s = 0.0
+                for k in 0..<K { s += Double(inp[m * K + k]) * Double(w[n * K + k]) }
+                out[m * N + n] = s
+            }
+        }
+        return out
+    }
+
+    /// Odd shapes (a partial last panel, K not a multiple of 16) and every
+    /// row count the kernel specialises, plus more than one group of 16.
+    @Test(arguments: [1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 35])
+    func packedProductMatchesReference(M: Int) throws {
+        try #require(east_kernels_available() != 0, "no AVX-512 here: decoding uses BLAS and this kernel never runs")
+        let (K, N) = (45, 83)
+        let w = randomFloats(N * K, seed: 1), inp = randomFloats(M * K, seed: 2)
+        var packed = [Float](repeating: .nan, count: east_packed_count(K, N))
+        east_pack_weight(&packed, w, K, N)
+        var out = [Float](repeating: .nan, count: M * N)
+        east_matmul_packed(&out, inp, packed, M, K, N, 0, N)
+        let expected = Self.reference(inp, w, M: M, K: K, N: N)
+        let worst = zip(out, expected).map { abs(Double($0) - $1) }.max()!
+        #expect(worst < 1e-4, "largest error \(worst)")
+
+        // Two column slices (as two threads would run them) give the same numbers.
+        var halves = [Float](repeating: .nan, count: M * N)
+        east_matmul_packed(&halves, inp, packed, M, K, N, 0, 48)
+        east_matmul_packed(&halves, inp, packed, M, K, N, 48, N)
+        #expect(halves == out)
+
+        // Each row's result is the same bits whatever else shares the call.
+        for m in [0, M - 1] {
+            var alone = [Float](repeating: .nan, count: N)
+            east_matmul_packed(&alone, Array(inp[(m * K)..<((m + 1) * K)]), packed, 1, K, N, 0, N)
+            #expect(alone == Array(out[(m * N)..<((m + 1) * N)]))
+        }
+    }
+
+    /// One query over a cache with grouped heads, against softmax attention in Double.
+    @Test(arguments: [1, 7, 16, 33])
+    func attendOneMatchesReference(length: Int) {
+        let (heads, kvHeads, hd) = (6, 2, 20)
+        let kvStride = kvHeads * hd + 3  // rows padded, as a strided view would be
+        let q = randomFloats(heads * hd, seed: 3), keys = randomFloats(length * kvStride, seed: 4)
+        let values = randomFloats(length * kvStride, seed: 5)
+        let scale = 1 / Float(hd).squareRoot()
+        var out = [Float](repeating: .nan, count: heads * hd), scores = [Float](repeating: 0, count: length)
+        east_attend_one(&out, q, keys, values, length, heads, kvHeads, hd, kvStride, scale, &scores)
+        var worst = 0.0
+        for h in 0..<heads {
+            let g = h / (heads / kvHeads)
+            let s = (0..<length).map { j in
+                (0..<hd).reduce(0.0) { $0 + Double(keys[j * kvStride + g * hd + $1]) * Double(q[h * hd + $1]) } * Double(scale)
+            }
+            let e = s.map { exp($0 - s.max()!) }, z = e.reduce(0, +)
+            for c in 0..<hd {
+                let expected = (0..<length).reduce(0.0) { $0 + e[$1] / z * Double(values[$1 * kvStride + g * hd + c]) }
+                worst = max(worst, abs(expected - Double(out[h * hd + c])))
+            }
+        }
+        #expect(worst < 1e-5, "largest error \(worst)")
+    }
+
+    @Test func expSumMatchesFoundation() {
+        let input = (0..<1000).map { Float($0) * -0.093 + 2 }
+        var out = [Float](repeating: .nan, count: input.count)
+        let sum = east_exp_sum(&out, input, input.count, 2, 0.7)
+        var expectedSum = 0.0, worst = 0.0
+        for (x, y) in zip(input, out) {
+            let e = exp(Double((x - 2) * Float(0.7)))  // the argument rounded to Float, as the kernel has it
+            expectedSum += e
+            if e > 1e-30 { worst = max(worst, abs(Double(y) - e) / e) }
+        }
+        #expect(worst < 1e-6, "largest relative error \(worst)")
+        #expect(abs(Double(sum) - expectedSum) / expectedSum < 1e-6)
+    }
+
+    /// Greedy decoding reads the packed copy; after a training step moves the
+    /// weights, the same sampler must decode what a brand-new one decodes.
+    @Test func samplerRepacksAfterTraining() throws {
+        let model = try SamplingTests.model()
+        let sampler = Sampler(model: model, maxRows: 2)
+        let prompt = [1, 4, 7, 2]
+        let before = sampler.generate(prompt: prompt, n: 1, parameters: .greedy(maxNewTokens: 8))[0]
+        let trainer = Trainer(model: model, schedule: LearningRateSchedule(peak: 0.05, totalSteps: 10))
+        let batch = TokenBatch(sequences: [(prompt: prompt, completion: [3, 3, 3, 3, 3, 3, 3, 3])], padId: 0)
+        for _ in 0..<5 { trainer.step([batch]) { SFTLoss.compute($0, $1, weights: [1]) } }
+        let after = sampler.generate(prompt: prompt, n: 1, parameters: .greedy(maxNewTokens: 8))[0]
+        let fresh = Sampler(model: model, maxRows: 2).generate(prompt: prompt, n: 1, parameters: .greedy(maxNewTokens: 8))[0]
+        #expect(after.tokens != before.tokens, "training toward token 3 should change the greedy continuation")
+        #expect(after.tokens == fresh.tokens)
+        #expect(after.logProbs == fresh.logProbs)
+    }
+}
