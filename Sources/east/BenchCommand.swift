@@ -108,19 +108,21 @@ extension BenchCommand {
             report.trainingMFU = report.trainingModelGFLOPs / peak
             }
 
-            // 3. sampling: n samples of one 32-token prompt, temperature 1, best of 3 runs
+            // 3. sampling: n samples of one 32-token prompt, temperature 1; n = 1
+            //    and n = 16 in turn, best of 5 rounds each
             let prompt = (0..<32).map { 3 + $0 % (vocab - 3) }
-            for n in [1, 16] {
-                let sampler = Sampler(model: model, maxRows: n, maxSequenceLength: prompt.count + newTokens)
-                let p = SamplingParameters(temperature: 1, maxNewTokens: newTokens, seed: 1)
-                _ = sampler.generate(prompt: prompt, n: n, parameters: .init(temperature: 1, maxNewTokens: 2))
-                var produced = 0
-                let seconds = Self.bestTime(of: 3) {
-                    produced = sampler.generate(prompt: prompt, n: n, parameters: p).reduce(0) { $0 + $1.tokens.count }
-                }
-                if n == 1 { report.samplingTokensPerSecondN1 = Double(produced) / seconds }
-                else { report.samplingTokensPerSecondN16 = Double(produced) / seconds }
+            let counts = [1, 16]
+            let samplers = counts.map { Sampler(model: model, maxRows: $0, maxSequenceLength: prompt.count + newTokens) }
+            let p = SamplingParameters(temperature: 1, maxNewTokens: newTokens, seed: 1)
+            var produced = [0, 0]
+            for (i, n) in counts.enumerated() {  // warm-up: packs the weights, faults in the buffers
+                _ = samplers[i].generate(prompt: prompt, n: n, parameters: .init(temperature: 1, maxNewTokens: 2))
             }
+            let times = Self.bestTimesInterleaved(rounds: 5, counts.indices.map { i in {
+                produced[i] = samplers[i].generate(prompt: prompt, n: counts[i], parameters: p).reduce(0) { $0 + $1.tokens.count }
+            } })
+            report.samplingTokensPerSecondN1 = Double(produced[0]) / times[0]
+            report.samplingTokensPerSecondN16 = Double(produced[1]) / times[1]
             report.samplingSpeedup = report.samplingTokensPerSecondN16 / report.samplingTokensPerSecondN1
             // 4 prompts x 16 samples decoded together: M = 64
             let sampler = Sampler(model: model, maxRows: 64, maxSequenceLength: prompt.count + newTokens)
@@ -128,11 +130,11 @@ extension BenchCommand {
                 GenerationRequest(prompt: prompt.map { 3 + ($0 + q) % (vocab - 3) }, n: 16,
                                   parameters: .init(temperature: 1, maxNewTokens: newTokens, seed: UInt64(q)))
             }
-            var produced = 0
+            var produced4x16 = 0
             let seconds = Self.bestTime(of: 3) {
-                produced = sampler.generate(requests).joined().reduce(0) { $0 + $1.tokens.count }
+                produced4x16 = sampler.generate(requests).joined().reduce(0) { $0 + $1.tokens.count }
             }
-            report.samplingTokensPerSecond4x16 = Double(produced) / seconds
+            report.samplingTokensPerSecond4x16 = Double(produced4x16) / seconds
             try report.print(json: json)
         }
 
@@ -265,6 +267,18 @@ extension BenchCommand {
         /// run is the least disturbed by other processes).
         static func bestTime(of runs: Int, _ body: () -> Void) -> Double {
             (0..<runs).map { _ in time(repeats: 1, body) }.min()!
+        }
+
+        /// The best time of each body over `rounds` rounds that run them in
+        /// turn, so that a ratio between them compares runs made under the
+        /// same conditions (this machine's memory bandwidth varies with its
+        /// neighbours' load by up to 2x within a minute).
+        static func bestTimesInterleaved(rounds: Int, _ bodies: [() -> Void]) -> [Double] {
+            var best = [Double](repeating: .infinity, count: bodies.count)
+            for _ in 0..<rounds {
+                for (i, body) in bodies.enumerated() { best[i] = min(best[i], time(repeats: 1, body)) }
+            }
+            return best
         }
 
         static func seconds(_ d: Duration) -> Double {

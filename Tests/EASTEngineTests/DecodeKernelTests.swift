@@ -49,6 +49,35 @@ import Testing
         }
     }
 
+    /// Weights given as one-byte codes with a scale and offset per 32
+    /// columns (as GGUF's quantized blocks dequantize) give the same bits
+    /// from their code panels as from Float32 panels of the same values.
+    @Test(arguments: [1, 4, 7, 16, 21])
+    func codePanelsGiveTheFloatPanelsBits(M: Int) throws {
+        try #require(east_kernels_available() != 0, "no AVX-512 here: decoding uses BLAS and this kernel never runs")
+        let (K, N) = (96, 50)
+        var rng = SeededGenerator(seed: 11)
+        var codes = [Int8](repeating: 0, count: N * K)
+        for i in codes.indices { codes[i] = Int8(truncatingIfNeeded: rng.next()) }
+        let scales = randomFloats(N * K / 32, seed: 12, scale: 0.01), offsets = randomFloats(N * K / 32, seed: 13, scale: 0.1)
+        var w = [Float](repeating: 0, count: N * K)
+        for i in w.indices {
+            let scaled: Float = scales[i / 32] * Float(codes[i])
+            w[i] = scaled + offsets[i / 32]
+        }
+        let inp = randomFloats(M * K, seed: 14)
+        var floatPanels = [Float](repeating: .nan, count: east_packed_count(K, N))
+        east_pack_weight(&floatPanels, w, K, N)
+        var codePanels = [UInt8](repeating: 0xFF, count: east_qpacked_bytes(K, N))
+        east_qpack_weight(&codePanels, codes, scales, offsets, K, N)
+        var fromFloats = [Float](repeating: .nan, count: M * N), fromCodes = fromFloats
+        east_matmul_packed(&fromFloats, inp, floatPanels, M, K, N, 0, N)
+        east_matmul_qpacked(&fromCodes, inp, codePanels, M, K, N, 0, N)
+        #expect(fromCodes == fromFloats)
+        let expected = Self.reference(inp, w, M: M, K: K, N: N)
+        #expect(zip(fromCodes, expected).map { abs(Double($0) - $1) }.max()! < 1e-4)
+    }
+
     /// One query over a cache with grouped heads, against softmax attention in Double.
     @Test(arguments: [1, 7, 16, 33])
     func attendOneMatchesReference(length: Int) {

@@ -1,4 +1,4 @@
-import EASTEngine
+@testable import EASTEngine
 import Foundation
 import Testing
 
@@ -69,6 +69,24 @@ struct SmolLM2ParityTests {
         }
         print("SmolLM2 parity: largest top-10 log-prob difference \(worst)")
         #expect(worst < 1e-3, "largest top-10 log-prob difference \(worst)")
+    }
+
+    /// The sampler decodes from the file's Q4_1 / Q8_0 codes (a quarter of
+    /// the bytes per step); every matrix's codes must reproduce the loaded
+    /// weights exactly, and decoding must give the same bits as from a
+    /// Float32 copy of the model that has no codes.
+    @Test func decodingFromTheCodesChangesNoBit() throws {
+        let model = try Self.loaded.get().model
+        let quantized = try #require(model.quantized)
+        #expect(quantized.matrices.count == 7 * model.config.layers + 1, "every matrix and the tied head")
+        let copy = try Transformer(config: model.config, parameters: FloatBuffer(model.parameters.array))
+        #expect(copy.quantized == nil)
+        let prompt = Self.fixture.greedy.prompt_ids
+        let parameters = SamplingParameters(temperature: 1, maxNewTokens: 12, seed: 3)
+        let fromCodes = Sampler(model: model, maxRows: 3, maxSequenceLength: 256).generate(prompt: prompt, n: 3, parameters: parameters)
+        let fromFloats = Sampler(model: copy, maxRows: 3, maxSequenceLength: 256).generate(prompt: prompt, n: 3, parameters: parameters)
+        #expect(fromCodes.map(\.tokens) == fromFloats.map(\.tokens))
+        #expect(fromCodes.map(\.logProbs) == fromFloats.map(\.logProbs))
     }
 
     @Test func greedyContinuationMatches() throws {

@@ -14,6 +14,8 @@
 #ifndef EAST_CKERNELS_H
 #define EAST_CKERNELS_H
 
+#include <stdint.h>
+
 /// 1 when the CPU runs the AVX-512 kernels; 0 means callers should use BLAS.
 int east_kernels_available(void);
 
@@ -34,6 +36,23 @@ void east_pack_weight(float *packed, const float *weight, long K, long N);
 void east_matmul_packed(float *out, const float *inp, const float *packed,
                         long M, long K, long N, long n0, long n1);
 
+/// Bytes east_qpack_weight writes for a (N, K) weight, K a multiple of 32:
+/// per 16 rows and 32 columns, 16 scales, 16 offsets and 512 one-byte codes.
+static inline long east_qpacked_bytes(long K, long N) { return (N + 15) / 16 * (K / 32) * (64 + 64 + 512); }
+
+/// Packs a weight given as one-byte codes with a scale and an offset per row
+/// and 32 columns, weight[n][k] = scales[n][k / 32] * codes[n][k] + offsets[n][k / 32]
+/// (a multiply, then an add: how GGUF's Q8_0, Q4_0 and Q4_1 blocks dequantize).
+///   codes: (N, K), scales, offsets: (N, K / 32). Needs east_kernels_available().
+void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets,
+                       long K, long N);
+
+/// east_matmul_packed for a weight packed by east_qpack_weight: the same
+/// numbers, bit for bit, as the Float32 weights it stands for, from a
+/// quarter of the bytes. Needs east_kernels_available().
+void east_matmul_qpacked(float *out, const float *inp, const void *packed,
+                         long M, long K, long N, long n0, long n1);
+
 /// Causal attention of ONE query position over `length` cached positions,
 /// every head. Query head h reads key/value head h / (heads / kvHeads).
 ///   q: (heads * headDim), out: (heads * headDim)
@@ -48,5 +67,9 @@ void east_attend_one(float *out, const float *q, const float *keys, const float 
 /// `out` may be `in`. Softmax with a temperature: shift = max, scale = 1 / T.
 /// Works on any CPU (AVX-512 polynomial, about 1 ulp, or libm's expf).
 float east_exp_sum(float *out, const float *in, long n, float shift, float scale);
+
+/// h[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)); `h` may be
+/// `gate`. Works on any CPU.
+void east_swiglu(float *h, const float *gate, const float *up, long n);
 
 #endif

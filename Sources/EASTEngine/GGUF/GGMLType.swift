@@ -89,3 +89,41 @@ public enum GGMLType: UInt32, Sendable {
         }
     }
 }
+
+extension GGMLType {
+    /// The blocks of a Q8_0, Q4_0 or Q4_1 tensor as one signed byte per value
+    /// and a scale and offset per 32 values, value = scale * code + offset,
+    /// so that the decode kernel can rebuild exactly what `dequantize` gives
+    /// (Q8_0: code q, offset 0; Q4_0: code q - 8, offset 0; Q4_1: code q,
+    /// offset m). Nil for the float types.
+    func blockCodes(_ source: UnsafeRawPointer, count: Int) -> QuantizedMatrix? {
+        func half(_ offset: Int) -> Float {
+            Float(Float16(bitPattern: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+        }
+        let blocks = count / 32
+        var codes = [Int8](repeating: 0, count: count)
+        var scales = [Float](repeating: 0, count: blocks), offsets = [Float](repeating: 0, count: blocks)
+        switch self {
+        case .f32, .f16, .bf16:
+            return nil
+        case .q8_0:
+            for b in 0..<blocks {
+                scales[b] = half(b * 34)
+                for j in 0..<32 { codes[b * 32 + j] = Int8(bitPattern: source.load(fromByteOffset: b * 34 + 2 + j, as: UInt8.self)) }
+            }
+        case .q4_0, .q4_1:
+            let bytes = self == .q4_0 ? 18 : 20, shift: Int8 = self == .q4_0 ? 8 : 0
+            for b in 0..<blocks {
+                scales[b] = half(b * bytes)
+                if self == .q4_1 { offsets[b] = half(b * bytes + 2) }
+                for j in 0..<16 {
+                    let byte = source.load(fromByteOffset: b * bytes + bytes - 16 + j, as: UInt8.self)
+                    codes[b * 32 + j] = Int8(byte & 0x0F) - shift
+                    codes[b * 32 + j + 16] = Int8(byte >> 4) - shift
+                }
+            }
+        }
+        return QuantizedMatrix(codes: codes, scales: scales, offsets: offsets)
+    }
+}
+

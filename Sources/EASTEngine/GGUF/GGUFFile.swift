@@ -136,6 +136,13 @@ public struct GGUFFile {
         }
     }
 
+    /// Tensor `name`'s block codes when it is stored quantized (Q8_0, Q4_0,
+    /// Q4_1), nil for float tensors; `read` must have accepted it first.
+    func blockCodes(_ name: String) -> QuantizedMatrix? {
+        guard let info = self[tensor: name] else { return nil }
+        return data.withUnsafeBytes { bytes in info.type.blockCodes(bytes.baseAddress! + info.begin, count: info.count) }
+    }
+
     /// Tensor `name` as Float32 values (PyTorch order), whatever its shape.
     public func values(_ name: String) throws -> [Float] {
         guard let info = self[tensor: name] else {

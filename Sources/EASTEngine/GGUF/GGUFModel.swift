@@ -22,17 +22,23 @@ public enum GGUFModel {
         let config = try modelConfig(file)
         let layout = ParameterLayout(config: config)
         let parameters = FloatBuffer(count: layout.totalCount)
+        var quantized: [Int: QuantizedMatrix] = [:]
         for e in layout.entries {
             let name = ggufName(e.name)
             try file.read(name, shape: e.shape, into: parameters.at(e.offset))
+            var codes = e.isMatrix ? file.blockCodes(name) : nil
             // llama.cpp's converter reorders the rows of each Q and K head; undo it.
-            if name.hasSuffix("attn_q.weight") {
-                unpermuteRoPERows(parameters.at(e.offset), heads: config.heads, headDim: config.headDim, columns: config.dim)
-            } else if name.hasSuffix("attn_k.weight") {
-                unpermuteRoPERows(parameters.at(e.offset), heads: config.kvHeads, headDim: config.headDim, columns: config.dim)
+            let heads = name.hasSuffix("attn_q.weight") ? config.heads : name.hasSuffix("attn_k.weight") ? config.kvHeads : 0
+            if heads > 0 {
+                unpermuteRoPERows(parameters.at(e.offset), heads: heads, headDim: config.headDim, columns: config.dim)
+                codes = codes?.rowsUnpermuted(heads: heads, headDim: config.headDim)
             }
+            if let codes { quantized[e.offset] = codes }
         }
         let model = try Transformer(config: config, parameters: parameters)
+        // Kept for the sampler, which decodes from these codes while the
+        // weights are unchanged (see QuantizedMatrices).
+        model.quantized = QuantizedMatrices(model: model, matrices: quantized)
         let tokenizer = try ByteLevelBPETokenizer(gguf: file)
         let template = ChatTemplate(ggufTemplate: file.metadata["tokenizer.chat_template"]?.stringValue)
         return Loaded(model: model, tokenizer: tokenizer, chatTemplate: template, file: file)

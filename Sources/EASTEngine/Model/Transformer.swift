@@ -17,6 +17,9 @@ public final class Transformer: @unchecked Sendable {
     public private(set) var parameterVersion = 0
     /// Tells samplers of this model that `parameters` changed.
     public func parametersDidChange() { parameterVersion += 1 }
+    /// The quantized codes its matrices were loaded from (a GGUF file), or
+    /// nil; samplers use them only while `parameterVersion` has not moved.
+    public internal(set) var quantized: QuantizedMatrices?
     /// dL/dparameters, same layout. Allocated on first use, so models that only
     /// sample (or serve as the frozen reference) do not pay for it.
     public private(set) lazy var gradients = FloatBuffer(count: layout.totalCount)

@@ -1,4 +1,5 @@
 import CKernels
+import Dispatch
 import Foundation
 
 /// Scratch for the cached (inference) forward pass, sized once for up to
@@ -11,7 +12,9 @@ final class InferenceBuffers {
     let k, v: FloatBuffer                                 // (maxPositions, kvC)
     let gate, up: FloatBuffer                             // (maxPositions, hidden)
     let rstd: FloatBuffer                                 // (maxPositions)
-    let scores: FloatBuffer                               // (cache capacity)
+    let scores: FloatBuffer                               // (maxThreads, cache capacity): attention scratch
+    /// Threads the attention may use (one scores row each).
+    let maxThreads = 8
     let lastHidden: FloatBuffer                           // (maxRows, C)
     let logits: FloatBuffer                               // (maxRows, V)
     var cacheRows: [Int]                                  // (maxRows): cache row of each input row
@@ -26,7 +29,7 @@ final class InferenceBuffers {
         k = FloatBuffer(count: maxPositions * c.kvDim); v = FloatBuffer(count: maxPositions * c.kvDim)
         gate = FloatBuffer(count: maxPositions * c.hiddenDim); up = FloatBuffer(count: maxPositions * c.hiddenDim)
         rstd = FloatBuffer(count: maxPositions)
-        scores = FloatBuffer(count: cacheCapacity)
+        scores = FloatBuffer(count: maxThreads * cacheCapacity)
         lastHidden = FloatBuffer(count: maxRows * c.dim)
         logits = FloatBuffer(count: maxRows * c.vocabSize)
         cacheRows = [Int](repeating: 0, count: maxRows)
@@ -65,10 +68,10 @@ extension Transformer {
         // Decoding (T = 1) reads the packed copy whatever the number of rows,
         // so a sample's numbers never depend on which others share its steps.
         let packed = T == 1 ? packed : nil
-        // out = inp W^T: from the packed copy at `packedAt` when there is one, else the parameters at `weight`
+        // out = inp W^T: from packed matrix `packedAt` when there is one, else the parameters at `weight`
         func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Int, packedAt: Int?, K: Int, N: Int) {
             if let packed, let packedAt {
-                packed.matmul(out: out, inp: inp, offset: packedAt, M: M, K: K, N: N)
+                packed.matmul(out: out, inp: inp, matrix: packedAt, M: M)
             } else {
                 Matmul.forward(out: out, inp: inp, weight: p + weight, M: M, K: K, N: N)
             }
@@ -89,22 +92,35 @@ extension Transformer {
                 rope.forward(q + i * T * C, N: T, T: T, heads: H, startPosition: start)
                 rope.forward(k + i * T * kvC, N: T, T: T, heads: KV, startPosition: start)
             }
-            let scores = b.scores.pointer
-            for i in 0..<rows {
+            for i in 0..<rows {  // append this step's keys and values: cache[l, row, start + t] = k[i, t]
                 let row = b.cacheRows[i], start = cache.lengths[row]
-                // append this step's keys and values: cache[l, row, start + t] = k[i, t]
                 for t in 0..<T {
                     let o = cache.offset(layer: l, row: row, position: start + t)
                     cache.keys.at(o).update(from: k + (i * T + t) * kvC, count: kvC)
                     cache.values.at(o).update(from: v + (i * T + t) * kvC, count: kvC)
                 }
-                // attention of each new position over the cache up to itself
-                let keys = cache.keys.at(cache.offset(layer: l, row: row, position: 0))
-                let values = cache.values.at(cache.offset(layer: l, row: row, position: 0))
-                for t in 0..<T {  // position start + t sees positions 0...start + t
-                    east_attend_one(att + (i * T + t) * C, q + (i * T + t) * C, keys, values, start + t + 1,
-                                    H, KV, hd, kvC, scale, scores)
+            }
+            // attention of each new position over its row's cache up to itself;
+            // rows are independent, so with several threads they share them out
+            nonisolated(unsafe) let (keys, values) = (cache.keys.at(cache.offset(layer: l, row: 0, position: 0)),
+                                                      cache.values.at(cache.offset(layer: l, row: 0, position: 0)))
+            nonisolated(unsafe) let (queries, out, scores) = (UnsafePointer(q), att, b.scores.pointer)
+            let rowStride = cache.offset(layer: 0, row: 1, position: 0), capacity = cache.capacity
+            let cacheRows = b.cacheRows, lengths = cache.lengths
+            // one (row, position) pair; position start + t sees positions 0...start + t
+            let attend: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void = { pair, scratch in
+                let (i, t) = pair.quotientAndRemainder(dividingBy: T)
+                let row = cacheRows[i], start = lengths[row]
+                east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C, keys + row * rowStride,
+                                values + row * rowStride, start + t + 1, H, KV, hd, kvC, scale, scratch)
+            }
+            let threads = min(BLASThreads.current, M, b.maxThreads)
+            if threads > 1 {  // pairs are independent: share them out, one scratch row per thread
+                DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                    for pair in stride(from: thread, to: M, by: threads) { attend(pair, scores + thread * capacity) }
                 }
+            } else {
+                for pair in 0..<M { attend(pair, scores) }
             }
             linear(proj, att, weight: w.o, packedAt: pw?.o, K: C, N: C)
             lora?.forward(.o, l, out: proj, inp: att)
@@ -115,7 +131,7 @@ extension Transformer {
             lora?.forward(.gate, l, out: b.gate.pointer, inp: n)
             linear(b.up.pointer, n, weight: w.up, packedAt: pw?.up, K: C, N: Hd)
             lora?.forward(.up, l, out: b.up.pointer, inp: n)
-            SwiGLU.forward(h: b.gate.pointer, gate: b.gate.pointer, up: b.up.pointer, N: M * Hd)
+            east_swiglu(b.gate.pointer, b.gate.pointer, b.up.pointer, M * Hd)  // SwiGLU.forward, vectorized
             linear(proj, b.gate.pointer, weight: w.down, packedAt: pw?.down, K: Hd, N: C)
             lora?.forward(.down, l, out: proj, inp: b.gate.pointer)
             for j in 0..<(M * C) { x[j] += proj[j] }
@@ -127,7 +143,7 @@ extension Transformer {
                             weight: p + layout.finalNorm, N: 1, C: C, eps: c.rmsNormEps)
         }
         if let packed {
-            packed.matmul(out: b.logits.pointer, inp: b.lastHidden.pointer, offset: packed.outputHead, M: rows, K: C, N: c.vocabSize)
+            packed.matmul(out: b.logits.pointer, inp: b.lastHidden.pointer, matrix: packed.outputHead, M: rows)
         } else {
             Matmul.forward(out: b.logits.pointer, inp: b.lastHidden.pointer, weight: p + layout.outputHead,
                            M: rows, K: C, N: c.vocabSize)

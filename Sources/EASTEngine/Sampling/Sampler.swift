@@ -68,7 +68,7 @@ public final class Sampler {
         let V = model.config.vocabSize
         cache.reset()
         if let packed, packedVersion != model.parameterVersion {  // first call, or the model was trained since
-            packed.pack(from: model.parameters.pointer)
+            packed.pack(from: model)
             packedVersion = model.parameterVersion
         }
 

@@ -1,0 +1,63 @@
+/// One matrix as GGUF stores it quantized, unpacked to one signed byte per
+/// value: value[n][k] = scales[n][k / 32] * codes[n][k] + offsets[n][k / 32],
+/// a multiply then an add in Float32, exactly as the loader dequantizes it.
+public struct QuantizedMatrix: Sendable {
+    /// (rows, columns)
+    public let codes: [Int8]
+    /// (rows, columns / 32) each
+    public let scales: [Float]
+    public let offsets: [Float]
+
+    /// The same matrix with its rows in the order `GGUFModel.unpermuteRoPERows`
+    /// gives the Float32 weights.
+    func rowsUnpermuted(heads: Int, headDim: Int) -> QuantizedMatrix {
+        // where each row goes: unpermute the row numbers themselves
+        var order = (0..<(heads * headDim)).map(Float.init)
+        order.withUnsafeMutableBufferPointer { GGUFModel.unpermuteRoPERows($0.baseAddress!, heads: heads, headDim: headDim, columns: 1) }
+        let rows = order.count, columns = codes.count / rows, blocks = columns / 32
+        var c = codes, s = scales, o = offsets
+        for (to, from) in order.map({ Int($0) }).enumerated() {
+            for k in 0..<columns { c[to * columns + k] = codes[from * columns + k] }
+            for b in 0..<blocks {
+                s[to * blocks + b] = scales[from * blocks + b]
+                o[to * blocks + b] = offsets[from * blocks + b]
+            }
+        }
+        return QuantizedMatrix(codes: c, scales: s, offsets: o)
+    }
+}
+
+/// The quantized source of a model's matrices, by parameter offset.
+///
+/// Decoding reads every weight once per step, so it is bound by memory
+/// bandwidth; from these codes a weight costs 1.25 bytes instead of 4, and
+/// the decode kernel rebuilds the exact Float32 value, so the numbers do not
+/// change. Valid only for the parameters as loaded: once training writes the
+/// base weights (`parameterVersion` moves), samplers fall back to Float32.
+public final class QuantizedMatrices: @unchecked Sendable {
+    /// The model version the codes describe.
+    public let version: Int
+    let matrices: [Int: QuantizedMatrix]
+
+    /// Keeps only the matrices whose codes reproduce the model's weights bit
+    /// for bit (all of them, unless the loader and the codes disagree), so
+    /// that using the codes can never change a result.
+    init(model: Transformer, matrices: [Int: QuantizedMatrix]) {
+        version = model.parameterVersion
+        let p = model.parameters.pointer
+        self.matrices = matrices.filter { offset, m in
+            m.codes.withUnsafeBufferPointer { codes in
+                for b in 0..<m.scales.count {  // blocks of 32 values, row after row
+                    let (d, o) = (m.scales[b], m.offsets[b])
+                    for i in (b * 32)..<(b * 32 + 32) where d * Float(codes[i]) + o != p[offset + i] { return false }
+                }
+                return true
+            }
+        }
+    }
+
+    /// The codes of the matrix at `offset`, while the model is as loaded.
+    func matrix(at offset: Int, for model: Transformer) -> QuantizedMatrix? {
+        model.parameterVersion == version ? matrices[offset] : nil
+    }
+}
