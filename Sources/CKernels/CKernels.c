@@ -49,8 +49,8 @@ panels(float *out, long N, long n, const float *xt, const float *packed, long K,
         __m512 wv[4];
         for (int i = 0; i < NP; i++) wv[i] = _mm512_loadu_ps(w + i * K * 16 + k * 16);
         // The weights stream from memory once per call: ask for them 32
-        // steps (2 KB) ahead, or each step waits on a cache miss (the hardware prefetcher
-        // alone keeps too few lines in flight at this pace).
+        // steps (2 KB) ahead, or each step waits on a cache miss (the
+        // hardware prefetcher alone keeps too few lines in flight here).
         for (int i = 0; i < NP; i++) _mm_prefetch((const char *)(w + i * K * 16 + (k + 32) * 16), _MM_HINT_T0);
         for (int j = 0; j < MR; j++) {
             __m512 x = _mm512_set1_ps(xt[k * 16 + j]);
