@@ -243,7 +243,7 @@ AVX512 void east_matmul_qpacked(float *out, const float *inp, const void *packed
 }
 
 // ---------------------------------------------------------------------------
-// Attention of one query position
+// Exponentials: softmax, token choice, SwiGLU
 
 // exp(x) for 16 lanes: x = n ln 2 + r with |r| <= ln 2 / 2, exp(r) by the
 // Cephes polynomial (about 1 ulp), times 2^n by vscalefps. Inputs below -87
@@ -306,101 +306,117 @@ void east_swiglu(float *h, const float *gate, const float *up, long n) {
     for (long i = 0; i < n; i++) h[i] = gate[i] / (1 + expf(-gate[i])) * up[i];
 }
 
-// Sums each of 16 vectors: lane p of the result is the sum of v[p]'s 16
-// lanes, by a tree of unpacks and lane shuffles (45 instructions for all 16
-// instead of about 8 for each one alone).
-static inline __attribute__((always_inline)) AVX512 __m512 reduce16(const __m512 v[16]) {
-    __m512 t[8], u[4];
-    for (int p = 0; p < 8; p++)  // each 128-bit lane: (v2p, v2p+1, v2p, v2p+1) partials
-        t[p] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * p], v[2 * p + 1]), _mm512_unpackhi_ps(v[2 * p], v[2 * p + 1]));
-    for (int p = 0; p < 4; p++) {  // each 128-bit lane: (v4p, ..., v4p+3) partials
-        __m512d a = _mm512_castps_pd(t[2 * p]), b = _mm512_castps_pd(t[2 * p + 1]);
-        u[p] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+// ---------------------------------------------------------------------------
+// Attention of one query position
+
+static inline __attribute__((always_inline)) AVX512 void
+group_scores(float *scores, long scoreStride, const float *q, long hd, const float *kt, long keyStride,
+             long length, float scale, int HS) {
+    for (long j0 = 0; j0 < length; j0 += 64) {
+        __m512 acc[2][4];
+        __mmask16 masks[4];
+        for (int b = 0; b < 4; b++) {
+            long left = length - j0 - 16 * b;
+            masks[b] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            for (int h = 0; h < HS; h++) acc[h][b] = _mm512_setzero_ps();
+        }
+        for (long d = 0; d < hd; d++) {
+            const float *row = kt + d * keyStride + j0;
+            for (int b = 0; b < 4; b++) {
+                __m512 k = _mm512_maskz_loadu_ps(masks[b], row + 16 * b);
+                for (int h = 0; h < HS; h++) acc[h][b] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * hd + d]), k, acc[h][b]);
+            }
+        }
+        __m512 s = _mm512_set1_ps(scale);
+        for (int h = 0; h < HS; h++)
+            for (int b = 0; b < 4; b++)
+                _mm512_mask_storeu_ps(scores + h * scoreStride + j0 + 16 * b, masks[b], _mm512_mul_ps(acc[h][b], s));
     }
-    // add the four 128-bit lanes of each u[p]; lane q of the result holds u[q]'s totals
-    __m512 x = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
-    __m512 y = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x88), _mm512_shuffle_f32x4(u[2], u[3], 0xDD));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x88), _mm512_shuffle_f32x4(x, y, 0xDD));
 }
 
-static AVX512 void attend_one_avx512(float *out, const float *q, const float *keys, const float *values,
-                                     long length, long heads, long kvHeads, long hd, long kvStride,
-                                     float scale, float *scores) {
-    long group = heads / kvHeads;
-    long chunks = (hd + 15) / 16;
-    __mmask16 last = hd % 16 ? (__mmask16)((1u << (hd % 16)) - 1) : (__mmask16)0xFFFF;
-    for (long h = 0; h < heads; h++) {
-        const float *qh = q + h * hd;
-        const float *kh = keys + (h / group) * hd, *vh = values + (h / group) * hd;
-        float *oh = out + h * hd;
-        // scores[j] = scale * k_j . q, 16 positions per reduce16
-        for (long j0 = 0; j0 < length; j0 += 16) {
-            __m512 acc[16];
-            for (int j = 0; j < 16; j++) {
-                acc[j] = _mm512_setzero_ps();
-                if (j0 + j >= length) continue;
-                const float *kj = kh + (j0 + j) * kvStride;
-                for (long c = 0; c < chunks; c++) {
-                    __mmask16 m = c == chunks - 1 ? last : (__mmask16)0xFFFF;
-                    acc[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, kj + 16 * c), _mm512_maskz_loadu_ps(m, qh + 16 * c), acc[j]);
+// out_h = sum_j p_h[j] v_j for HS heads sharing the value rows, 64 columns
+// at a time, two positions per step into separate accumulators (16 FMA
+// chains: fewer would wait on the FMA latency).
+static inline __attribute__((always_inline)) AVX512 void
+group_values(float *out, const float *scores, long scoreStride, const float *inv, const float *v, long valueStride,
+             long length, long hd, int HS) {
+    for (long c0 = 0; c0 < hd; c0 += 64) {
+        long width = hd - c0 < 64 ? hd - c0 : 64;
+        __m512 acc[2][2][4];
+        __mmask16 masks[4];
+        for (int u = 0; u < 4; u++) {
+            long left = width - 16 * u;
+            masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            for (int r = 0; r < 2; r++)
+                for (int h = 0; h < HS; h++) acc[r][h][u] = _mm512_setzero_ps();
+        }
+        long j = 0;
+        for (; j + 2 <= length; j += 2)
+            for (int r = 0; r < 2; r++) {
+                const float *vj = v + (j + r) * valueStride + c0;
+                __m512 vv[4];
+                for (int u = 0; u < 4; u++) vv[u] = _mm512_maskz_loadu_ps(masks[u], vj + 16 * u);
+                for (int h = 0; h < HS; h++) {
+                    __m512 p = _mm512_set1_ps(scores[h * scoreStride + j + r]);
+                    for (int u = 0; u < 4; u++) acc[r][h][u] = _mm512_fmadd_ps(p, vv[u], acc[r][h][u]);
                 }
             }
-            long n = length - j0 < 16 ? length - j0 : 16;
-            _mm512_mask_storeu_ps(scores + j0, (__mmask16)((1u << n) - 1), _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale)));
-        }
-        // softmax, unnormalized: 1 / sum scales the output once at the end
-        __m512 mx = _mm512_set1_ps(-INFINITY);
-        for (long j = 0; j < length; j += 16) {
-            __mmask16 m = length - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - j)) - 1);
-            mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, scores + j));
-        }
-        float inv = 1 / exp_sum_avx512(scores, scores, length, _mm512_reduce_max_ps(mx), 1);
-        // out_h = sum_j p_j v_j, 64 columns at a time in registers, four
-        // positions per step into separate accumulators (16 FMA chains, not
-        // 4: one chain per column vector would wait on the FMA latency)
-        for (long c0 = 0; c0 < hd; c0 += 64) {
-            long width = hd - c0 < 64 ? hd - c0 : 64;
-            __m512 acc[4][4];
-            __mmask16 masks[4];
-            for (int u = 0; u < 4; u++) {
-                long left = width - 16 * u;
-                masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-                for (int r = 0; r < 4; r++) acc[r][u] = _mm512_setzero_ps();
-            }
-            long j = 0;
-            for (; j + 4 <= length; j += 4)
-                for (int r = 0; r < 4; r++) {
-                    __m512 p = _mm512_set1_ps(scores[j + r]);
-                    const float *vj = vh + (j + r) * kvStride + c0;
-                    for (int u = 0; u < 4; u++)
-                        acc[r][u] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(masks[u], vj + 16 * u), acc[r][u]);
-                }
-            for (; j < length; j++) {
-                __m512 p = _mm512_set1_ps(scores[j]);
-                const float *vj = vh + j * kvStride + c0;
+        for (; j < length; j++) {
+            const float *vj = v + j * valueStride + c0;
+            for (int h = 0; h < HS; h++) {
+                __m512 p = _mm512_set1_ps(scores[h * scoreStride + j]);
                 for (int u = 0; u < 4; u++)
-                    acc[0][u] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(masks[u], vj + 16 * u), acc[0][u]);
+                    acc[0][h][u] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(masks[u], vj + 16 * u), acc[0][h][u]);
             }
-            __m512 s = _mm512_set1_ps(inv);
-            for (int u = 0; u < 4; u++) {
-                __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0][u], acc[1][u]), _mm512_add_ps(acc[2][u], acc[3][u]));
-                _mm512_mask_storeu_ps(oh + c0 + 16 * u, masks[u], _mm512_mul_ps(sum, s));
-            }
+        }
+        for (int h = 0; h < HS; h++) {
+            __m512 s = _mm512_set1_ps(inv[h]);
+            for (int u = 0; u < 4; u++)
+                _mm512_mask_storeu_ps(out + h * hd + c0 + 16 * u, masks[u],
+                                      _mm512_mul_ps(_mm512_add_ps(acc[0][h][u], acc[1][h][u]), s));
         }
     }
 }
 
-static void attend_one_portable(float *out, const float *q, const float *keys, const float *values,
-                                long length, long heads, long kvHeads, long hd, long kvStride,
-                                float scale, float *scores) {
+static AVX512 void attend_one_avx512(float *out, const float *q, const float *keysT, const float *values,
+                                     long length, long heads, long kvHeads, long hd, long keyStride,
+                                     long valueStride, float scale, float *scores) {
+    long group = heads / kvHeads;
+    for (long g = 0; g < kvHeads; g++) {
+        const float *kt = keysT + g * hd * keyStride, *v = values + g * hd;
+        for (long h0 = 0; h0 < group; h0 += 2) {  // query heads of this group, two at a time
+            long h = g * group + h0;
+            int pair = group - h0 >= 2;
+            if (pair) group_scores(scores, length, q + h * hd, hd, kt, keyStride, length, scale, 2);
+            else group_scores(scores, length, q + h * hd, hd, kt, keyStride, length, scale, 1);
+            // softmax, unnormalized: 1 / sum scales the output once at the end
+            float inv[2];
+            for (int i = 0; i <= pair; i++) {
+                float *sc = scores + i * length;
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                for (long j = 0; j < length; j += 16) {
+                    __mmask16 m = length - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - j)) - 1);
+                    mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, sc + j));
+                }
+                inv[i] = 1 / exp_sum_avx512(sc, sc, length, _mm512_reduce_max_ps(mx), 1);
+            }
+            if (pair) group_values(out + h * hd, scores, length, inv, v, valueStride, length, hd, 2);
+            else group_values(out + h * hd, scores, length, inv, v, valueStride, length, hd, 1);
+        }
+    }
+}
+
+static void attend_one_portable(float *out, const float *q, const float *keysT, const float *values,
+                                long length, long heads, long kvHeads, long hd, long keyStride,
+                                long valueStride, float scale, float *scores) {
     long group = heads / kvHeads;
     for (long h = 0; h < heads; h++) {
         const float *qh = q + h * hd;
-        const float *kh = keys + (h / group) * hd, *vh = values + (h / group) * hd;
+        const float *kt = keysT + (h / group) * hd * keyStride, *vh = values + (h / group) * hd;
         float *oh = out + h * hd;
         for (long j = 0; j < length; j++) {
             float s = 0;
-            for (long c = 0; c < hd; c++) s += kh[j * kvStride + c] * qh[c];
+            for (long d = 0; d < hd; d++) s += kt[d * keyStride + j] * qh[d];
             scores[j] = scale * s;
         }
         float max = -INFINITY;
@@ -408,16 +424,16 @@ static void attend_one_portable(float *out, const float *q, const float *keys, c
         float inv = 1 / east_exp_sum(scores, scores, length, max, 1);
         for (long c = 0; c < hd; c++) oh[c] = 0;
         for (long j = 0; j < length; j++)
-            for (long c = 0; c < hd; c++) oh[c] += scores[j] * vh[j * kvStride + c];
+            for (long c = 0; c < hd; c++) oh[c] += scores[j] * vh[j * valueStride + c];
         for (long c = 0; c < hd; c++) oh[c] *= inv;
     }
 }
 
-void east_attend_one(float *out, const float *q, const float *keys, const float *values,
-                     long length, long heads, long kvHeads, long headDim, long kvStride,
+void east_attend_one(float *out, const float *q, const float *keysT, const float *values,
+                     long length, long heads, long kvHeads, long headDim, long keyStride, long valueStride,
                      float scale, float *scores) {
     static int avx512 = -1;
     if (avx512 < 0) avx512 = east_kernels_available();
-    if (avx512) attend_one_avx512(out, q, keys, values, length, heads, kvHeads, headDim, kvStride, scale, scores);
-    else attend_one_portable(out, q, keys, values, length, heads, kvHeads, headDim, kvStride, scale, scores);
+    if (avx512) attend_one_avx512(out, q, keysT, values, length, heads, kvHeads, headDim, keyStride, valueStride, scale, scores);
+    else attend_one_portable(out, q, keysT, values, length, heads, kvHeads, headDim, keyStride, valueStride, scale, scores);
 }

@@ -78,25 +78,27 @@ import Testing
         #expect(zip(fromCodes, expected).map { abs(Double($0) - $1) }.max()! < 1e-4)
     }
 
-    /// One query over a cache with grouped heads, against softmax attention in Double.
-    @Test(arguments: [1, 7, 16, 33])
-    func attendOneMatchesReference(length: Int) {
-        let (heads, kvHeads, hd) = (6, 2, 20)
-        let kvStride = kvHeads * hd + 3  // rows padded, as a strided view would be
-        let q = randomFloats(heads * hd, seed: 3), keys = randomFloats(length * kvStride, seed: 4)
-        let values = randomFloats(length * kvStride, seed: 5)
+    /// One query over a cache with grouped heads, against softmax attention
+    /// in Double: one and two query heads per key/value head (the kernel
+    /// takes them in pairs), lengths around its 64-position blocks.
+    @Test(arguments: [(1, 6, 2), (7, 6, 2), (33, 6, 3), (64, 4, 4), (65, 6, 2), (130, 9, 3)])
+    func attendOneMatchesReference(length: Int, heads: Int, kvHeads: Int) {
+        let hd = 20, capacity = length + 5  // key columns padded, as a cache row is
+        let valueStride = kvHeads * hd + 3
+        let q = randomFloats(heads * hd, seed: 3), keysT = randomFloats(kvHeads * hd * capacity, seed: 4)
+        let values = randomFloats(length * valueStride, seed: 5)
         let scale = 1 / Float(hd).squareRoot()
-        var out = [Float](repeating: .nan, count: heads * hd), scores = [Float](repeating: 0, count: length)
-        east_attend_one(&out, q, keys, values, length, heads, kvHeads, hd, kvStride, scale, &scores)
+        var out = [Float](repeating: .nan, count: heads * hd), scores = [Float](repeating: 0, count: 2 * length)
+        east_attend_one(&out, q, keysT, values, length, heads, kvHeads, hd, capacity, valueStride, scale, &scores)
         var worst = 0.0
         for h in 0..<heads {
             let g = h / (heads / kvHeads)
             let s = (0..<length).map { j in
-                (0..<hd).reduce(0.0) { $0 + Double(keys[j * kvStride + g * hd + $1]) * Double(q[h * hd + $1]) } * Double(scale)
+                (0..<hd).reduce(0.0) { $0 + Double(keysT[(g * hd + $1) * capacity + j]) * Double(q[h * hd + $1]) } * Double(scale)
             }
             let e = s.map { exp($0 - s.max()!) }, z = e.reduce(0, +)
             for c in 0..<hd {
-                let expected = (0..<length).reduce(0.0) { $0 + e[$1] / z * Double(values[$1 * kvStride + g * hd + c]) }
+                let expected = (0..<length).reduce(0.0) { $0 + e[$1] / z * Double(values[$1 * valueStride + g * hd + c]) }
                 worst = max(worst, abs(expected - Double(out[h * hd + c])))
             }
         }

@@ -54,13 +54,15 @@ void east_matmul_qpacked(float *out, const float *inp, const void *packed,
                          long M, long K, long N, long n0, long n1);
 
 /// Causal attention of ONE query position over `length` cached positions,
-/// every head. Query head h reads key/value head h / (heads / kvHeads).
-///   q: (heads * headDim), out: (heads * headDim)
-///   keys, values: (length, kvStride), head g at column g * headDim
-///   scores: scratch of `length` floats
+/// every head. Query head h reads key/value head g = h / (heads / kvHeads).
+///   q, out: (heads * headDim)
+///   keysT: head g's keys transposed, keysT[(g * headDim + d) * keyStride + j]
+///          is column d of position j (so 16 positions load as one vector)
+///   values: values[j * valueStride + g * headDim + d]
+///   scores: scratch of 2 * length floats
 /// Works on any CPU (a portable loop when AVX-512 is missing).
-void east_attend_one(float *out, const float *q, const float *keys, const float *values,
-                     long length, long heads, long kvHeads, long headDim, long kvStride,
+void east_attend_one(float *out, const float *q, const float *keysT, const float *values,
+                     long length, long heads, long kvHeads, long headDim, long keyStride, long valueStride,
                      float scale, float *scores);
 
 /// out[i] = exp((in[i] - shift) * scale) for i < n; returns their sum.

@@ -12,7 +12,7 @@ final class InferenceBuffers {
     let k, v: FloatBuffer                                 // (maxPositions, kvC)
     let gate, up: FloatBuffer                             // (maxPositions, hidden)
     let rstd: FloatBuffer                                 // (maxPositions)
-    let scores: FloatBuffer                               // (maxThreads, cache capacity): attention scratch
+    let scores: FloatBuffer                               // (maxThreads, 2, cache capacity): attention scratch
     /// Threads the attention may use (one scores row each).
     let maxThreads = 8
     let lastHidden: FloatBuffer                           // (maxRows, C)
@@ -29,7 +29,7 @@ final class InferenceBuffers {
         k = FloatBuffer(count: maxPositions * c.kvDim); v = FloatBuffer(count: maxPositions * c.kvDim)
         gate = FloatBuffer(count: maxPositions * c.hiddenDim); up = FloatBuffer(count: maxPositions * c.hiddenDim)
         rstd = FloatBuffer(count: maxPositions)
-        scores = FloatBuffer(count: maxThreads * cacheCapacity)
+        scores = FloatBuffer(count: maxThreads * 2 * cacheCapacity)
         lastHidden = FloatBuffer(count: maxRows * c.dim)
         logits = FloatBuffer(count: maxRows * c.vocabSize)
         cacheRows = [Int](repeating: 0, count: maxRows)
@@ -95,29 +95,27 @@ extension Transformer {
             for i in 0..<rows {  // append this step's keys and values: cache[l, row, start + t] = k[i, t]
                 let row = b.cacheRows[i], start = cache.lengths[row]
                 for t in 0..<T {
-                    let o = cache.offset(layer: l, row: row, position: start + t)
-                    cache.keys.at(o).update(from: k + (i * T + t) * kvC, count: kvC)
-                    cache.values.at(o).update(from: v + (i * T + t) * kvC, count: kvC)
+                    cache.append(layer: l, row: row, position: start + t, key: k + (i * T + t) * kvC, value: v + (i * T + t) * kvC)
                 }
             }
             // attention of each new position over its row's cache up to itself;
-            // rows are independent, so with several threads they share them out
-            nonisolated(unsafe) let (keys, values) = (cache.keys.at(cache.offset(layer: l, row: 0, position: 0)),
-                                                      cache.values.at(cache.offset(layer: l, row: 0, position: 0)))
+            // pairs of (row, position) are independent, so several threads share them out
+            nonisolated(unsafe) let (keys, values) = (cache.keys.at(cache.offset(layer: l, row: 0)),
+                                                      cache.values.at(cache.offset(layer: l, row: 0)))
             nonisolated(unsafe) let (queries, out, scores) = (UnsafePointer(q), att, b.scores.pointer)
-            let rowStride = cache.offset(layer: 0, row: 1, position: 0), capacity = cache.capacity
+            let rowStride = cache.offset(layer: 0, row: 1), capacity = cache.capacity
             let cacheRows = b.cacheRows, lengths = cache.lengths
             // one (row, position) pair; position start + t sees positions 0...start + t
             let attend: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void = { pair, scratch in
                 let (i, t) = pair.quotientAndRemainder(dividingBy: T)
                 let row = cacheRows[i], start = lengths[row]
                 east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C, keys + row * rowStride,
-                                values + row * rowStride, start + t + 1, H, KV, hd, kvC, scale, scratch)
+                                values + row * rowStride, start + t + 1, H, KV, hd, capacity, kvC, scale, scratch)
             }
             let threads = min(BLASThreads.current, M, b.maxThreads)
             if threads > 1 {  // pairs are independent: share them out, one scratch row per thread
                 DispatchQueue.concurrentPerform(iterations: threads) { thread in
-                    for pair in stride(from: thread, to: M, by: threads) { attend(pair, scores + thread * capacity) }
+                    for pair in stride(from: thread, to: M, by: threads) { attend(pair, scores + 2 * thread * capacity) }
                 }
             } else {
                 for pair in 0..<M { attend(pair, scores) }
