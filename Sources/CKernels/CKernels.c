@@ -103,10 +103,37 @@ static AVX512 void rows_block(float *out, const float *xt, const float *packed, 
 static _Thread_local float *transposed;
 static _Thread_local long transposedCapacity;
 
+// Transposes the 16 x 16 block r[0..<16] (16 floats each) in registers:
+// on return r[k] holds column k. Three rounds of lane shuffles.
+static inline __attribute__((always_inline)) AVX512 void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {  // interleave pairs of rows, 32-bit elements
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4)  // then 64-bit pairs of rows i, i + 1 with rows i + 2, i + 3
+        for (int j = 0; j < 2; j++) {
+            __m512d a = _mm512_castps_pd(t[i + j]), b = _mm512_castps_pd(t[i + j + 2]);
+            r[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));      // column 2j of each 4
+            r[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));  // column 2j + 1
+        }
+    // r[4q + c] now holds, in 128-bit lane l, column 4l + c of rows 4q..4q+3;
+    // gather the lanes: column 4l + c = lanes l of r[c], r[4 + c], r[8 + c], r[12 + c]
+    for (int c = 0; c < 4; c++) {
+        __m512 a = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x44), b = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xEE);
+        __m512 e = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x44), f = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xEE);
+        t[c] = _mm512_shuffle_f32x4(a, e, 0x88);       // lane 0 of each: column c
+        t[4 + c] = _mm512_shuffle_f32x4(a, e, 0xDD);   // lane 1: column 4 + c
+        t[8 + c] = _mm512_shuffle_f32x4(b, f, 0x88);   // lane 2: column 8 + c
+        t[12 + c] = _mm512_shuffle_f32x4(b, f, 0xDD);  // lane 3: column 12 + c
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
 // Copies inp (M, K) into `transposed` in groups of 16 rows,
-// xt[g * 16 * K + k * 16 + j] = inp[(16 g + j) * K + k] (lanes past M unset).
-// Returns the number of groups.
-static long transpose_input(const float *inp, long M, long K) {
+// xt[g * 16 * K + k * 16 + j] = inp[(16 g + j) * K + k] (zero past M),
+// 16 x 16 blocks at a time. Returns the number of groups.
+static AVX512 long transpose_input(const float *inp, long M, long K) {
     long groups = (M + 15) / 16;
     if (groups * 16 * K > transposedCapacity) {
         free(transposed);
@@ -114,13 +141,19 @@ static long transpose_input(const float *inp, long M, long K) {
         transposed = malloc(sizeof(float) * transposedCapacity);
         if (!transposed) abort();
     }
-    for (long g = 0; g < groups; g++)
-        for (long j = 0; j < 16; j++) {
-            float *xt = transposed + g * 16 * K + j;
-            if (16 * g + j >= M) break;  // the kernels read only the first M lanes
-            const float *row = inp + (16 * g + j) * K;
-            for (long k = 0; k < K; k++) xt[k * 16] = row[k];
+    for (long g = 0; g < groups; g++) {
+        long rows = M - 16 * g < 16 ? M - 16 * g : 16;
+        for (long k0 = 0; k0 < K; k0 += 16) {
+            long cols = K - k0 < 16 ? K - k0 : 16;
+            __mmask16 mask = cols == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+            __m512 r[16];
+            for (int j = 0; j < 16; j++)
+                r[j] = j < rows ? _mm512_maskz_loadu_ps(mask, inp + (16 * g + j) * K + k0) : _mm512_setzero_ps();
+            transpose16(r);
+            float *xt = transposed + g * 16 * K + k0 * 16;
+            for (int k = 0; k < cols; k++) _mm512_storeu_ps(xt + k * 16, r[k]);
         }
+    }
     return groups;
 }
 
