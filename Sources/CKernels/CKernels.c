@@ -321,6 +321,31 @@ float east_exp_sum(float *out, const float *in, long n, float shift, float scale
     return sum;
 }
 
+static AVX512 long argmax_avx512(const float *x, long n) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        mx = _mm512_mask_max_ps(mx, mask, mx, _mm512_maskz_loadu_ps(mask, x + i));
+    }
+    float max = _mm512_reduce_max_ps(mx);
+    __m512 target = _mm512_set1_ps(max);
+    for (long i = 0; i < n; i += 16) {  // the first position holding the maximum
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 hit = _mm512_mask_cmp_ps_mask(mask, _mm512_maskz_loadu_ps(mask, x + i), target, _CMP_EQ_OQ);
+        if (hit) return i + __builtin_ctz(hit);
+    }
+    return 0;  // only NaNs
+}
+
+long east_argmax(const float *x, long n) {
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = east_kernels_available();
+    if (avx512) return argmax_avx512(x, n);
+    long best = 0;
+    for (long i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+    return best;
+}
+
 static AVX512 void swiglu_avx512(float *h, const float *gate, const float *up, long n) {
     for (long i = 0; i < n; i += 16) {
         __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);

@@ -105,6 +105,17 @@ import Testing
         #expect(worst < 1e-5, "largest error \(worst)")
     }
 
+    /// The first index of the maximum, as the scalar loop it replaced
+    /// (ties keep the earliest), on lengths that end mid-vector.
+    @Test(arguments: [1, 15, 16, 17, 100, 8193])
+    func argmaxIsTheFirstLargest(n: Int) {
+        var x = randomFloats(n, seed: UInt64(n), scale: 3).map { $0 - 10 }  // all negative
+        #expect(east_argmax(x, n) == x.indices.max { x[$0] < x[$1] || (x[$0] == x[$1] && $0 > $1) }!)
+        x[n - 1] = 5
+        x[n / 2] = 5  // a tie: the earlier one wins
+        #expect(east_argmax(x, n) == n / 2)
+    }
+
     @Test func expSumMatchesFoundation() {
         let input = (0..<1000).map { Float($0) * -0.093 + 2 }
         var out = [Float](repeating: .nan, count: input.count)

@@ -70,6 +70,9 @@ void east_attend_one(float *out, const float *q, const float *keysT, const float
 /// Works on any CPU (AVX-512 polynomial, about 1 ulp, or libm's expf).
 float east_exp_sum(float *out, const float *in, long n, float shift, float scale);
 
+/// The first index of the largest of x[0..<n] (0 when all are NaN). Works on any CPU.
+long east_argmax(const float *x, long n);
+
 /// h[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)); `h` may be
 /// `gate`. Works on any CPU.
 void east_swiglu(float *h, const float *gate, const float *up, long n);

@@ -1,3 +1,4 @@
+import Dispatch
 import EASTCore
 import Foundation
 
@@ -25,7 +26,10 @@ public final class Sampler {
     private let packed: PackedWeights?
     /// The model's `parameterVersion` that `packed` holds; -1 before the first pack.
     private var packedVersion = -1
-    private var chooser: TokenChooser
+    /// One per thread that may pick tokens (each has its own scratch).
+    private var choosers: [TokenChooser]
+    /// The token and log-prob picked for each input row of the last step.
+    private var chosen: [(token: Int, logProb: Float)]
     /// Input tokens of one cached forward: a prompt, or one token per unfinished row.
     private var stepTokens: [Int32]
     /// Per cache row: its request, its sample index, its last token, whether it is done.
@@ -44,7 +48,8 @@ public final class Sampler {
         cache = KVCache(config: model.config, rows: maxRows, capacity: length)
         buffers = InferenceBuffers(config: model.config, maxPositions: max(maxRows, length), maxRows: maxRows,
                                    cacheCapacity: length)
-        chooser = TokenChooser(vocabSize: model.config.vocabSize)
+        choosers = (0..<8).map { _ in TokenChooser(vocabSize: model.config.vocabSize) }
+        chosen = Array(repeating: (0, 0), count: maxRows)
         packed = PackedWeights(layout: model.layout, config: model.config)
         stepTokens = [Int32](repeating: 0, count: max(maxRows, length))
         rowRequest = [Int](repeating: 0, count: maxRows)
@@ -98,11 +103,10 @@ public final class Sampler {
             results.append(samples)
         }
 
-        // Picks row r's next token from `logits` and records it.
-        func choose(row r: Int, logits: UnsafePointer<Float>) {
+        // Records row r's next token.
+        func record(row r: Int, token: Int, logProb: Float) {
             let j = rowRequest[r], s = rowSample[r]
             let parameters = requests[j].parameters
-            let (token, logProb) = chooser.choose(logits, V: V, parameters: parameters, rng: &rngs[r])
             results[j][s].tokens.append(token)
             results[j][s].logProbs.append(logProb)
             rowLastToken[r] = Int32(token)
@@ -121,7 +125,10 @@ public final class Sampler {
             guard maxNew[j] > 0 else { continue }
             prefill(request.prompt, row: first)
             cache.copyRow(first, to: first..<(first + request.n))
-            for r in first..<(first + request.n) { choose(row: r, logits: buffers.logits.pointer) }
+            for r in first..<(first + request.n) {
+                let (token, logProb) = choosers[0].choose(buffers.logits.pointer, V: V, parameters: request.parameters, rng: &rngs[r])
+                record(row: r, token: token, logProb: logProb)
+            }
         }
         // decode: one token for every unfinished row per step
         while true {
@@ -135,9 +142,36 @@ public final class Sampler {
             stepTokens.withUnsafeBufferPointer {
                 model.forwardCached(tokens: $0.baseAddress!, rows: m, T: 1, cache: cache, buffers: buffers, packed: packed)
             }
-            for i in 0..<m { choose(row: buffers.cacheRows[i], logits: buffers.logits.at(i * V)) }
+            chooseTokens(rows: m, requests: requests, rngs: &rngs)
+            for i in 0..<m { record(row: buffers.cacheRows[i], token: chosen[i].token, logProb: chosen[i].logProb) }
         }
         return results
+    }
+
+    /// Picks the next token of each of the `rows` input rows of the last
+    /// decode step into `chosen`. Rows are independent (each has its own
+    /// random stream), so with several BLAS threads they are shared out, one
+    /// chooser (and its scratch) per thread; the result does not depend on
+    /// how many threads there are.
+    private func chooseTokens(rows m: Int, requests: [GenerationRequest], rngs: inout [SeededGenerator]) {
+        let V = model.config.vocabSize
+        let threads = min(BLASThreads.current, m, choosers.count)
+        let parameters = (0..<m).map { requests[rowRequest[buffers.cacheRows[$0]]].parameters }
+        let cacheRows = Array(buffers.cacheRows[0..<m])
+        nonisolated(unsafe) let logits = UnsafePointer(buffers.logits.pointer)
+        choosers.withUnsafeMutableBufferPointer { choosers in
+            rngs.withUnsafeMutableBufferPointer { rngs in
+                chosen.withUnsafeMutableBufferPointer { chosen in
+                    nonisolated(unsafe) let (choosers, rngs, chosen) = (choosers, rngs, chosen)
+                    let work: @Sendable (Int) -> Void = { t in
+                        for i in stride(from: t, to: m, by: threads) {
+                            chosen[i] = choosers[t].choose(logits + i * V, V: V, parameters: parameters[i], rng: &rngs[cacheRows[i]])
+                        }
+                    }
+                    if threads > 1 { DispatchQueue.concurrentPerform(iterations: threads, execute: work) } else { work(0) }
+                }
+            }
+        }
     }
 
     /// log-softmax of the next-token logits after `prompt` (vocab entries).

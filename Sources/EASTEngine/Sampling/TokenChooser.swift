@@ -18,8 +18,7 @@ struct TokenChooser {
     mutating func choose(
         _ logits: UnsafePointer<Float>, V: Int, parameters s: SamplingParameters, rng: inout SeededGenerator
     ) -> (token: Int, logProb: Float) {
-        var maxLogit = -Float.infinity, best = 0
-        for i in 0..<V where logits[i] > maxLogit { maxLogit = logits[i]; best = i }
+        let best = east_argmax(logits, V), maxLogit = logits[best]
         return probs.withUnsafeMutableBufferPointer { buffer -> (Int, Float) in
             let p = buffer.baseAddress!
             // log Z of the temperature-1 distribution, for the returned log-prob
