@@ -54,8 +54,9 @@ let package = Package(
 
         // Hand-written C for the decode step (see its header for why). Always
         // optimized: at -O0 the intrinsics would be slower than BLAS, and the
-        // debug-built tests decode through it too.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        // debug-built tests decode through it too. Never contracted into FMAs:
+        // the quantized path must round exactly as the Float32 dequantizer.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
 
         .target(name: "EASTCore"),
         .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS", "CKernels"]),

@@ -1,20 +1,51 @@
 #include "CKernels.h"
 
-#include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+// No a * b + c here may become an FMA behind our back: the code panels must
+// rebuild each weight with the same rounding as the Float32 dequantizer.
+// (Package.swift also passes -ffp-contract=off.)
+#pragma clang fp contract(off)
+
+// The AVX-512 code is compiled for x86-64 only, each function for the
+// AVX-512 target whatever the build's baseline, and runs only when the CPU
+// has it; elsewhere the portable paths (and BLAS, in Swift) take over.
+// -DEAST_NO_AVX512 builds the portable variant on x86-64 too, and the
+// environment variable EAST_NO_AVX512=1 selects it at run time.
+#if defined(__x86_64__) && !defined(EAST_NO_AVX512)
+#define EAST_X86 1
+#include <immintrin.h>
 #define AVX512 __attribute__((target("avx512f,fma")))
+#else
+#define EAST_X86 0
+#endif
 
 int east_kernels_available(void) {
+#if EAST_X86
+    const char *off = getenv("EAST_NO_AVX512");  // set (to anything but "0") to run the fallbacks
+    if (off && *off && *off != '0') return 0;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
 }
+
+#if EAST_X86
+// Detected once, when the library loads, so that threads only ever read it.
+static int available;
+__attribute__((constructor)) static void detect(void) { available = east_kernels_available(); }
+static int avx512(void) { return available; }
+#endif
 
 // ---------------------------------------------------------------------------
 // Matrix product with few rows
 
+#if EAST_X86
 // Weight (N, K) as panels of 16 rows, each panel k-major: the 16 weights
 // that column k contributes to 16 outputs sit in one 64-byte vector.
 AVX512 void east_pack_weight(float *packed, const float *weight, long K, long N) {
@@ -41,7 +72,7 @@ AVX512 void east_pack_weight(float *packed, const float *weight, long K, long N)
 // plain base + offset address (indexed addresses would split each FMA in two
 // micro-ops and make the front end the bottleneck).
 static inline __attribute__((always_inline)) AVX512 void
-panels(float *out, long N, long n, const float *xt, const float *packed, long K, int NP, int MR) {
+panels(float *out, long N, long n, long end, const float *xt, const float *packed, long K, int NP, int MR) {
     __m512 acc[16];
     for (int p = 0; p < 16; p++) acc[p] = _mm512_setzero_ps();
     const float *w = packed + (n / 16) * K * 16;
@@ -63,7 +94,7 @@ panels(float *out, long N, long n, const float *xt, const float *packed, long K,
         }
     }
     for (int i = 0; i < NP; i++) {
-        long left = N - n - 16 * i;  // the last panel may be partial
+        long left = end - n - 16 * i;  // the last panel may be partial; write nothing past `end`
         __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
         for (int j = 0; j < MR; j++) _mm512_mask_storeu_ps(out + j * N + n + 16 * i, mask, acc[NP * j + i]);
     }
@@ -72,8 +103,8 @@ panels(float *out, long N, long n, const float *xt, const float *packed, long K,
 #define PANELS(MR, NP)                                                                   \
     do {                                                                                 \
         long n = n0;                                                                     \
-        for (; n + 16 * NP <= n1; n += 16 * NP) panels(out, N, n, xt, packed, K, NP, MR); \
-        for (; n < n1; n += 16) panels(out, N, n, xt, packed, K, 1, MR);               \
+        for (; n + 16 * NP <= n1; n += 16 * NP) panels(out, N, n, n1, xt, packed, K, NP, MR); \
+        for (; n < n1; n += 16) panels(out, N, n, n1, xt, packed, K, 1, MR);               \
     } while (0)
 
 static AVX512 void rows_block(float *out, const float *xt, const float *packed, long M, long K, long N,
@@ -99,9 +130,30 @@ static AVX512 void rows_block(float *out, const float *xt, const float *packed, 
 }
 
 // Scratch for the transposed input, one per thread, grown when needed and
-// kept for the thread's life (a few hundred KB at most).
-static _Thread_local float *transposed;
-static _Thread_local long transposedCapacity;
+// freed when the thread ends (Dispatch retires idle worker threads).
+struct scratch { float *floats; long capacity; };
+static pthread_key_t scratchKey;
+static pthread_once_t scratchOnce = PTHREAD_ONCE_INIT;
+static void freeScratch(void *p) {
+    free(((struct scratch *)p)->floats);
+    free(p);
+}
+static void makeScratchKey(void) { pthread_key_create(&scratchKey, freeScratch); }
+
+static float *threadScratch(long count) {
+    pthread_once(&scratchOnce, makeScratchKey);
+    struct scratch *s = pthread_getspecific(scratchKey);
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s))) abort();
+        pthread_setspecific(scratchKey, s);
+    }
+    if (count > s->capacity) {
+        free(s->floats);
+        if (!(s->floats = malloc(sizeof(float) * count))) abort();
+        s->capacity = count;
+    }
+    return s->floats;
+}
 
 // Transposes the 16 x 16 block r[0..<16] (16 floats each) in registers:
 // on return r[k] holds column k. Three rounds of lane shuffles.
@@ -130,17 +182,12 @@ static inline __attribute__((always_inline)) AVX512 void transpose16(__m512 r[16
     for (int i = 0; i < 16; i++) r[i] = t[i];
 }
 
-// Copies inp (M, K) into `transposed` in groups of 16 rows,
+// Copies inp (M, K) into this thread's scratch in groups of 16 rows,
 // xt[g * 16 * K + k * 16 + j] = inp[(16 g + j) * K + k] (zero past M),
-// 16 x 16 blocks at a time. Returns the number of groups.
-static AVX512 long transpose_input(const float *inp, long M, long K) {
+// 16 x 16 blocks at a time, and returns it.
+static AVX512 float *transpose_input(const float *inp, long M, long K) {
     long groups = (M + 15) / 16;
-    if (groups * 16 * K > transposedCapacity) {
-        free(transposed);
-        transposedCapacity = groups * 16 * K;
-        transposed = malloc(sizeof(float) * transposedCapacity);
-        if (!transposed) abort();
-    }
+    float *transposed = threadScratch(groups * 16 * K);
     for (long g = 0; g < groups; g++) {
         long rows = M - 16 * g < 16 ? M - 16 * g : 16;
         for (long k0 = 0; k0 < K; k0 += 16) {
@@ -154,12 +201,13 @@ static AVX512 long transpose_input(const float *inp, long M, long K) {
             for (int k = 0; k < cols; k++) _mm512_storeu_ps(xt + k * 16, r[k]);
         }
     }
-    return groups;
+    return transposed;
 }
 
 AVX512 void east_matmul_packed(float *out, const float *inp, const float *packed,
                                long M, long K, long N, long n0, long n1) {
-    long groups = transpose_input(inp, M, K);
+    long groups = (M + 15) / 16;
+    const float *transposed = transpose_input(inp, M, K);
     // 64 columns (4 panels) at a time against every group of 16 rows: the
     // panels come from memory once and from the cache for the other groups.
     for (long n = n0; n < n1; n += 64) {
@@ -200,7 +248,7 @@ AVX512 void east_qpack_weight(void *packed, const int8_t *codes, const float *sc
 // of the Float32 dequantization and so are the products. A quarter of the
 // bytes to read per weight, four more instructions per vector.
 static inline __attribute__((always_inline)) AVX512 void
-qpanels(float *out, long N, long n, const float *xt, const char *packed, long K, int NP, int MR) {
+qpanels(float *out, long N, long n, long end, const float *xt, const char *packed, long K, int NP, int MR) {
     __m512 acc[16];
     for (int p = 0; p < 16; p++) acc[p] = _mm512_setzero_ps();
     long blocks = K / 32, panelBytes = blocks * QBLOCK_BYTES;
@@ -213,7 +261,7 @@ qpanels(float *out, long N, long n, const float *xt, const char *packed, long K,
             d[i] = _mm512_loadu_ps((const float *)block);
             m[i] = _mm512_loadu_ps((const float *)(block + 64));
             codes[i] = block + 128;
-            // the block after next, as for the float panels
+            // the block after next, into L1 (the code stream is a quarter of the float one)
             for (int line = 0; line < QBLOCK_BYTES; line += 64) _mm_prefetch(block + 2 * QBLOCK_BYTES + line, _MM_HINT_T0);
         }
         const float *x = xt + b * 32 * 16;
@@ -230,7 +278,7 @@ qpanels(float *out, long N, long n, const float *xt, const char *packed, long K,
         }
     }
     for (int i = 0; i < NP; i++) {
-        long left = N - n - 16 * i;
+        long left = end - n - 16 * i;
         __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
         for (int j = 0; j < MR; j++) _mm512_mask_storeu_ps(out + j * N + n + 16 * i, mask, acc[NP * j + i]);
     }
@@ -239,8 +287,8 @@ qpanels(float *out, long N, long n, const float *xt, const char *packed, long K,
 #define QPANELS(MR, NP)                                                                               \
     do {                                                                                              \
         long n = n0;                                                                                  \
-        for (; n + 16 * NP <= n1; n += 16 * NP) qpanels(out, N, n, xt, (const char *)packed, K, NP, MR); \
-        for (; n < n1; n += 16) qpanels(out, N, n, xt, (const char *)packed, K, 1, MR);              \
+        for (; n + 16 * NP <= n1; n += 16 * NP) qpanels(out, N, n, n1, xt, (const char *)packed, K, NP, MR); \
+        for (; n < n1; n += 16) qpanels(out, N, n, n1, xt, (const char *)packed, K, 1, MR);              \
     } while (0)
 
 static AVX512 void qrows_block(float *out, const float *xt, const void *packed, long M, long K, long N,
@@ -267,7 +315,8 @@ static AVX512 void qrows_block(float *out, const float *xt, const void *packed, 
 
 AVX512 void east_matmul_qpacked(float *out, const float *inp, const void *packed,
                                 long M, long K, long N, long n0, long n1) {
-    long groups = transpose_input(inp, M, K);
+    long groups = (M + 15) / 16;
+    const float *transposed = transpose_input(inp, M, K);
     for (long n = n0; n < n1; n += 64) {
         long end = n + 64 < n1 ? n + 64 : n1;
         for (long g = 0; g < groups; g++)
@@ -275,12 +324,32 @@ AVX512 void east_matmul_qpacked(float *out, const float *inp, const void *packed
     }
 }
 
+#else
+// Never called here: east_kernels_available() is 0.
+static void unavailable(const char *name) {
+    fprintf(stderr, "%s: the AVX-512 kernels are not compiled for this CPU\n", name);
+    abort();
+}
+void east_pack_weight(float *packed, const float *weight, long K, long N) { unavailable(__func__); }
+void east_matmul_packed(float *out, const float *inp, const float *packed, long M, long K, long N, long n0, long n1) {
+    unavailable(__func__);
+}
+void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets, long K, long N) {
+    unavailable(__func__);
+}
+void east_matmul_qpacked(float *out, const float *inp, const void *packed, long M, long K, long N, long n0, long n1) {
+    unavailable(__func__);
+}
+#endif
+
 // ---------------------------------------------------------------------------
 // Exponentials: softmax, token choice, SwiGLU
 
+#if EAST_X86
 // exp(x) for 16 lanes: x = n ln 2 + r with |r| <= ln 2 / 2, exp(r) by the
 // Cephes polynomial (about 1 ulp), times 2^n by vscalefps. Inputs below -87
-// give exp(-87) ~ 1.6e-38 instead of a denormal: callers only sum these.
+// give exp(-87) ~ 1.6e-38 instead of a denormal or 0: a token that far below
+// the best one keeps a weight of 1.6e-38 instead of almost nothing.
 static inline __attribute__((always_inline)) AVX512 __m512 exp16(__m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -309,10 +378,12 @@ static AVX512 float exp_sum_avx512(float *out, const float *in, long n, float sh
     return _mm512_reduce_add_ps(acc);
 }
 
+#endif
+
 float east_exp_sum(float *out, const float *in, long n, float shift, float scale) {
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = east_kernels_available();
-    if (avx512) return exp_sum_avx512(out, in, n, shift, scale);
+#if EAST_X86
+    if (avx512()) return exp_sum_avx512(out, in, n, shift, scale);
+#endif
     float sum = 0;
     for (long i = 0; i < n; i++) {
         out[i] = expf((in[i] - shift) * scale);
@@ -321,11 +392,14 @@ float east_exp_sum(float *out, const float *in, long n, float shift, float scale
     return sum;
 }
 
+#if EAST_X86
 static AVX512 long argmax_avx512(const float *x, long n) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (long i = 0; i < n; i += 16) {
         __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        mx = _mm512_mask_max_ps(mx, mask, mx, _mm512_maskz_loadu_ps(mask, x + i));
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        __mmask16 ordered = _mm512_mask_cmp_ps_mask(mask, v, v, _CMP_ORD_Q);  // NaNs never win
+        mx = _mm512_mask_max_ps(mx, ordered, mx, v);
     }
     float max = _mm512_reduce_max_ps(mx);
     __m512 target = _mm512_set1_ps(max);
@@ -337,36 +411,49 @@ static AVX512 long argmax_avx512(const float *x, long n) {
     return 0;  // only NaNs
 }
 
+#endif
+
 long east_argmax(const float *x, long n) {
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = east_kernels_available();
-    if (avx512) return argmax_avx512(x, n);
+#if EAST_X86
+    if (avx512()) return argmax_avx512(x, n);
+#endif
     long best = 0;
-    for (long i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+    float max = -INFINITY;
+    for (long i = 0; i < n; i++)
+        if (x[i] > max) { max = x[i]; best = i; }  // NaNs never win
     return best;
 }
 
+#if EAST_X86
 static AVX512 void swiglu_avx512(float *h, const float *gate, const float *up, long n) {
     for (long i = 0; i < n; i += 16) {
         __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         __m512 g = _mm512_maskz_loadu_ps(mask, gate + i), u = _mm512_maskz_loadu_ps(mask, up + i);
-        // exp(-g) for g below -87 is clamped to exp(87), where g / (1 + e) is ~0 anyway
+        // exp16 clamps its argument at -87: for g above 87, exp(-g) becomes
+        // exp(-87) instead of smaller, and 1 + e is 1 either way
         __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), g));
         __m512 silu = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
         _mm512_mask_storeu_ps(h + i, mask, _mm512_mul_ps(silu, u));
     }
 }
 
+#endif
+
 void east_swiglu(float *h, const float *gate, const float *up, long n) {
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = east_kernels_available();
-    if (avx512) { swiglu_avx512(h, gate, up, n); return; }
+#if EAST_X86
+    if (avx512()) { swiglu_avx512(h, gate, up, n); return; }
+#endif
     for (long i = 0; i < n; i++) h[i] = gate[i] / (1 + expf(-gate[i])) * up[i];
 }
 
 // ---------------------------------------------------------------------------
 // Attention of one query position
 
+#if EAST_X86
+// Scores of HS (1 or 2) query heads of one group over 64 positions at a
+// time: the keys come transposed, kt[d * keyStride + j], so one vector holds
+// column d of 16 positions and each broadcast query value meets it in one FMA
+// (no horizontal sums); both heads share every key load.
 static inline __attribute__((always_inline)) AVX512 void
 group_scores(float *scores, long scoreStride, const float *q, long hd, const float *kt, long keyStride,
              long length, float scale, int HS) {
@@ -464,6 +551,8 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *ke
     }
 }
 
+#endif
+
 static void attend_one_portable(float *out, const float *q, const float *keysT, const float *values,
                                 long length, long heads, long kvHeads, long hd, long keyStride,
                                 long valueStride, float scale, float *scores) {
@@ -490,8 +579,11 @@ static void attend_one_portable(float *out, const float *q, const float *keysT, 
 void east_attend_one(float *out, const float *q, const float *keysT, const float *values,
                      long length, long heads, long kvHeads, long headDim, long keyStride, long valueStride,
                      float scale, float *scores) {
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = east_kernels_available();
-    if (avx512) attend_one_avx512(out, q, keysT, values, length, heads, kvHeads, headDim, keyStride, valueStride, scale, scores);
-    else attend_one_portable(out, q, keysT, values, length, heads, kvHeads, headDim, keyStride, valueStride, scale, scores);
+#if EAST_X86
+    if (avx512()) {
+        attend_one_avx512(out, q, keysT, values, length, heads, kvHeads, headDim, keyStride, valueStride, scale, scores);
+        return;
+    }
+#endif
+    attend_one_portable(out, q, keysT, values, length, heads, kvHeads, headDim, keyStride, valueStride, scale, scores);
 }

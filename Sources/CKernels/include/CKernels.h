@@ -16,7 +16,8 @@
 
 #include <stdint.h>
 
-/// 1 when the CPU runs the AVX-512 kernels; 0 means callers should use BLAS.
+/// 1 when the CPU runs the AVX-512 kernels; 0 means callers should use BLAS
+/// (also 0 when the environment sets EAST_NO_AVX512=1, to compare the paths).
 int east_kernels_available(void);
 
 /// Floats east_pack_weight writes for a (N, K) weight: N rounded up to 16, times K.
@@ -29,8 +30,8 @@ void east_pack_weight(float *packed, const float *weight, long K, long N);
 
 /// out[m * N + n] = sum_k inp[m * K + k] * weight[n * K + k]
 /// for every m < M and n0 <= n < n1, from the packed weight; n0 must be a
-/// multiple of 16 (slices of the columns let several threads share one
-/// product). Fast for M <= 16; larger M runs as groups of 16 rows.
+/// multiple of 16, and nothing outside [n0, n1) is written (slices of the
+/// columns let several threads share one product). Fast for M <= 16; larger M runs as groups of 16 rows.
 /// Needs east_kernels_available().
 /// inp: (M, K), out: (M, N)
 void east_matmul_packed(float *out, const float *inp, const float *packed,
@@ -42,7 +43,8 @@ static inline long east_qpacked_bytes(long K, long N) { return (N + 15) / 16 * (
 
 /// Packs a weight given as one-byte codes with a scale and an offset per row
 /// and 32 columns, weight[n][k] = scales[n][k / 32] * codes[n][k] + offsets[n][k / 32]
-/// (a multiply, then an add: how GGUF's Q8_0, Q4_0 and Q4_1 blocks dequantize).
+/// (a multiply, then an add: how GGUF's Q4_1 blocks dequantize; Q8_0 and
+/// Q4_0 have offset 0, and the +0 changes no product).
 ///   codes: (N, K), scales, offsets: (N, K / 32). Needs east_kernels_available().
 void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets,
                        long K, long N);

@@ -15,10 +15,14 @@ public final class Transformer: @unchecked Sendable {
     public let parameters: FloatBuffer
     /// Counts changes to `parameters` (as PyTorch counts in-place writes to a tensor).
     public private(set) var parameterVersion = 0
-    /// Tells samplers of this model that `parameters` changed.
-    public func parametersDidChange() { parameterVersion += 1 }
+    /// Tells samplers of this model that `parameters` changed (and drops
+    /// the quantized codes, which no longer describe them).
+    public func parametersDidChange() {
+        parameterVersion += 1
+        quantized = nil
+    }
     /// The quantized codes its matrices were loaded from (a GGUF file), or
-    /// nil; samplers use them only while `parameterVersion` has not moved.
+    /// nil; samplers decode from them while the parameters are as loaded.
     public internal(set) var quantized: QuantizedMatrices?
     /// dL/dparameters, same layout. Allocated on first use, so models that only
     /// sample (or serve as the frozen reference) do not pay for it.

@@ -13,8 +13,8 @@ final class InferenceBuffers {
     let gate, up: FloatBuffer                             // (maxPositions, hidden)
     let rstd: FloatBuffer                                 // (maxPositions)
     let scores: FloatBuffer                               // (maxThreads, 2, cache capacity): attention scratch
-    /// Threads the attention may use (one scores row each).
-    let maxThreads = 8
+    /// Threads the attention and the token choice may use (each with its own scratch).
+    static let maxThreads = 8
     let lastHidden: FloatBuffer                           // (maxRows, C)
     let logits: FloatBuffer                               // (maxRows, V)
     var cacheRows: [Int]                                  // (maxRows): cache row of each input row
@@ -29,7 +29,7 @@ final class InferenceBuffers {
         k = FloatBuffer(count: maxPositions * c.kvDim); v = FloatBuffer(count: maxPositions * c.kvDim)
         gate = FloatBuffer(count: maxPositions * c.hiddenDim); up = FloatBuffer(count: maxPositions * c.hiddenDim)
         rstd = FloatBuffer(count: maxPositions)
-        scores = FloatBuffer(count: maxThreads * 2 * cacheCapacity)
+        scores = FloatBuffer(count: Self.maxThreads * 2 * cacheCapacity)
         lastHidden = FloatBuffer(count: maxRows * c.dim)
         logits = FloatBuffer(count: maxRows * c.vocabSize)
         cacheRows = [Int](repeating: 0, count: maxRows)
@@ -66,7 +66,8 @@ extension Transformer {
         // an attached adapter is applied unmerged, so sampling always sees its current values
         let lora = adapter.map { LoRAPass(adapter: $0, buffers: &b.lora, rows: M, capacity: b.maxPositions, keepsInputs: false) }
         // Decoding (T = 1) reads the packed copy whatever the number of rows,
-        // so a sample's numbers never depend on which others share its steps.
+        // so a sample's numbers do not depend on which others share its steps
+        // (with an adapter attached, its low-rank products still run on BLAS).
         let packed = T == 1 ? packed : nil
         // out = inp W^T: from packed matrix `packedAt` when there is one, else the parameters at `weight`
         func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Int, packedAt: Int?, K: Int, N: Int) {
@@ -112,7 +113,7 @@ extension Transformer {
                 east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C, keys + row * rowStride,
                                 values + row * rowStride, start + t + 1, H, KV, hd, capacity, kvC, scale, scratch)
             }
-            let threads = min(BLASThreads.current, M, b.maxThreads)
+            let threads = min(BLASThreads.current, M, InferenceBuffers.maxThreads)
             if threads > 1 {  // pairs are independent: share them out, one scratch row per thread
                 DispatchQueue.concurrentPerform(iterations: threads) { thread in
                     for pair in stride(from: thread, to: M, by: threads) { attend(pair, scores + 2 * thread * capacity) }

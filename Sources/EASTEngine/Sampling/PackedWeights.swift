@@ -81,6 +81,7 @@ final class PackedWeights {
             for i in stride(from: t, to: matrices.count, by: threads) {
                 let m = matrices[i]
                 if let q = sources[i], let codeBase, let offset = m.codeOffset {
+                    precondition(m.K % 32 == 0 && q.codes.count == m.N * m.K, "quantized matrix does not fit its shape")
                     q.codes.withUnsafeBufferPointer { c in
                         east_qpack_weight(codeBase + offset, c.baseAddress!, q.scales, q.offsets, m.K, m.N)
                     }

@@ -1,6 +1,7 @@
 /// One matrix as GGUF stores it quantized, unpacked to one signed byte per
 /// value: value[n][k] = scales[n][k / 32] * codes[n][k] + offsets[n][k / 32],
-/// a multiply then an add in Float32, exactly as the loader dequantizes it.
+/// a multiply then an add in Float32, exactly as the loader dequantizes Q4_1
+/// (Q8_0 and Q4_0 have offset 0: the +0 changes no product).
 public struct QuantizedMatrix: Sendable {
     /// (rows, columns)
     public let codes: [Int8]

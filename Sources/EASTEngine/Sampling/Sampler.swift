@@ -48,7 +48,7 @@ public final class Sampler {
         cache = KVCache(config: model.config, rows: maxRows, capacity: length)
         buffers = InferenceBuffers(config: model.config, maxPositions: max(maxRows, length), maxRows: maxRows,
                                    cacheCapacity: length)
-        choosers = (0..<8).map { _ in TokenChooser(vocabSize: model.config.vocabSize) }
+        choosers = (0..<InferenceBuffers.maxThreads).map { _ in TokenChooser(vocabSize: model.config.vocabSize) }
         chosen = Array(repeating: (0, 0), count: maxRows)
         packed = PackedWeights(layout: model.layout, config: model.config)
         stepTokens = [Int32](repeating: 0, count: max(maxRows, length))
