@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 // No a * b + c here may become an FMA behind our back: the code panels must
 // rebuild each weight with the same rounding as the Float32 dequantizer.
@@ -41,6 +42,22 @@ static int available;
 __attribute__((constructor)) static void detect(void) { available = east_kernels_available(); }
 static int avx512(void) { return available; }
 #endif
+
+// ---------------------------------------------------------------------------
+// Memory for streamed buffers
+
+void *east_alloc_streamed(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    size_t rounded = (bytes + huge - 1) / huge * huge;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, rounded ? rounded : huge) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, rounded, MADV_HUGEPAGE);  // a hint: without transparent huge pages, plain pages
+#endif
+    return p;
+}
+
+void east_free_streamed(void *p) { free(p); }
 
 // ---------------------------------------------------------------------------
 // Matrix product with few rows

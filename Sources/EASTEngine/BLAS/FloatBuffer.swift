@@ -1,3 +1,5 @@
+import CKernels
+
 /// One fixed block of Float32 memory, allocated once and zeroed.
 ///
 /// The model keeps all its parameters in ONE block (and all gradients in
@@ -11,9 +13,16 @@ public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
 
-    public init(count: Int) {
+    /// Where the memory came from, so deinit returns it the same way.
+    private let streamed: Bool
+
+    /// `streamed`: memory on huge pages (see `east_alloc_streamed`), for
+    /// buffers that decoding reads end to end at every step.
+    public init(count: Int, streamed: Bool = false) {
         self.count = count
-        pointer = .allocate(capacity: max(count, 1))
+        let raw = streamed ? east_alloc_streamed(max(count, 1) * MemoryLayout<Float>.stride) : nil
+        self.streamed = raw != nil
+        pointer = raw?.bindMemory(to: Float.self, capacity: max(count, 1)) ?? .allocate(capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
     }
 
@@ -22,7 +31,9 @@ public final class FloatBuffer: @unchecked Sendable {
         copy(from: values)
     }
 
-    deinit { pointer.deallocate() }
+    deinit {
+        if streamed { east_free_streamed(pointer) } else { pointer.deallocate() }
+    }
 
     public subscript(i: Int) -> Float {
         get { pointer[i] }

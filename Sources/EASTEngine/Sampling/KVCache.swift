@@ -28,8 +28,8 @@ final class KVCache {
         self.capacity = capacity
         kvDim = config.kvDim
         lengths = [Int](repeating: 0, count: rows)
-        keys = FloatBuffer(count: layers * rows * capacity * kvDim)
-        values = FloatBuffer(count: layers * rows * capacity * kvDim)
+        keys = FloatBuffer(count: layers * rows * capacity * kvDim, streamed: true)
+        values = FloatBuffer(count: layers * rows * capacity * kvDim, streamed: true)
     }
 
     /// Offset of (layer, row) in `keys` and `values`: each holds capacity x kvDim floats.

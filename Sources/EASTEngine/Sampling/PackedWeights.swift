@@ -52,7 +52,7 @@ final class PackedWeights {
         self.matrices = matrices
     }
 
-    deinit { codes?.deallocate() }
+    deinit { codes.map(east_free_streamed) }
 
     /// Packs the model's current matrices, from codes where the model has
     /// valid ones, split over the BLAS threads.
@@ -70,9 +70,13 @@ final class PackedWeights {
                 floatCount += east_packed_count(m.K, m.N)
             }
         }
-        if floats?.count != floatCount { floats = floatCount > 0 ? FloatBuffer(count: floatCount) : nil }
-        codes?.deallocate()
-        codes = codeBytes > 0 ? .allocate(byteCount: codeBytes, alignment: 64) : nil
+        if floats?.count != floatCount { floats = floatCount > 0 ? FloatBuffer(count: floatCount, streamed: true) : nil }
+        codes.map(east_free_streamed)
+        codes = nil
+        if codeBytes > 0 {
+            guard let memory = east_alloc_streamed(codeBytes) else { fatalError("out of memory packing \(codeBytes) bytes of codes") }
+            codes = memory
+        }
 
         let threads = max(1, min(BLASThreads.current, matrices.count))
         nonisolated(unsafe) let (parameters, floatBase, codeBase) = (model.parameters.pointer, floats?.pointer, codes)
