@@ -161,9 +161,7 @@ extension BenchCommand {
             let r = MemoryReport(parameters: model.parameterCount, blasCore: core, batch: "4x256", stepSeconds: seconds, loss: loss,
                                  peakRSSGiB: Double(peakKiB) / 1_048_576, underFourGiB: peakKiB < 4 * 1_048_576)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                Swift.print(String(decoding: try encoder.encode(r), as: UTF8.self))
+                try printJSON(r)
             } else {
                 Swift.print(String(format: "SmolLM2-135M shape (%d parameters), training at 4x256, %@ kernels", r.parameters, core as NSString))
                 Swift.print(String(format: "  second step %.1f s (%.0f tokens/s), loss %.3f, peak RSS (VmHWM) %.2f GiB",
@@ -217,9 +215,7 @@ extension BenchCommand {
                                fullTokensPerSecond: tokens / fullSeconds, loraTokensPerSecond: tokens / loraSeconds,
                                speedup: fullSeconds / loraSeconds)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                Swift.print(String(decoding: try encoder.encode(r), as: UTF8.self))
+                try printJSON(r)
             } else {
                 Swift.print("SmolLM2-135M shape (\(r.parameters) parameters), training at \(r.batch), "
                             + "\(threads) BLAS thread(s), \(r.blasCore) kernels")
@@ -326,12 +322,7 @@ final class Report: Encodable {
     }
 
     func print(json: Bool) throws {
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            Swift.print(String(decoding: try encoder.encode(self), as: UTF8.self))
-            return
-        }
+        if json { return try printJSON(self) }
         let c = config
         Swift.print("model: dim \(c.dim), \(c.layers) layers, \(c.heads) heads / \(c.kvHeads) kv, hidden \(c.hiddenDim), "
                     + "vocab \(c.vocabSize), \(parameters) parameters; batch \(batch)x\(seqLen); \(threads) BLAS thread(s), \(blasCore) kernels")
