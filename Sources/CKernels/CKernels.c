@@ -63,6 +63,12 @@ void east_free_streamed(void *p) { free(p); }
 // Matrix product with few rows
 
 #if EAST_X86
+// The mask of the first `count` of 16 lanes (none for count <= 0, all for
+// count >= 16): every loop's tail, and the columns of a partial panel.
+static inline __attribute__((always_inline)) __mmask16 lanes(long count) {
+    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
+}
+
 // Weight (N, K) as panels of 16 rows, each panel k-major: the 16 weights
 // that column k contributes to 16 outputs sit in one 64-byte vector.
 AVX512 void east_pack_weight(float *packed, const float *weight, long K, long N) {
@@ -75,6 +81,14 @@ AVX512 void east_pack_weight(float *packed, const float *weight, long K, long N)
             for (long i = rows; i < 16; i++) panel[k * 16 + i] = 0;
         }
     }
+}
+
+// Writes a tile's accumulators, acc[NP * j + i] = row j, panel i, to
+// out[j][n + 16 i ...]; the last panel may be partial: nothing past `end`.
+static inline __attribute__((always_inline)) AVX512 void
+store_tile(float *out, long N, long n, long end, const __m512 acc[16], int NP, int MR) {
+    for (int i = 0; i < NP; i++)
+        for (int j = 0; j < MR; j++) _mm512_mask_storeu_ps(out + j * N + n + 16 * i, lanes(end - n - 16 * i), acc[NP * j + i]);
 }
 
 // NP panels (16 outputs each) times MR input rows, NP * MR <= 16
@@ -110,40 +124,39 @@ panels(float *out, long N, long n, long end, const float *xt, const float *packe
             for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], x, acc[NP * j + i]);
         }
     }
-    for (int i = 0; i < NP; i++) {
-        long left = end - n - 16 * i;  // the last panel may be partial; write nothing past `end`
-        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-        for (int j = 0; j < MR; j++) _mm512_mask_storeu_ps(out + j * N + n + 16 * i, mask, acc[NP * j + i]);
-    }
+    store_tile(out, N, n, end, acc, NP, MR);
 }
 
-#define PANELS(MR, NP)                                                                   \
-    do {                                                                                 \
-        long n = n0;                                                                     \
-        for (; n + 16 * NP <= n1; n += 16 * NP) panels(out, N, n, n1, xt, packed, K, NP, MR); \
-        for (; n < n1; n += 16) panels(out, N, n, n1, xt, packed, K, 1, MR);               \
+// Columns [n0, n1) against one group of MR rows: NP panels per tile, then
+// single panels for what is left.
+#define COLUMNS(tile, weights, MR, NP)                                                       \
+    do {                                                                                     \
+        long n = n0;                                                                         \
+        for (; n + 16 * NP <= n1; n += 16 * NP) tile(out, N, n, n1, xt, weights, K, NP, MR); \
+        for (; n < n1; n += 16) tile(out, N, n, n1, xt, weights, K, 1, MR);                  \
     } while (0)
 
-static AVX512 void rows_block(float *out, const float *xt, const float *packed, long M, long K, long N,
-                              long n0, long n1) {
-    switch (M) {
-    case 1: PANELS(1, 4); break;
-    case 2: PANELS(2, 4); break;
-    case 3: PANELS(3, 4); break;
-    case 4: PANELS(4, 4); break;
-    case 5: PANELS(5, 2); break;
-    case 6: PANELS(6, 2); break;
-    case 7: PANELS(7, 2); break;
-    case 8: PANELS(8, 2); break;
-    case 9: PANELS(9, 1); break;
-    case 10: PANELS(10, 1); break;
-    case 11: PANELS(11, 1); break;
-    case 12: PANELS(12, 1); break;
-    case 13: PANELS(13, 1); break;
-    case 14: PANELS(14, 1); break;
-    case 15: PANELS(15, 1); break;
-    default: PANELS(16, 1); break;
+// The tile shape for M (1 to 16) rows, with TILES(MR, NP) a constant-shape
+// instance: 1 to 4 rows take 4 panels, 5 to 8 two, more one.
+#define FOR_ROWS(M, TILES)                                                                    \
+    switch (M) {                                                                              \
+    case 1: TILES(1, 4); break;   case 2: TILES(2, 4); break;   case 3: TILES(3, 4); break;   \
+    case 4: TILES(4, 4); break;   case 5: TILES(5, 2); break;   case 6: TILES(6, 2); break;   \
+    case 7: TILES(7, 2); break;   case 8: TILES(8, 2); break;   case 9: TILES(9, 1); break;   \
+    case 10: TILES(10, 1); break; case 11: TILES(11, 1); break; case 12: TILES(12, 1); break; \
+    case 13: TILES(13, 1); break; case 14: TILES(14, 1); break; case 15: TILES(15, 1); break; \
+    default: TILES(16, 1); break;                                                             \
     }
+
+// Up to 16 transposed rows against columns [n0, n1) of a weight packed as
+// Float32 panels (float_rows) or as code panels (code_rows, further down).
+typedef void (*rows_fn)(float *out, const float *xt, const void *packed, long M, long K, long N, long n0, long n1);
+
+static AVX512 void float_rows(float *out, const float *xt, const void *packed, long M, long K, long N,
+                              long n0, long n1) {
+#define TILES(MR, NP) COLUMNS(panels, (const float *)packed, MR, NP)
+    FOR_ROWS(M, TILES)
+#undef TILES
 }
 
 // Scratch for the transposed input, one per thread, grown when needed and
@@ -209,7 +222,7 @@ static AVX512 float *transpose_input(const float *inp, long M, long K) {
         long rows = M - 16 * g < 16 ? M - 16 * g : 16;
         for (long k0 = 0; k0 < K; k0 += 16) {
             long cols = K - k0 < 16 ? K - k0 : 16;
-            __mmask16 mask = cols == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+            __mmask16 mask = lanes(cols);
             __m512 r[16];
             for (int j = 0; j < 16; j++)
                 r[j] = j < rows ? _mm512_maskz_loadu_ps(mask, inp + (16 * g + j) * K + k0) : _mm512_setzero_ps();
@@ -221,17 +234,23 @@ static AVX512 float *transpose_input(const float *inp, long M, long K) {
     return transposed;
 }
 
-AVX512 void east_matmul_packed(float *out, const float *inp, const float *packed,
-                               long M, long K, long N, long n0, long n1) {
+// Transposes the input once, then runs `rows` over 64 columns (4 panels) at
+// a time against every group of 16 rows: the panels come from memory once
+// and from the cache for the other groups.
+static AVX512 void product(rows_fn rows, float *out, const float *inp, const void *packed,
+                           long M, long K, long N, long n0, long n1) {
     long groups = (M + 15) / 16;
     const float *transposed = transpose_input(inp, M, K);
-    // 64 columns (4 panels) at a time against every group of 16 rows: the
-    // panels come from memory once and from the cache for the other groups.
     for (long n = n0; n < n1; n += 64) {
         long end = n + 64 < n1 ? n + 64 : n1;
         for (long g = 0; g < groups; g++)
-            rows_block(out + g * 16 * N, transposed + g * 16 * K, packed, M - 16 * g < 16 ? M - 16 * g : 16, K, N, n, end);
+            rows(out + g * 16 * N, transposed + g * 16 * K, packed, M - 16 * g < 16 ? M - 16 * g : 16, K, N, n, end);
     }
+}
+
+AVX512 void east_matmul_packed(float *out, const float *inp, const float *packed,
+                               long M, long K, long N, long n0, long n1) {
+    product(float_rows, out, inp, packed, M, K, N, n0, n1);
 }
 
 // ---------------------------------------------------------------------------
@@ -294,51 +313,19 @@ qpanels(float *out, long N, long n, long end, const float *xt, const char *packe
             }
         }
     }
-    for (int i = 0; i < NP; i++) {
-        long left = end - n - 16 * i;
-        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-        for (int j = 0; j < MR; j++) _mm512_mask_storeu_ps(out + j * N + n + 16 * i, mask, acc[NP * j + i]);
-    }
+    store_tile(out, N, n, end, acc, NP, MR);
 }
 
-#define QPANELS(MR, NP)                                                                               \
-    do {                                                                                              \
-        long n = n0;                                                                                  \
-        for (; n + 16 * NP <= n1; n += 16 * NP) qpanels(out, N, n, n1, xt, (const char *)packed, K, NP, MR); \
-        for (; n < n1; n += 16) qpanels(out, N, n, n1, xt, (const char *)packed, K, 1, MR);              \
-    } while (0)
-
-static AVX512 void qrows_block(float *out, const float *xt, const void *packed, long M, long K, long N,
-                               long n0, long n1) {
-    switch (M) {
-    case 1: QPANELS(1, 4); break;
-    case 2: QPANELS(2, 4); break;
-    case 3: QPANELS(3, 4); break;
-    case 4: QPANELS(4, 4); break;
-    case 5: QPANELS(5, 2); break;
-    case 6: QPANELS(6, 2); break;
-    case 7: QPANELS(7, 2); break;
-    case 8: QPANELS(8, 2); break;
-    case 9: QPANELS(9, 1); break;
-    case 10: QPANELS(10, 1); break;
-    case 11: QPANELS(11, 1); break;
-    case 12: QPANELS(12, 1); break;
-    case 13: QPANELS(13, 1); break;
-    case 14: QPANELS(14, 1); break;
-    case 15: QPANELS(15, 1); break;
-    default: QPANELS(16, 1); break;
-    }
+static AVX512 void code_rows(float *out, const float *xt, const void *packed, long M, long K, long N,
+                             long n0, long n1) {
+#define TILES(MR, NP) COLUMNS(qpanels, (const char *)packed, MR, NP)
+    FOR_ROWS(M, TILES)
+#undef TILES
 }
 
 AVX512 void east_matmul_qpacked(float *out, const float *inp, const void *packed,
                                 long M, long K, long N, long n0, long n1) {
-    long groups = (M + 15) / 16;
-    const float *transposed = transpose_input(inp, M, K);
-    for (long n = n0; n < n1; n += 64) {
-        long end = n + 64 < n1 ? n + 64 : n1;
-        for (long g = 0; g < groups; g++)
-            qrows_block(out + g * 16 * N, transposed + g * 16 * K, packed, M - 16 * g < 16 ? M - 16 * g : 16, K, N, n, end);
-    }
+    product(code_rows, out, inp, packed, M, K, N, n0, n1);
 }
 
 #else
@@ -386,7 +373,7 @@ static inline __attribute__((always_inline)) AVX512 __m512 exp16(__m512 x) {
 static AVX512 float exp_sum_avx512(float *out, const float *in, long n, float shift, float scale) {
     __m512 acc = _mm512_setzero_ps(), s = _mm512_set1_ps(shift), c = _mm512_set1_ps(scale);
     for (long i = 0; i < n; i += 16) {
-        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 mask = lanes(n - i);
         __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, in + i), s), c));
         e = _mm512_maskz_mov_ps(mask, e);
         _mm512_mask_storeu_ps(out + i, mask, e);
@@ -413,7 +400,7 @@ float east_exp_sum(float *out, const float *in, long n, float shift, float scale
 static AVX512 long argmax_avx512(const float *x, long n) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (long i = 0; i < n; i += 16) {
-        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 mask = lanes(n - i);
         __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
         __mmask16 ordered = _mm512_mask_cmp_ps_mask(mask, v, v, _CMP_ORD_Q);  // NaNs never win
         mx = _mm512_mask_max_ps(mx, ordered, mx, v);
@@ -421,7 +408,7 @@ static AVX512 long argmax_avx512(const float *x, long n) {
     float max = _mm512_reduce_max_ps(mx);
     __m512 target = _mm512_set1_ps(max);
     for (long i = 0; i < n; i += 16) {  // the first position holding the maximum
-        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 mask = lanes(n - i);
         __mmask16 hit = _mm512_mask_cmp_ps_mask(mask, _mm512_maskz_loadu_ps(mask, x + i), target, _CMP_EQ_OQ);
         if (hit) return i + __builtin_ctz(hit);
     }
@@ -444,7 +431,7 @@ long east_argmax(const float *x, long n) {
 #if EAST_X86
 static AVX512 void swiglu_avx512(float *h, const float *gate, const float *up, long n) {
     for (long i = 0; i < n; i += 16) {
-        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 mask = lanes(n - i);
         __m512 g = _mm512_maskz_loadu_ps(mask, gate + i), u = _mm512_maskz_loadu_ps(mask, up + i);
         // exp16 clamps its argument at -87: for g above 87, exp(-g) becomes
         // exp(-87) instead of smaller, and 1 + e is 1 either way
@@ -479,7 +466,7 @@ group_scores(float *scores, long scoreStride, const float *q, long hd, const flo
         __mmask16 masks[4];
         for (int b = 0; b < 4; b++) {
             long left = length - j0 - 16 * b;
-            masks[b] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            masks[b] = lanes(left);
             for (int h = 0; h < HS; h++) acc[h][b] = _mm512_setzero_ps();
         }
         for (long d = 0; d < hd; d++) {
@@ -508,7 +495,7 @@ group_values(float *out, const float *scores, long scoreStride, const float *inv
         __mmask16 masks[4];
         for (int u = 0; u < 4; u++) {
             long left = width - 16 * u;
-            masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            masks[u] = lanes(left);
             for (int r = 0; r < 2; r++)
                 for (int h = 0; h < HS; h++) acc[r][h][u] = _mm512_setzero_ps();
         }
@@ -557,7 +544,7 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *ke
                 float *sc = scores + i * length;
                 __m512 mx = _mm512_set1_ps(-INFINITY);
                 for (long j = 0; j < length; j += 16) {
-                    __mmask16 m = length - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - j)) - 1);
+                    __mmask16 m = lanes(length - j);
                     mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, sc + j));
                 }
                 inv[i] = 1 / exp_sum_avx512(sc, sc, length, _mm512_reduce_max_ps(mx), 1);
