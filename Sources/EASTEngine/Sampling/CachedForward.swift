@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 import Foundation
 
 /// Scratch for the cached (inference) forward pass, sized once for up to
@@ -113,13 +112,8 @@ extension Transformer {
                 east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C, keys + row * rowStride,
                                 values + row * rowStride, start + t + 1, H, KV, hd, capacity, kvC, scale, scratch)
             }
-            let threads = min(BLASThreads.current, M, InferenceBuffers.maxThreads)
-            if threads > 1 {  // pairs are independent: share them out, one scratch row per thread
-                DispatchQueue.concurrentPerform(iterations: threads) { thread in
-                    for pair in stride(from: thread, to: M, by: threads) { attend(pair, scores + 2 * thread * capacity) }
-                }
-            } else {
-                for pair in 0..<M { attend(pair, scores) }
+            BLASThreads.shareOut(M, limit: InferenceBuffers.maxThreads) { pair, thread in  // one scratch row per thread
+                attend(pair, scores + 2 * thread * capacity)
             }
             linear(proj, att, weight: w.o, packedAt: pw?.o, K: C, N: C)
             lora?.forward(.o, l, out: proj, inp: att)

@@ -78,20 +78,17 @@ final class PackedWeights {
             codes = memory
         }
 
-        let threads = max(1, min(BLASThreads.current, matrices.count))
         nonisolated(unsafe) let (parameters, floatBase, codeBase) = (model.parameters.pointer, floats?.pointer, codes)
         let matrices = self.matrices
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            for i in stride(from: t, to: matrices.count, by: threads) {
-                let m = matrices[i]
-                if let q = sources[i], let codeBase, let offset = m.codeOffset {
-                    precondition(m.K % 32 == 0 && q.codes.count == m.N * m.K, "quantized matrix does not fit its shape")
-                    q.codes.withUnsafeBufferPointer { c in
-                        east_qpack_weight(codeBase + offset, c.baseAddress!, q.scales, q.offsets, m.K, m.N)
-                    }
-                } else if let floatBase, let offset = m.floatOffset {
-                    east_pack_weight(floatBase + offset, parameters + m.source, m.K, m.N)
+        BLASThreads.shareOut(matrices.count) { i, _ in
+            let m = matrices[i]
+            if let q = sources[i], let codeBase, let offset = m.codeOffset {
+                precondition(m.K % 32 == 0 && q.codes.count == m.N * m.K, "quantized matrix does not fit its shape")
+                q.codes.withUnsafeBufferPointer { c in
+                    east_qpack_weight(codeBase + offset, c.baseAddress!, q.scales, q.offsets, m.K, m.N)
                 }
+            } else if let floatBase, let offset = m.floatOffset {
+                east_pack_weight(floatBase + offset, parameters + m.source, m.K, m.N)
             }
         }
     }

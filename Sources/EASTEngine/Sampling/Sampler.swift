@@ -1,4 +1,3 @@
-import Dispatch
 import EASTCore
 import Foundation
 
@@ -155,7 +154,6 @@ public final class Sampler {
     /// how many threads there are.
     private func chooseTokens(rows m: Int, requests: [GenerationRequest], rngs: inout [SeededGenerator]) {
         let V = model.config.vocabSize
-        let threads = min(BLASThreads.current, m, choosers.count)
         let parameters = (0..<m).map { requests[rowRequest[buffers.cacheRows[$0]]].parameters }
         let cacheRows = Array(buffers.cacheRows[0..<m])
         nonisolated(unsafe) let logits = UnsafePointer(buffers.logits.pointer)
@@ -163,12 +161,9 @@ public final class Sampler {
             rngs.withUnsafeMutableBufferPointer { rngs in
                 chosen.withUnsafeMutableBufferPointer { chosen in
                     nonisolated(unsafe) let (choosers, rngs, chosen) = (choosers, rngs, chosen)
-                    let work: @Sendable (Int) -> Void = { t in
-                        for i in stride(from: t, to: m, by: threads) {
-                            chosen[i] = choosers[t].choose(logits + i * V, V: V, parameters: parameters[i], rng: &rngs[cacheRows[i]])
-                        }
+                    BLASThreads.shareOut(m, limit: choosers.count) { i, t in
+                        chosen[i] = choosers[t].choose(logits + i * V, V: V, parameters: parameters[i], rng: &rngs[cacheRows[i]])
                     }
-                    if threads > 1 { DispatchQueue.concurrentPerform(iterations: threads, execute: work) } else { work(0) }
                 }
             }
         }
