@@ -68,12 +68,14 @@ extension Transformer {
         // so a sample's numbers do not depend on which others share its steps
         // (with an adapter attached, its low-rank products still run on BLAS).
         let packed = T == 1 ? packed : nil
-        // out = inp W^T: from packed matrix `packedAt` when there is one, else the parameters at `weight`
-        func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Int, packedAt: Int?, K: Int, N: Int) {
+        // out = inp W^T over `rows` rows (default all M): from packed matrix
+        // `packedAt` when there is one, else the parameters at `weight`
+        func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Int, packedAt: Int?, K: Int, N: Int,
+                    rows: Int? = nil) {
             if let packed, let packedAt {
-                packed.matmul(out: out, inp: inp, matrix: packedAt, M: M)
+                packed.matmul(out: out, inp: inp, matrix: packedAt, M: rows ?? M)
             } else {
-                Matmul.forward(out: out, inp: inp, weight: p + weight, M: M, K: K, N: N)
+                Matmul.forward(out: out, inp: inp, weight: p + weight, M: rows ?? M, K: K, N: N)
             }
         }
 
@@ -105,15 +107,14 @@ extension Transformer {
             nonisolated(unsafe) let (queries, out, scores) = (UnsafePointer(q), att, b.scores.pointer)
             let rowStride = cache.offset(layer: 0, row: 1), capacity = cache.capacity
             let cacheRows = b.cacheRows, lengths = cache.lengths
-            // one (row, position) pair; position start + t sees positions 0...start + t
-            let attend: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void = { pair, scratch in
+            // pair = one (row, position); position start + t sees positions 0...start + t;
+            // one scratch row per thread
+            BLASThreads.shareOut(M, limit: InferenceBuffers.maxThreads) { pair, thread in
                 let (i, t) = pair.quotientAndRemainder(dividingBy: T)
                 let row = cacheRows[i], start = lengths[row]
                 east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C, keys + row * rowStride,
-                                values + row * rowStride, start + t + 1, H, KV, hd, capacity, kvC, scale, scratch)
-            }
-            BLASThreads.shareOut(M, limit: InferenceBuffers.maxThreads) { pair, thread in  // one scratch row per thread
-                attend(pair, scores + 2 * thread * capacity)
+                                values + row * rowStride, start + t + 1, H, KV, hd, capacity, kvC, scale,
+                                scores + 2 * thread * capacity)
             }
             linear(proj, att, weight: w.o, packedAt: pw?.o, K: C, N: C)
             lora?.forward(.o, l, out: proj, inp: att)
@@ -135,11 +136,7 @@ extension Transformer {
             RMSNorm.forward(out: b.lastHidden.at(i * C), rstd: b.rstd.pointer, inp: x + (i * T + T - 1) * C,
                             weight: p + layout.finalNorm, N: 1, C: C, eps: c.rmsNormEps)
         }
-        if let packed {
-            packed.matmul(out: b.logits.pointer, inp: b.lastHidden.pointer, matrix: packed.outputHead, M: rows)
-        } else {
-            Matmul.forward(out: b.logits.pointer, inp: b.lastHidden.pointer, weight: p + layout.outputHead,
-                           M: rows, K: C, N: c.vocabSize)
-        }
+        linear(b.logits.pointer, b.lastHidden.pointer, weight: layout.outputHead, packedAt: packed?.outputHead,
+               K: C, N: c.vocabSize, rows: rows)
     }
 }
