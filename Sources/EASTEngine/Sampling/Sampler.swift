@@ -154,15 +154,16 @@ public final class Sampler {
     /// how many threads there are.
     private func chooseTokens(rows m: Int, requests: [GenerationRequest], rngs: inout [SeededGenerator]) {
         let V = model.config.vocabSize
-        let parameters = (0..<m).map { requests[rowRequest[buffers.cacheRows[$0]]].parameters }
-        let cacheRows = Array(buffers.cacheRows[0..<m])
+        let rowRequest = self.rowRequest, cacheRows = buffers.cacheRows  // shared, not copied: no allocation per step
         nonisolated(unsafe) let logits = UnsafePointer(buffers.logits.pointer)
         choosers.withUnsafeMutableBufferPointer { choosers in
             rngs.withUnsafeMutableBufferPointer { rngs in
                 chosen.withUnsafeMutableBufferPointer { chosen in
                     nonisolated(unsafe) let (choosers, rngs, chosen) = (choosers, rngs, chosen)
                     BLASThreads.shareOut(m, limit: choosers.count) { i, t in
-                        chosen[i] = choosers[t].choose(logits + i * V, V: V, parameters: parameters[i], rng: &rngs[cacheRows[i]])
+                        let row = cacheRows[i]
+                        chosen[i] = choosers[t].choose(logits + i * V, V: V, parameters: requests[rowRequest[row]].parameters,
+                                                       rng: &rngs[row])
                     }
                 }
             }
