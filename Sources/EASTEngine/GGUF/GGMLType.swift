@@ -41,9 +41,7 @@ public enum GGMLType: UInt32, Sendable {
 
     /// Converts `count` values (a multiple of blockSize) starting at `source` into Float32.
     func dequantize(_ source: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
-        func half(_ offset: Int) -> Float {
-            Float(Float16(bitPattern: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
-        }
+        func half(_ offset: Int) -> Float { Self.half(source, offset) }
         switch self {
         case .f32:
             for i in 0..<count {
@@ -91,15 +89,18 @@ public enum GGMLType: UInt32, Sendable {
 }
 
 extension GGMLType {
+    /// The little-endian float16 at `offset`, as a Float: the scales and mins of the quantized blocks.
+    static func half(_ source: UnsafeRawPointer, _ offset: Int) -> Float {
+        Float(Float16(bitPattern: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+    }
+
     /// The blocks of a Q8_0, Q4_0 or Q4_1 tensor as one signed byte per value
     /// and a scale and offset per 32 values, value = scale * code + offset,
     /// so that the decode kernel can rebuild exactly what `dequantize` gives
     /// (Q8_0: code q, offset 0; Q4_0: code q - 8, offset 0; Q4_1: code q,
     /// offset m). Nil for the float types.
     func blockCodes(_ source: UnsafeRawPointer, count: Int) -> QuantizedMatrix? {
-        func half(_ offset: Int) -> Float {
-            Float(Float16(bitPattern: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
-        }
+        func half(_ offset: Int) -> Float { Self.half(source, offset) }
         let blocks = count / 32
         var codes = [Int8](repeating: 0, count: count)
         var scales = [Float](repeating: 0, count: blocks), offsets = [Float](repeating: 0, count: blocks)
