@@ -487,8 +487,8 @@ group_scores(float *scores, long scoreStride, const float *q, long hd, const flo
 // at a time, two positions per step into separate accumulators (16 FMA
 // chains: fewer would wait on the FMA latency).
 static inline __attribute__((always_inline)) AVX512 void
-group_values(float *out, const float *scores, long scoreStride, const float *inv, const float *v, long valueStride,
-             long length, long hd, int HS) {
+group_values(float *out, const float *scores, long scoreStride, const float *inv, const float *vp, long prefix,
+             const float *v, long valueStride, long length, long hd, int HS) {
     for (long c0 = 0; c0 < hd; c0 += 64) {
         long width = hd - c0 < 64 ? hd - c0 : 64;
         __m512 acc[2][2][4];
@@ -502,7 +502,7 @@ group_values(float *out, const float *scores, long scoreStride, const float *inv
         long j = 0;
         for (; j + 2 <= length; j += 2)
             for (int r = 0; r < 2; r++) {
-                const float *vj = v + (j + r) * valueStride + c0;
+                const float *vj = (j + r < prefix ? vp : v) + (j + r) * valueStride + c0;
                 __m512 vv[4];
                 for (int u = 0; u < 4; u++) vv[u] = _mm512_maskz_loadu_ps(masks[u], vj + 16 * u);
                 for (int h = 0; h < HS; h++) {
@@ -511,7 +511,7 @@ group_values(float *out, const float *scores, long scoreStride, const float *inv
                 }
             }
         for (; j < length; j++) {
-            const float *vj = v + j * valueStride + c0;
+            const float *vj = (j < prefix ? vp : v) + j * valueStride + c0;
             for (int h = 0; h < HS; h++) {
                 __m512 p = _mm512_set1_ps(scores[h * scoreStride + j]);
                 for (int u = 0; u < 4; u++)
@@ -527,17 +527,26 @@ group_values(float *out, const float *scores, long scoreStride, const float *inv
     }
 }
 
-static AVX512 void attend_one_avx512(float *out, const float *q, const float *keysT, const float *values,
+static AVX512 void attend_one_avx512(float *out, const float *q, const float *prefixKeysT, const float *prefixValues,
+                                     long prefix, const float *keysT, const float *values,
                                      long length, long heads, long kvHeads, long hd, long keyStride,
                                      long valueStride, float scale, float *scores) {
     long group = heads / kvHeads;
     for (long g = 0; g < kvHeads; g++) {
-        const float *kt = keysT + g * hd * keyStride, *v = values + g * hd;
+        const float *kp = prefixKeysT + g * hd * keyStride, *vp = prefixValues + g * hd;
+        const float *kt = keysT + g * hd * keyStride + prefix, *v = values + g * hd;
         for (long h0 = 0; h0 < group; h0 += 2) {  // query heads of this group, two at a time
             long h = g * group + h0;
             int pair = group - h0 >= 2;
-            if (pair) group_scores(scores, length, q + h * hd, hd, kt, keyStride, length, scale, 2);
-            else group_scores(scores, length, q + h * hd, hd, kt, keyStride, length, scale, 1);
+            // each score is its own sum over d: computing the prefix's and the
+            // rest's separately changes no bit
+            if (pair) {
+                group_scores(scores, length, q + h * hd, hd, kp, keyStride, prefix, scale, 2);
+                group_scores(scores + prefix, length, q + h * hd, hd, kt, keyStride, length - prefix, scale, 2);
+            } else {
+                group_scores(scores, length, q + h * hd, hd, kp, keyStride, prefix, scale, 1);
+                group_scores(scores + prefix, length, q + h * hd, hd, kt, keyStride, length - prefix, scale, 1);
+            }
             // softmax, unnormalized: 1 / sum scales the output once at the end
             float inv[2];
             for (int i = 0; i <= pair; i++) {
@@ -549,23 +558,25 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *ke
                 }
                 inv[i] = 1 / exp_sum_avx512(sc, sc, length, _mm512_reduce_max_ps(mx), 1);
             }
-            if (pair) group_values(out + h * hd, scores, length, inv, v, valueStride, length, hd, 2);
-            else group_values(out + h * hd, scores, length, inv, v, valueStride, length, hd, 1);
+            if (pair) group_values(out + h * hd, scores, length, inv, vp, prefix, v, valueStride, length, hd, 2);
+            else group_values(out + h * hd, scores, length, inv, vp, prefix, v, valueStride, length, hd, 1);
         }
     }
 }
 
 #endif
 
-static void attend_one_portable(float *out, const float *q, const float *keysT, const float *values,
+static void attend_one_portable(float *out, const float *q, const float *prefixKeysT, const float *prefixValues,
+                                long prefix, const float *keysT, const float *values,
                                 long length, long heads, long kvHeads, long hd, long keyStride,
                                 long valueStride, float scale, float *scores) {
     long group = heads / kvHeads;
     for (long h = 0; h < heads; h++) {
         const float *qh = q + h * hd;
-        const float *kt = keysT + (h / group) * hd * keyStride, *vh = values + (h / group) * hd;
+        long g = h / group;
         float *oh = out + h * hd;
         for (long j = 0; j < length; j++) {
+            const float *kt = (j < prefix ? prefixKeysT : keysT) + g * hd * keyStride;
             float s = 0;
             for (long d = 0; d < hd; d++) s += kt[d * keyStride + j] * qh[d];
             scores[j] = scale * s;
@@ -574,20 +585,25 @@ static void attend_one_portable(float *out, const float *q, const float *keysT, 
         for (long j = 0; j < length; j++) max = scores[j] > max ? scores[j] : max;
         float inv = 1 / east_exp_sum(scores, scores, length, max, 1);
         for (long c = 0; c < hd; c++) oh[c] = 0;
-        for (long j = 0; j < length; j++)
+        for (long j = 0; j < length; j++) {
+            const float *vh = (j < prefix ? prefixValues : values) + g * hd;
             for (long c = 0; c < hd; c++) oh[c] += scores[j] * vh[j * valueStride + c];
+        }
         for (long c = 0; c < hd; c++) oh[c] *= inv;
     }
 }
 
-void east_attend_one(float *out, const float *q, const float *keysT, const float *values,
+void east_attend_one(float *out, const float *q, const float *prefixKeysT, const float *prefixValues, long prefix,
+                     const float *keysT, const float *values,
                      long length, long heads, long kvHeads, long headDim, long keyStride, long valueStride,
                      float scale, float *scores) {
 #if EAST_X86
     if (avx512()) {
-        attend_one_avx512(out, q, keysT, values, length, heads, kvHeads, headDim, keyStride, valueStride, scale, scores);
+        attend_one_avx512(out, q, prefixKeysT, prefixValues, prefix, keysT, values, length, heads, kvHeads, headDim,
+                          keyStride, valueStride, scale, scores);
         return;
     }
 #endif
-    attend_one_portable(out, q, keysT, values, length, heads, kvHeads, headDim, keyStride, valueStride, scale, scores);
+    attend_one_portable(out, q, prefixKeysT, prefixValues, prefix, keysT, values, length, heads, kvHeads, headDim,
+                        keyStride, valueStride, scale, scores);
 }

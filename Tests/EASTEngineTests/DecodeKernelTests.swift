@@ -101,7 +101,7 @@ import Testing
         let values = randomFloats(length * valueStride, seed: 5)
         let scale = 1 / Float(hd).squareRoot()
         var out = [Float](repeating: .nan, count: heads * hd), scores = [Float](repeating: 0, count: 2 * length)
-        east_attend_one(&out, q, keysT, values, length, heads, kvHeads, hd, capacity, valueStride, scale, &scores)
+        east_attend_one(&out, q, keysT, values, 0, keysT, values, length, heads, kvHeads, hd, capacity, valueStride, scale, &scores)
         var worst = 0.0
         for h in 0..<heads {
             let g = h / (heads / kvHeads)
@@ -115,6 +115,19 @@ import Testing
             }
         }
         #expect(worst < 1e-5, "largest error \(worst)")
+
+        // The first `prefix` positions read from another buffer (a shared
+        // prompt's row): the same bits. The own row's prefix is poisoned, so
+        // reading it there would show.
+        for prefix in Set([1, length / 2, length - 1, length]) where prefix >= 1 {
+            var ownKeys = keysT, ownValues = values
+            for g in 0..<(kvHeads * hd) { for j in 0..<prefix { ownKeys[g * capacity + j] = .nan } }
+            for j in 0..<prefix { for c in 0..<valueStride { ownValues[j * valueStride + c] = .nan } }
+            var split = [Float](repeating: .nan, count: heads * hd)
+            east_attend_one(&split, q, keysT, values, prefix, ownKeys, ownValues, length, heads, kvHeads, hd, capacity,
+                            valueStride, scale, &scores)
+            #expect(split == out, "prefix \(prefix) of \(length)")
+        }
     }
 
     /// The first index of the maximum, as the scalar loop it replaced

@@ -69,13 +69,18 @@ void east_matmul_qpacked(float *out, const float *inp, const void *packed,
 
 /// Causal attention of ONE query position over `length` cached positions,
 /// every head. Query head h reads key/value head g = h / (heads / kvHeads).
+/// Positions j < prefix are read from prefixKeysT/prefixValues, the others
+/// from keysT/values, both indexed by the position itself: the samples of
+/// one prompt read the prompt's keys from the row it was prefilled into
+/// instead of each from a copy. Splitting changes no bit of the result.
 ///   q, out: (heads * headDim)
 ///   keysT: head g's keys transposed, keysT[(g * headDim + d) * keyStride + j]
 ///          is column d of position j (so 16 positions load as one vector)
 ///   values: values[j * valueStride + g * headDim + d]
 ///   scores: scratch of 2 * length floats
 /// Works on any CPU (a portable loop when AVX-512 is missing).
-void east_attend_one(float *out, const float *q, const float *keysT, const float *values,
+void east_attend_one(float *out, const float *q, const float *prefixKeysT, const float *prefixValues, long prefix,
+                     const float *keysT, const float *values,
                      long length, long heads, long kvHeads, long headDim, long keyStride, long valueStride,
                      float scale, float *scores);
 

@@ -107,14 +107,16 @@ extension Transformer {
             nonisolated(unsafe) let (queries, out, scores) = (UnsafePointer(q), att, b.scores.pointer)
             let rowStride = cache.offset(layer: 0, row: 1), capacity = cache.capacity
             let cacheRows = b.cacheRows, lengths = cache.lengths
-            // pair = one (row, position); position start + t sees positions 0...start + t;
-            // one scratch row per thread
+            let prefixRows = cache.prefixRows, prefixLengths = cache.prefixLengths
+            // pair = one (row, position); position start + t sees positions 0...start + t,
+            // those of its shared prompt in the row that holds it; one scratch row per thread
             BLASThreads.shareOut(M, limit: InferenceBuffers.maxThreads) { pair, thread in
                 let (i, t) = pair.quotientAndRemainder(dividingBy: T)
-                let row = cacheRows[i], start = lengths[row]
-                east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C, keys + row * rowStride,
-                                values + row * rowStride, start + t + 1, H, KV, hd, capacity, kvC, scale,
-                                scores + 2 * thread * capacity)
+                let row = cacheRows[i], start = lengths[row], shared = prefixRows[row]
+                east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C,
+                                keys + shared * rowStride, values + shared * rowStride, prefixLengths[row],
+                                keys + row * rowStride, values + row * rowStride, start + t + 1, H, KV, hd,
+                                capacity, kvC, scale, scores + 2 * thread * capacity)
             }
             linear(proj, att, weight: w.o, packedAt: pw?.o, K: C, N: C)
             lora?.forward(.o, l, out: proj, inp: att)

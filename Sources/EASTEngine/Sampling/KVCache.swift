@@ -3,7 +3,7 @@
 /// whole sequence's.
 ///
 /// Each row is one sample and keeps its own length: the samples of one
-/// prompt start equal (one prefill, copied), samples of different prompts
+/// prompt start equal (one prefill, shared), samples of different prompts
 /// start at different lengths, and a finished sample stops growing.
 ///
 /// Keys are stored transposed, (kvHeads, headDim, capacity) per layer and
@@ -18,6 +18,10 @@ final class KVCache {
     let kvDim: Int
     /// Positions filled in each row (its next token goes at this position).
     var lengths: [Int]
+    /// Row r's positions below prefixLengths[r] live in row prefixRows[r]
+    /// (the prompt it shares with other samples; 0 and itself when none).
+    private(set) var prefixRows: [Int]
+    private(set) var prefixLengths: [Int]
     /// keys: (layers, rows, kvDim, capacity); values: (layers, rows, capacity, kvDim)
     let keys: FloatBuffer
     let values: FloatBuffer
@@ -28,6 +32,8 @@ final class KVCache {
         self.capacity = capacity
         kvDim = config.kvDim
         lengths = [Int](repeating: 0, count: rows)
+        prefixRows = Array(0..<rows)
+        prefixLengths = [Int](repeating: 0, count: rows)
         keys = FloatBuffer(count: layers * rows * capacity * kvDim, streamed: true)
         values = FloatBuffer(count: layers * rows * capacity * kvDim, streamed: true)
     }
@@ -46,23 +52,20 @@ final class KVCache {
     }
 
     func reset() {
-        for r in 0..<rows { lengths[r] = 0 }
+        for r in 0..<rows { lengths[r] = 0; prefixLengths[r] = 0; prefixRows[r] = r }
     }
 
-    /// Copies row `source`'s positions to `targets`: after one prefill of a
-    /// shared prompt, every sample of it starts from the same keys and values.
-    func copyRow(_ source: Int, to targets: Range<Int>) {
+    /// Gives `targets` row `source`'s positions as their shared prefix: after
+    /// one prefill of a prompt, every sample of it starts from the same keys
+    /// and values, read from `source` (not copied), so a decode step reads
+    /// them once for all the samples and then finds them in the cache.
+    /// Each target appends its own positions after the prefix.
+    func share(_ source: Int, with targets: Range<Int>) {
         let length = lengths[source]
-        for layer in 0..<layers {
-            let from = offset(layer: layer, row: source)
-            for row in targets where row != source {
-                let to = offset(layer: layer, row: row)
-                for c in 0..<kvDim {  // the filled start of each key column
-                    keys.at(to + c * capacity).update(from: keys.at(from + c * capacity), count: length)
-                }
-                values.at(to).update(from: values.at(from), count: length * kvDim)
-            }
+        for row in targets where row != source {
+            prefixRows[row] = source
+            prefixLengths[row] = length
+            lengths[row] = length
         }
-        for row in targets { lengths[row] = length }
     }
 }

@@ -3,8 +3,8 @@ import Foundation
 
 /// Batched generation with a KV cache.
 ///
-/// The n samples of one prompt share one prefill: the prompt runs once, its
-/// keys and values are copied to the n rows of the cache, and then all rows
+/// The n samples of one prompt share one prefill: the prompt runs once, the
+/// n rows of the cache share its keys and values, and then all rows
 /// decode together, one token each per step, so every matmul has M = the
 /// number of unfinished samples. Several requests (prompts) can be decoded
 /// together the same way; with OpenBLAS, M = 64 runs about twice as many
@@ -123,7 +123,7 @@ public final class Sampler {
             defer { first += request.n }
             guard maxNew[j] > 0 else { continue }
             prefill(request.prompt, row: first)
-            cache.copyRow(first, to: first..<(first + request.n))
+            cache.share(first, with: first..<(first + request.n))
             for r in first..<(first + request.n) {
                 let (token, logProb) = choosers[0].choose(buffers.logits.pointer, V: V, parameters: request.parameters, rng: &rngs[r])
                 record(row: r, token: token, logProb: logProb)
