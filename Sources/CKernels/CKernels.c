@@ -451,6 +451,75 @@ void east_swiglu(float *h, const float *gate, const float *up, long n) {
 }
 
 // ---------------------------------------------------------------------------
+// Drawing a token from unnormalized weights
+
+// Token choice walks the vocabulary several times per token (the kept mass,
+// top-k and top-p thresholds, the draw itself); as scalar loops these were
+// chains of dependent adds, slower than the rest of the choice together.
+
+#if EAST_X86
+static AVX512 void kept_avx512(const float *p, long n, float tau, float *count, float *mass) {
+    __m512 c = _mm512_setzero_ps(), m = _mm512_setzero_ps(), t = _mm512_set1_ps(tau);
+    for (long i = 0; i < n; i += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(lanes(n - i), p + i);
+        __mmask16 keep = _mm512_mask_cmp_ps_mask(lanes(n - i), v, t, _CMP_GE_OQ);
+        c = _mm512_mask_add_ps(c, keep, c, _mm512_set1_ps(1));
+        m = _mm512_mask_add_ps(m, keep, m, v);
+    }
+    *count = _mm512_reduce_add_ps(c);
+    *mass = _mm512_reduce_add_ps(m);
+}
+
+static AVX512 long draw_avx512(const float *p, long n, float tau, float u) {
+    __m512 t = _mm512_set1_ps(tau);
+    long last = -1;
+    for (long i = 0; i < n; i += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(lanes(n - i), p + i);
+        __mmask16 keep = _mm512_mask_cmp_ps_mask(lanes(n - i), v, t, _CMP_GE_OQ);
+        if (!keep) continue;
+        float block = _mm512_reduce_add_ps(_mm512_maskz_mov_ps(keep, v));
+        if (u - block >= 0) {  // not in this block
+            u -= block;
+            last = i + 31 - __builtin_clz((unsigned)keep);
+            continue;
+        }
+        for (int l = 0; l < 16; l++)
+            if (keep >> l & 1) {
+                last = i + l;
+                u -= p[i + l];
+                if (u < 0) return i + l;
+            }
+    }
+    return last;
+}
+#endif
+
+void east_kept(const float *p, long n, float tau, float *count, float *mass) {
+#if EAST_X86
+    if (avx512()) { kept_avx512(p, n, tau, count, mass); return; }
+#endif
+    float c = 0, m = 0;
+    for (long i = 0; i < n; i++)
+        if (p[i] >= tau) { c += 1; m += p[i]; }
+    *count = c;
+    *mass = m;
+}
+
+long east_draw(const float *p, long n, float tau, float u) {
+#if EAST_X86
+    if (avx512()) return draw_avx512(p, n, tau, u);
+#endif
+    long last = -1;
+    for (long i = 0; i < n; i++)
+        if (p[i] >= tau) {
+            last = i;
+            u -= p[i];
+            if (u < 0) return i;
+        }
+    return last;
+}
+
+// ---------------------------------------------------------------------------
 // Attention of one query position
 
 #if EAST_X86

@@ -130,6 +130,30 @@ import Testing
         }
     }
 
+    /// The kept count and mass, and the inverse-CDF draw, against plain
+    /// loops: u halfway between two cumulative sums (away from rounding)
+    /// picks the token whose step holds it; weights below tau are skipped.
+    @Test(arguments: [1, 15, 16, 17, 100, 8193])
+    func keptMassAndDrawMatchPlainLoops(n: Int) {
+        let p = randomFloats(n, seed: 21).map { abs($0) + 0.01 }
+        for tau: Float in [0, 0.3] {
+            var count: Float = 0, mass: Float = 0
+            east_kept(p, n, tau, &count, &mass)
+            let kept = p.indices.filter { p[$0] >= tau }
+            #expect(Int(count) == kept.count)
+            let exact = kept.reduce(0.0) { $0 + Double(p[$1]) }
+            #expect(abs(Double(mass) - exact) <= 1e-5 * max(exact, 1))
+            var cumulative = 0.0
+            for (j, i) in kept.enumerated() where j % max(1, kept.count / 40) == 0 || j == kept.count - 1 {
+                let before = kept[..<j].reduce(0.0) { $0 + Double(p[$1]) }
+                cumulative = before + Double(p[i]) / 2
+                #expect(east_draw(p, n, tau, Float(cumulative)) == i, "u in the step of \(i)")
+            }
+            #expect(east_draw(p, n, tau, mass * 2) == (kept.last ?? -1))  // past the end: the last kept
+        }
+        #expect(east_draw(p, n, 10, 0) == -1)  // nothing kept
+    }
+
     /// The first index of the maximum, as the scalar loop it replaced
     /// (ties keep the earliest), on lengths that end mid-vector.
     @Test(arguments: [1, 15, 16, 17, 100, 8193])

@@ -92,6 +92,17 @@ float east_exp_sum(float *out, const float *in, long n, float shift, float scale
 /// The first index of the largest of x[0..<n] (0 when all are NaN). Works on any CPU.
 long east_argmax(const float *x, long n);
 
+/// The count and the sum of the weights p[i] >= tau, i < n (a block-wise
+/// sum: AVX-512 lanes, or in order without it). Works on any CPU.
+void east_kept(const float *p, long n, float tau, float *count, float *mass);
+
+/// Inverse-CDF draw among the weights p[i] >= tau: the first kept i at which
+/// u minus the kept weights up to i turns negative, u in [0, kept mass).
+/// Whole blocks of 16 are skipped by their sum (with AVX-512). When
+/// rounding leaves u non-negative at the end, the last kept index; -1 when
+/// none is kept. Works on any CPU.
+long east_draw(const float *p, long n, float tau, float u);
+
 /// h[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)); `h` may be
 /// `gate`. Works on any CPU.
 void east_swiglu(float *h, const float *gate, const float *up, long n);

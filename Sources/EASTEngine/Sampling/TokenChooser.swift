@@ -42,21 +42,15 @@ struct TokenChooser {
             tau = Self.largestThreshold(p, V: V, top: 1) { count, _ in count >= Float(s.topK) }
         }
         if s.topP < 1 {
-            var keptMass: Float = 0
-            for i in 0..<V where p[i] >= tau { keptMass += p[i] }
+            var count: Float = 0, keptMass: Float = 0
+            east_kept(p, V, tau, &count, &keptMass)
             let target = s.topP * keptMass
             tau = max(tau, Self.largestThreshold(p, V: V, top: 1, floor: tau) { _, mass in mass >= target })
         }
-        var keptMass: Float = 0
-        for i in 0..<V where p[i] >= tau { keptMass += p[i] }
-        var u = rng.nextUnitFloat() * keptMass
-        var last = best
-        for i in 0..<V where p[i] >= tau {
-            last = i
-            u -= p[i]
-            if u < 0 { return i }
-        }
-        return last  // rounding left a sliver of u: take the last kept token
+        var count: Float = 0, keptMass: Float = 0
+        east_kept(p, V, tau, &count, &keptMass)
+        let token = east_draw(p, V, tau, rng.nextUnitFloat() * keptMass)
+        return token >= 0 ? token : best
     }
 
     /// The largest tau in (floor, top] such that `ok(count, mass)` holds for
@@ -68,7 +62,7 @@ struct TokenChooser {
         for _ in 0..<40 {
             let mid = (low + high) / 2
             var count: Float = 0, mass: Float = 0
-            for i in 0..<V where p[i] >= mid { count += 1; mass += p[i] }
+            east_kept(p, V, mid, &count, &mass)
             if ok(count, mass) { low = mid } else { high = mid }
         }
         return low
