@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 
 /// The sampler's copy of the model's matrices, packed for decoding.
 ///
@@ -106,14 +105,10 @@ final class PackedWeights {
             else { east_matmul_packed(out, inp, floatWeights!, M, K, N, n0, n1) }
         }
         let panels = (N + 15) / 16
-        let threads = min(BLASThreads.current, panels / 4)
-        if threads <= 1 || M * N * K < 1 << 18 {
-            run(out, inp, 0, N)
-            return
-        }
-        let per = (panels + threads - 1) / threads * 16  // whole panels per thread
+        let slices = M * N * K < 1 << 18 ? 1 : max(1, min(BLASThreads.current, panels / 4))
+        let per = (panels + slices - 1) / slices * 16  // whole panels per slice
         nonisolated(unsafe) let (o, x) = (out, inp)
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
+        BLASThreads.shareOut(slices) { t, _ in  // one slice per thread
             let n0 = t * per, n1 = min(N, n0 + per)
             if n0 < n1 { run(o, x, n0, n1) }
         }
