@@ -143,11 +143,9 @@ import Testing
             #expect(Int(count) == kept.count)
             let exact = kept.reduce(0.0) { $0 + Double(p[$1]) }
             #expect(abs(Double(mass) - exact) <= 1e-5 * max(exact, 1))
-            var cumulative = 0.0
             for (j, i) in kept.enumerated() where j % max(1, kept.count / 40) == 0 || j == kept.count - 1 {
                 let before = kept[..<j].reduce(0.0) { $0 + Double(p[$1]) }
-                cumulative = before + Double(p[i]) / 2
-                #expect(east_draw(p, n, tau, Float(cumulative)) == i, "u in the step of \(i)")
+                #expect(east_draw(p, n, tau, Float(before + Double(p[i]) / 2)) == i, "u in the step of \(i)")
             }
             #expect(east_draw(p, n, tau, mass * 2) == (kept.last ?? -1))  // past the end: the last kept
         }

@@ -42,14 +42,10 @@ struct TokenChooser {
             tau = Self.largestThreshold(p, V: V, top: 1) { count, _ in count >= Float(s.topK) }
         }
         if s.topP < 1 {
-            var count: Float = 0, keptMass: Float = 0
-            east_kept(p, V, tau, &count, &keptMass)
-            let target = s.topP * keptMass
+            let target = s.topP * Self.kept(p, V: V, tau: tau).mass
             tau = max(tau, Self.largestThreshold(p, V: V, top: 1, floor: tau) { _, mass in mass >= target })
         }
-        var count: Float = 0, keptMass: Float = 0
-        east_kept(p, V, tau, &count, &keptMass)
-        let token = east_draw(p, V, tau, rng.nextUnitFloat() * keptMass)
+        let token = east_draw(p, V, tau, rng.nextUnitFloat() * Self.kept(p, V: V, tau: tau).mass)
         return token >= 0 ? token : best
     }
 
@@ -61,10 +57,16 @@ struct TokenChooser {
         var low = floor, high = top  // ok(low) holds, ok(high) may not
         for _ in 0..<40 {
             let mid = (low + high) / 2
-            var count: Float = 0, mass: Float = 0
-            east_kept(p, V, mid, &count, &mass)
+            let (count, mass) = Self.kept(p, V: V, tau: mid)
             if ok(count, mass) { low = mid } else { high = mid }
         }
         return low
+    }
+
+    /// How many weights are >= tau, and their sum.
+    private static func kept(_ p: UnsafePointer<Float>, V: Int, tau: Float) -> (count: Float, mass: Float) {
+        var count: Float = 0, mass: Float = 0
+        east_kept(p, V, tau, &count, &mass)
+        return (count, mass)
     }
 }
