@@ -523,32 +523,44 @@ long east_draw(const float *p, long n, float tau, float u) {
 // Attention of one query position
 
 #if EAST_X86
-// Scores of HS (1 or 2) query heads of one group over 64 positions at a
-// time: the keys come transposed, kt[d * keyStride + j], so one vector holds
-// column d of 16 positions and each broadcast query value meets it in one FMA
-// (no horizontal sums); both heads share every key load.
+// Scores of HS (1 or 2) query heads of one group over NB blocks of 16
+// positions from j0: the keys come transposed, kt[d * keyStride + j], so one
+// vector holds column d of 16 positions and each broadcast query value meets
+// it in one FMA (no horizontal sums); both heads share every key load.
+static inline __attribute__((always_inline)) AVX512 void
+score_blocks(float *scores, long scoreStride, const float *q, long hd, const float *kt, long keyStride,
+             long j0, long length, float scale, int HS, int NB) {
+    __m512 acc[2][4];
+    __mmask16 masks[4];
+    for (int b = 0; b < NB; b++) {
+        masks[b] = lanes(length - j0 - 16 * b);
+        for (int h = 0; h < HS; h++) acc[h][b] = _mm512_setzero_ps();
+    }
+    for (long d = 0; d < hd; d++) {
+        const float *row = kt + d * keyStride + j0;
+        for (int b = 0; b < NB; b++) {
+            __m512 k = _mm512_maskz_loadu_ps(masks[b], row + 16 * b);
+            for (int h = 0; h < HS; h++) acc[h][b] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * hd + d]), k, acc[h][b]);
+        }
+    }
+    __m512 s = _mm512_set1_ps(scale);
+    for (int h = 0; h < HS; h++)
+        for (int b = 0; b < NB; b++)
+            _mm512_mask_storeu_ps(scores + h * scoreStride + j0 + 16 * b, masks[b], _mm512_mul_ps(acc[h][b], s));
+}
+
+// All `length` scores, 64 positions at a time; the last group of 64 takes
+// only the blocks it needs (a sample's own positions are often few).
 static inline __attribute__((always_inline)) AVX512 void
 group_scores(float *scores, long scoreStride, const float *q, long hd, const float *kt, long keyStride,
              long length, float scale, int HS) {
     for (long j0 = 0; j0 < length; j0 += 64) {
-        __m512 acc[2][4];
-        __mmask16 masks[4];
-        for (int b = 0; b < 4; b++) {
-            long left = length - j0 - 16 * b;
-            masks[b] = lanes(left);
-            for (int h = 0; h < HS; h++) acc[h][b] = _mm512_setzero_ps();
+        switch ((length - j0 + 15) / 16) {
+        case 1: score_blocks(scores, scoreStride, q, hd, kt, keyStride, j0, length, scale, HS, 1); break;
+        case 2: score_blocks(scores, scoreStride, q, hd, kt, keyStride, j0, length, scale, HS, 2); break;
+        case 3: score_blocks(scores, scoreStride, q, hd, kt, keyStride, j0, length, scale, HS, 3); break;
+        default: score_blocks(scores, scoreStride, q, hd, kt, keyStride, j0, length, scale, HS, 4); break;
         }
-        for (long d = 0; d < hd; d++) {
-            const float *row = kt + d * keyStride + j0;
-            for (int b = 0; b < 4; b++) {
-                __m512 k = _mm512_maskz_loadu_ps(masks[b], row + 16 * b);
-                for (int h = 0; h < HS; h++) acc[h][b] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * hd + d]), k, acc[h][b]);
-            }
-        }
-        __m512 s = _mm512_set1_ps(scale);
-        for (int h = 0; h < HS; h++)
-            for (int b = 0; b < 4; b++)
-                _mm512_mask_storeu_ps(scores + h * scoreStride + j0 + 16 * b, masks[b], _mm512_mul_ps(acc[h][b], s));
     }
 }
 
@@ -599,11 +611,11 @@ group_values(float *out, const float *scores, long scoreStride, const float *inv
 static AVX512 void attend_one_avx512(float *out, const float *q, const float *prefixKeysT, const float *prefixValues,
                                      long prefix, const float *keysT, const float *values,
                                      long length, long heads, long kvHeads, long hd, long keyStride,
-                                     long valueStride, float scale, float *scores) {
+                                     long valueStride, long valueHeadStride, float scale, float *scores) {
     long group = heads / kvHeads;
     for (long g = 0; g < kvHeads; g++) {
-        const float *kp = prefixKeysT + g * hd * keyStride, *vp = prefixValues + g * hd;
-        const float *kt = keysT + g * hd * keyStride + prefix, *v = values + g * hd;
+        const float *kp = prefixKeysT + g * hd * keyStride, *vp = prefixValues + g * valueHeadStride;
+        const float *kt = keysT + g * hd * keyStride + prefix, *v = values + g * valueHeadStride;
         for (long h0 = 0; h0 < group; h0 += 2) {  // query heads of this group, two at a time
             long h = g * group + h0;
             int pair = group - h0 >= 2;
@@ -638,7 +650,7 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *pr
 static void attend_one_portable(float *out, const float *q, const float *prefixKeysT, const float *prefixValues,
                                 long prefix, const float *keysT, const float *values,
                                 long length, long heads, long kvHeads, long hd, long keyStride,
-                                long valueStride, float scale, float *scores) {
+                                long valueStride, long valueHeadStride, float scale, float *scores) {
     long group = heads / kvHeads;
     for (long h = 0; h < heads; h++) {
         const float *qh = q + h * hd;
@@ -655,7 +667,7 @@ static void attend_one_portable(float *out, const float *q, const float *prefixK
         float inv = 1 / east_exp_sum(scores, scores, length, max, 1);
         for (long c = 0; c < hd; c++) oh[c] = 0;
         for (long j = 0; j < length; j++) {
-            const float *vh = (j < prefix ? prefixValues : values) + g * hd;
+            const float *vh = (j < prefix ? prefixValues : values) + g * valueHeadStride;
             for (long c = 0; c < hd; c++) oh[c] += scores[j] * vh[j * valueStride + c];
         }
         for (long c = 0; c < hd; c++) oh[c] *= inv;
@@ -665,14 +677,14 @@ static void attend_one_portable(float *out, const float *q, const float *prefixK
 void east_attend_one(float *out, const float *q, const float *prefixKeysT, const float *prefixValues, long prefix,
                      const float *keysT, const float *values,
                      long length, long heads, long kvHeads, long headDim, long keyStride, long valueStride,
-                     float scale, float *scores) {
+                     long valueHeadStride, float scale, float *scores) {
 #if EAST_X86
     if (avx512()) {
         attend_one_avx512(out, q, prefixKeysT, prefixValues, prefix, keysT, values, length, heads, kvHeads, headDim,
-                          keyStride, valueStride, scale, scores);
+                          keyStride, valueStride, valueHeadStride, scale, scores);
         return;
     }
 #endif
     attend_one_portable(out, q, prefixKeysT, prefixValues, prefix, keysT, values, length, heads, kvHeads, headDim,
-                        keyStride, valueStride, scale, scores);
+                        keyStride, valueStride, valueHeadStride, scale, scores);
 }

@@ -96,12 +96,14 @@ import Testing
     @Test(arguments: [(1, 6, 2), (7, 6, 2), (33, 6, 3), (64, 4, 4), (65, 6, 2), (130, 9, 3)])
     func attendOneMatchesReference(length: Int, heads: Int, kvHeads: Int) {
         let hd = 20, capacity = length + 5  // key columns padded, as a cache row is
-        let valueStride = kvHeads * hd + 3
+        // values by head, then position (as the cache holds them), padded between positions and heads
+        let valueStride = hd + 3, valueHeadStride = capacity * valueStride + 7
         let q = randomFloats(heads * hd, seed: 3), keysT = randomFloats(kvHeads * hd * capacity, seed: 4)
-        let values = randomFloats(length * valueStride, seed: 5)
+        let values = randomFloats(kvHeads * valueHeadStride, seed: 5)
         let scale = 1 / Float(hd).squareRoot()
         var out = [Float](repeating: .nan, count: heads * hd), scores = [Float](repeating: 0, count: 2 * length)
-        east_attend_one(&out, q, keysT, values, 0, keysT, values, length, heads, kvHeads, hd, capacity, valueStride, scale, &scores)
+        east_attend_one(&out, q, keysT, values, 0, keysT, values, length, heads, kvHeads, hd, capacity, valueStride,
+                        valueHeadStride, scale, &scores)
         var worst = 0.0
         for h in 0..<heads {
             let g = h / (heads / kvHeads)
@@ -110,7 +112,7 @@ import Testing
             }
             let e = s.map { exp($0 - s.max()!) }, z = e.reduce(0, +)
             for c in 0..<hd {
-                let expected = (0..<length).reduce(0.0) { $0 + e[$1] / z * Double(values[$1 * valueStride + g * hd + c]) }
+                let expected = (0..<length).reduce(0.0) { $0 + e[$1] / z * Double(values[g * valueHeadStride + $1 * valueStride + c]) }
                 worst = max(worst, abs(expected - Double(out[h * hd + c])))
             }
         }
@@ -122,10 +124,10 @@ import Testing
         for prefix in Set([1, length / 2, length - 1, length]) where prefix >= 1 {
             var ownKeys = keysT, ownValues = values
             for g in 0..<(kvHeads * hd) { for j in 0..<prefix { ownKeys[g * capacity + j] = .nan } }
-            for j in 0..<prefix { for c in 0..<valueStride { ownValues[j * valueStride + c] = .nan } }
+            for g in 0..<kvHeads { for j in 0..<prefix { for c in 0..<hd { ownValues[g * valueHeadStride + j * valueStride + c] = .nan } } }
             var split = [Float](repeating: .nan, count: heads * hd)
             east_attend_one(&split, q, keysT, values, prefix, ownKeys, ownValues, length, heads, kvHeads, hd, capacity,
-                            valueStride, scale, &scores)
+                            valueStride, valueHeadStride, scale, &scores)
             #expect(split == out, "prefix \(prefix) of \(length)")
         }
     }

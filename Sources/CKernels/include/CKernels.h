@@ -76,13 +76,13 @@ void east_matmul_qpacked(float *out, const float *inp, const void *packed,
 ///   q, out: (heads * headDim)
 ///   keysT: head g's keys transposed, keysT[(g * headDim + d) * keyStride + j]
 ///          is column d of position j (so 16 positions load as one vector)
-///   values: values[j * valueStride + g * headDim + d]
+///   values: values[g * valueHeadStride + j * valueStride + d]
 ///   scores: scratch of 2 * length floats
 /// Works on any CPU (a portable loop when AVX-512 is missing).
 void east_attend_one(float *out, const float *q, const float *prefixKeysT, const float *prefixValues, long prefix,
                      const float *keysT, const float *values,
                      long length, long heads, long kvHeads, long headDim, long keyStride, long valueStride,
-                     float scale, float *scores);
+                     long valueHeadStride, float scale, float *scores);
 
 /// out[i] = exp((in[i] - shift) * scale) for i < n; returns their sum.
 /// `out` may be `in`. Softmax with a temperature: shift = max, scale = 1 / T.

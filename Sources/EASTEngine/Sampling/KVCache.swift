@@ -8,21 +8,25 @@
 ///
 /// Keys are stored transposed, (kvHeads, headDim, capacity) per layer and
 /// row, so that one vector load holds one column of 16 positions and the
-/// attention kernel needs no horizontal sums; values are stored by
-/// position, (capacity, kvDim), as the weighted sum over positions reads them.
+/// attention kernel needs no horizontal sums; values are stored by head and
+/// then by position, (kvHeads, capacity, headDim), as the weighted sum over
+/// positions reads them: one head's values are one contiguous run, which the
+/// hardware prefetcher follows better than one head's slice of every position.
 final class KVCache {
     let layers: Int
     let rows: Int
     /// Positions each row can hold.
     let capacity: Int
     let kvDim: Int
+    let kvHeads: Int
+    let headDim: Int
     /// Positions filled in each row (its next token goes at this position).
     var lengths: [Int]
     /// Row r's positions below prefixLengths[r] live in row prefixRows[r]
     /// (the prompt it shares with other samples; 0 and itself when none).
     private(set) var prefixRows: [Int]
     private(set) var prefixLengths: [Int]
-    /// keys: (layers, rows, kvDim, capacity); values: (layers, rows, capacity, kvDim)
+    /// keys: (layers, rows, kvDim, capacity); values: (layers, rows, kvHeads, capacity, headDim)
     let keys: FloatBuffer
     let values: FloatBuffer
 
@@ -31,6 +35,8 @@ final class KVCache {
         self.rows = rows
         self.capacity = capacity
         kvDim = config.kvDim
+        kvHeads = config.kvHeads
+        headDim = config.headDim
         lengths = [Int](repeating: 0, count: rows)
         prefixRows = Array(0..<rows)
         prefixLengths = [Int](repeating: 0, count: rows)
@@ -48,7 +54,9 @@ final class KVCache {
         let base = offset(layer: layer, row: row)
         let keysT = keys.at(base)
         for c in 0..<kvDim { keysT[c * capacity + position] = key[c] }
-        values.at(base + position * kvDim).update(from: value, count: kvDim)
+        for g in 0..<kvHeads {
+            values.at(base + (g * capacity + position) * headDim).update(from: value + g * headDim, count: headDim)
+        }
     }
 
     func reset() {
