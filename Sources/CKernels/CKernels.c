@@ -69,16 +69,26 @@ static inline __attribute__((always_inline)) __mmask16 lanes(long count) {
     return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
 }
 
+// Columns per chunk of the packed Float32 panels (see `product`).
+#define KCHUNK 256
+
 // Weight (N, K) as panels of 16 rows, each panel k-major: the 16 weights
-// that column k contributes to 16 outputs sit in one 64-byte vector.
+// that column k contributes to 16 outputs sit in one 64-byte vector. The
+// columns come in chunks of KCHUNK, every panel's first chunk, then every
+// panel's second, ..., so that the product can finish one chunk of the input
+// against all panels before it reads the next (see `product`).
 AVX512 void east_pack_weight(float *packed, const float *weight, long K, long N) {
-    for (long p = 0; p < (N + 15) / 16; p++) {
-        float *panel = packed + p * K * 16;
-        long rows = N - p * 16 < 16 ? N - p * 16 : 16;
-        // 16 rows read side by side, the panel written in order
-        for (long k = 0; k < K; k++) {
-            for (long i = 0; i < rows; i++) panel[k * 16 + i] = weight[(p * 16 + i) * K + k];
-            for (long i = rows; i < 16; i++) panel[k * 16 + i] = 0;
+    long panels = (N + 15) / 16;
+    for (long k0 = 0; k0 < K; k0 += KCHUNK) {
+        long kc = K - k0 < KCHUNK ? K - k0 : KCHUNK;
+        for (long p = 0; p < panels; p++) {
+            float *panel = packed + k0 * panels * 16 + p * kc * 16;
+            long rows = N - p * 16 < 16 ? N - p * 16 : 16;
+            // 16 rows read side by side, the panel written in order
+            for (long k = 0; k < kc; k++) {
+                for (long i = 0; i < rows; i++) panel[k * 16 + i] = weight[(p * 16 + i) * K + k0 + k];
+                for (long i = rows; i < 16; i++) panel[k * 16 + i] = 0;
+            }
         }
     }
 }
@@ -102,10 +112,19 @@ store_tile(float *out, long N, long n, long end, const __m512 acc[16], int NP, i
 // k, so the MR values of one step are side by side and every broadcast is a
 // plain base + offset address (indexed addresses would split each FMA in two
 // micro-ops and make the front end the bottleneck).
+//
+// K is one chunk's columns (the packed panels hold K steps each); with
+// `accumulate` the sums start from what `out` holds (the chunks before)
+// instead of 0. Saving and reloading a float sum changes no bit, so the
+// result is that of one pass over all columns.
 static inline __attribute__((always_inline)) AVX512 void
-panels(float *out, long N, long n, long end, const float *xt, const float *packed, long K, int NP, int MR) {
+panels(float *out, long N, long n, long end, const float *xt, const float *packed, long K, int accumulate,
+       int NP, int MR) {
     __m512 acc[16];
     for (int p = 0; p < 16; p++) acc[p] = _mm512_setzero_ps();
+    if (accumulate)
+        for (int i = 0; i < NP; i++)
+            for (int j = 0; j < MR; j++) acc[NP * j + i] = _mm512_maskz_loadu_ps(lanes(end - n - 16 * i), out + j * N + n + 16 * i);
     const float *w = packed + (n / 16) * K * 16;
     for (long k = 0; k < K; k++) {
         __m512 wv[4];
@@ -114,10 +133,14 @@ panels(float *out, long N, long n, long end, const float *xt, const float *packe
         // L2 128 steps (8 KB) ahead and into L1 32 steps ahead, or each step
         // waits on a cache miss (the hardware prefetcher alone keeps too few
         // lines in flight here; the L2 hint took n = 16 sampling of the
-        // width-512 bench model from about 1000 to 1300 tokens/s).
+        // width-512 bench model from about 1000 to 1300 tokens/s). Past the
+        // end of its panel, each panel asks for the same step of the next
+        // tile's panel, which is what the tile after this one reads.
+        long far = k + 128 < K ? k + 128 : k + 128 + (NP - 1) * K;
+        long near = k + 32 < K ? k + 32 : k + 32 + (NP - 1) * K;
         for (int i = 0; i < NP; i++) {
-            _mm_prefetch((const char *)(w + i * K * 16 + (k + 128) * 16), _MM_HINT_T1);
-            _mm_prefetch((const char *)(w + i * K * 16 + (k + 32) * 16), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + (i * K + far) * 16), _MM_HINT_T1);
+            _mm_prefetch((const char *)(w + (i * K + near) * 16), _MM_HINT_T0);
         }
         for (int j = 0; j < MR; j++) {
             __m512 x = _mm512_set1_ps(xt[k * 16 + j]);
@@ -132,8 +155,8 @@ panels(float *out, long N, long n, long end, const float *xt, const float *packe
 #define COLUMNS(tile, weights, MR, NP)                                                       \
     do {                                                                                     \
         long n = n0;                                                                         \
-        for (; n + 16 * NP <= n1; n += 16 * NP) tile(out, N, n, n1, xt, weights, K, NP, MR); \
-        for (; n < n1; n += 16) tile(out, N, n, n1, xt, weights, K, 1, MR);                  \
+        for (; n + 16 * NP <= n1; n += 16 * NP) tile(out, N, n, n1, xt, weights, K, accumulate, NP, MR); \
+        for (; n < n1; n += 16) tile(out, N, n, n1, xt, weights, K, accumulate, 1, MR);                  \
     } while (0)
 
 // The tile shape for M (1 to 16) rows, with TILES(MR, NP) a constant-shape
@@ -150,10 +173,11 @@ panels(float *out, long N, long n, long end, const float *xt, const float *packe
 
 // Up to 16 transposed rows against columns [n0, n1) of a weight packed as
 // Float32 panels (float_rows) or as code panels (code_rows, further down).
-typedef void (*rows_fn)(float *out, const float *xt, const void *packed, long M, long K, long N, long n0, long n1);
+typedef void (*rows_fn)(float *out, const float *xt, const void *packed, long M, long K, long N, long n0, long n1,
+                        int accumulate);
 
 static AVX512 void float_rows(float *out, const float *xt, const void *packed, long M, long K, long N,
-                              long n0, long n1) {
+                              long n0, long n1, int accumulate) {
 #define TILES(MR, NP) COLUMNS(panels, (const float *)packed, MR, NP)
     FOR_ROWS(M, TILES)
 #undef TILES
@@ -234,23 +258,32 @@ static AVX512 float *transpose_input(const float *inp, long M, long K) {
     return transposed;
 }
 
-// Transposes the input once, then runs `rows` over 64 columns (4 panels) at
-// a time against every group of 16 rows: the panels come from memory once
-// and from the cache for the other groups.
+// Transposes the input once, then, one chunk of `chunk` columns at a time,
+// runs `rows` over 64 outputs (4 panels) at a time against every group of
+// 16 rows: the panels come from memory once and from the cache for the
+// other groups. Chunks keep the part of the input that every panel reads
+// in L1: 16 rows of 512 columns are 32 KB, most of a 48 KB L1, and the
+// streaming weights pushed them out (in L2, M = 16 ran at 130-140 GFLOP/s
+// with K = 512 and 1408, at 145-155 in chunks of 256).
 static AVX512 void product(rows_fn rows, float *out, const float *inp, const void *packed,
-                           long M, long K, long N, long n0, long n1) {
-    long groups = (M + 15) / 16;
+                           long M, long K, long N, long n0, long n1, long chunk) {
+    long groups = (M + 15) / 16, panels = (N + 15) / 16;
     const float *transposed = transpose_input(inp, M, K);
-    for (long n = n0; n < n1; n += 64) {
-        long end = n + 64 < n1 ? n + 64 : n1;
-        for (long g = 0; g < groups; g++)
-            rows(out + g * 16 * N, transposed + g * 16 * K, packed, M - 16 * g < 16 ? M - 16 * g : 16, K, N, n, end);
+    for (long k0 = 0; k0 < K; k0 += chunk) {
+        long kc = K - k0 < chunk ? K - k0 : chunk;
+        const float *weights = (const float *)packed + k0 * panels * 16;  // the chunk's panels (floats)
+        for (long n = n0; n < n1; n += 64) {
+            long end = n + 64 < n1 ? n + 64 : n1;
+            for (long g = 0; g < groups; g++)
+                rows(out + g * 16 * N, transposed + g * 16 * K + k0 * 16, weights, M - 16 * g < 16 ? M - 16 * g : 16,
+                     kc, N, n, end, k0 > 0);
+        }
     }
 }
 
 AVX512 void east_matmul_packed(float *out, const float *inp, const float *packed,
                                long M, long K, long N, long n0, long n1) {
-    product(float_rows, out, inp, packed, M, K, N, n0, n1);
+    product(float_rows, out, inp, packed, M, K, N, n0, n1, KCHUNK);
 }
 
 // ---------------------------------------------------------------------------
@@ -279,12 +312,14 @@ AVX512 void east_qpack_weight(void *packed, const int8_t *codes, const float *sc
     }
 }
 
-// As `panels`, with each weight vector rebuilt from 16 codes as d * c + m,
+// As `panels` (over all K at once: `accumulate` is always 0 here), with
+// each weight vector rebuilt from 16 codes as d * c + m,
 // a multiply and an add (not an FMA), so the weights are bit for bit those
 // of the Float32 dequantization and so are the products. A quarter of the
 // bytes to read per weight, four more instructions per vector.
 static inline __attribute__((always_inline)) AVX512 void
-qpanels(float *out, long N, long n, long end, const float *xt, const char *packed, long K, int NP, int MR) {
+qpanels(float *out, long N, long n, long end, const float *xt, const char *packed, long K, int accumulate,
+        int NP, int MR) {
     __m512 acc[16];
     for (int p = 0; p < 16; p++) acc[p] = _mm512_setzero_ps();
     long blocks = K / 32, panelBytes = blocks * QBLOCK_BYTES;
@@ -317,7 +352,7 @@ qpanels(float *out, long N, long n, long end, const float *xt, const char *packe
 }
 
 static AVX512 void code_rows(float *out, const float *xt, const void *packed, long M, long K, long N,
-                             long n0, long n1) {
+                             long n0, long n1, int accumulate) {
 #define TILES(MR, NP) COLUMNS(qpanels, (const char *)packed, MR, NP)
     FOR_ROWS(M, TILES)
 #undef TILES
@@ -325,7 +360,7 @@ static AVX512 void code_rows(float *out, const float *xt, const void *packed, lo
 
 AVX512 void east_matmul_qpacked(float *out, const float *inp, const void *packed,
                                 long M, long K, long N, long n0, long n1) {
-    product(code_rows, out, inp, packed, M, K, N, n0, n1);
+    product(code_rows, out, inp, packed, M, K, N, n0, n1, K);  // code panels are not chunked: one pass
 }
 
 #else

@@ -25,11 +25,12 @@ import Testing
         return out
     }
 
-    /// Odd shapes (a partial last panel, K not a multiple of 16) and every
-    /// row count the kernel specialises, plus more than one group of 16.
+    /// Odd shapes (a partial last panel, K past one 256-column chunk and not
+    /// a multiple of 16) and every row count the kernel specialises, plus
+    /// more than one group of 16.
     @Test(.enabled(if: Self.haveKernels, Self.noKernels), arguments: [1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 35])
     func packedProductMatchesReference(M: Int) throws {
-        let (K, N) = (45, 83)
+        let (K, N) = (301, 83)
         let w = randomFloats(N * K, seed: 1), inp = randomFloats(M * K, seed: 2)
         var packed = [Float](repeating: .nan, count: east_packed_count(K, N))
         east_pack_weight(&packed, w, K, N)
@@ -65,9 +66,11 @@ import Testing
     /// Weights given as one-byte codes with a scale and offset per 32
     /// columns (as GGUF's quantized blocks dequantize) give the same bits
     /// from their code panels as from Float32 panels of the same values.
+    /// The code panels run over all K in one pass, the Float32 ones in
+    /// chunks of 256 columns: the same bits also say chunking changes none.
     @Test(.enabled(if: Self.haveKernels, Self.noKernels), arguments: [1, 4, 7, 16, 21])
     func codePanelsGiveTheFloatPanelsBits(M: Int) throws {
-        let (K, N) = (96, 50)
+        let (K, N) = (576, 50)
         var rng = SeededGenerator(seed: 11)
         var codes = [Int8](repeating: 0, count: N * K)
         for i in codes.indices { codes[i] = Int8(truncatingIfNeeded: rng.next()) }

@@ -36,7 +36,8 @@ int east_kernels_available(void);
 static inline long east_packed_count(long K, long N) { return (N + 15) / 16 * 16 * K; }
 
 /// Copies weight (N, K), row-major as checkpoints store it, into `packed` as
-/// panels of 16 rows, k-major inside a panel, the last panel zero-padded.
+/// panels of 16 rows, k-major inside a panel, the last panel zero-padded,
+/// in chunks of 256 columns (every panel's first 256, then the next 256, ...).
 /// Needs east_kernels_available().
 void east_pack_weight(float *packed, const float *weight, long K, long N);
 
