@@ -558,23 +558,26 @@ long east_draw(const float *p, long n, float tau, float u) {
 // Attention of one query position
 
 #if EAST_X86
-// Scores of HS (1 or 2) query heads of one group over NB blocks of 16
-// positions from j0: the keys come transposed, kt[d * keyStride + j], so one
-// vector holds column d of 16 positions and each broadcast query value meets
-// it in one FMA (no horizontal sums); both heads share every key load.
+// Scores of HS (1 or 2) query heads of one group for the positions in
+// [from, to) of NB blocks of 16 from position j0 (a multiple of 16): the keys
+// come in blocks of 16 positions, kb[(j / 16) * keyBlockStride + d * 16 + j % 16],
+// so one vector holds column d of 16 positions and each broadcast query value
+// meets it in one FMA (no horizontal sums); both heads share every key load.
+// Lanes outside [from, to) are neither read nor written.
 static inline __attribute__((always_inline)) AVX512 void
-score_blocks(float *scores, long scoreStride, const float *q, long hd, const float *kt, long keyStride,
-             long j0, long length, float scale, int HS, int NB) {
+score_blocks(float *scores, long scoreStride, const float *q, long hd, const float *kb, long keyBlockStride,
+             long j0, long from, long to, float scale, int HS, int NB) {
     __m512 acc[2][4];
     __mmask16 masks[4];
     for (int b = 0; b < NB; b++) {
-        masks[b] = lanes(length - j0 - 16 * b);
+        long jb = j0 + 16 * b;
+        masks[b] = lanes(to - jb) & (__mmask16)~lanes(from - jb);
         for (int h = 0; h < HS; h++) acc[h][b] = _mm512_setzero_ps();
     }
+    const float *block = kb + j0 / 16 * keyBlockStride;
     for (long d = 0; d < hd; d++) {
-        const float *row = kt + d * keyStride + j0;
         for (int b = 0; b < NB; b++) {
-            __m512 k = _mm512_maskz_loadu_ps(masks[b], row + 16 * b);
+            __m512 k = _mm512_maskz_loadu_ps(masks[b], block + b * keyBlockStride + d * 16);
             for (int h = 0; h < HS; h++) acc[h][b] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * hd + d]), k, acc[h][b]);
         }
     }
@@ -584,17 +587,18 @@ score_blocks(float *scores, long scoreStride, const float *q, long hd, const flo
             _mm512_mask_storeu_ps(scores + h * scoreStride + j0 + 16 * b, masks[b], _mm512_mul_ps(acc[h][b], s));
 }
 
-// All `length` scores, 64 positions at a time; the last group of 64 takes
-// only the blocks it needs (a sample's own positions are often few).
+// The scores of positions [from, to), 64 positions at a time; the last
+// group of 64 takes only the blocks it needs (a sample's own positions are
+// often few).
 static inline __attribute__((always_inline)) AVX512 void
-group_scores(float *scores, long scoreStride, const float *q, long hd, const float *kt, long keyStride,
-             long length, float scale, int HS) {
-    for (long j0 = 0; j0 < length; j0 += 64) {
-        switch ((length - j0 + 15) / 16) {
-        case 1: score_blocks(scores, scoreStride, q, hd, kt, keyStride, j0, length, scale, HS, 1); break;
-        case 2: score_blocks(scores, scoreStride, q, hd, kt, keyStride, j0, length, scale, HS, 2); break;
-        case 3: score_blocks(scores, scoreStride, q, hd, kt, keyStride, j0, length, scale, HS, 3); break;
-        default: score_blocks(scores, scoreStride, q, hd, kt, keyStride, j0, length, scale, HS, 4); break;
+group_scores(float *scores, long scoreStride, const float *q, long hd, const float *kb, long keyBlockStride,
+             long from, long to, float scale, int HS) {
+    for (long j0 = from / 16 * 16; j0 < to; j0 += 64) {
+        switch ((to - j0 + 15) / 16) {
+        case 1: score_blocks(scores, scoreStride, q, hd, kb, keyBlockStride, j0, from, to, scale, HS, 1); break;
+        case 2: score_blocks(scores, scoreStride, q, hd, kb, keyBlockStride, j0, from, to, scale, HS, 2); break;
+        case 3: score_blocks(scores, scoreStride, q, hd, kb, keyBlockStride, j0, from, to, scale, HS, 3); break;
+        default: score_blocks(scores, scoreStride, q, hd, kb, keyBlockStride, j0, from, to, scale, HS, 4); break;
         }
     }
 }
@@ -643,25 +647,25 @@ group_values(float *out, const float *scores, long scoreStride, const float *inv
     }
 }
 
-static AVX512 void attend_one_avx512(float *out, const float *q, const float *prefixKeysT, const float *prefixValues,
-                                     long prefix, const float *keysT, const float *values,
-                                     long length, long heads, long kvHeads, long hd, long keyStride,
+static AVX512 void attend_one_avx512(float *out, const float *q, const float *prefixKeys, const float *prefixValues,
+                                     long prefix, const float *keys, const float *values,
+                                     long length, long heads, long kvHeads, long hd, long keyBlockStride,
                                      long valueStride, long valueHeadStride, float scale, float *scores) {
     long group = heads / kvHeads;
     for (long g = 0; g < kvHeads; g++) {
-        const float *kp = prefixKeysT + g * hd * keyStride, *vp = prefixValues + g * valueHeadStride;
-        const float *kt = keysT + g * hd * keyStride + prefix, *v = values + g * valueHeadStride;
+        const float *kp = prefixKeys + g * hd * 16, *vp = prefixValues + g * valueHeadStride;
+        const float *kt = keys + g * hd * 16, *v = values + g * valueHeadStride;
         for (long h0 = 0; h0 < group; h0 += 2) {  // query heads of this group, two at a time
             long h = g * group + h0;
             int pair = group - h0 >= 2;
             // each score is its own sum over d: computing the prefix's and the
             // rest's separately changes no bit
             if (pair) {
-                group_scores(scores, length, q + h * hd, hd, kp, keyStride, prefix, scale, 2);
-                group_scores(scores + prefix, length, q + h * hd, hd, kt, keyStride, length - prefix, scale, 2);
+                group_scores(scores, length, q + h * hd, hd, kp, keyBlockStride, 0, prefix, scale, 2);
+                group_scores(scores, length, q + h * hd, hd, kt, keyBlockStride, prefix, length, scale, 2);
             } else {
-                group_scores(scores, length, q + h * hd, hd, kp, keyStride, prefix, scale, 1);
-                group_scores(scores + prefix, length, q + h * hd, hd, kt, keyStride, length - prefix, scale, 1);
+                group_scores(scores, length, q + h * hd, hd, kp, keyBlockStride, 0, prefix, scale, 1);
+                group_scores(scores, length, q + h * hd, hd, kt, keyBlockStride, prefix, length, scale, 1);
             }
             // softmax, unnormalized: 1 / sum scales the output once at the end
             float inv[2];
@@ -682,9 +686,9 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *pr
 
 #endif
 
-static void attend_one_portable(float *out, const float *q, const float *prefixKeysT, const float *prefixValues,
-                                long prefix, const float *keysT, const float *values,
-                                long length, long heads, long kvHeads, long hd, long keyStride,
+static void attend_one_portable(float *out, const float *q, const float *prefixKeys, const float *prefixValues,
+                                long prefix, const float *keys, const float *values,
+                                long length, long heads, long kvHeads, long hd, long keyBlockStride,
                                 long valueStride, long valueHeadStride, float scale, float *scores) {
     long group = heads / kvHeads;
     for (long h = 0; h < heads; h++) {
@@ -692,9 +696,9 @@ static void attend_one_portable(float *out, const float *q, const float *prefixK
         long g = h / group;
         float *oh = out + h * hd;
         for (long j = 0; j < length; j++) {
-            const float *kt = (j < prefix ? prefixKeysT : keysT) + g * hd * keyStride;
+            const float *kb = (j < prefix ? prefixKeys : keys) + j / 16 * keyBlockStride + g * hd * 16 + j % 16;
             float s = 0;
-            for (long d = 0; d < hd; d++) s += kt[d * keyStride + j] * qh[d];
+            for (long d = 0; d < hd; d++) s += kb[d * 16] * qh[d];
             scores[j] = scale * s;
         }
         float max = -INFINITY;
@@ -709,17 +713,17 @@ static void attend_one_portable(float *out, const float *q, const float *prefixK
     }
 }
 
-void east_attend_one(float *out, const float *q, const float *prefixKeysT, const float *prefixValues, long prefix,
-                     const float *keysT, const float *values,
-                     long length, long heads, long kvHeads, long headDim, long keyStride, long valueStride,
+void east_attend_one(float *out, const float *q, const float *prefixKeys, const float *prefixValues, long prefix,
+                     const float *keys, const float *values,
+                     long length, long heads, long kvHeads, long headDim, long keyBlockStride, long valueStride,
                      long valueHeadStride, float scale, float *scores) {
 #if EAST_X86
     if (avx512()) {
-        attend_one_avx512(out, q, prefixKeysT, prefixValues, prefix, keysT, values, length, heads, kvHeads, headDim,
-                          keyStride, valueStride, valueHeadStride, scale, scores);
+        attend_one_avx512(out, q, prefixKeys, prefixValues, prefix, keys, values, length, heads, kvHeads, headDim,
+                          keyBlockStride, valueStride, valueHeadStride, scale, scores);
         return;
     }
 #endif
-    attend_one_portable(out, q, prefixKeysT, prefixValues, prefix, keysT, values, length, heads, kvHeads, headDim,
-                        keyStride, valueStride, valueHeadStride, scale, scores);
+    attend_one_portable(out, q, prefixKeys, prefixValues, prefix, keys, values, length, heads, kvHeads, headDim,
+                        keyBlockStride, valueStride, valueHeadStride, scale, scores);
 }

@@ -95,42 +95,55 @@ import Testing
 
     /// One query over a cache with grouped heads, against softmax attention
     /// in Double: one and two query heads per key/value head (the kernel
-    /// takes them in pairs), lengths around its 64-position blocks.
+    /// takes them in pairs), lengths around its 16- and 64-position blocks.
     @Test(arguments: [(1, 6, 2), (7, 6, 2), (33, 6, 3), (64, 4, 4), (65, 6, 2), (130, 9, 3)])
     func attendOneMatchesReference(length: Int, heads: Int, kvHeads: Int) {
-        let hd = 20, capacity = length + 5  // key columns padded, as a cache row is
-        // values by head, then position (as the cache holds them), padded between positions and heads
+        let hd = 20, capacity = length + 5  // positions padded, as a cache row is
+        // keys in blocks of 16 positions, padded between blocks; values by
+        // head, then position (as the cache holds them), padded between positions and heads
+        let keyBlockStride = (kvHeads * hd + 2) * 16
         let valueStride = hd + 3, valueHeadStride = capacity * valueStride + 7
-        let q = randomFloats(heads * hd, seed: 3), keysT = randomFloats(kvHeads * hd * capacity, seed: 4)
+        func key(_ j: Int, _ column: Int) -> Int { j / 16 * keyBlockStride + column * 16 + j % 16 }
+        func value(_ j: Int, _ g: Int, _ c: Int) -> Int { g * valueHeadStride + j * valueStride + c }
+        let q = randomFloats(heads * hd, seed: 3), keys = randomFloats((capacity + 15) / 16 * keyBlockStride, seed: 4)
         let values = randomFloats(kvHeads * valueHeadStride, seed: 5)
         let scale = 1 / Float(hd).squareRoot()
         var out = [Float](repeating: .nan, count: heads * hd), scores = [Float](repeating: 0, count: 2 * length)
-        east_attend_one(&out, q, keysT, values, 0, keysT, values, length, heads, kvHeads, hd, capacity, valueStride,
+        east_attend_one(&out, q, keys, values, 0, keys, values, length, heads, kvHeads, hd, keyBlockStride, valueStride,
                         valueHeadStride, scale, &scores)
         var worst = 0.0
         for h in 0..<heads {
             let g = h / (heads / kvHeads)
             let s = (0..<length).map { j in
-                (0..<hd).reduce(0.0) { $0 + Double(keysT[(g * hd + $1) * capacity + j]) * Double(q[h * hd + $1]) } * Double(scale)
+                (0..<hd).reduce(0.0) { $0 + Double(keys[key(j, g * hd + $1)]) * Double(q[h * hd + $1]) } * Double(scale)
             }
             let e = s.map { exp($0 - s.max()!) }, z = e.reduce(0, +)
             for c in 0..<hd {
-                let expected = (0..<length).reduce(0.0) { $0 + e[$1] / z * Double(values[g * valueHeadStride + $1 * valueStride + c]) }
+                let expected = (0..<length).reduce(0.0) { $0 + e[$1] / z * Double(values[value($1, g, c)]) }
                 worst = max(worst, abs(expected - Double(out[h * hd + c])))
             }
         }
         #expect(worst < 1e-5, "largest error \(worst)")
 
         // The first `prefix` positions read from another buffer (a shared
-        // prompt's row): the same bits. The own row's prefix is poisoned, so
-        // reading it there would show.
+        // prompt's row), the rest from the own row: the same bits. Each
+        // buffer is poisoned where it must not be read, so reading it there
+        // would show (a prefix inside a block of 16 splits that block).
         for prefix in Set([1, length / 2, length - 1, length]) where prefix >= 1 {
-            var ownKeys = keysT, ownValues = values
-            for g in 0..<(kvHeads * hd) { for j in 0..<prefix { ownKeys[g * capacity + j] = .nan } }
-            for g in 0..<kvHeads { for j in 0..<prefix { for c in 0..<hd { ownValues[g * valueHeadStride + j * valueStride + c] = .nan } } }
+            var sharedKeys = keys, sharedValues = values, ownKeys = keys, ownValues = values
+            for j in 0..<capacity {
+                for column in 0..<(kvHeads * hd) {
+                    if j < prefix { ownKeys[key(j, column)] = .nan } else { sharedKeys[key(j, column)] = .nan }
+                }
+                for g in 0..<kvHeads {
+                    for c in 0..<hd {
+                        if j < prefix { ownValues[value(j, g, c)] = .nan } else { sharedValues[value(j, g, c)] = .nan }
+                    }
+                }
+            }
             var split = [Float](repeating: .nan, count: heads * hd)
-            east_attend_one(&split, q, keysT, values, prefix, ownKeys, ownValues, length, heads, kvHeads, hd, capacity,
-                            valueStride, valueHeadStride, scale, &scores)
+            east_attend_one(&split, q, sharedKeys, sharedValues, prefix, ownKeys, ownValues, length, heads, kvHeads, hd,
+                            keyBlockStride, valueStride, valueHeadStride, scale, &scores)
             #expect(split == out, "prefix \(prefix) of \(length)")
         }
     }

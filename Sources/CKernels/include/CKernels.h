@@ -70,19 +70,21 @@ void east_matmul_qpacked(float *out, const float *inp, const void *packed,
 
 /// Causal attention of ONE query position over `length` cached positions,
 /// every head. Query head h reads key/value head g = h / (heads / kvHeads).
-/// Positions j < prefix are read from prefixKeysT/prefixValues, the others
-/// from keysT/values, both indexed by the position itself: the samples of
+/// Positions j < prefix are read from prefixKeys/prefixValues, the others
+/// from keys/values, both indexed by the position itself: the samples of
 /// one prompt read the prompt's keys from the row it was prefilled into
 /// instead of each from a copy. Splitting changes no bit of the result.
 ///   q, out: (heads * headDim)
-///   keysT: head g's keys transposed, keysT[(g * headDim + d) * keyStride + j]
-///          is column d of position j (so 16 positions load as one vector)
+///   keys: in blocks of 16 positions, column c = g * headDim + d of position j
+///         at keys[(j / 16) * keyBlockStride + c * 16 + j % 16] (so 16
+///         positions of one column load as one vector, and appending a
+///         position writes one contiguous run of lines)
 ///   values: values[g * valueHeadStride + j * valueStride + d]
 ///   scores: scratch of 2 * length floats
 /// Works on any CPU (a portable loop when AVX-512 is missing).
-void east_attend_one(float *out, const float *q, const float *prefixKeysT, const float *prefixValues, long prefix,
-                     const float *keysT, const float *values,
-                     long length, long heads, long kvHeads, long headDim, long keyStride, long valueStride,
+void east_attend_one(float *out, const float *q, const float *prefixKeys, const float *prefixValues, long prefix,
+                     const float *keys, const float *values,
+                     long length, long heads, long kvHeads, long headDim, long keyBlockStride, long valueStride,
                      long valueHeadStride, float scale, float *scores);
 
 /// out[i] = exp((in[i] - shift) * scale) for i < n; returns their sum.

@@ -116,7 +116,7 @@ extension Transformer {
                 east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C,
                                 keys + shared * rowStride, values + shared * rowStride, prefixLengths[row],
                                 keys + row * rowStride, values + row * rowStride, start + t + 1, H, KV, hd,
-                                capacity, hd, capacity * hd, scale, scores + 2 * thread * capacity)
+                                kvC * 16, hd, capacity * hd, scale, scores + 2 * thread * capacity)
             }
             linear(proj, att, weight: w.o, packedAt: pw?.o, K: C, N: C)
             lora?.forward(.o, l, out: proj, inp: att)

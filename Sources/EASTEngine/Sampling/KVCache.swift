@@ -6,16 +6,19 @@
 /// prompt start equal (one prefill, shared), samples of different prompts
 /// start at different lengths, and a finished sample stops growing.
 ///
-/// Keys are stored transposed, (kvHeads, headDim, capacity) per layer and
-/// row, so that one vector load holds one column of 16 positions and the
-/// attention kernel needs no horizontal sums; values are stored by head and
+/// Keys are stored in blocks of 16 positions, (capacity / 16, kvDim, 16) per
+/// layer and row, so that one vector load holds one column of 16 positions
+/// and the attention kernel needs no horizontal sums, and so that appending
+/// a position writes kvDim floats 64 bytes apart, one contiguous run of
+/// cache lines (with keys simply transposed, they were a row length apart
+/// and the prefetcher could not follow); values are stored by head and
 /// then by position, (kvHeads, capacity, headDim), as the weighted sum over
 /// positions reads them: one head's values are one contiguous run, which the
 /// hardware prefetcher follows better than one head's slice of every position.
 final class KVCache {
     let layers: Int
     let rows: Int
-    /// Positions each row can hold.
+    /// Positions each row can hold (a multiple of 16: whole key blocks).
     let capacity: Int
     let kvDim: Int
     let kvHeads: Int
@@ -26,22 +29,22 @@ final class KVCache {
     /// (the prompt it shares with other samples; 0 and itself when none).
     private(set) var prefixRows: [Int]
     private(set) var prefixLengths: [Int]
-    /// keys: (layers, rows, kvDim, capacity); values: (layers, rows, kvHeads, capacity, headDim)
+    /// keys: (layers, rows, capacity / 16, kvDim, 16); values: (layers, rows, kvHeads, capacity, headDim)
     let keys: FloatBuffer
     let values: FloatBuffer
 
     init(config: ModelConfig, rows: Int, capacity: Int) {
         layers = config.layers
         self.rows = rows
-        self.capacity = capacity
+        self.capacity = (capacity + 15) / 16 * 16
         kvDim = config.kvDim
         kvHeads = config.kvHeads
         headDim = config.headDim
         lengths = [Int](repeating: 0, count: rows)
         prefixRows = Array(0..<rows)
         prefixLengths = [Int](repeating: 0, count: rows)
-        keys = FloatBuffer(count: layers * rows * capacity * kvDim, streamed: true)
-        values = FloatBuffer(count: layers * rows * capacity * kvDim, streamed: true)
+        keys = FloatBuffer(count: layers * rows * self.capacity * kvDim, streamed: true)
+        values = FloatBuffer(count: layers * rows * self.capacity * kvDim, streamed: true)
     }
 
     /// Offset of (layer, row) in `keys` and `values`: each holds capacity x kvDim floats.
@@ -52,8 +55,8 @@ final class KVCache {
     /// Writes the keys and values (kvDim each) of `position` in (layer, row).
     func append(layer: Int, row: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         let base = offset(layer: layer, row: row)
-        let keysT = keys.at(base)
-        for c in 0..<kvDim { keysT[c * capacity + position] = key[c] }
+        let block = keys.at(base + position / 16 * kvDim * 16 + position % 16)
+        for c in 0..<kvDim { block[c * 16] = key[c] }
         for g in 0..<kvHeads {
             values.at(base + (g * capacity + position) * headDim).update(from: value + g * headDim, count: headDim)
         }

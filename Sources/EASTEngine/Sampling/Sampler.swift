@@ -46,7 +46,7 @@ public final class Sampler {
         self.maxSequenceLength = length
         cache = KVCache(config: model.config, rows: maxRows, capacity: length)
         buffers = InferenceBuffers(config: model.config, maxPositions: max(maxRows, length), maxRows: maxRows,
-                                   cacheCapacity: length)
+                                   cacheCapacity: cache.capacity)
         choosers = (0..<InferenceBuffers.maxThreads).map { _ in TokenChooser(vocabSize: model.config.vocabSize) }
         chosen = Array(repeating: (0, 0), count: maxRows)
         packed = PackedWeights(layout: model.layout, config: model.config)
