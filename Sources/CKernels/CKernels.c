@@ -653,8 +653,9 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *pr
                                      long valueStride, long valueHeadStride, float scale, float *scores) {
     long group = heads / kvHeads;
     for (long g = 0; g < kvHeads; g++) {
+        // head g in the shared prompt's row (kp, vp) and in the sample's own row (ko, v)
         const float *kp = prefixKeys + g * hd * 16, *vp = prefixValues + g * valueHeadStride;
-        const float *kt = keys + g * hd * 16, *v = values + g * valueHeadStride;
+        const float *ko = keys + g * hd * 16, *v = values + g * valueHeadStride;
         for (long h0 = 0; h0 < group; h0 += 2) {  // query heads of this group, two at a time
             long h = g * group + h0;
             int pair = group - h0 >= 2;
@@ -662,10 +663,10 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *pr
             // rest's separately changes no bit
             if (pair) {
                 group_scores(scores, length, q + h * hd, hd, kp, keyBlockStride, 0, prefix, scale, 2);
-                group_scores(scores, length, q + h * hd, hd, kt, keyBlockStride, prefix, length, scale, 2);
+                group_scores(scores, length, q + h * hd, hd, ko, keyBlockStride, prefix, length, scale, 2);
             } else {
                 group_scores(scores, length, q + h * hd, hd, kp, keyBlockStride, 0, prefix, scale, 1);
-                group_scores(scores, length, q + h * hd, hd, kt, keyBlockStride, prefix, length, scale, 1);
+                group_scores(scores, length, q + h * hd, hd, ko, keyBlockStride, prefix, length, scale, 1);
             }
             // softmax, unnormalized: 1 / sum scales the output once at the end
             float inv[2];
