@@ -342,7 +342,7 @@ qpanels(float *out, long N, long n, long end, const float *xt, const char *packe
             // the block after next, into L1 (the code stream is a quarter of the float one)
             for (int line = 0; line < QBLOCK_BYTES; line += 64) _mm_prefetch(block + 2 * QBLOCK_BYTES + line, _MM_HINT_T0);
         }
-        const float *x = xt + b * 32 * 16;
+        const float *x = xt + b * 32 * 16;  // advanced by 16 per column, behind an empty asm as in `panels`
         for (int kk = 0; kk < 32; kk++) {
             __m512 wv[4];
             for (int i = 0; i < NP; i++) {
@@ -350,9 +350,11 @@ qpanels(float *out, long N, long n, long end, const float *xt, const char *packe
                 wv[i] = _mm512_add_ps(_mm512_mul_ps(d[i], c), m[i]);
             }
             for (int j = 0; j < MR; j++) {
-                __m512 xv = _mm512_set1_ps(x[kk * 16 + j]);
+                __m512 xv = _mm512_set1_ps(x[j]);
                 for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
             }
+            x += 16;
+            __asm__("" : "+r"(x));
         }
     }
     store_tile(out, N, n, end, acc, NP, MR);
