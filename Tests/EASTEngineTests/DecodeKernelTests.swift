@@ -40,6 +40,16 @@ import Testing
         let worst = zip(out, expected).map { abs(Double($0) - $1) }.max()!
         #expect(worst < 1e-4, "largest error \(worst)")
 
+        // Each output is one Float32 FMA chain over k in order, whatever
+        // the chunks of columns the kernel takes: the bits of a plain loop.
+        for m in [0, M - 1] {
+            for n in 0..<N {
+                var sum: Float = 0
+                for k in 0..<K { sum.addProduct(inp[m * K + k], w[n * K + k]) }
+                #expect(out[m * N + n] == sum, "row \(m), column \(n)")
+            }
+        }
+
         // Two column slices (as two threads would run them) give the same numbers.
         var halves = [Float](repeating: .nan, count: M * N)
         east_matmul_packed(&halves, inp, packed, M, K, N, 0, 48)
