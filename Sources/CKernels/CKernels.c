@@ -93,8 +93,20 @@ AVX512 void east_pack_weight(float *packed, const float *weight, long K, long N)
     }
 }
 
-// Writes a tile's accumulators, acc[NP * j + i] = row j, panel i, to
-// out[j][n + 16 i ...]; the last panel may be partial: nothing past `end`.
+// A tile's accumulators, acc[NP * j + i] = row j, panel i, at their start:
+// 0, or with `accumulate` the sums of the chunks of columns before, from
+// out[j][n + 16 i ...] (a saved and reloaded float sum changes no bit, so
+// chunks give the result of one pass over all columns); the last panel may
+// be partial: nothing past `end` is read.
+static inline __attribute__((always_inline)) AVX512 void
+start_tile(__m512 acc[16], const float *out, long N, long n, long end, int accumulate, int NP, int MR) {
+    for (int p = 0; p < 16; p++) acc[p] = _mm512_setzero_ps();
+    if (accumulate)
+        for (int i = 0; i < NP; i++)
+            for (int j = 0; j < MR; j++) acc[NP * j + i] = _mm512_maskz_loadu_ps(lanes(end - n - 16 * i), out + j * N + n + 16 * i);
+}
+
+// Writes a tile's accumulators to out[j][n + 16 i ...]; nothing past `end`.
 static inline __attribute__((always_inline)) AVX512 void
 store_tile(float *out, long N, long n, long end, const __m512 acc[16], int NP, int MR) {
     for (int i = 0; i < NP; i++)
@@ -113,18 +125,13 @@ store_tile(float *out, long N, long n, long end, const __m512 acc[16], int NP, i
 // plain base + offset address (indexed addresses would split each FMA in two
 // micro-ops and make the front end the bottleneck).
 //
-// K is one chunk's columns (the packed panels hold K steps each); with
-// `accumulate` the sums start from what `out` holds (the chunks before)
-// instead of 0. Saving and reloading a float sum changes no bit, so the
-// result is that of one pass over all columns.
+// K is one chunk's columns (the packed panels hold K steps each; see
+// `start_tile` for `accumulate`).
 static inline __attribute__((always_inline)) AVX512 void
 panels(float *out, long N, long n, long end, const float *xt, const float *packed, long K, int accumulate,
        int NP, int MR) {
     __m512 acc[16];
-    for (int p = 0; p < 16; p++) acc[p] = _mm512_setzero_ps();
-    if (accumulate)
-        for (int i = 0; i < NP; i++)
-            for (int j = 0; j < MR; j++) acc[NP * j + i] = _mm512_maskz_loadu_ps(lanes(end - n - 16 * i), out + j * N + n + 16 * i);
+    start_tile(acc, out, N, n, end, accumulate, NP, MR);
     const float *w = packed + (n / 16) * K * 16, *xk = xt;  // xk: the input's column k, 16 rows
     for (long k = 0; k < K; k++) {
         __m512 wv[4];
@@ -319,8 +326,7 @@ AVX512 void east_qpack_weight(void *packed, const int8_t *codes, const float *sc
     }
 }
 
-// As `panels` (over all K at once: `accumulate` is always 0 here), with
-// each weight vector rebuilt from 16 codes as d * c + m,
+// As `panels`, with each weight vector rebuilt from 16 codes as d * c + m,
 // a multiply and an add (not an FMA), so the weights are bit for bit those
 // of the Float32 dequantization and so are the products. A quarter of the
 // bytes to read per weight, four more instructions per vector.
@@ -328,7 +334,7 @@ static inline __attribute__((always_inline)) AVX512 void
 qpanels(float *out, long N, long n, long end, const float *xt, const char *packed, long K, int accumulate,
         int NP, int MR) {
     __m512 acc[16];
-    for (int p = 0; p < 16; p++) acc[p] = _mm512_setzero_ps();
+    start_tile(acc, out, N, n, end, accumulate, NP, MR);
     long blocks = K / 32, panelBytes = blocks * QBLOCK_BYTES;
     const char *base = packed + (n / 16) * panelBytes;
     for (long b = 0; b < blocks; b++) {
@@ -369,7 +375,10 @@ static AVX512 void code_rows(float *out, const float *xt, const void *packed, lo
 
 AVX512 void east_matmul_qpacked(float *out, const float *inp, const void *packed,
                                 long M, long K, long N, long n0, long n1) {
-    product(code_rows, out, inp, packed, M, K, N, n0, n1, K);  // code panels are not chunked: one pass
+    // One chunk: the code stream is a quarter of the Float32 one and pushes
+    // less of the input out of L1; code panels in chunks of 256 columns made
+    // M = 16 about 3% slower (SmolLM2's matrices, paired runs).
+    product(code_rows, out, inp, packed, M, K, N, n0, n1, K);
 }
 
 #else
