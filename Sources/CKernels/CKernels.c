@@ -345,8 +345,11 @@ qpanels(float *out, long N, long n, long end, const float *xt, const char *packe
             d[i] = _mm512_loadu_ps((const float *)block);
             m[i] = _mm512_loadu_ps((const float *)(block + 64));
             codes[i] = block + 128;
-            // the block after next, into L1 (the code stream is a quarter of the float one)
-            for (int line = 0; line < QBLOCK_BYTES; line += 64) _mm_prefetch(block + 2 * QBLOCK_BYTES + line, _MM_HINT_T0);
+            // the block after next, into L1 (the code stream is a quarter of
+            // the float one); past the panel's end, that of the next tile's
+            // panel, as in `panels`
+            const char *ahead = block + 2 * QBLOCK_BYTES + (b + 2 < blocks ? 0 : (NP - 1) * panelBytes);
+            for (int line = 0; line < QBLOCK_BYTES; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
         }
         const float *x = xt + b * 32 * 16;  // advanced by 16 per column, behind an empty asm as in `panels`
         for (int kk = 0; kk < 32; kk++) {
