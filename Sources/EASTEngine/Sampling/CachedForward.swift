@@ -106,6 +106,7 @@ extension Transformer {
                                                       cache.values.at(cache.offset(layer: l, row: 0)))
             nonisolated(unsafe) let (queries, out, scores) = (UnsafePointer(q), att, b.scores.pointer)
             let rowStride = cache.offset(layer: 0, row: 1), capacity = cache.capacity
+            let (keyBlockStride, valueStride, valueHeadStride) = (cache.keyBlockStride, cache.valueStride, cache.valueHeadStride)
             let cacheRows = b.cacheRows, lengths = cache.lengths
             let prefixRows = cache.prefixRows, prefixLengths = cache.prefixLengths
             // pair = one (row, position); position start + t sees positions 0...start + t,
@@ -116,7 +117,7 @@ extension Transformer {
                 east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C,
                                 keys + shared * rowStride, values + shared * rowStride, prefixLengths[row],
                                 keys + row * rowStride, values + row * rowStride, start + t + 1, H, KV, hd,
-                                kvC * 16, hd, capacity * hd, scale, scores + 2 * thread * capacity)
+                                keyBlockStride, valueStride, valueHeadStride, scale, scores + 2 * thread * capacity)
             }
             linear(proj, att, weight: w.o, packedAt: pw?.o, K: C, N: C)
             lora?.forward(.o, l, out: proj, inp: att)

@@ -20,9 +20,9 @@ final class KVCache {
     let rows: Int
     /// Positions each row can hold (a multiple of 16: whole key blocks).
     let capacity: Int
-    let kvDim: Int
     let kvHeads: Int
     let headDim: Int
+    var kvDim: Int { kvHeads * headDim }
     /// Positions filled in each row (its next token goes at this position).
     var lengths: [Int]
     /// Row r's positions below prefixLengths[r] live in row prefixRows[r]
@@ -37,14 +37,13 @@ final class KVCache {
         layers = config.layers
         self.rows = rows
         self.capacity = (capacity + 15) / 16 * 16
-        kvDim = config.kvDim
         kvHeads = config.kvHeads
         headDim = config.headDim
         lengths = [Int](repeating: 0, count: rows)
         prefixRows = Array(0..<rows)
         prefixLengths = [Int](repeating: 0, count: rows)
-        keys = FloatBuffer(count: layers * rows * self.capacity * kvDim, streamed: true)
-        values = FloatBuffer(count: layers * rows * self.capacity * kvDim, streamed: true)
+        keys = FloatBuffer(count: layers * rows * self.capacity * config.kvDim, streamed: true)
+        values = FloatBuffer(count: layers * rows * self.capacity * config.kvDim, streamed: true)
     }
 
     /// Offset of (layer, row) in `keys` and `values`: each holds capacity x kvDim floats.
@@ -52,13 +51,20 @@ final class KVCache {
         (layer * rows + row) * capacity * kvDim
     }
 
+    /// The layout within one (layer, row), in floats, as `east_attend_one`
+    /// takes it: from one block of 16 positions' keys to the next, from one
+    /// position's values to the next, from one head's values to the next.
+    var keyBlockStride: Int { kvDim * 16 }
+    var valueStride: Int { headDim }
+    var valueHeadStride: Int { capacity * headDim }
+
     /// Writes the keys and values (kvDim each) of `position` in (layer, row).
     func append(layer: Int, row: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         let base = offset(layer: layer, row: row)
-        let block = keys.at(base + position / 16 * kvDim * 16 + position % 16)
+        let block = keys.at(base + position / 16 * keyBlockStride + position % 16)
         for c in 0..<kvDim { block[c * 16] = key[c] }
         for g in 0..<kvHeads {
-            values.at(base + (g * capacity + position) * headDim).update(from: value + g * headDim, count: headDim)
+            values.at(base + g * valueHeadStride + position * valueStride).update(from: value + g * headDim, count: headDim)
         }
     }
 
