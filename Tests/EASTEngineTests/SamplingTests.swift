@@ -69,6 +69,28 @@ import Testing
         }
     }
 
+    /// With the decode kernels every product of a sample, its prefill's
+    /// too, splits by columns only, so its bits do not depend on the BLAS
+    /// thread count (OpenBLAS's sgemm gives other bits with 1 and 2 threads).
+    /// In a child process (an exit test): the thread count is process-wide.
+    @Test(.enabled(if: DecodeKernelTests.haveKernels, DecodeKernelTests.noKernels))
+    func samplesDoNotDependOnTheThreadCount() async {
+        await #expect(processExitsWith: .success) {
+            let config = ModelConfig(vocabSize: 512, dim: 128, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 384,
+                                     ropeTheta: 10_000, tiedEmbeddings: true, maxSeqLen: 128)
+            guard let model = try? Transformer(config: config, seed: 3) else { exit(2) }
+            let parameters = SamplingParameters(temperature: 1, maxNewTokens: 8, seed: 11)
+            var runs: [[Sample]] = []
+            for threads in [1, 2] {
+                BLASThreads.set(threads)
+                let sampler = Sampler(model: model, maxRows: 4, maxSequenceLength: 128)
+                // 30 prompt rows: sgemm splits them over 2 threads in a way that changes bits
+                runs.append(sampler.generate(prompt: Array(1...30), n: 4, parameters: parameters))
+            }
+            if runs[0].map(\.tokens) != runs[1].map(\.tokens) || runs[0].map(\.logProbs) != runs[1].map(\.logProbs) { exit(1) }
+        }
+    }
+
     @Test func sameSeedSameTokens() throws {
         let model = try Self.model()
         let sampler = Sampler(model: model, maxRows: 8)

@@ -46,8 +46,11 @@ extension Transformer {
     /// and the weights are read once for all of them.
     /// tokens: (rows, T)
     ///
-    /// With `packed` (a current copy of this model's matrices), decode steps
-    /// read the packed copy; prefill (T > 1) runs on sgemm.
+    /// With `packed` (a current copy of this model's matrices), every
+    /// product reads the packed copy, prefill (T > 1) as well as decode
+    /// steps. Its kernels split a product by columns only, so a sample's
+    /// numbers do not depend on the thread count; OpenBLAS's sgemm gives
+    /// other bits with 1 and 2 threads at prompt shapes.
     func forwardCached(tokens: UnsafePointer<Int32>, rows: Int, T: Int, cache: KVCache, buffers b: InferenceBuffers,
                        packed: PackedWeights? = nil) {
         let c = config
@@ -64,10 +67,9 @@ extension Transformer {
         let scale = 1 / Float(hd).squareRoot()
         // an attached adapter is applied unmerged, so sampling always sees its current values
         let lora = adapter.map { LoRAPass(adapter: $0, buffers: &b.lora, rows: M, capacity: b.maxPositions, keepsInputs: false) }
-        // Decoding (T = 1) reads the packed copy whatever the number of rows,
-        // so a sample's numbers do not depend on which others share its steps
+        // Decoding reads the packed copy whatever the number of rows, so a
+        // sample's numbers do not depend on which others share its steps
         // (with an adapter attached, its low-rank products still run on BLAS).
-        let packed = T == 1 ? packed : nil
         // out = inp W^T over `rows` rows (default all M): from packed matrix
         // `packedAt` when there is one, else the parameters at `weight`
         func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Int, packedAt: Int?, K: Int, N: Int,

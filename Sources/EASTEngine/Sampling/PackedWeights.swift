@@ -1,6 +1,7 @@
 import CKernels
 
-/// The sampler's copy of the model's matrices, packed for decoding.
+/// The sampler's copy of the model's matrices, packed for decoding (and
+/// read by prefill too, so that no product of a sample runs on sgemm).
 ///
 /// A decode step multiplies every weight matrix by only a few rows (one per
 /// unfinished sample). sgemm then spends about half its time repacking the
@@ -34,7 +35,7 @@ final class PackedWeights {
     private var floats: FloatBuffer?
     private var codes: UnsafeMutableRawPointer?
 
-    /// nil when the CPU lacks AVX-512: decoding then uses BLAS.
+    /// nil when the CPU lacks AVX-512: sampling then uses BLAS.
     init?(layout: ParameterLayout, config c: ModelConfig) {
         guard east_kernels_available() != 0 else { return nil }
         var matrices: [Matrix] = []

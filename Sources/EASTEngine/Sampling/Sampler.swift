@@ -21,7 +21,7 @@ public final class Sampler {
     public let maxSequenceLength: Int
     private let cache: KVCache
     private let buffers: InferenceBuffers
-    /// The model's matrices packed for decoding; nil without AVX-512.
+    /// The model's matrices packed for prefill and decoding; nil without AVX-512.
     private let packed: PackedWeights?
     /// The model's `parameterVersion` that `packed` holds; -1 before the first pack.
     private var packedVersion = -1
@@ -71,10 +71,7 @@ public final class Sampler {
         precondition(totalRows <= maxRows, "generate: \(totalRows) samples, the sampler holds \(maxRows)")
         let V = model.config.vocabSize
         cache.reset()
-        if let packed, packedVersion != model.parameterVersion {  // first call, or the model was trained since
-            packed.pack(from: model)
-            packedVersion = model.parameterVersion
-        }
+        let packed = currentPacked()
 
         // rows first[j] ..< first[j] + n_j belong to request j
         var results: [[Sample]] = []
@@ -122,7 +119,7 @@ public final class Sampler {
         for (j, request) in requests.enumerated() {
             defer { first += request.n }
             guard maxNew[j] > 0 else { continue }
-            prefill(request.prompt, row: first)
+            prefill(request.prompt, row: first, packed: packed)
             cache.share(first, with: first..<(first + request.n))
             for r in first..<(first + request.n) {
                 let (token, logProb) = choosers[0].choose(buffers.logits.pointer, V: V, parameters: request.parameters, rng: &rngs[r])
@@ -174,7 +171,7 @@ public final class Sampler {
     public func nextTokenLogProbs(prompt: [Int]) -> [Float] {
         precondition(!prompt.isEmpty && prompt.count <= maxSequenceLength)
         cache.reset()
-        prefill(prompt, row: 0)
+        prefill(prompt, row: 0, packed: currentPacked())
         var logits = buffers.logits.slice(0, model.config.vocabSize)
         let maxLogit = logits.max()!
         let logZ = maxLogit + log(logits.reduce(Float(0)) { $0 + exp($1 - maxLogit) })
@@ -183,11 +180,21 @@ public final class Sampler {
     }
 
     /// Runs `prompt` into cache row `row`; its next-token logits land in buffers.logits row 0.
-    private func prefill(_ prompt: [Int], row: Int) {
+    private func prefill(_ prompt: [Int], row: Int, packed: PackedWeights?) {
         for (i, t) in prompt.enumerated() { stepTokens[i] = Int32(t) }
         buffers.cacheRows[0] = row
         stepTokens.withUnsafeBufferPointer {
-            model.forwardCached(tokens: $0.baseAddress!, rows: 1, T: prompt.count, cache: cache, buffers: buffers)
+            model.forwardCached(tokens: $0.baseAddress!, rows: 1, T: prompt.count, cache: cache, buffers: buffers, packed: packed)
         }
+    }
+
+    /// The packed copy of the model's matrices, packed anew first when the
+    /// model was trained since the last pack (or on first use).
+    private func currentPacked() -> PackedWeights? {
+        if let packed, packedVersion != model.parameterVersion {
+            packed.pack(from: model)
+            packedVersion = model.parameterVersion
+        }
+        return packed
     }
 }
