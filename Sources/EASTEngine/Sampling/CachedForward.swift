@@ -48,9 +48,12 @@ extension Transformer {
     ///
     /// With `packed` (a current copy of this model's matrices), every
     /// product reads the packed copy, prefill (T > 1) as well as decode
-    /// steps. Its kernels split a product by columns only, so a sample's
-    /// numbers do not depend on the thread count; OpenBLAS's sgemm gives
-    /// other bits with 1 and 2 threads at prompt shapes.
+    /// steps. Each of its outputs is one dot product in a fixed order, and
+    /// its kernels split a product by columns only, so a sample's numbers
+    /// depend neither on which others share its steps nor on the thread
+    /// count (OpenBLAS's sgemm gives other bits with 1 and 2 threads at some
+    /// prompt lengths). With an adapter attached, its low-rank products
+    /// still run on BLAS.
     func forwardCached(tokens: UnsafePointer<Int32>, rows: Int, T: Int, cache: KVCache, buffers b: InferenceBuffers,
                        packed: PackedWeights? = nil) {
         let c = config
@@ -67,9 +70,6 @@ extension Transformer {
         let scale = 1 / Float(hd).squareRoot()
         // an attached adapter is applied unmerged, so sampling always sees its current values
         let lora = adapter.map { LoRAPass(adapter: $0, buffers: &b.lora, rows: M, capacity: b.maxPositions, keepsInputs: false) }
-        // Decoding reads the packed copy whatever the number of rows, so a
-        // sample's numbers do not depend on which others share its steps
-        // (with an adapter attached, its low-rank products still run on BLAS).
         // out = inp W^T over `rows` rows (default all M): from packed matrix
         // `packedAt` when there is one, else the parameters at `weight`
         func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Int, packedAt: Int?, K: Int, N: Int,
