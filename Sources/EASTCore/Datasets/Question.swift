@@ -1,5 +1,5 @@
 /// One training or test question with its reference (gold) final answer.
-public struct Question: Equatable, Sendable {
+public struct Question: Codable, Equatable, Sendable {
     /// Stable identifier: the row's `id`/`idx` field, or `line-N` from its line.
     public var id: String
     /// The problem statement shown to the model.

@@ -1,9 +1,11 @@
 /// The loss a self-training run optimises.
-public enum LossKind: String, CaseIterable, Sendable {
+public enum LossKind: String, CaseIterable, Codable, Sendable {
     case sft, dpo, kto
 }
 
 /// One weighted training example built from a question's own responses.
+/// Encoded flat, `{"kind": "sft", "id": ..., "response": ..., "weight": ...}`,
+/// in records, batches and `east weights --examples`.
 public enum TrainingExample: Equatable, Sendable {
     /// SFT: imitate one correct response.
     case sft(questionID: String, response: String, weight: Double)
@@ -22,6 +24,59 @@ public enum TrainingExample: Equatable, Sendable {
         switch self {
         case let .sft(_, _, w), let .dpo(_, _, _, w), let .kto(_, _, _, w): return w
         }
+    }
+}
+
+extension TrainingExample {
+    /// The loss this example is for.
+    public var kind: LossKind {
+        switch self {
+        case .sft: return .sft
+        case .dpo: return .dpo
+        case .kto: return .kto
+        }
+    }
+
+    /// The same example with another weight (records hold weight 1 until
+    /// the weights over all N kept questions are known).
+    public func weighted(_ weight: Double) -> TrainingExample {
+        switch self {
+        case let .sft(id, r, _): return .sft(questionID: id, response: r, weight: weight)
+        case let .dpo(id, c, r, _): return .dpo(questionID: id, chosen: c, rejected: r, weight: weight)
+        case let .kto(id, r, d, _): return .kto(questionID: id, response: r, desirable: d, weight: weight)
+        }
+    }
+}
+
+extension TrainingExample: Codable {
+    enum CodingKeys: String, CodingKey { case kind, id, response, chosen, rejected, desirable, weight }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let id = try c.decode(String.self, forKey: .id), weight = try c.decode(Double.self, forKey: .weight)
+        switch try c.decode(LossKind.self, forKey: .kind) {
+        case .sft: self = .sft(questionID: id, response: try c.decode(String.self, forKey: .response), weight: weight)
+        case .dpo: self = .dpo(questionID: id, chosen: try c.decode(String.self, forKey: .chosen),
+                               rejected: try c.decode(String.self, forKey: .rejected), weight: weight)
+        case .kto: self = .kto(questionID: id, response: try c.decode(String.self, forKey: .response),
+                               desirable: try c.decode(Bool.self, forKey: .desirable), weight: weight)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(questionID, forKey: .id)
+        switch self {
+        case let .sft(_, response, _): try c.encode(response, forKey: .response)
+        case let .dpo(_, chosen, rejected, _):
+            try c.encode(chosen, forKey: .chosen)
+            try c.encode(rejected, forKey: .rejected)
+        case let .kto(_, response, desirable, _):
+            try c.encode(response, forKey: .response)
+            try c.encode(desirable, forKey: .desirable)
+        }
+        try c.encode(weight, forKey: .weight)
     }
 }
 

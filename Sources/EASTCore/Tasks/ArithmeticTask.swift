@@ -6,13 +6,13 @@
 /// restates the start and writes one equation a line, ending in `#### N`, the
 /// way GSM8K does, so the dataset reader and the answer extractor treat it
 /// exactly like the real benchmark.
-public enum ArithmeticTask: String, CaseIterable, Sendable {
+public enum ArithmeticTask: String, CaseIterable, Codable, Sendable {
     /// GSM8K-like: 2-3 steps, small numbers.
     case easy = "arith-easy"
     /// Longer chains and larger numbers: harder for the same model.
     case hard = "arith-hard"
 
-    public enum Split: String, CaseIterable, Sendable {
+    public enum Split: String, CaseIterable, Codable, Sendable {
         /// Worked solutions, to make the backbone.
         case pretrain
         /// Questions and final answers only: self-training finds its own reasoning.

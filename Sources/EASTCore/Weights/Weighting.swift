@@ -1,7 +1,7 @@
 import Foundation
 
 /// Which per-question score becomes the loss weight.
-public enum WeightingStrategy: String, CaseIterable, Sendable {
+public enum WeightingStrategy: String, CaseIterable, Codable, Sendable {
     /// EAST: the entropy of the answer clusters.
     case entropy
     /// Ablation: `1 - accuracy`.
