@@ -2,36 +2,11 @@ import EASTCore
 import EASTEngine
 import Foundation
 
-/// What one self-training iteration did.
-public struct IterationReport: Sendable {
-    public var iteration: Int
-    public var accuracyBefore: Double
-    public var accuracyAfter: Double
-    public var questions: Int
-    public var kept: Int
-    public var droppedAllRight: Int
-    public var droppedAllWrong: Int
-    /// min, 25%, median, 75%, max of the kept questions' weights.
-    public var weightQuantiles: [Double]
-    public var examples: Int
-    public var steps: Int
-    public var meanLoss: Double
-    /// (entropy, weight) of each kept question, for plots.
-    public var entropyAndWeight: [(Double, Double)]
-    public var seconds: Double
-
-    public var summary: String {
-        let q = weightQuantiles.map { String(format: "%.3f", $0) }.joined(separator: " / ")
-        return String(format: "iteration %d: accuracy %.1f%% -> %.1f%%; questions %d: kept %d, dropped all-right %d, all-wrong %d; ",
-                      iteration, accuracyBefore * 100, accuracyAfter * 100, questions, kept, droppedAllRight, droppedAllWrong)
-            + "weights min/q1/median/q3/max \(q); \(examples) examples, \(steps) steps, mean loss "
-            + String(format: "%.4f; %.0f s", meanLoss, seconds)
-    }
-}
-
-/// The whole loop in one process: sample -> cluster and weigh -> build
-/// examples -> train -> evaluate, `iterations` times. The cluster runs the
-/// same stage functions spread over workers.
+/// The whole loop in one process: sample -> record and weigh -> train ->
+/// evaluate, `iterations` times. The cluster calls the same stage functions
+/// (`SamplingStage.sample`, `WeighingStage.record` and `weigh`,
+/// `TrainingSession`, `EvaluationStage.evaluate`) on the same records; its
+/// workers only move them.
 public final class InProcessRun {
     public let spec: RunSpec
     public let policy: Policy
@@ -52,22 +27,23 @@ public final class InProcessRun {
         EvaluationStage.evaluate(policy, questions: testQuestions, maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32).accuracy
     }
 
-    /// Runs every iteration; `progress` gets a line now and then and each report.
-    public func run(progress: (String) -> Void) throws -> [IterationReport] {
-        var reports: [IterationReport] = []
-        var accuracy = evaluate()
-        progress(String(format: "start: greedy test accuracy %.1f%% on %d questions", accuracy * 100, testQuestions.count))
+    /// Runs every iteration; `progress` gets a line now and then and each iteration's summary.
+    public func run(id: String, progress: (String) -> Void) throws -> RunOutcome {
+        var outcome = RunOutcome(run: id, spec: spec, iterations: [], accuracy: [policy.version: evaluate()])
+        progress(String(format: "start: greedy test accuracy %.1f%% on %d questions", outcome.accuracy[policy.version]! * 100, testQuestions.count))
         for iteration in 1...spec.iterations {
-            let report = try runIteration(iteration, accuracyBefore: accuracy, progress: progress)
-            accuracy = report.accuracyAfter
-            progress(report.summary)
-            reports.append(report)
+            let start = Date()
+            let before = policy.version
+            let report = try runIteration(iteration, progress: progress)
+            outcome.accuracy[policy.version] = evaluate()
+            outcome.iterations.append(report)
+            progress(report.summary(accuracyBefore: outcome.accuracy[before], accuracyAfter: outcome.accuracy[policy.version])
+                     + String(format: "; %.0f s", Date().timeIntervalSince(start)))
         }
-        return reports
+        return outcome
     }
 
-    private func runIteration(_ iteration: Int, accuracyBefore: Double, progress: (String) -> Void) throws -> IterationReport {
-        let start = Date()
+    private func runIteration(_ iteration: Int, progress: (String) -> Void) throws -> IterationReport {
         // 1. Sample n responses per question, several questions per decode batch.
         var samples: [QuestionSamples] = []
         let perBatch = max(1, sampler.maxRows / spec.sampling.n)
@@ -79,15 +55,9 @@ public final class InProcessRun {
         }
         progress("iteration \(iteration): sampled \(spec.sampling.n) x \(samples.count) questions")
 
-        // 2. Cluster, weigh, pick examples.
-        let stats = zip(trainQuestions, samples).map(WeighingStage.statistics)
-        let weights = try WeighingStage.weights(stats, spec: spec)
-        var items: [TrainingItem] = []
-        for (i, question) in trainQuestions.enumerated() {
-            guard let weight = weights[i] else { continue }
-            items += WeighingStage.examples(question, samples[i], stats[i], weight: weight, spec: spec, version: policy.version)
-                .map { TrainingItem(question: question.text, example: $0) }
-        }
+        // 2. Cluster and pick examples per question, then weigh them all.
+        let records = zip(trainQuestions, samples).map { WeighingStage.record($0, $1, spec: spec, version: policy.version) }
+        var (items, report) = try WeighingStage.weigh(Array(zip(trainQuestions, records)), spec: spec, iteration: iteration)
 
         // 3. Train.
         let batches = TrainingSession.batches(items, size: spec.batchSize, epochs: spec.epochs, seed: spec.seed &+ UInt64(iteration))
@@ -95,15 +65,8 @@ public final class InProcessRun {
         var lossSum = 0.0
         for batch in batches { lossSum += Double(session.step(batch).loss) }
         policy.version += 1
-
-        // 4. Evaluate.
-        let after = evaluate()
-        return IterationReport(
-            iteration: iteration, accuracyBefore: accuracyBefore, accuracyAfter: after, questions: stats.count,
-            kept: stats.filter(\.kept).count, droppedAllRight: stats.filter(\.allCorrect).count,
-            droppedAllWrong: stats.filter(\.allWrong).count, weightQuantiles: WeighingStage.distribution(weights),
-            examples: items.count, steps: batches.count, meanLoss: batches.isEmpty ? 0 : lossSum / Double(batches.count),
-            entropyAndWeight: zip(stats, weights).compactMap { s, w in w.map { (s.entropy, $0) } },
-            seconds: Date().timeIntervalSince(start))
+        report.steps = batches.count
+        report.meanLoss = batches.isEmpty ? 0 : lossSum / Double(batches.count)
+        return report
     }
 }

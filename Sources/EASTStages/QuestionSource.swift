@@ -27,3 +27,33 @@ public enum QuestionSource: Equatable, Sendable {
         }
     }
 }
+
+/// `{"task": "arith-easy", "split": "train", "count": 2048, "seed": 1}` or
+/// `{"file": "path.jsonl", "limit": 500}` (limit optional).
+extension QuestionSource: Codable {
+    enum CodingKeys: String, CodingKey { case task, split, count, seed, file, limit }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let path = try c.decodeIfPresent(String.self, forKey: .file) {
+            self = .file(path: path, limit: try c.decodeIfPresent(Int.self, forKey: .limit))
+        } else {
+            self = .task(try c.decode(ArithmeticTask.self, forKey: .task), split: try c.decode(ArithmeticTask.Split.self, forKey: .split),
+                         count: try c.decode(Int.self, forKey: .count), seed: try c.decode(UInt64.self, forKey: .seed))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case let .task(task, split, count, seed):
+            try c.encode(task, forKey: .task)
+            try c.encode(split, forKey: .split)
+            try c.encode(count, forKey: .count)
+            try c.encode(seed, forKey: .seed)
+        case let .file(path, limit):
+            try c.encode(path, forKey: .file)
+            try c.encodeIfPresent(limit, forKey: .limit)
+        }
+    }
+}

@@ -1,29 +1,33 @@
 import EASTCore
-import EASTStages
 import Foundation
 
-/// The run report: `report.md` with the figures, and three SVG plots
-/// (entropy histogram, weight vs entropy, accuracy per policy version).
+/// The run report, written by the in-process run and the coordinator alike:
+/// `report.md` with the figures, and three SVG plots (entropy histogram,
+/// weight vs entropy, accuracy per policy version).
 public enum RunReport {
     @discardableResult
-    public static func write(_ outcome: Coordinator.Outcome, spec: RunSpec, run: String, to folder: URL) throws -> URL {
+    public static func write(_ outcome: RunOutcome, to folder: URL) throws -> URL {
+        let spec = outcome.spec
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let last = outcome.iterations.last
-        try AtomicFile.write(Data(histogram(last?.entropies ?? []).utf8), to: folder.appendingPathComponent("entropy-histogram.svg"))
-        try AtomicFile.write(Data(scatter(last?.entropyAndWeight ?? []).utf8), to: folder.appendingPathComponent("weight-vs-entropy.svg"))
+        let last = outcome.iterations.last?.points ?? []
+        try AtomicFile.write(Data(histogram(last.map(\.entropy)).utf8), to: folder.appendingPathComponent("entropy-histogram.svg"))
+        try AtomicFile.write(Data(scatter(last.compactMap { p in p.weight.map { (p.entropy, $0) } }).utf8),
+                             to: folder.appendingPathComponent("weight-vs-entropy.svg"))
         let versions = outcome.accuracy.keys.sorted()
         try AtomicFile.write(Data(line(versions.map { (Double($0), outcome.accuracy[$0]! * 100) }).utf8),
                              to: folder.appendingPathComponent("accuracy.svg"))
-        var md = "# EAST run \(run)\n\n"
+        var md = "# EAST run \(outcome.run)\n\n"
         md += "Checkpoint `\(spec.checkpoint)`; train \(spec.train.description); test \(spec.test.description); "
         md += "n = \(spec.sampling.n), temperature \(spec.sampling.temperature); loss \(spec.loss.rawValue), weighting \(spec.weighting.rawValue), "
         md += "mapping \(spec.mapping); \(spec.iterations) iteration(s); seed \(spec.seed).\n\n"
         md += "| policy version | greedy test accuracy |\n| --- | --- |\n"
         for v in versions { md += String(format: "| v%d | %.1f%% |\n", v, outcome.accuracy[v]! * 100) }
-        md += "\n| iteration | kept | dropped all-right | dropped all-wrong | weight min / q1 / median / q3 / max |\n| --- | --- | --- | --- | --- |\n"
+        md += "\n| iteration | kept | dropped all-right | dropped all-wrong | weight min / q1 / median / q3 / max | steps | mean loss |\n"
+        md += "| --- | --- | --- | --- | --- | --- | --- |\n"
         for it in outcome.iterations {
             md += "| \(it.iteration) | \(it.kept) | \(it.droppedAllRight) | \(it.droppedAllWrong) | "
-                + it.weightQuantiles.map { String(format: "%.3f", $0) }.joined(separator: " / ") + " |\n"
+                + it.weightQuantiles.map { String(format: "%.3f", $0) }.joined(separator: " / ")
+                + " | \(it.steps.map(String.init) ?? "-") | " + (it.meanLoss.map { String(format: "%.4f", $0) } ?? "-") + " |\n"
         }
         md += "\n![entropy histogram](entropy-histogram.svg) ![weight vs entropy](weight-vs-entropy.svg) ![accuracy](accuracy.svg)\n"
         try AtomicFile.write(Data(md.utf8), to: folder.appendingPathComponent("report.md"))

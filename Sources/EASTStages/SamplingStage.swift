@@ -2,7 +2,7 @@ import EASTCore
 import EASTEngine
 
 /// The n responses of one question, as a sampler produces them.
-public struct QuestionSamples: Equatable, Sendable {
+public struct QuestionSamples: Codable, Equatable, Sendable {
     public var questionID: String
     public var responses: [String]
     /// Mean per-token log-prob of each response (a cheap confidence signal
@@ -17,7 +17,7 @@ public struct QuestionSamples: Equatable, Sendable {
 }
 
 /// Sampling settings of a run.
-public struct SamplingSettings: Equatable, Sendable {
+public struct SamplingSettings: Codable, Equatable, Sendable {
     public var n: Int
     public var temperature: Float
     public var topP: Float

@@ -3,13 +3,12 @@ import EASTEngine
 
 /// One training example with the question it answers (a batch on the queue
 /// carries both, so the trainer needs nothing else).
-public struct TrainingItem: Equatable, Sendable {
+public struct TrainingItem: Codable, Equatable, Sendable {
     public var question: String
     public var example: TrainingExample
 
     public init(question: String, example: TrainingExample) {
-        self.question = question
-        self.example = example
+        (self.question, self.example) = (question, example)
     }
 }
 

@@ -95,15 +95,50 @@ import Testing
         let run = try InProcessRun(spec: spec)
         var lines: [String] = []
         do {
-            let reports = try run.run { lines.append($0) }
+            let outcome = try run.run(id: "test") { lines.append($0) }
+            let reports = outcome.iterations
             #expect(reports.count == 1)
             #expect(reports[0].kept + reports[0].droppedAllRight + reports[0].droppedAllWrong == 8)
+            #expect(reports[0].points.count == 8)
+            #expect(outcome.accuracy.keys.sorted() == [0, 1])
             #expect(run.policy.version == 1)
+            // Both paths write the same report.
+            let folder = try RunReport.write(outcome, to: dir.appendingPathComponent("report"))
+            let markdown = try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8)
+            #expect(markdown.contains("| v1 |") && markdown.contains("| 1 | \(reports[0].kept) |"))
         } catch let error as WeightError {
             // A random model rarely gets any answer right: then no question is
             // mixed and the run must say so clearly.
             #expect(error == .noKeptQuestions)
         }
         #expect(lines.first?.hasPrefix("start: greedy test accuracy") == true)
+    }
+
+    /// The spec is the run's one definition in Redis: it must come back equal,
+    /// every setting included, and name the settings in which two differ.
+    @Test func runSpecRoundTripsThroughJSONAndNamesDifferences() throws {
+        var spec = RunSpec(checkpoint: "models/x", train: .task(.hard, split: .train, count: 384, seed: 7),
+                           test: .file(path: "test.jsonl", limit: 50), sampling: SamplingSettings(n: 6, temperature: 0.7, topP: 0.9, maxNewTokens: 40))
+        spec.loss = .kto
+        spec.weighting = .lww
+        spec.mapping = .linear(range: 0.5)
+        (spec.iterations, spec.seed, spec.epochs, spec.batchSize) = (3, 7, 1, 8)
+        (spec.learningRate, spec.beta, spec.evalMaxNewTokens) = (3e-4, 0.2, 64)
+        spec.lora = LoRAConfig(rank: 8, alpha: 16, targets: [.q, .v])
+        let text = try JSONCoding.string(spec)
+        #expect(try JSONCoding.decode(RunSpec.self, from: text, what: "spec") == spec)
+        #expect(text.contains(#""batch_size":8"#) && text.contains(#""mapping":"linear""#))
+
+        var other = spec
+        other.train = .task(.hard, split: .train, count: 2048, seed: 7)
+        other.sampling.n = 8
+        #expect(spec.differences(from: other) == ["n (6, 8)", "train.count (384, 2048)"])
+        #expect(spec.differences(from: spec).isEmpty)
+
+        // A partial spec takes the defaults; a bad field is named.
+        let partial = try JSONCoding.decode(RunSpec.self, from: #"{"checkpoint": "m", "train": {"task": "arith-easy", "split": "train", "count": 4, "seed": 1}, "test": {"file": "t.jsonl"}}"#, what: "spec")
+        #expect(partial.sampling.n == 8 && partial.mapping == .power(exponent: 1) && partial.iterations == 1)
+        #expect { try JSONCoding.decode(RunSpec.self, from: #"{"checkpoint": "m", "train": {"file": "a"}, "test": {"file": "b"}, "n": "eight"}"#, what: "spec.json") }
+            throws: { "\($0)" == "spec.json: field \"n\" must be an integer" }
     }
 }
