@@ -1,84 +1,69 @@
 import EASTCore
+import Foundation
 
 /// Every message on the queues is one JSON object:
 /// `{"schema": 1, "type": "sample_job", "run": "run-id", "body": {...}}`.
 ///
 /// The schema version lets a worker refuse messages from an incompatible
-/// build instead of misreading them; the run id lets workers ignore messages
-/// of a run that was stopped or replaced. A message that cannot be decoded is
-/// a `MessageError`, and workers dead-letter it (never requeue it forever).
-public struct Envelope: Equatable, Sendable {
-    public static let schemaVersion = 1
+/// build instead of misreading them; the run id names the run whose spec
+/// (in Redis) the worker applies. A message that cannot be decoded is a
+/// `MessageError`, and workers dead-letter it (never requeue it forever).
+public struct Envelope<Body: Codable & Sendable>: Codable, Sendable {
+    public static var schemaVersion: Int { 1 }
 
+    public var schema: Int
     public var type: String
     public var run: String
-    public var body: JSON
+    public var body: Body
 
-    public init(type: String, run: String, body: JSON) {
-        self.type = type
-        self.run = run
-        self.body = body
+    public init(type: String, run: String, body: Body) {
+        (schema, self.type, self.run, self.body) = (Self.schemaVersion, type, run, body)
     }
 
     public var bytes: [UInt8] {
-        Array(JSON.object([
-            ("schema", .number(Double(Self.schemaVersion))), ("type", .string(type)),
-            ("run", .string(run)), ("body", body),
-        ]).text.utf8)
+        // Encoding our own Codable types cannot fail.
+        Array(try! JSONCoding.encode(self))
     }
 
-    /// Decodes and checks the schema version and, when given, the type.
-    public init(bytes: [UInt8], expecting expected: String? = nil) throws(MessageError) {
-        let text = String(decoding: bytes, as: UTF8.self)
-        let json: JSON
-        do { json = try JSON.parse(text) } catch { throw MessageError("not JSON (\(error))") }
-        guard let schema = json["schema"]?.intValue else { throw MessageError("missing \"schema\"") }
-        guard schema == Self.schemaVersion else {
-            throw MessageError("schema \(schema) is not the supported \(Self.schemaVersion)")
+    /// Decodes and checks the schema version and the type before the body,
+    /// so a message of another kind is named as such, not as a missing field.
+    public init(bytes: [UInt8], expecting expected: String) throws(MessageError) {
+        let header = try Self.header(bytes)
+        guard header.type == expected else { throw MessageError("expected a \(expected) message, got \(header.type)") }
+        do {
+            self = try JSONCoding.decode(Envelope.self, from: Data(bytes), what: "\(expected) message")
+        } catch {
+            throw MessageError(error.reason, run: header.run)
         }
-        guard let type = json["type"]?.stringValue, let run = json["run"]?.stringValue, let body = json["body"] else {
-            throw MessageError("missing \"type\", \"run\" or \"body\"")
-        }
-        if let expected, type != expected { throw MessageError("expected a \(expected) message, got \(type)") }
-        self.init(type: type, run: run, body: body)
     }
+
+    /// The schema, type and run of a message, whatever its body.
+    public static func header(_ bytes: [UInt8]) throws(MessageError) -> (type: String, run: String) {
+        let header: EnvelopeHeader
+        do {
+            header = try JSONCoding.decode(EnvelopeHeader.self, from: Data(bytes), what: "message")
+        } catch {
+            throw MessageError(error.reason)
+        }
+        guard header.schema == schemaVersion else { throw MessageError("schema \(header.schema) is not the supported \(schemaVersion)") }
+        return (header.type, header.run)
+    }
+}
+
+/// What every envelope holds whatever its body.
+struct EnvelopeHeader: Decodable {
+    var schema: Int
+    var type: String
+    var run: String
 }
 
 public struct MessageError: Error, CustomStringConvertible, Sendable {
     public let reason: String
-    public init(_ reason: String) { self.reason = reason }
+    /// The run the message belongs to, when its envelope could be read.
+    public let run: String?
+    public init(_ reason: String, run: String? = nil) {
+        self.reason = reason
+        self.run = run
+    }
     public var description: String { "bad message: \(reason)" }
-}
-
-/// Typed access to a message body's fields, with errors naming the field.
-public struct MessageFields {
-    public let json: JSON
-    public init(_ json: JSON) { self.json = json }
-
-    public func string(_ key: String) throws(MessageError) -> String {
-        guard let s = json[key]?.stringValue else { throw MessageError("field \"\(key)\" must be a string") }
-        return s
-    }
-
-    public func int(_ key: String) throws(MessageError) -> Int {
-        guard let i = json[key]?.intValue else { throw MessageError("field \"\(key)\" must be an integer") }
-        return i
-    }
-
-    public func double(_ key: String) throws(MessageError) -> Double {
-        guard let x = json[key]?.numberValue else { throw MessageError("field \"\(key)\" must be a number") }
-        return x
-    }
-
-    public func array(_ key: String) throws(MessageError) -> [JSON] {
-        guard let a = json[key]?.arrayValue else { throw MessageError("field \"\(key)\" must be an array") }
-        return a
-    }
-
-    public func strings(_ key: String) throws(MessageError) -> [String] {
-        try array(key).map { (item: JSON) throws(MessageError) -> String in
-            guard let s = item.stringValue else { throw MessageError("field \"\(key)\" must hold strings") }
-            return s
-        }
-    }
 }

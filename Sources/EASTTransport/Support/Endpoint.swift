@@ -77,3 +77,19 @@ extension String {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+extension Endpoint {
+    /// Where scripts/servers.sh puts the servers on loopback: the defaults of
+    /// every worker, `east` subcommand, launcher and test, defined once.
+    public static let defaultAMQPURL = "amqp://guest:guest@127.0.0.1:5673/"
+    public static let defaultRedisURL = "redis://127.0.0.1:6390"
+
+    /// A flag's value, else the environment variable, else the default.
+    public static func amqp(_ flag: String? = nil, environment: [String: String]) throws(ParseError) -> Endpoint {
+        try Endpoint(url: flag ?? environment["EAST_AMQP_URL"] ?? defaultAMQPURL, defaultPort: 5672)
+    }
+
+    public static func redis(_ flag: String? = nil, environment: [String: String]) throws(ParseError) -> Endpoint {
+        try Endpoint(url: flag ?? environment["EAST_REDIS_URL"] ?? defaultRedisURL, defaultPort: 6379)
+    }
+}
