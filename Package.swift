@@ -8,9 +8,12 @@
 //   EASTEngine                       the transformer on OpenBLAS: tensors, layers, losses, sampling
 //   CKernels                         AVX-512 C kernels for decoding (few-row matmul, one-query attention)
 //   EASTTransport                    AMQP (rabbitmq-c) and Redis (hiredis) clients, topology, messages
-//   EASTStages                       the stage functions (sample, weigh, train, evaluate) and the run
-//                                    spec, shared by the in-process runner and the workers
-//   east                             the command-line tool
+//   EASTStages                       the stage functions (sample, weigh, train, evaluate), the run
+//                                    spec and its records, shared by the in-process run and the workers
+//   EASTCluster                      the cluster: messages, Redis run state, the worker loop and the
+//                                    five roles, the coordinator, the local launcher, metrics
+//   EASTCommandLine                  what `east` and the worker executables share: options, errors
+//   east, east-<role>                the command-line tool and the five thin worker executables
 import PackageDescription
 
 let workerDependencies: [Target.Dependency] = [
@@ -38,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // System libraries. Each has a module map and a shim header; see the
@@ -70,6 +74,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // What the `east` CLI and the worker executables share: options, errors, output.
         .target(
@@ -86,6 +91,7 @@ let package = Package(
                 "EASTEngine",
                 "EASTTransport",
                 "EASTStages",
+                "EASTCluster",
                 "EASTCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),

@@ -9,14 +9,26 @@ import Foundation
 public func failing<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let error as ExitCode {
-        throw error
-    } catch let error as ValidationError {
-        throw error
     } catch {
-        printError("east: \(error)")
-        throw ExitCode.failure
+        throw reported(error)
     }
+}
+
+/// The same for async bodies (services).
+public func failing<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        throw reported(error)
+    }
+}
+
+/// ArgumentParser's own errors pass through (it prints them with usage);
+/// any other is printed once and becomes exit code 1.
+private func reported(_ error: Error) -> Error {
+    if error is ExitCode || error is ValidationError { return error }
+    printError("east: \(error)")
+    return ExitCode.failure
 }
 
 public func printError(_ message: String) {
@@ -31,6 +43,11 @@ public func writeLines(_ lines: [JSON], to output: String?) throws {
     } else {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
+}
+
+/// The same for values that encode themselves.
+public func writeLines<T: Encodable>(_ values: [T], to output: String?) throws {
+    try writeLines(try values.map { try JSON.parse(JSONCoding.string($0)) }, to: output)
 }
 
 extension WeightingStrategy: ExpressibleByArgument {}

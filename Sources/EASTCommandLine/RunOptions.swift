@@ -1,28 +1,31 @@
 import ArgumentParser
 import EASTCore
 import EASTEngine
-import Foundation
 import EASTStages
+import Foundation
 
 /// The settings of a self-training run, as command-line options. Shared by
 /// `east selftrain` and `east-coordinator` so both read a run the same way.
-public struct RunOptions: ParsableArguments {
+/// Every option is optional: `spec` fills in the defaults, and `apply(to:)`
+/// lays only the options given over another spec (a resumed run's stored one),
+/// so a resumed coordinator can tell a repeated setting from a changed one.
+public struct RunOptions: ParsableArguments, Sendable {
     public init() {}
 
-    @Option(help: "Starting checkpoint directory, or a GGUF instruct model (e.g. models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).")
-    public var checkpoint = "models/arith-easy"
+    @Option(help: "Starting checkpoint directory, or a GGUF instruct model (default models/arith-easy).")
+    public var checkpoint: String?
 
-    @Option(help: "Train a LoRA adapter of this rank instead of every weight (0: full training).")
-    public var loraRank = 0
+    @Option(help: "Train a LoRA adapter of this rank instead of every weight (default 0: full training).")
+    public var loraRank: Int?
 
-    @Option(help: "LoRA alpha (the update is scaled by alpha / rank).")
-    public var loraAlpha: Float = 32
+    @Option(help: "LoRA alpha: the update is scaled by alpha / rank (default 32).")
+    public var loraAlpha: Float?
 
-    @Option(help: "LoRA target modules, comma-separated: q,k,v,o,gate,up,down.")
-    public var loraTargets = "q,k,v,o,gate,up,down"
+    @Option(help: "LoRA target modules, comma-separated (default q,k,v,o,gate,up,down).")
+    public var loraTargets: String?
 
-    @Option(help: "Embedded task for the train and test questions: arith-easy or arith-hard.")
-    public var task: ArithmeticTask = .easy
+    @Option(help: "Embedded task of the train and test questions: arith-easy or arith-hard (default arith-easy).")
+    public var task: ArithmeticTask?
 
     @Option(help: "Train questions from a JSONL file (GSM8K or MATH form) instead of the task.")
     public var trainFile: String?
@@ -30,90 +33,122 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "Test questions from a JSONL file instead of the task.")
     public var testFile: String?
 
-    @Option(help: "Number of train questions.")
-    public var trainCount = 2048
+    @Option(help: "Number of train questions (default 2048).")
+    public var trainCount: Int?
 
-    @Option(help: "Number of test questions.")
-    public var testCount = 500
+    @Option(help: "Number of test questions (default 500).")
+    public var testCount: Int?
 
-    @Option(help: "Samples per question.")
-    public var n = 8
+    @Option(help: "Samples per question (default 8).")
+    public var n: Int?
 
-    @Option(help: "Sampling temperature.")
-    public var temperature: Float = 0.8
+    @Option(help: "Sampling temperature (default 0.8).")
+    public var temperature: Float?
 
-    @Option(help: "Nucleus sampling threshold.")
-    public var topP: Float = 1
+    @Option(help: "Nucleus sampling threshold (default 1).")
+    public var topP: Float?
 
-    @Option(help: "Most tokens per sampled response.")
-    public var maxTokens = 96
+    @Option(help: "Most tokens per sampled or greedy response (default 96).")
+    public var maxTokens: Int?
 
-    @Option(help: "Loss: sft, dpo or kto.")
-    public var loss: LossKind = .sft
+    @Option(help: "Loss: sft, dpo or kto (default sft).")
+    public var loss: LossKind?
 
-    @Option(help: "Weighting: uniform, entropy, accuracy, rejection, lwp, lww.")
-    public var weighting: RunWeighting = .entropy
+    @Option(help: "Weighting: uniform, entropy, accuracy, rejection, lwp, lww (default entropy).")
+    public var weighting: RunWeighting?
 
-    @Option(help: "Score-to-weight mapping: power (EAST), mean, linear.")
-    public var mapping: MappingName = .power
+    @Option(help: "Score-to-weight mapping: power (EAST), mean, linear (default power).")
+    public var mapping: MappingName?
 
-    @Option(name: .customLong("a"), help: "Exponent of the power mapping (a < 0 favours confident questions).")
-    public var exponent = 1.0
+    @Option(name: .customLong("a"), help: "Exponent of the power mapping; a < 0 favours confident questions (default 1).")
+    public var exponent: Double?
 
-    @Option(help: "Spread of the linear mapping's weights.")
-    public var range = 1.0
+    @Option(help: "Spread of the linear mapping's weights (default 1).")
+    public var range: Double?
 
-    @Option(help: "Self-training iterations T.")
-    public var iterations = 1
+    @Option(help: "Self-training iterations T (default 1).")
+    public var iterations: Int?
 
-    @Option(help: "Epochs over each iteration's examples.")
-    public var epochs = 2
+    @Option(help: "Epochs over each iteration's examples (default 2).")
+    public var epochs: Int?
 
-    @Option(help: "Examples per training batch.")
-    public var batchSize = 32
+    @Option(help: "Examples per training batch (default 32).")
+    public var batchSize: Int?
 
-    @Option(help: "Peak learning rate of each iteration.")
-    public var lr: Float = 1e-4
+    @Option(help: "Peak learning rate of each iteration (default 1e-4).")
+    public var lr: Float?
 
-    @Option(help: "DPO / KTO beta.")
-    public var beta: Float = 0.1
+    @Option(help: "DPO / KTO beta (default 0.1).")
+    public var beta: Float?
 
-    @Option(help: "Run seed.")
-    public var seed: UInt64 = 1
+    @Option(help: "Run seed; also draws the task's questions (default 1).")
+    public var seed: UInt64?
 
     public enum MappingName: String, ExpressibleByArgument, CaseIterable, Sendable {
         case power, mean, linear
     }
 
-    /// The run spec these options describe (not yet validated).
+    /// The defaults of every setting.
+    public static let defaults = RunSpec(
+        checkpoint: "models/arith-easy", train: .task(.easy, split: .train, count: 2048, seed: 1),
+        test: .task(.easy, split: .test, count: 500, seed: 1), sampling: SamplingSettings(n: 8, temperature: 0.8, topP: 1, maxNewTokens: 96))
+
+    /// The run spec these options describe, defaults filling the rest (not yet validated).
     public var spec: RunSpec {
-        let train: QuestionSource = trainFile.map { .file(path: $0, limit: trainCount) }
-            ?? .task(task, split: .train, count: trainCount, seed: seed)
-        let test: QuestionSource = testFile.map { .file(path: $0, limit: testCount) }
-            ?? .task(task, split: .test, count: testCount, seed: seed)
-        var spec = RunSpec(
-            checkpoint: checkpoint, train: train, test: test,
-            sampling: SamplingSettings(n: n, temperature: temperature, topP: topP, maxNewTokens: maxTokens))
-        spec.loss = loss
-        spec.weighting = weighting
-        switch mapping {
-        case .power: spec.mapping = .power(exponent: exponent)
-        case .mean: spec.mapping = .meanDivision
-        case .linear: spec.mapping = .linear(range: range)
-        }
-        spec.iterations = iterations
-        spec.epochs = epochs
-        spec.batchSize = batchSize
-        spec.learningRate = lr
-        spec.beta = beta
-        spec.seed = seed
-        spec.evalMaxNewTokens = maxTokens
-        if loraRank != 0 {
-            let names = ["q": LoRATarget.q, "k": .k, "v": .v, "o": .o, "gate": .gate, "up": .up, "down": .down]
-            let targets = loraTargets.split(separator: ",").map { names[String($0).trimmingCharacters(in: .whitespaces)] }
-            // An unknown name leaves the list empty, which validate() refuses with the setting's name.
-            spec.lora = LoRAConfig(rank: loraRank, alpha: loraAlpha, targets: targets.contains(nil) ? [] : targets.compactMap { $0 })
-        }
+        var spec = Self.defaults
+        apply(to: &spec)
         return spec
+    }
+
+    /// Lays the options that were given over `spec`.
+    public func apply(to spec: inout RunSpec) {
+        if let checkpoint { spec.checkpoint = checkpoint }
+        spec.train = source(spec.train, file: trainFile, count: trainCount, split: .train)
+        spec.test = source(spec.test, file: testFile, count: testCount, split: .test)
+        if let n { spec.sampling.n = n }
+        if let temperature { spec.sampling.temperature = temperature }
+        if let topP { spec.sampling.topP = topP }
+        if let maxTokens {
+            spec.sampling.maxNewTokens = maxTokens
+            spec.evalMaxNewTokens = maxTokens
+        }
+        if let loss { spec.loss = loss }
+        if let weighting { spec.weighting = weighting }
+        switch mapping {
+        case .power?: spec.mapping = .power(exponent: exponent ?? 1)
+        case .mean?: spec.mapping = .meanDivision
+        case .linear?: spec.mapping = .linear(range: range ?? 1)
+        case nil:
+            if let exponent, case .power = spec.mapping { spec.mapping = .power(exponent: exponent) }
+            if let range, case .linear = spec.mapping { spec.mapping = .linear(range: range) }
+        }
+        if let iterations { spec.iterations = iterations }
+        if let epochs { spec.epochs = epochs }
+        if let batchSize { spec.batchSize = batchSize }
+        if let lr { spec.learningRate = lr }
+        if let beta { spec.beta = beta }
+        if let seed { spec.seed = seed }
+        if let loraRank { spec.lora = loraRank == 0 ? nil : LoRAConfig(rank: loraRank, alpha: 32, targets: LoRATarget.allCases) }
+        if var lora = spec.lora {
+            if let loraAlpha { lora.alpha = loraAlpha }
+            if let loraTargets {
+                let names = ["q": LoRATarget.q, "k": .k, "v": .v, "o": .o, "gate": .gate, "up": .up, "down": .down]
+                let targets = loraTargets.split(separator: ",").map { names[String($0).trimmingCharacters(in: .whitespaces)] }
+                // An unknown name leaves the list empty, which validate() refuses with the setting's name.
+                lora.targets = targets.contains(nil) ? [] : targets.compactMap { $0 }
+            }
+            spec.lora = lora
+        }
+    }
+
+    /// A question source with the given file, count, task and seed laid over it.
+    private func source(_ base: QuestionSource, file: String?, count: Int?, split: ArithmeticTask.Split) -> QuestionSource {
+        switch (file, base) {
+        case let (path?, .file(_, limit)): return .file(path: path, limit: count ?? limit)
+        case let (path?, .task(_, _, taskCount, _)): return .file(path: path, limit: count ?? taskCount)
+        case let (nil, .file(path, limit)): return .file(path: path, limit: count ?? limit)
+        case let (nil, .task(baseTask, _, baseCount, baseSeed)):
+            return .task(task ?? baseTask, split: split, count: count ?? baseCount, seed: seed ?? baseSeed)
+        }
     }
 }

@@ -7,7 +7,7 @@ import Logging
 
 /// Where a worker finds the broker, Redis and the checkpoint store. Flags
 /// win over the environment (EAST_AMQP_URL, EAST_REDIS_URL, EAST_STORE),
-/// which wins over the loopback defaults of scripts/servers.sh.
+/// which wins over the loopback defaults of scripts/servers.sh (`Endpoint`).
 public struct WorkerOptions: ParsableArguments {
     public init() {}
 
@@ -42,30 +42,77 @@ public struct WorkerOptions: ParsableArguments {
         let logger = Logger(label: workerName)
         return WorkerEnvironment(
             name: workerName, role: role,
-            amqp: try Endpoint(url: amqpURL ?? env["EAST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5673/", defaultPort: 5672),
-            redis: try Endpoint(url: redisURL ?? env["EAST_REDIS_URL"] ?? "redis://127.0.0.1:6390", defaultPort: 6379),
+            amqp: try Endpoint.amqp(amqpURL, environment: env), redis: try Endpoint.redis(redisURL, environment: env),
             store: CheckpointStore(root: store ?? env["EAST_STORE"] ?? ".east-store"),
             heartbeat: heartbeat,
             log: { line in logger.info("\(line)") })
     }
+
+    /// Runs `body` as a service beside the metrics server (when asked for)
+    /// until it returns or SIGTERM/SIGINT stops it; errors are reported like
+    /// every east command's.
+    public func runService(role: String, _ body: @escaping @Sendable (WorkerEnvironment, StopFlag) throws -> Void) async throws {
+        relaunchWithFasterBLASKernelsIfNeeded()
+        try await failing {
+            let environment = try self.environment(role: role)
+            environment.log("started (broker \(environment.amqp), redis \(environment.redis), store \(environment.store.root.path))")
+            var server: MetricsServer?
+            if let port = metricsPort {
+                let health = environment.health
+                server = try MetricsServer(address: metricsAddress, port: port, metrics: { WorkerMetrics.text }, healthy: { health.isHealthy })
+                environment.log("metrics and health on http://\(metricsAddress):\(server!.port)/metrics and /health")
+            }
+            try await runServices(main: BlockingService(name: environment.name) { stop in try body(environment, stop) },
+                                  metrics: server, logger: Logger(label: environment.name))
+        }
+    }
 }
 
-/// Runs a worker until SIGTERM/SIGINT, reporting errors like every east command.
-public func runWorker(role: String, options: WorkerOptions, _ body: (WorkerEnvironment, ShutdownSignal) throws -> Void) throws {
-    relaunchWithFasterBLASKernelsIfNeeded()
-    try failing {
-        let environment = try options.environment(role: role)
-        let shutdown = ShutdownSignal()
-        shutdown.install()
-        environment.log("started (broker \(environment.amqp), redis \(environment.redis), store \(environment.store.root.path))")
-        var server: MetricsServer?
-        if let port = options.metricsPort {
-            let health = environment.health
-            server = try MetricsServer(address: options.metricsAddress, port: port, metrics: { WorkerMetrics.text },
-                                       healthy: { health.isHealthy })
-            environment.log("metrics and health on http://\(options.metricsAddress):\(server!.port)/metrics and /health")
+/// The command of the four message-driven workers (`east-sampler`,
+/// `east-clusterer`, `east-trainer`, `east-evaluator`): each executable's
+/// main is `await WorkerCommand.start(.<role>)`.
+public struct WorkerCommand: AsyncParsableCommand {
+    public nonisolated(unsafe) static var role = Role.sampler
+
+    public static var configuration: CommandConfiguration {
+        let what: [Role: String] = [
+            .sampler: "samples n responses per question (any number of replicas)",
+            .clusterer: "clusters each question's responses into its record in Redis",
+            .trainer: "trains on the weighted batches (one active; a second waits as a standby)",
+            .evaluator: "measures each policy version's greedy test accuracy",
+        ]
+        return CommandConfiguration(commandName: "east-\(role.rawValue)", abstract: "EAST \(role.rawValue) worker: \(what[role] ?? "").")
+    }
+
+    @OptionGroup var options: WorkerOptions
+
+    @Option(help: "Trainer only: save model, optimizer and position (and ack) every K batches.")
+    var checkpointEvery = 4
+
+    public init() {}
+
+    /// Parses the command line as this role's and runs it. (Top-level code
+    /// calling `main()` would pick the synchronous overload.)
+    public static func start(_ role: Role) async {
+        Self.role = role
+        do {
+            let command = try parse()
+            try await command.run()
+        } catch {
+            exit(withError: error)
         }
-        try body(environment, shutdown)
-        _ = server
+    }
+
+    public func run() async throws {
+        let role = Self.role, checkpointEvery = checkpointEvery
+        try await options.runService(role: role.rawValue) { env, stop in
+            switch role {
+            case .sampler: try WorkerLoop.run(SamplerWorker(), environment: env, stop: stop)
+            case .clusterer: try WorkerLoop.run(ClustererWorker(), environment: env, stop: stop)
+            case .trainer: try WorkerLoop.run(TrainerWorker(environment: env, checkpointEvery: checkpointEvery), environment: env, stop: stop)
+            case .evaluator: try WorkerLoop.run(EvaluatorWorker(), environment: env, stop: stop)
+            case .coordinator: preconditionFailure("the coordinator has its own command")
+            }
+        }
     }
 }

@@ -1,28 +1,33 @@
 import ArgumentParser
 import EASTCluster
 import EASTCommandLine
+import EASTStages
+import EASTTransport
 import Foundation
 
 /// The coordinator: see `Coordinator` in EASTCluster. Restarting it with the
-/// same --run resumes the run where it was.
+/// same --run-id (and no other settings) resumes the run from its spec in Redis.
 @main
-struct CoordinatorCommand: ParsableCommand {
+struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "east-coordinator", abstract: "EAST run coordinator.")
     @OptionGroup var options: WorkerOptions
     @OptionGroup var runOptions: RunOptions
 
-    @Option(help: "Run id (resumes the run when it exists; default: a new id).")
+    @Option(help: "Run id: resumes the run when it exists (from its stored settings), else starts it (default: a new id).")
     var runID: String?
 
     @Option(help: "Folder for the run report (Markdown and SVG plots).")
     var report = "runs"
 
-    func run() throws {
-        try runWorker(role: "coordinator", options: options) { env, shutdown in
-            let id = runID ?? "run-\(Int(Date().timeIntervalSince1970))"
-            let coordinator = Coordinator(environment: env, spec: runOptions.spec, run: id, progress: { say($0) })
-            let outcome = try coordinator.run(shutdown: shutdown)
-            let folder = try RunReport.write(outcome, spec: coordinator.spec, run: id, to: URL(fileURLWithPath: report).appendingPathComponent(id))
+    func run() async throws {
+        let id = runID ?? "run-\(Int(Date().timeIntervalSince1970))"
+        let runOptions = runOptions, report = report
+        try await options.runService(role: "coordinator") { env, stop in
+            // A resumed run starts from its stored spec; options given now must agree with it.
+            var spec = try RunState(redis: RedisConnection(endpoint: env.redis), run: id).spec() ?? RunOptions.defaults
+            runOptions.apply(to: &spec)
+            let outcome = try Coordinator(environment: env, spec: spec, run: id, progress: { say($0) }).run(stop: stop)
+            let folder = try RunReport.write(outcome, to: URL(fileURLWithPath: report).appendingPathComponent(id))
             say(try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8))
         }
     }

@@ -15,29 +15,30 @@ extension BenchCommand {
         @OptionGroup var workers: WorkerOptions
         @Option(help: "Train questions.") var trainCount = 512
         @Option(help: "Test questions.") var testCount = 100
-        @Flag(help: "Print JSON.") var json = false
+        @Option(help: "Folder for the workers' logs.") var logs = ".east-logs/bench"
 
         func run() throws {
             relaunchWithFasterBLASKernelsIfNeeded()
             try failing {
                 let env = try workers.environment(role: "bench")
-                let spec = try RunOptions.parse(["--train-count", "\(trainCount)", "--test-count", "\(testCount)", "--iterations", "1"]).spec
-                let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+                var options = RunOptions()
+                (options.trainCount, options.testCount, options.iterations) = (trainCount, testCount, 1)
+                let spec = options.spec
 
                 let start = Date()
-                let inProcess = try InProcessRun(spec: spec)
-                let reports = try inProcess.run { _ in }
+                let outcome = try InProcessRun(spec: spec).run(id: "bench-inprocess") { _ in }
                 let inProcessSeconds = Date().timeIntervalSince(start)
                 say(String(format: "in one process: %.1f s (accuracy %.1f%% -> %.1f%%)", inProcessSeconds,
-                           reports[0].accuracyBefore * 100, reports[0].accuracyAfter * 100))
+                           (outcome.accuracy[0] ?? .nan) * 100, (outcome.accuracy[1] ?? .nan) * 100))
 
                 func clusterSeconds(samplers: Int) throws -> (Double, Double) {
-                    let cluster = LocalCluster(binDirectory: bin, amqpURL: env.amqp.url, redisURL: env.redis.url, store: env.store.root.path)
-                    try cluster.start(samplers: samplers)
+                    let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: env.amqp, redis: env.redis,
+                                                   store: env.store.root.path, logs: URL(fileURLWithPath: logs))
+                    try cluster.startWorkers(samplers: samplers)
                     defer { cluster.stop() }
                     let run = "bench-\(samplers)-\(UUID().uuidString.prefix(6))"
                     let t0 = Date()
-                    let outcome = try Coordinator(environment: env, spec: spec, run: run, progress: { _ in }).run(shutdown: ShutdownSignal())
+                    let outcome = try Coordinator(environment: env, spec: spec, run: run, progress: { _ in }).run(stop: StopFlag())
                     return (Date().timeIntervalSince(t0), outcome.accuracy[1] ?? .nan)
                 }
                 let (one, accuracyOne) = try clusterSeconds(samplers: 1)

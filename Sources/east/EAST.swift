@@ -2,10 +2,10 @@ import ArgumentParser
 import EASTCommandLine
 
 /// The `east` command-line tool: every subcommand is a thin layer over the
-/// libraries (EASTCore, EASTEngine, EASTTransport); no logic lives here that a worker would
+/// libraries (EASTCore, EASTEngine, EASTStages, EASTCluster); no logic lives here that a worker would
 /// also need.
 @main
-struct EAST: ParsableCommand {
+struct EAST: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "east",
         abstract: "Entropy-based adaptive weighting for self-training (EAST).",
@@ -17,6 +17,7 @@ struct EAST: ParsableCommand {
             PretrainCommand.self,
             EvalCommand.self,
             SelfTrainCommand.self,
+            ClusterCommand.self,
             StatusCommand.self,
             ModelCommand.self,
             BenchCommand.self,

@@ -8,11 +8,12 @@ import Foundation
 struct SelfTrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftrain",
-        abstract: "Run EAST self-training: sample, cluster and weigh, train, evaluate, T times.")
+        abstract: "Run EAST self-training in this process: sample, cluster and weigh, train, evaluate, T times.",
+        discussion: "The cluster runs the same stages on workers: `east cluster up` (or scripts/cluster.sh).")
 
     @OptionGroup var options: RunOptions
 
-    @Flag(help: "Run every stage in this process (the cluster runs them on workers).")
+    @Flag(help: "Run every stage in this process (required: the cluster is `east cluster up`).")
     var inprocess = false
 
     @Option(help: "OpenBLAS threads.")
@@ -21,15 +22,23 @@ struct SelfTrainCommand: ParsableCommand {
     @Option(help: "Save the final policy to this checkpoint directory.")
     var out: String?
 
+    @Option(help: "Run id, the report's folder name (default: inprocess-<time>).")
+    var runID: String?
+
+    @Option(help: "Folder for the run report (Markdown and SVG plots).")
+    var report = "runs"
+
     func run() throws {
         relaunchWithFasterBLASKernelsIfNeeded()
         try failing {
             guard inprocess else {
-                throw ValidationError("the cluster mode is started with scripts/cluster.sh; use --inprocess to run in this process")
+                throw ValidationError("the cluster mode is started with `east cluster up` (scripts/cluster.sh); use --inprocess to run in this process")
             }
             BLASThreads.set(threads)
             let runner = try InProcessRun(spec: options.spec)
-            _ = try runner.run(progress: say)
+            let outcome = try runner.run(id: runID ?? "inprocess-\(Int(Date().timeIntervalSince1970))", progress: say)
+            let folder = try RunReport.write(outcome, to: URL(fileURLWithPath: report).appendingPathComponent(outcome.run))
+            say("report: \(folder.appendingPathComponent("report.md").path)")
             if let out { try runner.policy.save(to: URL(fileURLWithPath: out)) }
         }
     }

@@ -54,7 +54,7 @@ struct WeightsCommand: ParsableCommand {
             let report = try WeightsReport(
                 lines: JSONLines.lines(ofFile: input), file: input, strategy: strategy, mapping: weightMapping)
             if let examples {
-                try writeLines(report.examples(loss: loss, seed: seed).map(\.json), to: examples)
+                try writeLines(report.examples(loss: loss, seed: seed), to: examples)
             }
             try writeLines(report.lines, to: output)
             printError(report.summary)

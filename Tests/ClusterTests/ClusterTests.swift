@@ -11,24 +11,23 @@ import Testing
     static func uniqueRun(_ tag: String) -> String { "test-\(tag)-\(UUID().uuidString.prefix(6))" }
 
     @Test func smallRunEndToEndWithAMalformedMessage() throws {
-        let cluster = try ClusterHarness()
-        defer { cluster.stopAll() }
-        let broker = try ClusterHarness.amqp()
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        let broker = try ClusterHarness.broker()
         try Topology.standard.declare(on: broker)
         try broker.purgeQueue(Topology.deadLetterQueue)
+        try broker.purgeQueue(Topology.sampleQueue)  // nothing left over from an earlier run
         // A broken message in the sampling queue must be dead-lettered, not block the run.
         try broker.publish(exchange: Topology.jobsExchange, routingKey: "sample", body: Array("{not json".utf8))
 
-        for (role, name) in [("evaluator", "evaluator"), ("trainer", "trainer"), ("clusterer", "clusterer"), ("sampler", "sampler-1"), ("sampler", "sampler-2")] {
-            try cluster.start(role, name: name)
-        }
+        try cluster.startWorkers(samplers: 2)
         let run = Self.uniqueRun("e2e")
-        let (coordinator, pipe) = try cluster.startCoordinator(run: run)
-        let (status, output) = ClusterHarness.finish(coordinator, pipe, timeout: 600)
+        try cluster.startCoordinator(run: run)
+        let (status, output) = cluster.finishCoordinator(run: run)
         #expect(status == 0, "\(output)\nsampler: \(cluster.log("sampler-1"))\ntrainer: \(cluster.log("trainer"))")
 
         let state = try ClusterHarness.state(run)
-        #expect(try state.statisticsCount(iteration: 1) == 16)  // every question exactly once
+        #expect(try state.recordCount(iteration: 1) == 16)  // every question exactly once
         let accuracy = try state.accuracies()
         #expect(accuracy[0] != nil && accuracy[1] != nil)
         #expect(try state.snapshot().phase == .done)
@@ -36,62 +35,62 @@ import Testing
         #expect(output.contains("| v1 |"))
         #expect(try broker.inspectQueue(Topology.deadLetterQueue).messages == 1)
         // Both samplers took part (competing consumers).
-        let samplers = try state.statistics(iteration: 1).values.compactMap { $0["sampler"]?.stringValue }
+        let samplers = try state.records(iteration: 1).values.compactMap(\.sampler)
         #expect(Set(samplers) == ["sampler-1", "sampler-2"])
     }
 
     @Test func badRunSpecIsAClearError() throws {
-        let cluster = try ClusterHarness()
-        let (coordinator, pipe) = try cluster.startCoordinator(run: Self.uniqueRun("bad"), extra: ["--n", "1"])
-        let (status, output) = ClusterHarness.finish(coordinator, pipe, timeout: 60)
+        let cluster = try ClusterHarness.cluster()
+        let bad = Self.uniqueRun("bad")
+        try cluster.startCoordinator(run: bad, extra: ["--n", "1"])
+        let (status, output) = cluster.finishCoordinator(run: bad, timeout: 60)
         #expect(status == 1)
         #expect(output.contains("invalid run spec: n must be at least 2"))
-        let (c2, p2) = try cluster.startCoordinator(run: Self.uniqueRun("bad"), extra: ["--checkpoint", "/nonexistent/model"])
-        let (s2, o2) = ClusterHarness.finish(c2, p2, timeout: 60)
+        let missing = Self.uniqueRun("bad")
+        try cluster.startCoordinator(run: missing, extra: ["--checkpoint", "/nonexistent/model"])
+        let (s2, o2) = cluster.finishCoordinator(run: missing, timeout: 60)
         #expect(s2 == 1)
         #expect(o2.contains("/nonexistent/model"))
     }
 
     @Test func samplerKilledMidIterationStillCountsEveryQuestionOnce() throws {
-        let cluster = try ClusterHarness()
-        defer { cluster.stopAll() }
-        for (role, name) in [("evaluator", "evaluator"), ("trainer", "trainer"), ("clusterer", "clusterer"), ("sampler", "sampler-a"), ("sampler", "sampler-b")] {
-            try cluster.start(role, name: name)
-        }
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        try cluster.startWorkers(samplers: 2)
         let run = Self.uniqueRun("killsampler")
-        let (coordinator, pipe) = try cluster.startCoordinator(run: run)
+        try cluster.startCoordinator(run: run)
         let state = try ClusterHarness.state(run)
-        #expect(try ClusterHarness.waitFor(timeout: 300) { try state.statisticsCount(iteration: 1) >= 2 })
-        cluster.kill9("sampler-a")  // its job in hand goes back to the queue
-        let (status, output) = ClusterHarness.finish(coordinator, pipe, timeout: 600)
+        #expect(try ClusterHarness.waitFor(timeout: 300) { try state.recordCount(iteration: 1) >= 2 })
+        cluster.kill9("sampler-1")  // its job in hand goes back to the queue
+        let (status, output) = cluster.finishCoordinator(run: run)
         #expect(status == 0, "\(output)")
-        #expect(try state.statisticsCount(iteration: 1) == 16)
+        #expect(try state.recordCount(iteration: 1) == 16)
     }
 
     /// kill -9 of the trainer mid-epoch: a new trainer resumes from the last
     /// save, and every batch's loss equals the uninterrupted run's.
     @Test func trainerKilledMidEpochResumesWithTheSameLossCurve() throws {
-        let cluster = try ClusterHarness()
-        defer { cluster.stopAll() }
-        for (role, name) in [("evaluator", "evaluator"), ("clusterer", "clusterer"), ("sampler", "sampler-1"), ("sampler", "sampler-2")] {
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        for (role, name) in [(Role.evaluator, "evaluator"), (.clusterer, "clusterer"), (.sampler, "sampler-1"), (.sampler, "sampler-2")] {
             try cluster.start(role, name: name)
         }
         let trainerArguments = ["--checkpoint-every", "2"]
-        try cluster.start("trainer", name: "trainer-1", arguments: trainerArguments)
+        try cluster.start(.trainer, name: "trainer-1", arguments: trainerArguments)
         let options = ["--batch-size", "1", "--seed", "7"]
 
         let reference = Self.uniqueRun("reference")
-        var (coordinator, pipe) = try cluster.startCoordinator(run: reference, extra: options)
-        var (status, output) = ClusterHarness.finish(coordinator, pipe, timeout: 600)
+        try cluster.startCoordinator(run: reference, extra: options)
+        var (status, output) = cluster.finishCoordinator(run: reference)
         #expect(status == 0, "\(output)")
 
         let run = Self.uniqueRun("killtrainer")
-        (coordinator, pipe) = try cluster.startCoordinator(run: run, extra: options)
+        try cluster.startCoordinator(run: run, extra: options)
         let state = try ClusterHarness.state(run)
         #expect(try ClusterHarness.waitFor(timeout: 300) { (try state.trainer()["batch"].flatMap { Int($0) } ?? -1) >= 2 })
         cluster.kill9("trainer-1")
-        try cluster.start("trainer", name: "trainer-2", arguments: trainerArguments)
-        (status, output) = ClusterHarness.finish(coordinator, pipe, timeout: 600)
+        try cluster.start(.trainer, name: "trainer-2", arguments: trainerArguments)
+        (status, output) = cluster.finishCoordinator(run: run)
         #expect(status == 0, "\(output)")
         #expect(cluster.log("trainer-2").contains("resuming iteration 1"))
 
@@ -110,24 +109,22 @@ extension ClusterTests {
     /// the coordinator reconnect, redeclare and go on; the run completes with
     /// every question counted once.
     @Test func brokerRestartMidRun() throws {
-        let cluster = try ClusterHarness()
-        defer { cluster.stopAll() }
-        for (role, name) in [("evaluator", "evaluator"), ("trainer", "trainer"), ("clusterer", "clusterer"), ("sampler", "sampler-1"), ("sampler", "sampler-2")] {
-            try cluster.start(role, name: name)
-        }
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        try cluster.startWorkers(samplers: 2)
         let run = Self.uniqueRun("brokerrestart")
-        let (coordinator, pipe) = try cluster.startCoordinator(run: run, extra: ["--train-count", "48"])
+        try cluster.startCoordinator(run: run, extra: ["--train-count", "48"])
         let state = try ClusterHarness.state(run)
-        #expect(try ClusterHarness.waitFor(timeout: 300) { try state.statisticsCount(iteration: 1) >= 4 })
+        #expect(try ClusterHarness.waitFor(timeout: 300) { try state.recordCount(iteration: 1) >= 4 })
         let restart = Process()
         restart.executableURL = URL(fileURLWithPath: "/bin/bash")
         restart.arguments = [ClusterHarness.root.appendingPathComponent("scripts/servers.sh").path, "restart-broker"]
         try restart.run()
         restart.waitUntilExit()
         #expect(restart.terminationStatus == 0)
-        let (status, output) = ClusterHarness.finish(coordinator, pipe, timeout: 600)
+        let (status, output) = cluster.finishCoordinator(run: run)
         #expect(status == 0, "\(output)\nsampler: \(cluster.log("sampler-1"))")
-        #expect(try state.statisticsCount(iteration: 1) == 48)
+        #expect(try state.recordCount(iteration: 1) == 48)
         #expect(cluster.log("sampler-1").contains("reconnecting"))
         #expect(try state.accuracies()[1] != nil)
     }

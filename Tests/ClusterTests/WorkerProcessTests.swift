@@ -30,9 +30,9 @@ extension ClusterTests {
     }
 
     @Test func healthMetricsAndCleanShutdown() throws {
-        let cluster = try ClusterHarness()
-        defer { cluster.stopAll() }
-        try cluster.start("sampler", name: "observed", arguments: ["--metrics-port", "0"])
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        try cluster.start(.sampler, name: "observed", arguments: ["--metrics-port", "0"])
         var port: Int?
         _ = ClusterHarness.waitFor(timeout: 30) {
             let log = cluster.log("observed")
@@ -50,7 +50,7 @@ extension ClusterTests {
         #expect(metrics.contains("east_messages_total"))
         #expect(try Self.get(port: p, path: "/nope").0.contains("404"))
 
-        let process = try #require(cluster.workers["observed"])
+        let process = try #require(cluster.processes["observed"])
         process.terminate()  // SIGTERM
         #expect(ClusterHarness.waitFor(timeout: 10) { !process.isRunning })
         #expect(process.terminationStatus == 0)

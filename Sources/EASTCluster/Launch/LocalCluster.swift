@@ -1,42 +1,100 @@
+import EASTTransport
 import Foundation
 
+/// The five roles, each an executable `east-<role>`.
+public enum Role: String, CaseIterable, Sendable {
+    case coordinator, sampler, clusterer, trainer, evaluator
+}
+
 /// Worker processes on this machine, started from the executables next to
-/// the running one: what `east bench cluster` measures (scripts/cluster.sh
-/// does the same in shell).
+/// the running one. The one launcher: `east cluster up` (the main job),
+/// `east bench cluster` and the cluster tests all start, watch and kill
+/// workers through it. Each process has a name and a log file of its own
+/// (`<logs>/<name>.log`, stdout and stderr), which is read while it runs.
 public final class LocalCluster {
     public let binDirectory: URL
+    public let logs: URL
     public let environment: [String: String]
-    private var processes: [Process] = []
+    public private(set) var processes: [String: Process] = [:]
 
-    public init(binDirectory: URL, amqpURL: String, redisURL: String, store: String) {
+    /// `amqp`, `redis` and `store` go to every child as EAST_AMQP_URL,
+    /// EAST_REDIS_URL and EAST_STORE.
+    public init(binDirectory: URL, amqp: Endpoint, redis: Endpoint, store: String, logs: URL) throws {
         self.binDirectory = binDirectory
+        self.logs = logs
         var env = ProcessInfo.processInfo.environment
-        env["EAST_AMQP_URL"] = amqpURL
-        env["EAST_REDIS_URL"] = redisURL
+        env["EAST_AMQP_URL"] = amqp.url
+        env["EAST_REDIS_URL"] = redis.url
         env["EAST_STORE"] = store
         environment = env
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
     }
 
     deinit { stop() }
 
-    /// Starts evaluator, trainer, clusterer and `samplers` samplers (logs discarded).
-    public func start(samplers: Int) throws {
-        for role in ["evaluator", "trainer", "clusterer"] + Array(repeating: "sampler", count: samplers) {
-            let process = Process()
-            process.executableURL = binDirectory.appendingPathComponent("east-\(role)")
-            process.arguments = ["--name", "\(role)-\(processes.count)"]
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            processes.append(process)
+    /// The folder holding `east-sampler` and its siblings, at or above `executable`'s.
+    public static func binDirectory(near executable: String = CommandLine.arguments[0]) -> URL {
+        var dir = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("east-sampler").path), dir.path != "/" {
+            dir.deleteLastPathComponent()
         }
+        return dir
     }
 
-    /// SIGTERM to every worker, then waits for them.
+    /// Starts `east-<role> --name <name> <arguments>`; with `echo`, its
+    /// output goes to this process's stdout instead of its log.
+    @discardableResult
+    public func start(_ role: Role, name: String, arguments: [String] = [], echo: Bool = false) throws -> Process {
+        precondition(processes[name] == nil, "a process named \(name) is already running")
+        let process = Process()
+        process.executableURL = binDirectory.appendingPathComponent("east-\(role.rawValue)")
+        process.arguments = ["--name", name] + arguments
+        process.environment = environment
+        if !echo {
+            let log = logFile(name)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+        }
+        try process.run()
+        processes[name] = process
+        return process
+    }
+
+    /// Evaluator, trainer, clusterer and `samplers` samplers (`sampler-1`...).
+    public func startWorkers(samplers: Int, arguments: [Role: [String]] = [:]) throws {
+        for role in [Role.evaluator, .trainer, .clusterer] { try start(role, name: role.rawValue, arguments: arguments[role] ?? []) }
+        for i in 1...max(1, samplers) { try start(.sampler, name: "sampler-\(i)", arguments: arguments[.sampler] ?? []) }
+    }
+
+    public func logFile(_ name: String) -> URL { logs.appendingPathComponent("\(name).log") }
+
+    public func log(_ name: String) -> String { (try? String(contentsOf: logFile(name), encoding: .utf8)) ?? "" }
+
+    /// SIGKILL: no shutdown code runs, as when a host dies.
+    public func kill9(_ name: String) {
+        guard let p = processes.removeValue(forKey: name) else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    /// Waits for one process to exit (SIGTERM at the deadline); its exit status.
+    @discardableResult
+    public func wait(_ name: String, timeout: Double) -> Int32 {
+        guard let p = processes[name] else { return -1 }
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+        processes[name] = nil
+        return p.terminationStatus
+    }
+
+    /// SIGTERM to every process, then waits for them.
     public func stop() {
-        for p in processes where p.isRunning { p.terminate() }
-        for p in processes { p.waitUntilExit() }
+        for (_, p) in processes where p.isRunning { p.terminate() }
+        for (_, p) in processes { p.waitUntilExit() }
         processes.removeAll()
     }
 }

@@ -31,7 +31,7 @@ public struct ClusterStatus: Sendable {
         let state = RunState(redis: r, run: run)
         let snapshot = try state.snapshot()
         return ClusterStatus(queues: queues, run: run, snapshot: snapshot,
-                             clustered: try state.statisticsCount(iteration: max(1, snapshot.iteration)),
+                             clustered: try state.recordCount(iteration: max(1, snapshot.iteration)),
                              trainer: try state.trainer(), accuracy: try state.accuracies())
     }
 
@@ -42,7 +42,7 @@ public struct ClusterStatus: Sendable {
         }
         guard let run, let s = snapshot else { return out + "no run yet\n" }
         out += "\nrun \(run): phase \(s.phase?.rawValue ?? "-"), iteration \(s.iteration)/\(s.iterations), policy v\(s.version)\n"
-        out += "questions clustered \(clustered)/\(s.questions)\n"
+        out += "questions recorded \(clustered)/\(s.questions)\n"
         out += "trainer: step \(trainer["step"] ?? "-"), batch \(trainer["batch"] ?? "-"), loss \(trainer["loss"] ?? "-")\n"
         out += "accuracy: " + (accuracy.isEmpty ? "-" : accuracy.keys.sorted().map { "v\($0) \(String(format: "%.1f%%", accuracy[$0]! * 100))" }.joined(separator: ", ")) + "\n"
         out += "dead-lettered: \(queues.first { $0.name == Topology.deadLetterQueue }?.messages ?? 0)\n"

@@ -31,14 +31,14 @@ public final class MetricsServer: @unchecked Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else {
-            close(fd)
+            Glibc.close(fd)
             throw StartError(reason: "bad address \(address)")
         }
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard bound == 0, listen(fd, 16) == 0 else {
-            close(fd)
+            Glibc.close(fd)
             throw StartError(reason: "cannot listen on \(address):\(port) (errno \(errno))")
         }
         var actual = sockaddr_in()
@@ -53,12 +53,17 @@ public final class MetricsServer: @unchecked Sendable {
         thread.start()
     }
 
+    /// Stops listening: the accept loop ends.
+    public func close() {
+        shutdown(socketFD, Int32(SHUT_RDWR))
+    }
+
     private func serve() {
         while true {
             let client = accept(socketFD, nil, nil)
             guard client >= 0 else { if errno == EINTR { continue } else { return } }
             handle(client)
-            close(client)
+            Glibc.close(client)
         }
     }
 

@@ -1,19 +1,28 @@
 import EASTCore
+import EASTStages
 import EASTTransport
+import Foundation
 
-/// A run's shared state in Redis: what the coordinator, the workers and
-/// `east status` read and write. Every write is idempotent (a redelivered
-/// message writes the same value again, or nothing), so at-least-once
-/// delivery never double-counts.
+/// A run's shared state in Redis: every key the coordinator, the workers and
+/// `east status` read or write, and its codec, live here and nowhere else.
+/// Keys are per run, so several runs share one cluster side by side. Every
+/// write is idempotent (a redelivered message writes the same value again,
+/// or nothing), so at-least-once delivery never double-counts.
 ///
-///   east:current                      the run `east status` shows
-///   east:run:<run>:state        hash  phase, iteration, version, questions
-///   east:run:<run>:spec         str   the run spec, for operators
-///   east:run:<run>:stats:<it>   hash  question id -> statistics and examples
-///   east:run:<run>:trainer      hash  step, loss, iteration, batch
-///   east:run:<run>:losses       hash  "<iteration>:<batch>" -> loss
-///   east:run:<run>:accuracy     hash  policy version -> greedy test accuracy
-///   east:run:<run>:checkpoints  hash  policy version -> checkpoint path
+/// | key                              | type | holds                                              | written by  |
+/// | -------------------------------- | ---- | -------------------------------------------------- | ----------- |
+/// | `east:current`                   | str  | the run `east status` shows (the latest started)   | coordinator |
+/// | `east:runs`                      | set  | every run id                                       | coordinator |
+/// | `east:run:<run>:spec`            | str  | the `RunSpec` (JSON), the run's one definition     | coordinator |
+/// | `east:run:<run>:state`           | hash | phase, iteration, version, questions, iterations, note | coordinator |
+/// | `east:run:<run>:test`            | str  | the test questions (JSON)                          | coordinator |
+/// | `east:run:<run>:records:<it>`    | hash | question id -> `QuestionRecord` (JSON)             | clusterer   |
+/// | `east:run:<run>:reports`         | hash | iteration -> `IterationReport` (JSON)              | coordinator |
+/// | `east:run:<run>:trainer`         | hash | step, loss, iteration, batch                       | trainer     |
+/// | `east:run:<run>:losses`          | hash | "<iteration>:<batch>" -> loss                      | trainer     |
+/// | `east:run:<run>:checkpoints`     | hash | policy version -> checkpoint path                  | trainer     |
+/// | `east:run:<run>:accuracy`        | hash | policy version -> greedy test accuracy             | evaluator   |
+/// | `east:run:<run>:failures`        | hash | dead_lettered, requeued (counts), last (reason)    | any worker  |
 public final class RunState {
     public let redis: RedisConnection
     public let run: String
@@ -24,9 +33,10 @@ public final class RunState {
     }
 
     public static let currentKey = "east:current"
+    public static let runsKey = "east:runs"
     func key(_ suffix: String) -> String { "east:run:\(run):\(suffix)" }
 
-    // MARK: Phase
+    // MARK: The spec and the phase
 
     public enum Phase: String, Sendable {
         case sampling, training, evaluating, done, failed
@@ -39,6 +49,30 @@ public final class RunState {
         public var questions: Int
         public var iterations: Int
         public var note: String?
+    }
+
+    /// Stores the spec and the test questions once, when the run starts.
+    public func start(spec: RunSpec, questions: Int, test: [Question]) throws {
+        _ = try redis.pipeline([
+            ["SET", Self.currentKey, run],
+            ["SADD", Self.runsKey, run],
+            ["SET", key("spec"), try JSONCoding.string(spec)],
+            ["SET", key("test"), try JSONCoding.string(test)],
+            ["HSET", key("state"), "questions", String(questions), "iterations", String(spec.iterations)],
+        ])
+    }
+
+    /// The run's spec; nil when the run was never started.
+    public func spec() throws -> RunSpec? {
+        guard let text = try redis.command(["GET", key("spec")]).string else { return nil }
+        return try JSONCoding.decode(RunSpec.self, from: text, what: "the spec of run \(run) in Redis")
+    }
+
+    public func testQuestions() throws -> [Question] {
+        guard let text = try redis.command(["GET", key("test")]).string else {
+            throw MessageError("run \(run) has no test questions in Redis", run: run)
+        }
+        return try JSONCoding.decode([Question].self, from: text, what: "the test questions of run \(run)")
     }
 
     public func snapshot() throws -> Snapshot {
@@ -54,29 +88,35 @@ public final class RunState {
                            "version", String(version), "note", note ?? ""])
     }
 
-    public func start(spec: JSON, questions: Int, iterations: Int) throws {
-        _ = try redis.pipeline([
-            ["SET", Self.currentKey, run],
-            ["SET", key("spec"), spec.text],
-            ["HSET", key("state"), "questions", String(questions), "iterations", String(iterations)],
-        ])
-    }
+    // MARK: Per-question records and per-iteration reports
 
-    // MARK: Per-question statistics
-
-    /// Records a question's statistics once: a second write (a redelivered
-    /// job, a duplicate sample) is ignored. Returns whether this call wrote it.
+    /// Records a question's record once: a second write (a redelivered job,
+    /// a duplicate sample) is ignored. Returns whether this call wrote it.
     @discardableResult
-    public func recordStatistics(iteration: Int, questionID: String, _ value: JSON) throws -> Bool {
-        try redis.command(["HSETNX", key("stats:\(iteration)"), questionID, value.text]).integer == 1
+    public func record(iteration: Int, _ record: QuestionRecord) throws -> Bool {
+        try redis.command(["HSETNX", key("records:\(iteration)"), record.questionID, try JSONCoding.string(record)]).integer == 1
     }
 
-    public func statisticsCount(iteration: Int) throws -> Int {
-        try redis.command(["HLEN", key("stats:\(iteration)")]).integer ?? 0
+    public func recordCount(iteration: Int) throws -> Int {
+        try redis.command(["HLEN", key("records:\(iteration)")]).integer ?? 0
     }
 
-    public func statistics(iteration: Int) throws -> [String: JSON] {
-        try hash(key("stats:\(iteration)")).compactMapValues { try? JSON.parse($0) }
+    /// Question id -> record.
+    public func records(iteration: Int) throws -> [String: QuestionRecord] {
+        try hash(key("records:\(iteration)")).mapValues {
+            try JSONCoding.decode(QuestionRecord.self, from: $0, what: "a record of run \(run), iteration \(iteration)")
+        }
+    }
+
+    public func storeReport(_ report: IterationReport) throws {
+        try redis.command(["HSET", key("reports"), String(report.iteration), try JSONCoding.string(report)])
+    }
+
+    /// Every stored iteration report, in order.
+    public func reports() throws -> [IterationReport] {
+        try hash(key("reports")).values.map {
+            try JSONCoding.decode(IterationReport.self, from: $0, what: "an iteration report of run \(run)")
+        }.sorted { $0.iteration < $1.iteration }
     }
 
     // MARK: Trainer, accuracy, checkpoints
@@ -115,6 +155,30 @@ public final class RunState {
 
     public func checkpoint(version: Int) throws -> String? {
         try redis.command(["HGET", key("checkpoints"), String(version)]).string
+    }
+
+    // MARK: Failures
+
+    public struct Failures: Sendable, Equatable {
+        public var deadLettered: Int
+        public var requeued: Int
+        /// The last reason a worker gave, with its name.
+        public var last: String?
+    }
+
+    /// A worker could not handle one of the run's messages: `deadLettered`
+    /// when it refused it for good, else it went back to the queue.
+    public func recordFailure(worker: String, reason: String, deadLettered: Bool) throws {
+        _ = try redis.pipeline([
+            ["HINCRBY", key("failures"), deadLettered ? "dead_lettered" : "requeued", "1"],
+            ["HSET", key("failures"), "last", "\(worker): \(reason)"],
+        ])
+    }
+
+    public func failures() throws -> Failures {
+        let fields = try hash(key("failures"))
+        return Failures(deadLettered: fields["dead_lettered"].flatMap { Int($0) } ?? 0,
+                        requeued: fields["requeued"].flatMap { Int($0) } ?? 0, last: fields["last"])
     }
 
     public static func currentRun(_ redis: RedisConnection) throws -> String? {

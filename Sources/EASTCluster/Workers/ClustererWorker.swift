@@ -2,47 +2,24 @@ import EASTCore
 import EASTStages
 import EASTTransport
 
-/// Groups each question's responses by final answer, computes entropy,
-/// accuracy and the dominant wrong share, picks the training examples, and
-/// records them in Redis once (a redelivered result changes nothing).
-public final class ClustererWorker {
-    let env: WorkerEnvironment
+/// Turns each question's responses into its `QuestionRecord` (clusters by
+/// final answer, entropy, accuracy, R, the chosen examples) with the same
+/// stage function the in-process run calls, and records it in Redis once (a
+/// redelivered result changes nothing).
+public final class ClustererWorker: Worker {
+    public static let queue = Topology.clusterQueue
+    public let prefetch = 16
 
-    public init(environment: WorkerEnvironment) {
-        env = environment
-    }
+    public init() {}
 
-    public func run(shutdown: ShutdownSignal) throws {
-        try consumeLoop(queue: Topology.clusterQueue, type: SampleResult.type, prefetch: 16, shutdown: shutdown, environment: env) { envelope, _, redis in
-            let result = try SampleResult(envelope.body)
-            let state = RunState(redis: redis, run: envelope.run)
-            guard result.version == (try state.snapshot().version) else {
-                env.log("dropping samples of policy v\(result.version) for \(result.question.id): not the current policy")
-                return
-            }
-            let record = Self.record(result)
-            try state.recordStatistics(iteration: result.iteration, questionID: result.question.id, record)
+    public func handle(_ result: SampleResult, _ work: Work) throws -> Disposition {
+        let state = work.state
+        let current = try state.snapshot().version
+        guard result.version == current else {
+            return .stale("samples of policy v\(result.version) for \(result.question.id), the run is at v\(current)")
         }
-    }
-
-    /// What Redis keeps per question: the statistics and the chosen examples
-    /// (weight 1 here; the coordinator assigns weights once all N are in).
-    static func record(_ result: SampleResult) -> JSON {
-        let stats = AnswerClustering.statistics(responses: result.responses, gold: result.question.gold)
-        let examples = ExampleSelection.examples(
-            for: result.question.id, responses: result.responses, stats: stats, weight: 1, loss: result.loss,
-            seed: result.seed &+ UInt64(result.version))
-        return .object([
-            ("question", .string(result.question.text)),
-            ("n", .number(Double(stats.n))),
-            ("clusters", .number(Double(stats.clusters.count))),
-            ("entropy", .number(stats.entropy)),
-            ("accuracy", .number(stats.accuracy)),
-            ("dominant_incorrect", .number(stats.dominantIncorrect)),
-            ("kept", .bool(stats.kept)),
-            ("all_correct", .bool(stats.allCorrect)),
-            ("examples", .array(examples.map(\.json))),
-            ("sampler", .string(result.sampler)),
-        ])
+        let record = WeighingStage.record(result.question, result.samples, spec: try work.spec(), version: result.version, sampler: result.sampler)
+        try state.record(iteration: result.iteration, record)
+        return .done
     }
 }

@@ -4,34 +4,28 @@ import EASTStages
 import EASTTransport
 import Foundation
 
-/// Samples `n` responses per job with the policy version the job names.
-/// Any number of samplers compete for the sampling queue.
-public final class SamplerWorker {
-    let env: WorkerEnvironment
+/// Samples `n` responses per job with the policy version the job names, the
+/// run's sampling settings and seed. Any number of samplers compete for the
+/// sampling queue.
+public final class SamplerWorker: Worker {
+    public static let queue = Topology.sampleQueue
+    public let prefetch = 1
     private var policy: (run: String, version: Int, policy: Policy, sampler: Sampler)?
 
-    public init(environment: WorkerEnvironment) {
-        env = environment
+    public init() {}
+
+    public func handle(_ job: SampleJob, _ work: Work) throws -> Disposition {
+        // Staleness bound: samples of an older policy than the run's current one are not used.
+        let current = try work.state.snapshot().version
+        guard job.version >= current else { return .stale("sampling job of policy v\(job.version) < v\(current) for \(job.question.id)") }
+        let spec = try work.spec()
+        let (policy, sampler) = try load(run: work.run, version: job.version, work.environment)
+        let samples = SamplingStage.sample(policy, question: job.question, settings: spec.sampling, runSeed: spec.seed, sampler: sampler)
+        try work.publish(SampleResult(job: job, samples: samples, sampler: work.environment.name), routingKey: "cluster")
+        return .done
     }
 
-    public func run(shutdown: ShutdownSignal) throws {
-        try consumeLoop(queue: Topology.sampleQueue, type: SampleJob.type, prefetch: 1, shutdown: shutdown, environment: env) { envelope, client, redis in
-            let job = try SampleJob(envelope.body)
-            // Staleness bound: samples of an older policy than the run's current one are not used.
-            let current = try RunState(redis: redis, run: envelope.run).snapshot().version
-            guard job.version >= current else {
-                env.log("dropping a stale job (policy v\(job.version) < v\(current)) for \(job.question.id)")
-                return
-            }
-            let (policy, sampler) = try load(run: envelope.run, version: job.version)
-            let samples = SamplingStage.sample(policy, question: job.question, settings: job.settings, runSeed: job.seed, sampler: sampler)
-            let result = SampleResult(job: job, responses: samples.responses, sampler: env.name)
-            try client.publish(exchange: Topology.jobsExchange, routingKey: "cluster",
-                               body: Envelope(type: SampleResult.type, run: envelope.run, body: result.body).bytes)
-        }
-    }
-
-    private func load(run: String, version: Int) throws -> (Policy, Sampler) {
+    private func load(run: String, version: Int, _ env: WorkerEnvironment) throws -> (Policy, Sampler) {
         if let p = policy, p.run == run, p.version == version { return (p.policy, p.sampler) }
         let loaded = try env.store.loadPolicy(run: run, version: version)
         let sampler = Sampler(model: loaded.model, maxRows: 64, maxSequenceLength: min(512, loaded.model.config.maxSeqLen))

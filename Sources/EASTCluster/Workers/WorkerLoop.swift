@@ -1,0 +1,121 @@
+import EASTCore
+import EASTStages
+import EASTTransport
+import Foundation
+
+/// What a worker did with a message.
+public enum Disposition: Sendable {
+    /// Handled: ack it.
+    case done
+    /// Work for an older policy than the run's current one: ack and drop it.
+    case stale(String)
+    /// The worker acks it later itself (the trainer, at its next save).
+    case deferred
+}
+
+/// One message in hand, with what a handler needs to do its work.
+public struct Work {
+    public let run: String
+    public let delivery: AMQPDelivery
+    public let client: AMQPClient
+    public let redis: RedisConnection
+    public let environment: WorkerEnvironment
+    let specs: SpecCache
+
+    public var state: RunState { RunState(redis: redis, run: run) }
+
+    /// The run's spec, read from Redis once per run.
+    public func spec() throws -> RunSpec { try specs.spec(run: run, redis: redis) }
+
+    public func publish<M: ClusterMessage>(_ message: M, exchange: String = Topology.jobsExchange, routingKey: String) throws {
+        try client.publish(exchange: exchange, routingKey: routingKey, body: message.envelope(run: run))
+    }
+}
+
+/// A role's message handler; `WorkerLoop` does the rest.
+public protocol Worker: AnyObject {
+    associatedtype Message: ClusterMessage
+    static var queue: String { get }
+    /// Messages held at once (the trainer holds its unsaved batches).
+    var prefetch: Int { get }
+    func handle(_ message: Message, _ work: Work) throws -> Disposition
+    /// After a failure requeued a message: give back what was deferred and
+    /// forget in-memory progress, so the redelivery starts from saved state.
+    func abandon(_ client: AMQPClient) throws
+    /// A line for the log when the loop stops.
+    var stopNote: String? { get }
+}
+
+extension Worker {
+    public func abandon(_ client: AMQPClient) throws {}
+    public var stopNote: String? { nil }
+}
+
+/// Specs never change once a run has started, so each worker reads one per run.
+final class SpecCache {
+    private var specs: [String: RunSpec] = [:]
+
+    func spec(run: String, redis: RedisConnection) throws -> RunSpec {
+        if let spec = specs[run] { return spec }
+        guard let spec = try RunState(redis: redis, run: run).spec() else {
+            throw MessageError("run \(run) has no spec in Redis (never started, or its state was deleted)", run: run)
+        }
+        specs[run] = spec
+        return spec
+    }
+}
+
+/// The loop every role runs: take a message, decode and validate it, hand it
+/// to the worker, ack it. One error policy for all: a message that cannot be
+/// decoded, or that the handler calls malformed (`MessageError`), is
+/// rejected without requeue, so the broker dead-letters it and the run goes
+/// on; any other failure requeues it, and the queue's delivery limit
+/// dead-letters it after a few tries. Either way the run's failure counts in
+/// Redis go up, which is how a coordinator notices a run that cannot progress.
+public enum WorkerLoop {
+    public static func run<W: Worker>(_ worker: W, environment env: WorkerEnvironment, stop: StopFlag) throws {
+        let client = try env.connectBroker(prefetch: worker.prefetch)
+        defer { client.close() }
+        let redis = try RedisConnection(endpoint: env.redis)
+        let specs = SpecCache()
+        try client.consume(W.queue)
+        env.log("consuming \(W.queue)")
+        while !stop.isRequested {
+            guard let delivery = client.next(timeout: 0.5) else { continue }
+            let start = DispatchTime.now()
+            var run: String?
+            do {
+                let envelope = try Envelope<W.Message>(bytes: delivery.body, expecting: W.Message.type)
+                run = envelope.run
+                do { try envelope.body.validate() } catch { throw MessageError(error.reason, run: envelope.run) }
+                let work = Work(run: envelope.run, delivery: delivery, client: client, redis: redis, environment: env, specs: specs)
+                switch try worker.handle(envelope.body, work) {
+                case .done:
+                    try client.ack(delivery)
+                    env.metrics.ok.increment()
+                case let .stale(reason):
+                    env.log("dropping stale work: \(reason)")
+                    try client.ack(delivery)
+                    env.metrics.stale.increment()
+                case .deferred:
+                    env.metrics.ok.increment()
+                }
+            } catch let error as MessageError {
+                env.log("dead-lettering a message from \(W.queue): \(error)")
+                try client.nack(delivery, requeue: false)
+                env.metrics.deadLettered.increment()
+                if let failed = run ?? error.run {
+                    try? RunState(redis: redis, run: failed).recordFailure(worker: env.name, reason: error.description, deadLettered: true)
+                }
+            } catch {
+                env.log("requeueing a message from \(W.queue) after an error: \(error)")
+                try client.nack(delivery, requeue: true)
+                try worker.abandon(client)
+                env.metrics.requeued.increment()
+                if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: false) }
+            }
+            env.metrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds))
+        }
+        env.log("shutting down" + (worker.stopNote.map { ": \($0)" } ?? ""))
+    }
+}

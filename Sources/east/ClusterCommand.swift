@@ -1,0 +1,44 @@
+import ArgumentParser
+import EASTCluster
+import EASTCommandLine
+import Foundation
+
+/// `east cluster up`: the whole cluster on this machine, the main job. It
+/// launches evaluator, trainer, clusterer and the samplers (logs in
+/// `--logs`), runs the coordinator with the run options given after `--`
+/// (its output here), and stops every worker when the run ends or on
+/// SIGTERM/SIGINT. The servers must be up (scripts/servers.sh start).
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster", abstract: "Run the cluster on this machine.", subcommands: [Up.self])
+
+    struct Up: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Launch the workers, run one coordinator to the end, stop the workers.",
+            discussion: "Example: east cluster up --samplers 2 -- --train-count 512 --iterations 2")
+
+        @OptionGroup var workers: WorkerOptions
+        @Option(help: "Sampler replicas.") var samplers = 2
+        @Option(help: "Folder for the workers' logs.") var logs = ".east-logs"
+        @Argument(parsing: .postTerminator, help: "Arguments for east-coordinator (run options, --run-id, --report).")
+        var coordinator: [String] = []
+
+        func run() async throws {
+            let samplers = samplers, logs = logs, coordinator = coordinator
+            try await workers.runService(role: "launcher") { env, stop in
+                let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: env.amqp, redis: env.redis,
+                                               store: env.store.root.path, logs: URL(fileURLWithPath: logs))
+                defer { cluster.stop() }
+                try cluster.startWorkers(samplers: samplers)
+                say("workers up (logs in \(logs)); watch them with: east status --watch")
+                let process = try cluster.start(.coordinator, name: "coordinator", arguments: coordinator, echo: true)
+                while process.isRunning {
+                    if stop.isRequested { process.terminate() }  // it prints what it interrupted
+                    Thread.sleep(forTimeInterval: 0.2)
+                }
+                let status = cluster.wait("coordinator", timeout: 60)
+                guard status == 0 else { throw ExitCode(status) }
+            }
+        }
+    }
+}
