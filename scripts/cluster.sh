@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job: the EAST cluster on the embedded default, on this machine.
 # Installs what is missing, builds, starts RabbitMQ and Redis on loopback,
-# launches evaluator, trainer, clusterer and two samplers, runs the
-# coordinator (EAST SFT on arith-easy; extra arguments go to it), prints the
-# report, and stops everything it started.
+# and runs `east cluster up`: it launches evaluator, trainer, clusterer and
+# two samplers, runs the coordinator (EAST SFT on arith-easy; extra arguments
+# go to it), prints the report, and stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,24 +22,10 @@ bin=$(swift build -c release --show-bin-path)
 
 export EAST_SERVERS_DIR=${EAST_SERVERS_DIR:-$PWD/.servers/cluster}
 export EAST_STORE=${EAST_STORE:-$PWD/.east-store}
-logs=${EAST_LOGS:-$PWD/.east-logs}
-mkdir -p "$logs"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    wait "${pids[@]}" 2>/dev/null || true
-    scripts/servers.sh stop
-}
-trap cleanup EXIT
+trap 'scripts/servers.sh stop' EXIT
 for line in $(scripts/servers.sh start); do export "$line"; done
 
-"$bin/east-evaluator" --name evaluator > "$logs/evaluator.log" 2>&1 & pids+=($!)
-"$bin/east-trainer" --name trainer > "$logs/trainer.log" 2>&1 & pids+=($!)
-"$bin/east-clusterer" --name clusterer > "$logs/clusterer.log" 2>&1 & pids+=($!)
-for i in 1 2; do
-    "$bin/east-sampler" --name "sampler-$i" > "$logs/sampler-$i.log" 2>&1 & pids+=($!)
-done
-echo "workers up (logs in $logs); watch them with: $bin/east status --watch"
-
-"$bin/east-coordinator" --checkpoint models/arith-easy --task arith-easy --train-count 2048 --test-count 500 \
+# The launcher starts the workers, runs the coordinator to the end, and stops the workers.
+"$bin/east" cluster up --samplers 2 --logs "${EAST_LOGS:-$PWD/.east-logs}" -- \
+    --checkpoint models/arith-easy --task arith-easy --train-count 2048 --test-count 500 \
     --n 8 --temperature 0.8 --loss sft --weighting entropy --a 1 --iterations 2 --report runs "$@"

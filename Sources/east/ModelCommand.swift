@@ -28,7 +28,7 @@ struct CheckpointOptions: ParsableArguments {
     @Option(help: "Checkpoint directory (config.json, model.safetensors, tokenizer.json).")
     var checkpoint: String?
 
-    @Option(help: "A llama.cpp GGUF file, e.g. models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (dequantized to Float32).")
+    @Option(help: "A llama.cpp GGUF file, e.g. models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (Q4_0, Q4_1 and Q8_0 matrices keep their codes; other types are dequantized to Float32).")
     var model: String?
 
     @Flag(help: "Print JSON instead of text.")
