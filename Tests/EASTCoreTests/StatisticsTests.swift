@@ -5,6 +5,199 @@ import Testing
 private let T = true
 private let F = false
 
+@Suite struct PairedComparisonTests {
+    // Seed 0, ten questions:
+    //   setting   T T F T T F T F T T   (7 right)
+    //   baseline  T F F T F T T F F T   (5 right)
+    //   d         0 + 0 0 + - 0 0 + 0   sum +2, mean 0.2; b = 3, c = 1
+    // Seed 1:
+    //   setting   T T T T F F F F T T
+    //   baseline  T T T F F F F T T T
+    //   d         0 0 0 + 0 0 0 - 0 0   sum 0, mean 0.0; b = 1, c = 1
+    // Both seeds: (2 + 0) / 20 = 0.1; discordant 6 of 20 = 0.3.
+    static let setting0: [Bool] = [T, T, F, T, T, F, T, F, T, T]
+    static let baseline0: [Bool] = [T, F, F, T, F, T, T, F, F, T]
+    static let setting1: [Bool] = [T, T, T, T, F, F, F, F, T, T]
+    static let baseline1: [Bool] = [T, T, T, F, F, F, F, T, T, T]
+
+    @Test func pairedDifferenceByHand() throws {
+        let one = try PairedComparison.compare(setting: [Self.setting0], baseline: [Self.baseline0], seed: 1)
+        #expect(abs(one.difference - 0.2) < 1e-12)
+        #expect(abs(one.discordantShare - 0.4) < 1e-12)
+        #expect(one.seeds == 1 && one.questions == 10)
+        #expect(one.ci95[0] <= 0.2 && 0.2 <= one.ci95[1])
+
+        let two = try PairedComparison.compare(
+            setting: [Self.setting0, Self.setting1], baseline: [Self.baseline0, Self.baseline1], seed: 1)
+        #expect(abs(two.difference - 0.1) < 1e-12)
+        #expect(zip(two.seedDifferences, [0.2, 0.0]).allSatisfy { abs($0 - $1) < 1e-12 })
+        #expect(abs(two.discordantShare - 0.3) < 1e-12)
+        #expect(two.seeds == 2 && two.questions == 10)
+        #expect(two.resamples == 2000 && two.permutations == 10_000)
+    }
+
+    @Test func symmetricDiscordanceGivesPOfOne() throws {
+        // Three questions only the setting got, three only the baseline got:
+        // every sign flip's |total| reaches the observed 0, so k = R and p = 1.
+        let setting: [Bool] = [T, T, T, F, F, F, T, F]
+        let baseline: [Bool] = [F, F, F, T, T, T, T, F]
+        let c = try PairedComparison.compare(setting: [setting], baseline: [baseline], seed: 3)
+        #expect(c.difference == 0)
+        #expect(c.pValue == 1)
+        #expect(try PairedComparison.exactMcNemarPValue(settingOnly: 3, baselineOnly: 3) == 1)
+    }
+
+    @Test func signFlipMatchesExactMcNemarForOneSeed() throws {
+        // b = 5, c = 1 among 20 questions: X ~ Binomial(6, 1/2), observed
+        // |b - c| = 4, p = P(X in {0, 1, 5, 6}) = (1 + 6 + 6 + 1) / 64 = 0.21875.
+        var setting = [Bool](repeating: T, count: 20)
+        var baseline = [Bool](repeating: T, count: 20)
+        for i in 0..<5 { baseline[i] = F }
+        setting[5] = F
+        #expect(abs(try PairedComparison.exactMcNemarPValue(settingOnly: 5, baselineOnly: 1) - 14.0 / 64) < 1e-12)
+        let c = try PairedComparison.compare(setting: [setting], baseline: [baseline], permutations: 20_000, seed: 5)
+        // Monte Carlo standard error sqrt(0.22 x 0.78 / 20,000) = 0.003.
+        #expect(abs(c.pValue - 14.0 / 64) < 0.012)
+        // And the hand case above: b = 3, c = 1, p = P(X in {0, 1, 3, 4}) = 10/16.
+        #expect(abs(try PairedComparison.exactMcNemarPValue(settingOnly: 3, baselineOnly: 1) - 10.0 / 16) < 1e-12)
+        #expect(try PairedComparison.exactMcNemarPValue(settingOnly: 0, baselineOnly: 0) == 1)
+    }
+
+    @Test func signFlipMatchesFullEnumerationWithSeveralSeeds() throws {
+        // Two seeds; per-question summed differences D = [+2, +2, -1, +1, 0, 0]:
+        // observed total 4. Enumerate all 2^4 sign patterns of the nonzero D.
+        let setting: [[Bool]] = [[T, T, F, T, T, F], [T, T, F, F, F, T]]
+        let baseline: [[Bool]] = [[F, F, F, F, T, F], [F, F, T, F, F, T]]
+        let d = [2, 2, -1, 1]
+        var reached = 0
+        for pattern in 0..<16 {
+            var total = 0
+            for (i, v) in d.enumerated() { total += (pattern >> i) & 1 == 1 ? v : -v }
+            if abs(total) >= 4 { reached += 1 }
+        }
+        let exact = Double(reached) / 16  // patterns with |total| >= 4: 6 of 16
+        #expect(reached == 6)
+        let c = try PairedComparison.compare(setting: setting, baseline: baseline, permutations: 20_000, seed: 9)
+        #expect(abs(c.difference - 4.0 / 12) < 1e-12)
+        #expect(abs(c.pValue - exact) < 0.012)
+    }
+
+    @Test func intervalMatchesTheNormalFormulaAtFullSize() throws {
+        // 5,000 questions, 3 identical seeds: 400 only the setting got, 300
+        // only the baseline. Mean d = 100 / 5,000 = 0.02, var(d) = 0.14 - 0.02^2
+        // = 0.1396, SE = sqrt(0.1396 / 5,000) = 0.005284, so the interval is
+        // about 0.02 +- 1.96 x 0.005284 = [0.00964, 0.03036]. Identical seeds
+        // add no seed variance. Also the runtime case: 2,000 x 5,000 x 3.
+        var setting = [Bool](repeating: F, count: 5000)
+        var baseline = [Bool](repeating: F, count: 5000)
+        for i in 0..<400 { setting[i] = T }
+        for i in 400..<700 { baseline[i] = T }
+        for i in 700..<3000 { setting[i] = T; baseline[i] = T }
+        let c = try PairedComparison.compare(
+            setting: [setting, setting, setting], baseline: [baseline, baseline, baseline], seed: 2024)
+        #expect(abs(c.difference - 0.02) < 1e-12)
+        #expect(abs(c.ci95[0] - 0.00964) < 0.0012)
+        #expect(abs(c.ci95[1] - 0.03036) < 0.0012)
+        #expect(c.pValue < 0.001)
+        #expect(c.seeds == 3 && c.questions == 5000)
+    }
+
+    @Test func bootstrapIntervalCoversTheTrueDifferenceAtAboutTheNominalRate() throws {
+        // 200 synthetic experiments with a known truth. Each draws a test set
+        // of 100 questions (difficulty, and the setting's gain on that
+        // question, mean 0.05) and 3 seeds (each shifting the setting by up to
+        // +-2 points); then every answer is a coin with that question's
+        // probability. The true difference over questions and seeds is 0.05,
+        // the baseline's true accuracy 0.5. Both rates came out 0.95; the
+        // crossed bootstrap that redraws raw seed means gave 0.99 here.
+        let experiments = 200
+        let n = 100
+        let seeds = 3
+        var g = SeededGenerator(seed: 13)
+        var differenceCovered = 0
+        var accuracyCovered = 0
+        for experiment in 0..<experiments {
+            var difficulty = [Double]()
+            var gain = [Double]()
+            for _ in 0..<n {
+                difficulty.append(0.2 + 0.6 * g.nextUnitDouble())
+                gain.append(-0.05 + 0.2 * g.nextUnitDouble())
+            }
+            var setting = [[Bool]]()
+            var baseline = [[Bool]]()
+            for _ in 0..<seeds {
+                let shift = -0.02 + 0.04 * g.nextUnitDouble()
+                var a = [Bool]()
+                var b = [Bool]()
+                for q in 0..<n {
+                    a.append(g.nextUnitDouble() < difficulty[q] + gain[q] + shift)
+                    b.append(g.nextUnitDouble() < difficulty[q])
+                }
+                setting.append(a)
+                baseline.append(b)
+            }
+            let c = try PairedComparison.compare(
+                setting: setting, baseline: baseline, permutations: 1, seed: UInt64(experiment))
+            if c.ci95[0] <= 0.05 && 0.05 <= c.ci95[1] { differenceCovered += 1 }
+            let accuracy = try Bootstrap.accuracy(of: baseline, resamples: 500, seed: UInt64(experiment))
+            if accuracy.ci95[0] <= 0.5 && 0.5 <= accuracy.ci95[1] { accuracyCovered += 1 }
+        }
+        let differenceRate = Double(differenceCovered) / Double(experiments)
+        let accuracyRate = Double(accuracyCovered) / Double(experiments)
+        #expect(differenceRate >= 0.90 && differenceRate <= 0.99, "difference coverage \(differenceRate)")
+        #expect(accuracyRate >= 0.90 && accuracyRate <= 0.99, "accuracy coverage \(accuracyRate)")
+    }
+
+    @Test func sameSeedSameResult() throws {
+        let setting = [Self.setting0, Self.setting1]
+        let baseline = [Self.baseline0, Self.baseline1]
+        let a = try PairedComparison.compare(setting: setting, baseline: baseline, seed: 42)
+        let b = try PairedComparison.compare(setting: setting, baseline: baseline, seed: 42)
+        #expect(a == b)
+        let other = try PairedComparison.compare(setting: setting, baseline: baseline, seed: 43)
+        #expect(other.pValue != a.pValue)
+        let x = try Bootstrap.accuracy(of: setting, seed: 42)
+        #expect(x == (try Bootstrap.accuracy(of: setting, seed: 42)))
+    }
+
+    @Test func resultsRoundTripThroughJSON() throws {
+        let c = try PairedComparison.compare(setting: [Self.setting0], baseline: [Self.baseline0], seed: 1)
+        let decoded = try JSONDecoder().decode(Comparison.self, from: JSONEncoder().encode(c))
+        #expect(decoded == c)
+        let a = try Bootstrap.accuracy(of: [Self.setting0], seed: 1)
+        #expect(try JSONDecoder().decode(AccuracyEstimate.self, from: JSONEncoder().encode(a)) == a)
+    }
+
+    @Test func badInputsThrowNamingTheProblem() {
+        #expect(throws: StatisticsError.noRuns(role: "setting")) {
+            try PairedComparison.compare(setting: [], baseline: [[T]], seed: 0)
+        }
+        #expect(throws: StatisticsError.noRuns(role: "baseline")) {
+            try PairedComparison.compare(setting: [[T]], baseline: [], seed: 0)
+        }
+        #expect(throws: StatisticsError.noQuestions(role: "setting")) {
+            try PairedComparison.compare(setting: [[]], baseline: [[]], seed: 0)
+        }
+        #expect(throws: StatisticsError.questionCountMismatch(role: "setting", seedIndex: 1, expected: 2, found: 1)) {
+            try PairedComparison.compare(setting: [[T, F], [T]], baseline: [[T, F], [T, F]], seed: 0)
+        }
+        #expect(throws: StatisticsError.questionCountMismatch(role: "baseline", seedIndex: 0, expected: 2, found: 3)) {
+            try PairedComparison.compare(setting: [[T, F]], baseline: [[T, F, F]], seed: 0)
+        }
+        #expect(throws: StatisticsError.seedCountMismatch(setting: 2, baseline: 1)) {
+            try PairedComparison.compare(setting: [[T], [F]], baseline: [[T]], seed: 0)
+        }
+        #expect(throws: StatisticsError.self) {
+            try PairedComparison.compare(setting: [[T]], baseline: [[F]], resamples: 0, seed: 0)
+        }
+        #expect(throws: StatisticsError.self) {
+            try PairedComparison.compare(setting: [[T]], baseline: [[F]], permutations: 0, seed: 0)
+        }
+        #expect(throws: StatisticsError.noRuns(role: "runs")) { try Bootstrap.accuracy(of: [], seed: 0) }
+        #expect(StatisticsError.seedCountMismatch(setting: 3, baseline: 2).description.contains("3 seeds"))
+    }
+}
+
 @Suite struct AccuracyEstimateTests {
     @Test func accuracyByHand() throws {
         // Seed 0: 2 of 4 right, seed 1: 1 of 4: mean 3/8.
