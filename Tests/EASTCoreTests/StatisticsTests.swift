@@ -232,3 +232,48 @@ private let F = false
         #expect(abs(a.ci95[1] - 0.4718) < 0.003)
     }
 }
+
+@Suite struct PowerTests {
+    @Test func normalQuantiles() {
+        #expect(abs(Power.normalQuantile(0.975) - 1.959964) < 1e-6)
+        #expect(abs(Power.normalQuantile(0.8) - 0.841621) < 1e-6)
+        #expect(abs(Power.normalQuantile(0.5)) < 1e-9)
+    }
+
+    @Test func notesWorkedExample() throws {
+        // 15% discordant, n = 5,000, S = 3: SE = sqrt(0.15 / 15,000) = 0.003162,
+        // MDE = (1.959964 + 0.841621) x 0.003162 = 0.008859, about 0.9 points.
+        let mde = try Power.minimumDetectableDifference(questions: 5000, seeds: 3, discordantShare: 0.15)
+        #expect(abs(mde - 0.008859) < 2e-6)
+        #expect((mde * 1000).rounded() / 10 == 0.9)
+        // Seed noise of its own only raises it.
+        let noisy = try Power.minimumDetectableDifference(questions: 5000, seeds: 3, discordantShare: 0.15, seedVariance: 1e-5)
+        #expect(noisy > mde)
+    }
+
+    @Test func questionsNeededForOnePoint() throws {
+        // n = 2.801585^2 x 0.15 / (3 x 0.01^2) = 3,924.4, so 3,925 questions.
+        let n = try #require(try Power.questionsNeeded(forDifference: 0.01, seeds: 3, discordantShare: 0.15))
+        #expect(n == 3925)
+        #expect(try Power.minimumDetectableDifference(questions: n, seeds: 3, discordantShare: 0.15) <= 0.01)
+        #expect(try Power.minimumDetectableDifference(questions: n - 1, seeds: 3, discordantShare: 0.15) > 0.01)
+        // Seed noise alone above the target: no test set is big enough.
+        #expect(try Power.questionsNeeded(forDifference: 0.01, seeds: 3, discordantShare: 0.15, seedVariance: 1e-4) == nil)
+    }
+
+    @Test func discordantShareFromTheBaselineAccuracy() throws {
+        // 2 p (1 - p) (1 - rho): p = 0.45 -> 0.495 if independent, 0.2475 at rho = 0.5.
+        #expect(abs(try Power.discordantShare(baselineAccuracy: 0.45) - 0.495) < 1e-12)
+        #expect(abs(try Power.discordantShare(baselineAccuracy: 0.45, correlation: 0.5) - 0.2475) < 1e-12)
+        #expect(throws: StatisticsError.self) { try Power.discordantShare(baselineAccuracy: 1.5) }
+        #expect(throws: StatisticsError.self) {
+            try Power.minimumDetectableDifference(questions: 0, seeds: 3, discordantShare: 0.15)
+        }
+        #expect(throws: StatisticsError.self) {
+            try Power.minimumDetectableDifference(questions: 100, seeds: 0, discordantShare: 0.15)
+        }
+        #expect(throws: StatisticsError.self) {
+            try Power.questionsNeeded(forDifference: 0, seeds: 3, discordantShare: 0.15)
+        }
+    }
+}
