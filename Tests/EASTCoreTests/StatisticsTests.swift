@@ -277,3 +277,15 @@ private let F = false
         }
     }
 }
+
+@Suite struct HolmTests {
+    @Test func holmByHand() throws {
+        // Sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06,
+        // 0.04 x 1 = 0.04 -> kept non-decreasing: 0.06.
+        let adjusted = try Holm.adjust([0.01, 0.04, 0.03, 0.005])
+        #expect(zip(adjusted, [0.03, 0.06, 0.06, 0.02]).allSatisfy { abs($0 - $1) < 1e-12 })
+        #expect(try Holm.adjust([0.5, 0.9]) == [1, 1])
+        #expect(try Holm.adjust([]) == [])
+        #expect(throws: StatisticsError.self) { try Holm.adjust([0.1, .nan]) }
+    }
+}
