@@ -32,6 +32,10 @@ private let F = false
         #expect(abs(two.difference - 0.1) < 1e-12)
         #expect(zip(two.seedDifferences, [0.2, 0.0]).allSatisfy { abs($0 - $1) < 1e-12 })
         #expect(abs(two.discordantShare - 0.3) < 1e-12)
+        // Residuals (d - question mean - seed mean + 0.1) square to 2.8 over
+        // 9 degrees of freedom; residual / n = 0.031 exceeds the spread of seed
+        // means, (0.1^2 + 0.1^2) / 1 = 0.02, so no seed variance is left.
+        #expect(two.seedVariance == 0)
         #expect(two.seeds == 2 && two.questions == 10)
         #expect(two.resamples == 2000 && two.permutations == 10_000)
     }
@@ -216,6 +220,7 @@ private let F = false
         // = 1/12; scale sqrt((1/12) x 2 / 0.125) = sqrt(4/3): effects
         // +-0.25 sqrt(4/3) = +-0.288675.
         let matrix = try RunMatrix(runs: [[T, T, T, F], [T, F, F, F]], role: "runs")
+        #expect(abs(Bootstrap.seedVariance(of: matrix) - 1.0 / 12) < 1e-12)
         let effects = Bootstrap.seedEffects(of: matrix)
         #expect(abs(effects[0] - 0.25 * (4.0 / 3).squareRoot()) < 1e-12)
         #expect(abs(effects[1] + 0.25 * (4.0 / 3).squareRoot()) < 1e-12)

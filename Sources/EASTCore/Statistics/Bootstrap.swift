@@ -71,17 +71,30 @@ public enum Bootstrap {
     }
 
     /// Each seed's effect: its mean minus the grand mean, scaled so that
-    /// their mean square is the seed variance beyond run noise.
+    /// their mean square is `seedVariance(of:)`. Drawing S of them with
+    /// replacement then gives their mean a variance of seedVariance / S, the
+    /// seeds' share of the total.
+    static func seedEffects(of matrix: RunMatrix) -> [Double] {
+        let s = matrix.seeds
+        guard s > 1 else { return [0] }
+        let grand = matrix.mean
+        let deviations = matrix.seedMeans.map { $0 - grand }
+        let squares = deviations.reduce(0) { $0 + $1 * $1 }
+        guard squares > 0 else { return deviations.map { _ in 0 } }
+        let scale = (seedVariance(of: matrix) * Double(s) / squares).squareRoot()
+        return deviations.map { $0 * scale }
+    }
+
+    /// How much a seed's mean varies beyond question and run noise (0 for
+    /// one seed, and when run noise explains all the spread).
     ///
     /// The spread of seed means, sum (m_s - m)^2 / (S - 1), estimates
     /// seedVariance + residual / n, where the residual is what is left of a
-    /// value after its question's and its seed's means are taken out. Drawing
-    /// S of the scaled effects with replacement then gives their mean a
-    /// variance of seedVariance / S, the seeds' share of the total.
-    static func seedEffects(of matrix: RunMatrix) -> [Double] {
+    /// value once its question's and its seed's means are taken out.
+    static func seedVariance(of matrix: RunMatrix) -> Double {
         let n = matrix.questions
         let s = matrix.seeds
-        guard s > 1 else { return [0] }
+        guard s > 1 else { return 0 }
         let grand = matrix.mean
         let seedMeans = matrix.seedMeans
         let questionSums = matrix.questionSums
@@ -95,12 +108,8 @@ public enum Bootstrap {
         }
         // One question leaves no degrees of freedom to tell run noise from seeds.
         let residualVariance = n > 1 ? residualSquares / Double((n - 1) * (s - 1)) : 0
-        let deviations = seedMeans.map { $0 - grand }
-        let squares = deviations.reduce(0) { $0 + $1 * $1 }
-        guard squares > 0 else { return deviations.map { _ in 0 } }
-        let seedVariance = max(0, squares / Double(s - 1) - residualVariance / Double(n))
-        let scale = (seedVariance * Double(s) / squares).squareRoot()
-        return deviations.map { $0 * scale }
+        let spread = seedMeans.reduce(0) { $0 + ($1 - grand) * ($1 - grand) } / Double(s - 1)
+        return max(0, spread - residualVariance / Double(n))
     }
 
     /// The q-quantile of sorted values, interpolating linearly between the

@@ -14,6 +14,10 @@ public struct Comparison: Codable, Equatable, Sendable {
     /// Share of (seed, question) pairs where exactly one of the two was right:
     /// the measured input for `Power` when planning the next experiment.
     public var discordantShare: Double
+    /// Variance of one seed's mean difference beyond question and run noise
+    /// (0 with one seed): with `discordantShare`, the input for `Power`. Few
+    /// seeds make it a rough estimate.
+    public var seedVariance: Double
     /// With one seed the interval and p-value cover question noise only.
     public var seeds: Int
     public var questions: Int
@@ -43,6 +47,7 @@ public enum PairedComparison {
             difference: differences.mean, ci95: ci, pValue: p,
             seedDifferences: differences.seedMeans,
             discordantShare: Double(discordant) / Double(differences.values.count),
+            seedVariance: Bootstrap.seedVariance(of: differences),
             seeds: differences.seeds, questions: differences.questions,
             resamples: resamples, permutations: permutations)
     }

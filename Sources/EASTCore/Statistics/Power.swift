@@ -9,7 +9,10 @@ import Foundation
 /// because d = correct(setting) - correct(baseline) is -1, 0 or +1, so
 /// var(d) is about the share of discordant questions (exactly so when the
 /// true difference is 0). `seedVariance` is what a seed's mean difference
-/// varies beyond question noise; at 0 (the default) the MDE is a lower bound.
+/// varies beyond question and run noise; at 0 (the default) the MDE is a
+/// lower bound. A pilot comparison measures both: `Comparison.discordantShare`
+/// and `Comparison.seedVariance`.
+///
 /// At two-sided level alpha and the given power,
 ///
 ///     MDE = (z(1 - alpha/2) + z(power)) * SE
