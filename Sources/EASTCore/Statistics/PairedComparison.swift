@@ -30,8 +30,8 @@ public enum PairedComparison {
     /// that run got that question right. Run s of the setting pairs with run s
     /// of the baseline (same seed), and question i with question i.
     ///
-    /// The interval comes from the bootstrap of `Bootstrap` (questions and seeds) applied
-    /// to the paired differences; the p-value from `signFlipPValue`. Both use
+    /// The interval is `Bootstrap`'s (questions and seeds resampled) on the
+    /// paired differences; the p-value is `signFlipPValue`'s. Both draw from
     /// streams of `seed`, so a report is reproducible from it.
     public static func compare(
         setting: [[Bool]], baseline: [[Bool]],

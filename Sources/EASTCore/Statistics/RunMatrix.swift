@@ -2,8 +2,8 @@
 /// baseline) as integers, checked and laid out for fast resampling.
 ///
 /// `values[question * seeds + seed]` is 0/1 (correct) or -1/0/+1 (setting
-/// minus baseline). Question-major, because the bootstrap draws a question
-/// and then reads all of its seeds.
+/// minus baseline). Question-major, so a question's seeds sit together:
+/// the bootstrap draws questions, each with all of its seeds.
 struct RunMatrix: Sendable {
     let seeds: Int
     let questions: Int
