@@ -14,50 +14,112 @@ public enum AnswerNormalizer {
         var s = T.trimmed(input)
         s = s.filter { $0 != 0x0A && $0 != 0x0D }
         while s.last == UInt8(ascii: ".") { s.removeLast() }
-        s = T.replacing(s, [
-            ("\\!", ""), ("\\\\", "\\"),
-            ("tfrac", "frac"), ("dfrac", "frac"),
-            ("\\left", ""), ("\\right", ""),
-            ("^{\\circ}", ""), ("^\\circ", ""),
-            ("\\$", ""), ("$", ""),
-            ("\\%", ""), ("%", ""),
-            ("{,}", ""), ("\\,", ""), ("\\;", ""), ("\\ ", " "),
-            ("\\infin", "\\infty"), ("infinity", "\\infty"),
-        ])
+        if T.contains(s, "\\begin{") { s = rewriteMatrices(s) }
+        s = T.replacing(s, replacements)
         s = removeTrailingUnits(T.trimmed(s))
         s = unwrapTextCommands(s)
+        s = T.replacing(s, listWords)
         s = T.trimmed(s)
         s = T.replacing(s, [(" .", " 0."), ("{.", "{0.")])
         if s.first == UInt8(ascii: ".") { s.insert(UInt8(ascii: "0"), at: 0) }
-        s = dropShortLeftHandSide(s)
+        // Before spaces go: `11, 111` is a list, `11,111` a number.
+        s = removeThousandsSeparators(s)
         s = s.filter { !T.isSpace($0) }
         s = fixSqrt(s)
         s = fixFracs(s)
         s = fixSlashFraction(s)
-        s = removeThousandsSeparators(s)
         s = dropZeroDecimals(s)
         return s
+    }
+
+    /// One pass of spelling fixes. Relations, `\pm`, `\cup` and `\in` become
+    /// single symbols (`≤ ≥ ≠ ≈ ± ∪ ∈`), so that removing spaces later cannot
+    /// glue them to a following letter (`\le x` → `\lex`). Where one command
+    /// is a prefix of another (`\le`, `\left`), the longer comes first.
+    static let replacements: [(String, String)] = [
+        ("\\!", ""), ("\\\\", "\\"),
+        ("tfrac", "frac"), ("dfrac", "frac"), ("cfrac", "frac"),
+        ("\\left", ""), ("\\right", ""), ("\\displaystyle", ""),
+        ("^{\\circ}", ""), ("^\\circ", ""), ("\\circ", ""), ("\\degree", ""), ("°", ""),
+        ("\\$", ""), ("$", ""),
+        ("\\%", "%"), (" percent", "%"), ("percent", "%"), (" pct", "%"), ("pct", "%"),
+        ("{,}", ""), ("{, }", ""), ("\\,", ""), ("\\;", ""), ("\\:", ""), ("\\quad", " "), ("\\ ", " "),
+        ("\\infin", "\\infty"), ("infinity", "\\infty"),
+        ("\\leqslant", "≤"), ("\\leq", "≤"), ("\\le", "≤"), ("<=", "≤"),
+        ("\\geqslant", "≥"), ("\\geq", "≥"), ("\\ge", "≥"), (">=", "≥"),
+        ("\\neg", "\\neg"), ("\\neq", "≠"), ("\\ne", "≠"), ("!=", "≠"),
+        ("\\lt", "<"), ("\\gt", ">"), ("\\approx", "≈"),
+        ("\\infty", "\\infty"), ("\\int", "\\int"), ("\\in", "∈"),
+        ("\\pmod", "\\pmod"), ("\\pm", "±"), ("\\cup", "∪"),
+        ("−", "-"), ("×", "\\times "), ("÷", "\\div "),
+    ]
+
+    /// `6 \text{ and } 8`, `6; 8`, `6 or 8`: list separators, read as commas
+    /// (after `\text{}` is unwrapped, before spaces go).
+    static let listWords: [(String, String)] = [
+        (", and ", ","), (" and ", ","), (", or ", ","), (" or ", ","), (";", ","),
+    ]
+
+    /// `\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}` (or bmatrix, matrix,
+    /// array, ...) → `\matrix{1 & 2 \cr 3 & 4}`, one spelling for every environment.
+    static func rewriteMatrices(_ s: [UInt8]) -> [UInt8] {
+        let names = ["pmatrix", "bmatrix", "Bmatrix", "vmatrix", "smallmatrix", "matrix", "array"]
+        var rules = names.map { ("\\begin{\($0)}", "\\matrix{") } + names.map { ("\\end{\($0)}", "}") }
+        rules.append(("\\\\", "\\cr "))
+        var out = TextScanning.replacing(s, rules)
+        // `\begin{array}{cc}`: drop the column specification.
+        let marker = TextScanning.bytes("\\matrix{{")
+        var i = 0
+        while i + marker.count <= out.count {
+            if TextScanning.matches(out, at: i, marker), let close = out[(i + marker.count)...].firstIndex(of: UInt8(ascii: "}")),
+                out[(i + marker.count)..<close].allSatisfy({ "lcr|".utf8.contains($0) }) {
+                out.removeSubrange((i + marker.count - 1)...close)
+            }
+            i += 1
+        }
+        return out
     }
 
     /// `5\text{ cm}` → `5`: a `\text{...}` at the very end, after something
     /// else, is a unit. (A lone `\text{(A)}` is the answer itself.)
     static func removeTrailingUnits(_ s: [UInt8]) -> [UInt8] {
-        for command in ["\\text{", "\\mbox{", "\\mathrm{"] {
+        for command in ["\\text{", "\\textnormal{", "\\textrm{", "\\mbox{", "\\mathrm{"] {
             guard let start = TextScanning.lastIndex(of: command, in: s), start > 0 else { continue }
             let open = start + command.utf8.count - 1
             let braces = TextScanning.matchingBraces(s)
-            guard let close = braces[open], close == s.count - 1 else { continue }
+            // The unit may carry a power: `15\mbox{ cm}^2`.
+            guard let close = braces[open], close == s.count - 1 || isPower(s[(close + 1)...]) else { continue }
             let before = TextScanning.trimmed(Array(s[..<start]))
             if let last = before.last, TextScanning.isDigit(last) || last == UInt8(ascii: "}") {
                 return before
             }
         }
-        return s
+        return removeTrailingWords(s)
+    }
+
+    /// `^2`, `^{3}`.
+    private static func isPower(_ s: ArraySlice<UInt8>) -> Bool {
+        guard s.first == UInt8(ascii: "^") else { return false }
+        let exponent = s.dropFirst().filter { $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}") }
+        return !exponent.isEmpty && exponent.count <= 3 && exponent.allSatisfy(TextScanning.isDigit)
+    }
+
+    /// `18 dollars`, `3.5 square feet` → the number: words of two letters or
+    /// more after a plain number (`5 x` stays a product).
+    static func removeTrailingWords(_ s: [UInt8]) -> [UInt8] {
+        guard let space = s.firstIndex(of: UInt8(ascii: " ")), space > 0 else { return s }
+        let number = s[..<space], words = s[space...]
+        let isNumber = number.allSatisfy { TextScanning.isDigit($0) || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+            && number.contains(where: TextScanning.isDigit)
+        let letters = words.filter(TextScanning.isLetter).count
+        guard isNumber, letters >= 2, words.allSatisfy({ TextScanning.isLetter($0) || $0 == UInt8(ascii: " ") }) else { return s }
+        return Array(number)
     }
 
     /// `\text{abc}`, `\textbf{abc}`, `\mbox{abc}`, `\mathrm{abc}` → `abc`.
     static func unwrapTextCommands(_ s: [UInt8]) -> [UInt8] {
-        let commands = ["\\textbf{", "\\text{", "\\mbox{", "\\mathrm{", "\\mathbf{"].map(TextScanning.bytes)
+        let commands = ["\\textbf{", "\\textnormal{", "\\textrm{", "\\textit{", "\\text{", "\\mbox{", "\\mathrm{", "\\mathbf{",
+            "\\mathit{", "\\boldsymbol{"].map(TextScanning.bytes)
         guard commands.contains(where: { TextScanning.contains(s, TextScanning.string($0)) }) else { return s }
         let braces = TextScanning.matchingBraces(s)
         var keep = [Bool](repeating: true, count: s.count)  // false: the command or its closing brace
@@ -74,15 +136,6 @@ public enum AnswerNormalizer {
             }
         }
         return s.indices.filter { keep[$0] }.map { s[$0] }
-    }
-
-    /// `x = 5` → `5` when the left side is a short name (at most two characters).
-    static func dropShortLeftHandSide(_ s: [UInt8]) -> [UInt8] {
-        let equals = s.indices.filter { s[$0] == UInt8(ascii: "=") }
-        guard equals.count == 1 else { return s }
-        let left = TextScanning.trimmed(Array(s[..<equals[0]]))
-        guard left.count <= 2 else { return s }
-        return TextScanning.trimmed(Array(s[(equals[0] + 1)...]))
     }
 
     /// `\sqrt3` → `\sqrt{3}`.
