@@ -124,7 +124,8 @@ public enum AnswerExtractor {
     /// name such as `sqrt`).
     static func wholeResponse(_ text: [UInt8]) -> [UInt8]? {
         let t = TextScanning.trimmed(text)
-        guard !t.isEmpty, t.count <= 100, !t.contains(0x0A) else { return nil }
+        guard !t.isEmpty, t.count <= 100, !t.contains(0x0A), !TextScanning.contains(t, "\\boxed"), !TextScanning.contains(t, "\\fbox")
+        else { return nil }
         var word: [UInt8] = [], inCommand = false
         for c in t + [0x20] {
             if TextScanning.isLetter(c) {
