@@ -165,8 +165,8 @@ import Testing
         }
         #expect(Self.hostile.utf8.count >= 1_000_000)
         #expect(!normalized.isEmpty)
-        // About 0.1 s in a release build (`east grade` on this text, see the
-        // README) and 2 s in a debug build; anything quadratic takes minutes.
+        // About 0.1 s in a release build (0.08 s measured with `swiftc -O` on the
+        // Answers sources) and 3 s in a debug build; anything quadratic takes minutes.
         #expect(elapsed < .seconds(6), "took \(elapsed)")
     }
 

@@ -83,18 +83,26 @@ public enum AnswerNormalizer {
     /// `5\text{ cm}` → `5`: a `\text{...}` at the very end, after something
     /// else, is a unit. (A lone `\text{(A)}` is the answer itself.)
     static func removeTrailingUnits(_ s: [UInt8]) -> [UInt8] {
-        for command in ["\\text{", "\\textnormal{", "\\textrm{", "\\mbox{", "\\mathrm{"] {
-            guard let start = TextScanning.lastIndex(of: command, in: s), start > 0 else { continue }
-            let open = start + command.utf8.count - 1
-            let braces = TextScanning.matchingBraces(s)
-            // The unit may carry a power: `15\mbox{ cm}^2`.
-            guard let close = braces[open], close == s.count - 1 || isPower(s[(close + 1)...]) else { continue }
-            let before = TextScanning.trimmed(Array(s[..<start]))
-            if let last = before.last, TextScanning.isDigit(last) || last == UInt8(ascii: "}") {
-                return before
-            }
+        // The unit's group closes at the end, perhaps before a power: `15\mbox{ cm}^2`.
+        var close = s.count - 1
+        if let caret = s.lastIndex(of: UInt8(ascii: "^")), caret > 0, isPower(s[caret...]) { close = caret - 1 }
+        guard close > 0, s[close] == UInt8(ascii: "}") else { return removeTrailingWords(s) }
+        // Its opening brace, scanning back over the unit only.
+        var depth = 0, open = close
+        while open >= 0 {
+            if s[open] == UInt8(ascii: "}") { depth += 1 }
+            if s[open] == UInt8(ascii: "{") { depth -= 1 }
+            if depth == 0 { break }
+            open -= 1
         }
-        return removeTrailingWords(s)
+        guard open > 0 else { return s }
+        for command in ["\\text{", "\\textnormal{", "\\textrm{", "\\mbox{", "\\mathrm{"].map(TextScanning.bytes) {
+            let start = open + 1 - command.count
+            guard start > 0, TextScanning.matches(s, at: start, command) else { continue }
+            let before = TextScanning.trimmed(Array(s[..<start]))
+            if let last = before.last, TextScanning.isDigit(last) || last == UInt8(ascii: "}") { return before }
+        }
+        return s
     }
 
     /// `^2`, `^{3}`.
@@ -116,24 +124,31 @@ public enum AnswerNormalizer {
         return Array(number)
     }
 
-    /// `\text{abc}`, `\textbf{abc}`, `\mbox{abc}`, `\mathrm{abc}` → `abc`.
+    /// `\text{abc}`, `\textbf{abc}`, `\mbox{abc}`, `\mathrm{abc}`, ... → `abc`.
+    static let textCommands: Set<String> = [
+        "text", "textbf", "textnormal", "textrm", "textit", "mbox", "mathrm", "mathbf", "mathit", "boldsymbol",
+    ]
+
     static func unwrapTextCommands(_ s: [UInt8]) -> [UInt8] {
-        let commands = ["\\textbf{", "\\textnormal{", "\\textrm{", "\\textit{", "\\text{", "\\mbox{", "\\mathrm{", "\\mathbf{",
-            "\\mathit{", "\\boldsymbol{"].map(TextScanning.bytes)
-        guard commands.contains(where: { TextScanning.contains(s, TextScanning.string($0)) }) else { return s }
-        let braces = TextScanning.matchingBraces(s)
-        var keep = [Bool](repeating: true, count: s.count)  // false: the command or its closing brace
+        // One pass for the commands (backslash, a name above, `{`), then their braces.
+        var found: [(start: Int, open: Int)] = []
         var i = 0
         while i < s.count {
-            if s[i] == UInt8(ascii: "\\"),
-                let command = commands.first(where: { TextScanning.matches(s, at: i, $0) }),
-                let close = braces[i + command.count - 1] {
-                for k in i..<(i + command.count) { keep[k] = false }
-                keep[close] = false
-                i += command.count
-            } else {
-                i += 1
+            guard s[i] == UInt8(ascii: "\\") else { i += 1; continue }
+            var end = i + 1
+            while end < s.count, TextScanning.isLetter(s[end]) { end += 1 }
+            if end < s.count, s[end] == UInt8(ascii: "{"), textCommands.contains(TextScanning.string(s[(i + 1)..<end])) {
+                found.append((i, end))
             }
+            i = end
+        }
+        guard !found.isEmpty else { return s }
+        let braces = TextScanning.matchingBraces(s)
+        var keep = [Bool](repeating: true, count: s.count)  // false: the command or its closing brace
+        for (start, open) in found {
+            guard let close = braces[open] else { continue }
+            for k in start...open { keep[k] = false }
+            keep[close] = false
         }
         return s.indices.filter { keep[$0] }.map { s[$0] }
     }

@@ -74,7 +74,9 @@ enum TextScanning {
         out.reserveCapacity(text.count)
         var i = 0
         scan: while i < text.count {
-            for (pattern, replacement) in rulesByFirstByte[Int(text[i])] where matches(text, at: i, pattern) {
+            // The second byte is checked inline: most candidates fail there, cheaply.
+            for (pattern, replacement) in rulesByFirstByte[Int(text[i])]
+            where (pattern.count == 1 || (i + 1 < text.count && pattern[1] == text[i + 1])) && matches(text, at: i, pattern) {
                 out.append(contentsOf: replacement)
                 i += pattern.count
                 continue scan
