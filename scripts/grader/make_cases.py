@@ -256,9 +256,58 @@ for gold, response in public:
     bare = not delimited(response) and not re.search(r"(?<![\\A-Za-z])[A-Za-z]{3}", response)
     add(gold, f"${response}$" if bare else response, "public-tests", "math-verify/hendrycks tests")
 
+# Math-Verify's own test parameters (gold, prediction), gathered once from
+# its public tests/*.py into public-cases.jsonl (golds that are final answers).
+for row in jsonl(os.path.join(os.path.dirname(os.path.abspath(__file__)), "public-cases.jsonl")):
+    add(row["gold"], row["response"], "math-verify-tests", row["from"])
+
+# ---- algebra: MATH500 golds rewritten by sympy (expanded, factored, in its
+# own LaTeX and in plain Python syntax), and near misses ----------------------
+def rewrites(gold):
+    try:
+        parsed = parse(gold_for_mv(gold))
+    except Exception:
+        return []
+    if not parsed or not isinstance(parsed[0], sympy.Expr):
+        return []
+    e = parsed[0]
+    out = []
+    for form in [sympy.expand(e), sympy.factor(e), sympy.simplify(e), e]:
+        out.append(("same", sympy.latex(form)))
+        out.append(("same", str(form).replace("**", "^")))
+    out.append(("changed", sympy.latex(e + 1)))
+    out.append(("changed", sympy.latex(2 * e)))
+    if e.free_symbols:
+        x = sorted(e.free_symbols, key=str)[0]
+        out.append(("changed", sympy.latex(e.subs(x, x + 1))))
+    seen_forms = set()
+    return [(k, f) for k, f in out if len(f) <= 80 and f != gold and not (f in seen_forms or seen_forms.add(f))]
+
+
+for _, _, g in math500:
+    if not is_algebraic(g):
+        continue
+    forms = rewrites(g)
+    for kind, form in rng.sample(forms, min(4, len(forms))):
+        add(g, f"The answer is $\\boxed{{{form}}}$", "algebra-" + kind, "math500+sympy")
+
+# ---- numbers: fractions as decimals, integers in LaTeX groupings -----------
+for _, _, g in math500:
+    m = re.fullmatch(r"(-?)\\frac\{(\d+)\}\{(\d+)\}", g)
+    if m:
+        v = int(m.group(2)) / int(m.group(3)) * (-1 if m.group(1) else 1)
+        for digits in [6, 3, 2]:
+            add(g, f"The answer is $\\boxed{{{v:.{digits}f}}}$", "fraction-as-decimal", "math500")
+    if re.fullmatch(r"\d{4,}", g):
+        n = int(g)
+        add(g, f"The answer is $\\boxed{{{n:,}}}$".replace(",", "{,}"), "grouped-int", "math500")
+        add(g, f"The answer is $\\boxed{{{n:,}}}$".replace(",", ",\\!"), "grouped-int", "math500")
+        add(g, f"The answer is $\\boxed{{{n + 1:,}}}$".replace(",", "{,}"), "grouped-int", "math500")
+
 # Where Math-Verify is plainly wrong: (gold, response) -> (verdict, note).
 OVERRIDES = {
     ("74", "\\boxed{74°}"): (True, "Math-Verify does not read the degree sign"),
+    ("$1 - \\frac{1}{\\mathrm{e}}$", "$1 + \\frac{1}{\\mathrm{e}}$"): (False, "Math-Verify credits 1 + 1/e for 1 - 1/e"),
     ("1000", "$1 000$"): (True, "Math-Verify's own tests expect 1 000 = 1000; its LaTeX path reads otherwise"),
     ("6", "so it is (7, 6)"): (False, "Math-Verify takes the last number of the pair (7, 6)"),
     ("(7,6)", "so it is (7, 6)"): (True, "Math-Verify takes the last number of the pair (7, 6)"),
@@ -282,6 +331,10 @@ for c in cases:
     c["algebraic"] = is_algebraic(c["gold"])
     if key in OVERRIDES:
         c["expected"], c["note"] = OVERRIDES[key]
+    elif c["theme"] in ("algebra-same", "algebra-changed") and c["mv"] != (c["theme"] == "algebra-same"):
+        # The truth is known by construction (sympy rewrote the gold).
+        c["expected"] = c["theme"] == "algebra-same"
+        c["note"] = "sympy's rewrite of the gold is " + ("equal" if c["expected"] else "different") + " by construction; Math-Verify says otherwise"
     out.append(c)
 
 os.makedirs(os.path.dirname(OUT), exist_ok=True)

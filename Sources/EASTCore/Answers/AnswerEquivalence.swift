@@ -44,6 +44,10 @@ public enum AnswerEquivalence {
             return sameValue(x, percent: px, y, percent: py)
         case (.relation(let sa, let ra), .relation(let sb, let rb)):
             return sameRelation(sa, ra, sb, rb)
+        case (.relation(let sides, let relations), .ordered) where interval(sides, relations) != nil:
+            return equivalent(interval(sides, relations)!, b)
+        case (.ordered, .relation(let sides, let relations)) where interval(sides, relations) != nil:
+            return equivalent(a, interval(sides, relations)!)
         case (.relation(let sides, let relations), _):
             guard let value = assignedValue(sides, relations) else { return false }
             return equivalent(value, b)
@@ -80,24 +84,35 @@ public enum AnswerEquivalence {
 
     /// The value an equation chain states, when it is an assignment: the last
     /// side of `x = ...`, `(p,q) = ...`, `f(x) = ...` (the first side only
-    /// names), or of a computation `5+6 = 11` (no variables on the first side).
+    /// names), or of a computation `5+6 = 11` (no variables on any side).
     static func assignedValue(_ sides: [AnswerStructure], _ relations: [Relation]) -> AnswerStructure? {
         guard relations.allSatisfy({ $0 == .equal }), let first = sides.first, let last = sides.last else { return nil }
-        return isName(first) || isConstant(first) ? last : nil
+        return isName(first) || sides.allSatisfy(isConstant) ? last : nil
+    }
+
+    /// `-793 < a \le 10` as the interval `(-793, 10]`: one variable between two constants.
+    static func interval(_ sides: [AnswerStructure], _ relations: [Relation]) -> AnswerStructure? {
+        let (x, r) = ascending(sides, relations)
+        guard x.count == 3, isConstant(x[0]), isConstant(x[2]), case .expression(.variable, false) = x[1],
+            r.allSatisfy({ $0 == .less || $0 == .lessOrEqual }) else { return nil }
+        let open = r[0] == .less ? UInt8(ascii: "(") : UInt8(ascii: "[")
+        let close = r[1] == .less ? UInt8(ascii: ")") : UInt8(ascii: "]")
+        return .ordered(open: open, close: close, [x[0], x[2]])
     }
 
     private static func isName(_ s: AnswerStructure) -> Bool {
         func onlyNames(_ e: Expression) -> Bool {
             switch e {
             case .variable: return true
-            case .multiply(let a, let b): return onlyNames(a) && onlyNames(b)
+            case .multiply(let a, let b), .divide(let a, let b): return onlyNames(a) && onlyNames(b)
             default: return false
             }
         }
         switch s {
         case .expression(let e, _): return onlyNames(e)
         case .ordered(_, _, let items), .set(let items): return items.allSatisfy(isName)
-        case .text(let t): return t.allSatisfy(TextScanning.isLetter)
+        // `|AB|`: text with letters and no digits.
+        case .text(let t): return t.contains(where: TextScanning.isLetter) && !t.contains(where: TextScanning.isDigit)
         default: return false
         }
     }

@@ -148,14 +148,15 @@ public enum AnswerExtractor {
             let inner = Array(text[(start + 2)..<end])
             if !inner.contains(0x0A), end > (best?.end ?? -1) { best = (end, inner) }
         }
-        // `$`: the last two unescaped dollars.
+        // `$`: the last two unescaped dollars (the inner two of `$$...$$`).
         var dollars: [Int] = []
         var i = text.count - 1
-        while i >= 0, dollars.count < 2 {
+        while i >= 0, dollars.count < 4 {
             if text[i] == UInt8(ascii: "$"), i == 0 || text[i - 1] != UInt8(ascii: "\\") { dollars.append(i) }
             i -= 1
         }
-        if dollars.count == 2 {
+        if dollars.count >= 2, dollars[0] == dollars[1] + 1 { dollars.removeFirst() }
+        if dollars.count >= 2 {
             let (start, end) = (dollars[1], dollars[0])
             let inner = Array(text[(start + 1)..<end])
             if !inner.contains(0x0A), !TextScanning.trimmed(inner).isEmpty, end > (best?.end ?? -1) { best = (end, inner) }

@@ -15,6 +15,8 @@ public enum AnswerNormalizer {
         s = s.filter { $0 != 0x0A && $0 != 0x0D }
         while s.last == UInt8(ascii: ".") { s.removeLast() }
         if T.contains(s, "\\begin{") { s = rewriteMatrices(s) }
+        // Doubly escaped text (`\\frac`) first, so the rules below see single backslashes.
+        s = T.replacing(s, [("\\\\", "\\")])
         s = T.replacing(s, replacements)
         s = removeTrailingUnits(T.trimmed(s))
         s = unwrapTextCommands(s)
@@ -37,12 +39,12 @@ public enum AnswerNormalizer {
     /// glue them to a following letter (`\le x` → `\lex`). Where one command
     /// is a prefix of another (`\le`, `\left`), the longer comes first.
     static let replacements: [(String, String)] = [
-        ("\\!", ""), ("\\\\", "\\"),
+        ("\\!", ""),
         ("tfrac", "frac"), ("dfrac", "frac"), ("cfrac", "frac"),
         ("\\left", ""), ("\\right", ""), ("\\displaystyle", ""),
         ("^{\\circ}", ""), ("^\\circ", ""), ("\\circ", ""), ("\\degree", ""), ("°", ""),
         ("\\$", ""), ("$", ""),
-        ("\\%", "%"), (" percent", "%"), ("percent", "%"), (" pct", "%"), ("pct", "%"),
+        ("\\%", "%"), (" percentage", "%"), (" percent", "%"), ("percent", "%"), (" pct", "%"), ("pct", "%"),
         ("{,}", ""), ("{, }", ""), ("\\,", ""), ("\\;", ""), ("\\:", ""), ("\\quad", " "), ("\\ ", " "),
         ("\\infin", "\\infty"), ("infinity", "\\infty"),
         ("\\leqslant", "≤"), ("\\leq", "≤"), ("\\le", "≤"), ("<=", "≤"),
@@ -96,7 +98,7 @@ public enum AnswerNormalizer {
             open -= 1
         }
         guard open > 0 else { return s }
-        for command in ["\\text{", "\\textnormal{", "\\textrm{", "\\mbox{", "\\mathrm{"].map(TextScanning.bytes) {
+        for command in ["\\text{", "\\textnormal{", "\\textrm{", "\\textbf{", "\\mbox{", "\\mathrm{"].map(TextScanning.bytes) {
             let start = open + 1 - command.count
             guard start > 0, TextScanning.matches(s, at: start, command) else { continue }
             let before = TextScanning.trimmed(Array(s[..<start]))

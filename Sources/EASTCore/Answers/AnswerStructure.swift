@@ -57,6 +57,11 @@ indirect enum AnswerStructure {
                 parsed.removeFirst()
                 relations.removeFirst()
             }
+            // `x = 1/3 \approx 0.33`: what is stated ends where the rounding begins.
+            if let k = signs.dropFirst().firstIndex(where: { relationSigns[$0].0 == "≈" }), !sides[0].isEmpty {
+                parsed.removeSubrange((k + 1)...)
+                relations.removeSubrange(k...)
+            }
             guard !sides.dropFirst().contains(where: \.isEmpty) else { return .text(s) }
             return parsed.count == 1 ? parsed[0] : .relation(parsed, relations)
         }
@@ -66,9 +71,18 @@ indirect enum AnswerStructure {
             let items = T.splitTopLevelCommas(inner).filter { !$0.isEmpty }
             return elements(items, depth: depth).map(AnswerStructure.set) ?? .text(s)
         }
+        // `{1,2,3}`: braces around a list are a set too.
+        if s.first == UInt8(ascii: "{"), s.last == UInt8(ascii: "}"), let inner = enclosed(s, prefix: 1, suffix: 1) {
+            let items = T.splitTopLevelCommas(inner).filter { !$0.isEmpty }
+            if items.count > 1 { return elements(items, depth: depth).map(AnswerStructure.set) ?? .text(s) }
+        }
         if let (open, close, inner) = bracketed(s) {
             let items = T.splitTopLevelCommas(inner)
-            if items.count == 1, open == UInt8(ascii: "("), close == UInt8(ascii: ")") { return parse(inner, depth: depth + 1) }
+            // `(5)`; `[\matrix{..}]`, brackets written around a matrix.
+            if items.count == 1,
+                (open == UInt8(ascii: "(") && close == UInt8(ascii: ")")) || T.matches(inner, at: 0, T.bytes("\\matrix{")) {
+                return parse(inner, depth: depth + 1)
+            }
             if items.count > 1 {
                 return elements(items, depth: depth).map { .ordered(open: open, close: close, $0) } ?? .text(s)
             }
@@ -97,7 +111,7 @@ indirect enum AnswerStructure {
             s.removeLast()
         }
         // Words are text: a product of letters would make "Monday" equal "Dynamo".
-        if s.count > 1, s.allSatisfy(T.isLetter) { return .text(s) }
+        if s.count > 1, s.allSatisfy(T.isLetter), s != T.bytes("pi") { return .text(s) }
         if let e = Expression.parse(s) { return .expression(e, percent: percent) }
         return .text(percent ? s + [UInt8(ascii: "%")] : s)
     }

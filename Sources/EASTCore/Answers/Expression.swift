@@ -348,6 +348,11 @@ private struct ExpressionParser {
                     return parseGroup().map { .function(name, $0) }
                 }
             }
+            // `pi` written plainly (Python's spelling) is π.
+            if TextScanning.matches(text, at: i, TextScanning.bytes("pi")), !(i + 2 < text.count && TextScanning.isLetter(text[i + 2])) {
+                i += 2
+                return .pi
+            }
             i += 1
             if c == UInt8(ascii: "e"), current != UInt8(ascii: "_") { return .e }
             return .variable(String(UnicodeScalar(c)) + subscriptName())
