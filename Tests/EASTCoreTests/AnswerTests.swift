@@ -170,6 +170,24 @@ import Testing
         #expect(elapsed < .seconds(6), "took \(elapsed)")
     }
 
+    /// Random soups of the syntax the grader reads: no crash, and the verdict
+    /// is symmetric and the same every time.
+    @Test func randomAnswersCompareSymmetrically() {
+        let tokens = ["x", "y", "2", "10", "0.5", "-", "+", "*", "/", "^", "(", ")", "[", "]", "{", "}", "\\{", "\\}", ",", "=",
+                      "<", "\\le ", "\\frac", "\\sqrt", "\\pi", "e", "\\%", "\\pm ", "\\cup ", " and ", "\\text{ cm}", "!",
+                      "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\", "\\cdot ", "\\infty", "_1", "."]
+        var generator = SeededGenerator(seed: 17)
+        func soup() -> String {
+            (0..<Int(generator.next() % 12 + 1)).map { _ in tokens[Int(generator.next() % UInt64(tokens.count))] }.joined()
+        }
+        for _ in 0..<3_000 {
+            let a = soup(), b = Bool.random(using: &generator) ? soup() : a + " "
+            let forward = AnswerEquivalence.equivalent(a, b)
+            #expect(forward == AnswerEquivalence.equivalent(b, a), "\(a) vs \(b)")
+            #expect(forward == AnswerEquivalence.equivalent(a, b))
+        }
+    }
+
     @Test func deeplyNestedTuplesDoNotOverflowTheStack() {
         let deep = String(repeating: "(1,", count: 200_000) + "2" + String(repeating: ")", count: 200_000)
         #expect(!AnswerEquivalence.equivalent(deep, deep + "0"))

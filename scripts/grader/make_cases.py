@@ -256,6 +256,27 @@ for gold, response in public:
     bare = not delimited(response) and not re.search(r"(?<![\\A-Za-z])[A-Za-z]{3}", response)
     add(gold, f"${response}$" if bare else response, "public-tests", "math-verify/hendrycks tests")
 
+# ---- real text, other answers: solutions whose box is changed, samples
+# graded against another question's gold, reasoning with no marker at all --
+for q, solution, g in rng.sample(math500, 200):
+    w = wrong(g)
+    body = solution.split("The answer is:")[0]
+    if w and f"\\boxed{{{g}}}" in body:
+        add(g, body.replace(f"\\boxed{{{g}}}", f"\\boxed{{{w}}}"), "math500-solution-wrong", "math500")
+    if f"\\boxed{{{g}}}" in body:
+        unboxed = body.replace(f"\\boxed{{{g}}}", g)
+        add(g, unboxed + f"\n\nThe final answer is ${g}$. I hope it is correct.", "math500-final-answer", "math500")
+sample_rows = [r for name in ["llama3_8b_math_n15.jsonl", "qwen2.5_7b_math_n15.jsonl"] for r in jsonl(os.path.join(DATA, "samples", name))]
+for r in sample_rows:
+    other = rng.choice([x for x in sample_rows if x["ground_truth"] != r["ground_truth"]])
+    for o in rng.sample(r["outputs"], 5):
+        add(other["ground_truth"], o["response"].replace("ки", ""), "real-sample-other-gold", "samples")
+for r in rng.sample(gsm, 120):
+    gold = r["answer"].split("####")[-1].strip()
+    reasoning = re.sub(r"<<[^>]*>>", "", r["answer"].split("####")[0]).strip()
+    add(gold, reasoning, "gsm8k-no-marker", "gsm8k")
+    add(gold, reasoning + f"\nThe answer is {gold}. That took 2 steps and 3 checks.", "gsm8k-trailing", "gsm8k")
+
 # Math-Verify's own test parameters (gold, prediction), gathered once from
 # its public tests/*.py into public-cases.jsonl (golds that are final answers).
 for row in jsonl(os.path.join(os.path.dirname(os.path.abspath(__file__)), "public-cases.jsonl")):
