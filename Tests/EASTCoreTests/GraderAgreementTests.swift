@@ -12,6 +12,7 @@ import Testing
         let gold, response, theme: String
         let algebraic: Bool
         let expected: Bool
+        let mathVerify: Bool
         let overridden: Bool
     }
 
@@ -25,7 +26,8 @@ import Testing
             return Case(
                 gold: row["gold"]?.stringValue ?? "", response: row["response"]?.stringValue ?? "",
                 theme: row["theme"]?.stringValue ?? "", algebraic: row["algebraic"]?.boolValue ?? false,
-                expected: override ?? row["mv"]?.boolValue ?? false, overridden: override != nil)
+                expected: override ?? row["mv"]?.boolValue ?? false, mathVerify: row["mv"]?.boolValue ?? false,
+                overridden: override != nil)
         }
     }
 
@@ -40,8 +42,10 @@ import Testing
         #expect(cases.count > 1000)
         var agree: [String: (Int, Int)] = [:]
         var falsePositives: [String] = [], misses: [String] = []
+        var agreeRaw = 0
         for c in cases {
             let ours = Self.grade(c)
+            if ours == c.mathVerify { agreeRaw += 1 }
             let category = c.algebraic ? "algebraic" : "not algebraic"
             for key in [category, "theme " + c.theme, "all"] {
                 let (a, n) = agree[key] ?? (0, 0)
@@ -51,7 +55,8 @@ import Testing
             if ours && !c.expected { falsePositives.append(line) }
             if !ours && c.expected { misses.append(line) }
         }
-        var report = "Agreement with Math-Verify (\(cases.filter(\.overridden).count) verdicts overridden):\n"
+        var report = "Agreement with Math-Verify (\(cases.filter(\.overridden).count) verdicts overridden; "
+            + "\(agreeRaw)/\(cases.count) with its raw verdicts):\n"
         for key in agree.keys.sorted() {
             let (a, n) = agree[key]!
             report += "  \(key): \(a)/\(n) = \(String(format: "%.1f", 100 * Double(a) / Double(n)))%\n"

@@ -312,6 +312,43 @@ for _, _, g in math500:
     for kind, form in rng.sample(forms, min(4, len(forms))):
         add(g, f"The answer is $\\boxed{{{form}}}$", "algebra-" + kind, "math500+sympy")
 
+# Random polynomials and rational functions: factored against expanded, and
+# with one coefficient changed (truth known by construction, as above).
+X, Y = sympy.symbols("x y")
+for k in range(80):
+    roots = [rng.randint(-6, 6) for _ in range(rng.randint(1, 3))]
+    e = rng.randint(1, 4) * sympy.Mul(*[(X - r) for r in roots])
+    if k % 3 == 1:
+        e = e / (X + rng.randint(7, 9))
+    if k % 3 == 2:
+        e = e + rng.randint(1, 3) * Y
+    gold = sympy.latex(e)
+    same = sympy.latex(sympy.expand(e)) if k % 2 else str(sympy.expand(e)).replace("**", "^")
+    changed = sympy.latex(sympy.expand(e) + rng.choice([1, -1]) * X ** rng.randint(0, 2))
+    add(gold, f"The answer is $\\boxed{{{same}}}$", "algebra-same", "sympy")
+    add(gold, f"The answer is $\\boxed{{{changed}}}$", "algebra-changed", "sympy")
+
+# Equations and inequalities written another way.
+relations = [
+    ("y = 2x + 3", "2x - y + 3 = 0", True), ("y = 2x + 3", "4x - 2y = -6", True), ("y = 2x + 3", "y = 3x + 2", False),
+    ("x + y = 5", "y = 5 - x", True), ("x + y = 5", "2x + 2y = 11", False), ("x^2 + y^2 = 4", "y^2 = 4 - x^2", True),
+    ("x \\geq 2", "2 \\leq x", True), ("x > 2", "2 < x", True), ("x > 2", "x \\geq 2", False), ("x \\le -1", "-1 \\ge x", True),
+    ("-2 < x < 3", "3 > x > -2", True), ("-2 < x < 3", "-2 \\le x < 3", False), ("x \\neq 0", "0 \\neq x", True),
+    ("2x - 4 > 0", "x - 2 > 0", True), ("2x - 4 > 0", "4 - 2x > 0", False), ("y = \\frac{1}{2}x - 1", "x - 2y - 2 = 0", True),
+    ("3x + 4y = 12", "y = 3 - \\frac{3}{4}x", True), ("3x + 4y = 12", "y = 3 + \\frac{3}{4}x", False),
+    ("\\frac{1}{\\sqrt{2}}", "\\frac{\\sqrt{2}}{2}", True), ("\\sqrt{12}", "2\\sqrt{3}", True), ("\\sqrt{12}", "3\\sqrt{2}", False),
+    ("\\frac{1+\\sqrt{5}}{2}", "\\frac{1}{2} + \\frac{\\sqrt{5}}{2}", True), ("\\frac{1+\\sqrt{5}}{2}", "\\frac{1-\\sqrt{5}}{2}", False),
+    ("2^{10}", "1024", True), ("\\sqrt[3]{27}", "3", True), ("e^{\\ln 2}", "2", True), ("\\sin^2 x + \\cos^2 x", "1", True),
+    ("\\frac{x^2-1}{x-1}", "x+1", True), ("\\frac{x^2-1}{x+1}", "x+1", False), ("(a+b)^2", "a^2+2ab+b^2", True),
+    ("(a+b)^2", "a^2+b^2", False), ("\\frac{a}{b}", "\\frac{b}{a}", False), ("\\pi r^2", "r^2 \\pi", True), ("2\\pi r", "\\pi r", False),
+    ("\\left(\\frac{1}{2}, -\\frac{\\sqrt{3}}{2}\\right)", "(0.5, -\\frac{\\sqrt3}{2})", True),
+    ("\\{-1, \\frac{1}{2}\\}", "\\{0.5, -1\\}", True), ("[-\\sqrt{2}, \\sqrt{2}]", "[-1.414, 1.414]", False),
+]
+TRUTH = {}  # (gold, response) -> the verdict, known by construction
+for gold, response, truth in relations:
+    add(gold, f"The answer is $\\boxed{{{response}}}$", "algebra-relation", "handwritten")
+    TRUTH[(gold, f"The answer is $\\boxed{{{response}}}$")] = truth
+
 # ---- numbers: fractions as decimals, integers in LaTeX groupings -----------
 for _, _, g in math500:
     m = re.fullmatch(r"(-?)\\frac\{(\d+)\}\{(\d+)\}", g)
@@ -352,6 +389,9 @@ for c in cases:
     c["algebraic"] = is_algebraic(c["gold"])
     if key in OVERRIDES:
         c["expected"], c["note"] = OVERRIDES[key]
+    elif key in TRUTH and c["mv"] != TRUTH[key]:
+        c["expected"] = TRUTH[key]
+        c["note"] = "written to be " + ("equivalent" if TRUTH[key] else "different") + "; Math-Verify says otherwise"
     elif c["theme"] in ("algebra-same", "algebra-changed") and c["mv"] != (c["theme"] == "algebra-same"):
         # The truth is known by construction (sympy rewrote the gold).
         c["expected"] = c["theme"] == "algebra-same"
