@@ -34,86 +34,112 @@ indirect enum AnswerStructure {
     private static let relationSeparators = relationSigns.map { TextScanning.bytes($0.0) }
 
     static func parse(_ s: [UInt8], depth: Int = 0) -> AnswerStructure {
-        typealias T = TextScanning
         guard !s.isEmpty, s.count <= maxLength, depth <= maxDepth else { return .text(s) }
-        var s = s
-        // `\text{Answer: } 5`, `x: 5`: a label before a colon.
-        if let colon = s.firstIndex(of: UInt8(ascii: ":")), colon > 0, s[..<colon].allSatisfy(T.isLetter) {
-            s = Array(s[(colon + 1)...])
-            guard !s.isEmpty else { return .text(s) }
-        }
-        let union = T.splitTopLevel(s, at: [T.bytes("∪")]).parts
-        if union.count > 1 { return elements(union, depth: depth).map(AnswerStructure.union) ?? .text(s) }
+        let s = withoutLabel(s)
+        // Loosest first: `a ∪ b`, then `a, b`, then `a = b`, then brackets.
+        return union(s, depth) ?? list(s, depth) ?? relation(s, depth) ?? bracedSet(s, depth) ?? bracketed(s, depth)
+            ?? matrix(s, depth) ?? plusMinus(s, depth) ?? value(s)
+    }
 
-        let list = T.splitTopLevelCommas(s).filter { !$0.isEmpty }
-        if list.count > 1 { return elements(list, depth: depth).map(AnswerStructure.set) ?? .text(s) }
+    /// `\text{Answer: } 5`, `x: 5` → `5`: a label of letters before a colon.
+    private static func withoutLabel(_ s: [UInt8]) -> [UInt8] {
+        guard let colon = s.firstIndex(of: UInt8(ascii: ":")), colon > 0, colon < s.count - 1,
+            s[..<colon].allSatisfy(TextScanning.isLetter) else { return s }
+        return Array(s[(colon + 1)...])
+    }
 
-        let (sides, signs) = T.splitTopLevel(s, at: relationSeparators)
-        if sides.count > 1 {
-            var parsed = sides.map { parse($0, depth: depth + 1) }
-            var relations = signs.map { relationSigns[$0].1 }
+    private static func union(_ s: [UInt8], _ depth: Int) -> AnswerStructure? {
+        let parts = TextScanning.splitTopLevel(s, at: [TextScanning.bytes("∪")]).parts
+        guard parts.count > 1 else { return nil }
+        return elements(parts, depth: depth).map(AnswerStructure.union) ?? .text(s)
+    }
+
+    private static func list(_ s: [UInt8], _ depth: Int) -> AnswerStructure? {
+        let items = TextScanning.splitTopLevelCommas(s).filter { !$0.isEmpty }
+        guard items.count > 1 else { return nil }
+        return elements(items, depth: depth).map(AnswerStructure.set) ?? .text(s)
+    }
+
+    private static func relation(_ s: [UInt8], _ depth: Int) -> AnswerStructure? {
+        let (sides, signs) = TextScanning.splitTopLevel(s, at: relationSeparators)
+        guard sides.count > 1 else { return nil }
+        guard !sides.dropFirst().contains(where: \.isEmpty) else { return .text(s) }
+        var parsed = sides.map { parse($0, depth: depth + 1) }
+        var relations = signs.map { relationSigns[$0].1 }
+        if sides[0].isEmpty {
             // `\approx 3.14`, `=5`: nothing before the first sign.
-            if sides[0].isEmpty {
-                parsed.removeFirst()
-                relations.removeFirst()
-            }
+            parsed.removeFirst()
+            relations.removeFirst()
+        } else if let k = signs.dropFirst().firstIndex(where: { relationSigns[$0].0 == "≈" }) {
             // `x = 1/3 \approx 0.33`: what is stated ends where the rounding begins.
-            if let k = signs.dropFirst().firstIndex(where: { relationSigns[$0].0 == "≈" }), !sides[0].isEmpty {
-                parsed.removeSubrange((k + 1)...)
-                relations.removeSubrange(k...)
-            }
-            guard !sides.dropFirst().contains(where: \.isEmpty) else { return .text(s) }
-            return parsed.count == 1 ? parsed[0] : .relation(parsed, relations)
+            parsed.removeSubrange((k + 1)...)
+            relations.removeSubrange(k...)
         }
+        return parsed.count == 1 ? parsed[0] : .relation(parsed, relations)
+    }
 
+    /// `\{1, 2\}`, and `{1, 2}` with plain braces around a list.
+    private static func bracedSet(_ s: [UInt8], _ depth: Int) -> AnswerStructure? {
+        typealias T = TextScanning
+        let inner: [UInt8]
         if s.count >= 4, T.matches(s, at: 0, T.bytes("\\{")), T.matches(s, at: s.count - 2, T.bytes("\\}")),
-            let inner = enclosed(s, prefix: 2, suffix: 2) {
-            let items = T.splitTopLevelCommas(inner).filter { !$0.isEmpty }
-            return elements(items, depth: depth).map(AnswerStructure.set) ?? .text(s)
+            let escaped = enclosed(s, prefix: 2, suffix: 2) {
+            inner = escaped
+        } else if s.first == UInt8(ascii: "{"), s.last == UInt8(ascii: "}"), let plain = enclosed(s, prefix: 1, suffix: 1),
+            T.splitTopLevelCommas(plain).count > 1 {
+            inner = plain
+        } else {
+            return nil
         }
-        // `{1,2,3}`: braces around a list are a set too.
-        if s.first == UInt8(ascii: "{"), s.last == UInt8(ascii: "}"), let inner = enclosed(s, prefix: 1, suffix: 1) {
-            let items = T.splitTopLevelCommas(inner).filter { !$0.isEmpty }
-            if items.count > 1 { return elements(items, depth: depth).map(AnswerStructure.set) ?? .text(s) }
+        let items = T.splitTopLevelCommas(inner).filter { !$0.isEmpty }
+        return elements(items, depth: depth).map(AnswerStructure.set) ?? .text(s)
+    }
+
+    /// `(1, 2]` as ordered elements; `(5)` and `[\matrix{..}]` as what they enclose.
+    private static func bracketed(_ s: [UInt8], _ depth: Int) -> AnswerStructure? {
+        guard s.count >= 2, let open = s.first, let close = s.last,
+            open == UInt8(ascii: "(") || open == UInt8(ascii: "["),
+            close == UInt8(ascii: ")") || close == UInt8(ascii: "]"),
+            let inner = enclosed(s, prefix: 1, suffix: 1) else { return nil }
+        let items = TextScanning.splitTopLevelCommas(inner)
+        if items.count > 1 { return elements(items, depth: depth).map { .ordered(open: open, close: close, $0) } ?? .text(s) }
+        let parentheses = open == UInt8(ascii: "(") && close == UInt8(ascii: ")")
+        if parentheses || TextScanning.matches(inner, at: 0, TextScanning.bytes("\\matrix{")) { return parse(inner, depth: depth + 1) }
+        return nil
+    }
+
+    /// `\matrix{1&2\cr3&4}` (the normaliser's spelling of every matrix environment).
+    private static func matrix(_ s: [UInt8], _ depth: Int) -> AnswerStructure? {
+        typealias T = TextScanning
+        guard T.matches(s, at: 0, T.bytes("\\matrix{")), s.last == UInt8(ascii: "}"),
+            let inner = enclosed(s, prefix: 8, suffix: 1) else { return nil }
+        let rows = T.splitTopLevel(inner, at: [T.bytes("\\cr")]).parts.filter { !$0.isEmpty }
+        guard rows.count <= maxElements else { return .text(s) }
+        var matrix: [[AnswerStructure]] = []
+        for row in rows {
+            guard let cells = elements(T.splitTopLevel(row, at: [T.bytes("&")]).parts, depth: depth) else { return .text(s) }
+            matrix.append(cells)
         }
-        if let (open, close, inner) = bracketed(s) {
-            let items = T.splitTopLevelCommas(inner)
-            // `(5)`; `[\matrix{..}]`, brackets written around a matrix.
-            if items.count == 1,
-                (open == UInt8(ascii: "(") && close == UInt8(ascii: ")")) || T.matches(inner, at: 0, T.bytes("\\matrix{")) {
-                return parse(inner, depth: depth + 1)
-            }
-            if items.count > 1 {
-                return elements(items, depth: depth).map { .ordered(open: open, close: close, $0) } ?? .text(s)
-            }
-        }
-        if T.matches(s, at: 0, T.bytes("\\matrix{")), s.last == UInt8(ascii: "}"),
-            let inner = enclosed(s, prefix: 8, suffix: 1) {
-            let rows = T.splitTopLevel(inner, at: [T.bytes("\\cr")]).parts.filter { !$0.isEmpty }
-            guard rows.count <= maxElements else { return .text(s) }
-            var matrix: [[AnswerStructure]] = []
-            for row in rows {
-                guard let cells = elements(T.splitTopLevel(row, at: [T.bytes("&")]).parts, depth: depth) else { return .text(s) }
-                matrix.append(cells)
-            }
-            return .matrix(matrix)
-        }
-        // `a \pm b`: both values.
-        let plusMinus = T.splitTopLevel(s, at: [T.bytes("±")]).parts
-        if plusMinus.count == 2 {
-            let plus = plusMinus[0].isEmpty ? plusMinus[1] : plusMinus[0] + [UInt8(ascii: "+")] + plusMinus[1]
-            let minus = plusMinus[0] + [UInt8(ascii: "-")] + plusMinus[1]
-            return .set([parse(plus, depth: depth + 1), parse(minus, depth: depth + 1)])
-        }
-        var percent = false
-        if s.last == UInt8(ascii: "%") {
-            percent = true
-            s.removeLast()
-        }
+        return .matrix(matrix)
+    }
+
+    /// `a \pm b`: both values, as a set.
+    private static func plusMinus(_ s: [UInt8], _ depth: Int) -> AnswerStructure? {
+        let parts = TextScanning.splitTopLevel(s, at: [TextScanning.bytes("±")]).parts
+        guard parts.count == 2 else { return nil }
+        let plus = parts[0].isEmpty ? parts[1] : parts[0] + [UInt8(ascii: "+")] + parts[1]
+        let minus = parts[0] + [UInt8(ascii: "-")] + parts[1]
+        return .set([parse(plus, depth: depth + 1), parse(minus, depth: depth + 1)])
+    }
+
+    /// A number or expression (perhaps in percent), else text.
+    private static func value(_ s: [UInt8]) -> AnswerStructure {
+        let percent = s.last == UInt8(ascii: "%")
+        let body = percent ? Array(s.dropLast()) : s
         // Words are text: a product of letters would make "Monday" equal "Dynamo".
-        if s.count > 1, s.allSatisfy(T.isLetter), s != T.bytes("pi") { return .text(s) }
-        if let e = Expression.parse(s) { return .expression(e, percent: percent) }
-        return .text(percent ? s + [UInt8(ascii: "%")] : s)
+        if body.count > 1, body.allSatisfy(TextScanning.isLetter), body != TextScanning.bytes("pi") { return .text(s) }
+        if let e = Expression.parse(body) { return .expression(e, percent: percent) }
+        return .text(s)
     }
 
     private static func elements(_ parts: [[UInt8]], depth: Int) -> [AnswerStructure]? {
@@ -134,14 +160,5 @@ indirect enum AnswerStructure {
             }
         }
         return Array(s[prefix..<(s.count - suffix)])
-    }
-
-    /// `(1,2]` → ("(", "]", "1,2") when the brackets enclose the whole text.
-    private static func bracketed(_ s: [UInt8]) -> (UInt8, UInt8, [UInt8])? {
-        guard s.count >= 2, let open = s.first, let close = s.last,
-            open == UInt8(ascii: "(") || open == UInt8(ascii: "["),
-            close == UInt8(ascii: ")") || close == UInt8(ascii: "]"),
-            let inner = enclosed(s, prefix: 1, suffix: 1) else { return nil }
-        return (open, close, inner)
     }
 }
