@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// `east grade` against a peer grader: the (gold, response) pairs in
-/// `Fixtures/grader-cases.jsonl` carry Math-Verify's verdict (made by
+/// `Tests/Fixtures/grader-cases.jsonl` carry Math-Verify's verdict (made by
 /// `scripts/grader/make_cases.py`, so no Python is needed here), a theme and
 /// whether the gold needs algebra. A few cases where Math-Verify is plainly
 /// wrong carry the right verdict in `expected`, with a note.
@@ -16,7 +16,8 @@ import Testing
         let overridden: Bool
     }
 
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    /// Outside the test target's folder, so that SwiftPM does not ask to declare it a resource.
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/grader-cases.jsonl").path
 
     static func cases() throws -> [Case] {

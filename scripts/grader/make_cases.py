@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds Tests/EASTCoreTests/Fixtures/grader-cases.jsonl: (gold, response)
+"""Builds Tests/Fixtures/grader-cases.jsonl: (gold, response)
 pairs labelled by Math-Verify, the peer grader `east grade` is measured against.
 
 Run from the repository root (needs ../shared/datasets and network for pip):
@@ -28,7 +28,7 @@ from math_verify import parse, verify
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "datasets")
-OUT = os.path.join(ROOT, "Tests", "EASTCoreTests", "Fixtures", "grader-cases.jsonl")
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "grader-cases.jsonl")
 rng = random.Random(17)
 
 

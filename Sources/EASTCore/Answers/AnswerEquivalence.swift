@@ -1,3 +1,5 @@
+import Foundation
+
 /// Decides whether two final answers say the same thing, after
 /// normalisation (`AnswerNormalizer`), by their shape (`AnswerStructure`):
 ///
@@ -253,20 +255,5 @@ public enum AnswerEquivalence {
         guard case .expression(let e, let percent) = AnswerStructure.parse(TextScanning.bytes(s)), e.variables.isEmpty,
             let value = e.evaluate([:]) else { return nil }
         return percent ? value.double / 100 : value.double
-    }
-}
-
-import Foundation
-
-extension AnswerStructure {
-    /// Whether two parsed answers were written the same (names in relations).
-    static func sameText(_ a: AnswerStructure, _ b: AnswerStructure) -> Bool {
-        switch (a, b) {
-        case (.expression(let x, _), .expression(let y, _)): return x == y
-        case (.text(let x), .text(let y)): return x == y
-        case (.ordered(let oa, let ca, let x), .ordered(let ob, let cb, let y)):
-            return oa == ob && ca == cb && x.count == y.count && zip(x, y).allSatisfy { sameText($0, $1) }
-        default: return false
-        }
     }
 }

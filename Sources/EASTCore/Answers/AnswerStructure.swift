@@ -162,3 +162,16 @@ indirect enum AnswerStructure {
         return Array(s[prefix..<(s.count - suffix)])
     }
 }
+
+extension AnswerStructure {
+    /// Whether two parsed answers were written the same (names in relations).
+    static func sameText(_ a: AnswerStructure, _ b: AnswerStructure) -> Bool {
+        switch (a, b) {
+        case (.expression(let x, _), .expression(let y, _)): return x == y
+        case (.text(let x), .text(let y)): return x == y
+        case (.ordered(let oa, let ca, let x), .ordered(let ob, let cb, let y)):
+            return oa == ob && ca == cb && x.count == y.count && zip(x, y).allSatisfy { sameText($0, $1) }
+        default: return false
+        }
+    }
+}

@@ -73,15 +73,6 @@ indirect enum Expression: Equatable {
         }
     }
 
-    /// An integer literal on its own (optionally negated).
-    var isIntegerLiteral: Bool {
-        switch self {
-        case .number(let r, let d): return !d && r.isInteger
-        case .negate(let x): return x.isIntegerLiteral
-        default: return false
-        }
-    }
-
     /// The value with the variables bound as in `point`: exact where every
     /// step stays rational, a Double otherwise; nil where undefined (division
     /// by zero, the root of a negative, an unknown variable).
