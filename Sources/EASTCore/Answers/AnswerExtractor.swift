@@ -11,7 +11,8 @@
 ///    of its line or sentence;
 ///
 ///    of these, the one that comes last in the response wins (a late
-///    "final answer is 4" corrects an earlier box);
+///    "final answer is 4" corrects an earlier box, unless what follows the
+///    phrase is no math: "I hope the answer is correct");
 /// 4. otherwise a short one-line response that reads as math is the answer
 ///    itself (`\frac{10}{9}`), and failing that the last inline `$...$` or
 ///    the last number-like token (a fraction, a decimal, a grouped number
@@ -22,7 +23,13 @@
 public enum AnswerExtractor {
     public static func extract(from response: String) -> String? {
         let text = TextScanning.bytes(response)
-        let marked = [boxes(text), hashes(text), answerIs(text)].compactMap { $0 }
+        let marked = [boxes(text), hashes(text)].compactMap { $0 }
+        // A later "the answer is" corrects a box, when what follows it reads as math
+        // ("I hope the answer is correct" does not).
+        if let said = answerIs(text), marked.allSatisfy({ $0.position < said.position }),
+            marked.isEmpty || readsAsMath(said.answer) {
+            return nonEmpty(said.answer)
+        }
         if let latest = marked.max(by: { $0.position < $1.position }) { return nonEmpty(latest.answer) }
         if let whole = wholeResponse(text) { return nonEmpty(whole) }
         let candidates = [lastMath(text), lastNumber(text)].compactMap { $0 }
@@ -37,6 +44,12 @@ public enum AnswerExtractor {
     /// The text after the last `#### ` (to the end of its line), or nil.
     public static func afterHashes(in text: String) -> String? {
         hashes(TextScanning.bytes(text)).flatMap { nonEmpty($0.answer) }
+    }
+
+    private static func readsAsMath(_ answer: [UInt8]) -> Bool {
+        guard answer.count <= AnswerStructure.maxLength else { return false }  // it would be text anyway
+        if case .text = AnswerStructure.parse(AnswerNormalizer.normalize(answer)) { return false }
+        return true
     }
 
     private static func nonEmpty(_ b: [UInt8]) -> String? {

@@ -115,14 +115,16 @@ public enum AnswerNormalizer {
     }
 
     /// `18 dollars`, `3.5 square feet` → the number: words of two letters or
-    /// more after a plain number (`5 x` stays a product).
+    /// more after a plain number (`5 x`, `2 pi` stay products).
     static func removeTrailingWords(_ s: [UInt8]) -> [UInt8] {
         guard let space = s.firstIndex(of: UInt8(ascii: " ")), space > 0 else { return s }
-        let number = s[..<space], words = s[space...]
+        let number = s[..<space]
         let isNumber = number.allSatisfy { TextScanning.isDigit($0) || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
             && number.contains(where: TextScanning.isDigit)
-        let letters = words.filter(TextScanning.isLetter).count
-        guard isNumber, letters >= 2, words.allSatisfy({ TextScanning.isLetter($0) || $0 == UInt8(ascii: " ") }) else { return s }
+        let words = s[space...].split(separator: UInt8(ascii: " ")).map(TextScanning.string)
+        let notUnits: Set<String> = ["pi", "sqrt", "sin", "cos", "tan", "ln", "log", "exp"]
+        guard isNumber, !words.isEmpty,
+            words.allSatisfy({ $0.utf8.count >= 2 && $0.utf8.allSatisfy(TextScanning.isLetter) && !notUnits.contains($0) }) else { return s }
         return Array(number)
     }
 
