@@ -118,6 +118,7 @@ import Testing
         ("\\frac{x+2}{7}", "x/7+2/7"), ("\\frac{3\\sqrt5}{7}", "(3*sqrt(5))/7"), ("5 \\geq x", "x \\leq 5"),
         ("y=-x/2+3/4", "2x+4y-3=0"), ("x^2+2x+1", "(x+1)^2"), ("2\\sqrt{2}", "\\sqrt{8}"), ("2\\pi", "6.283185"),
         ("x^2", "x \\cdot x"), ("15\\frac{39}{40}", "\\frac{639}{40}"), ("\\text{Monday}", "\\text{monday}"),
+        ("(-\\infty, 0]", "[-\\infty, 0]"), ("-793 < a < 10", "(-793, 10)"),
     ])
     func issueCasesAreEquivalent(gold: String, answer: String) {
         #expect(AnswerEquivalence.equivalent(answer, gold))

@@ -86,6 +86,11 @@ cases = []
 
 
 def add(gold, response, theme, source):
+    # Long texts keep their last 400 characters (from a space): the answer is
+    # at the end, and the fixture stays small. Both graders see the same text.
+    if len(response) > 400:
+        cut = response.find(" ", len(response) - 400)
+        response = response[cut + 1:] if cut >= 0 else response[-400:]
     cases.append({"gold": gold, "response": response, "theme": theme, "source": source})
 
 
@@ -276,6 +281,32 @@ for r in rng.sample(gsm, 120):
     reasoning = re.sub(r"<<[^>]*>>", "", r["answer"].split("####")[0]).strip()
     add(gold, reasoning, "gsm8k-no-marker", "gsm8k")
     add(gold, reasoning + f"\nThe answer is {gold}. That took 2 steps and 3 checks.", "gsm8k-trailing", "gsm8k")
+
+# ---- near misses of every MATH500 gold: a sign, a flipped fraction, a root
+# dropped, an exponent or a digit changed, a tuple reversed, a bracket -------
+def mutations(g):
+    out = ["-" + g if not g.startswith("-") else g[1:]]
+    m = re.search(r"\\frac\{([^{}]+)\}\{([^{}]+)\}", g)
+    if m:
+        out.append(g[: m.start()] + "\\frac{%s}{%s}" % (m.group(2), m.group(1)) + g[m.end():])
+    if "\\sqrt" in g:
+        out.append(re.sub(r"\\sqrt\{([^{}]*)\}", r"\1", g, count=1))
+    if "^" in g:
+        out.append(re.sub(r"\^(\d)", lambda k: "^" + str(int(k.group(1)) + 1), g, count=1))
+    if g.startswith("(") and "," in g:
+        out.append("(" + ",".join(reversed(g[1:-1].split(","))) + ")")
+    digits = list(re.finditer(r"\d", g))
+    if digits:
+        k = rng.choice(digits)
+        out.append(g[: k.start()] + str((int(k.group()) + rng.randint(1, 8)) % 10) + g[k.end():])
+    if "x" in g:
+        out.append(g.replace("x", "y"))
+    return [o for o in out if o != g and not re.search(r"_\{?\d*$", o)]  # base subscripts: see OVERRIDES
+
+
+for _, _, g in math500:
+    for m in rng.sample(mutations(g), min(2, len(mutations(g)))):
+        add(g, f"So $\\boxed{{{m}}}$.", "math500-mutation", "math500")
 
 # Math-Verify's own test parameters (gold, prediction), gathered once from
 # its public tests/*.py into public-cases.jsonl (golds that are final answers).

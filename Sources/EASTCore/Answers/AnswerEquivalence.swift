@@ -65,11 +65,21 @@ public enum AnswerEquivalence {
         case (.union(let x), .union(let y)):
             return sameSet(x, y)
         case (.ordered(let oa, let ca, let x), .ordered(let ob, let cb, let y)):
-            return oa == ob && ca == cb && sameSequence(x, y)
+            // At an infinite end of an interval the bracket says nothing: `[-\infty, 0]` is `(-\infty, 0]`.
+            let openMatters = x.count != 2 || !(isInfinite(x[0]) && isInfinite(y[0]))
+            let closeMatters = x.count != 2 || !(isInfinite(x[x.count - 1]) && isInfinite(y[y.count - 1]))
+            return (oa == ob || !openMatters) && (ca == cb || !closeMatters) && sameSequence(x, y)
         case (.matrix(let x), .matrix(let y)):
             return x.count == y.count && zip(x, y).allSatisfy { sameSequence($0, $1) }
         default:
             return false
+        }
+    }
+
+    private static func isInfinite(_ s: AnswerStructure) -> Bool {
+        switch s {
+        case .expression(.variable("\\infty"), _), .expression(.negate(.variable("\\infty")), _): return true
+        default: return false
         }
     }
 
