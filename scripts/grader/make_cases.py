@@ -346,6 +346,7 @@ for _, _, g in math500:
 # Random polynomials and rational functions: factored against expanded, and
 # with one coefficient changed (truth known by construction, as above).
 X, Y = sympy.symbols("x y")
+TRUTH = {}  # (gold, response) -> the verdict, known by construction
 for k in range(80):
     roots = [rng.randint(-6, 6) for _ in range(rng.randint(1, 3))]
     e = rng.randint(1, 4) * sympy.Mul(*[(X - r) for r in roots])
@@ -358,6 +359,29 @@ for k in range(80):
     changed = sympy.latex(sympy.expand(e) + rng.choice([1, -1]) * X ** rng.randint(0, 2))
     add(gold, f"The answer is $\\boxed{{{same}}}$", "algebra-same", "sympy")
     add(gold, f"The answer is $\\boxed{{{changed}}}$", "algebra-changed", "sympy")
+
+# Random expressions (roots, powers, sin, fractions) against their expansion
+# or a changed copy; the truth is sympy's simplify of the difference.
+def random_expression(depth=0):
+    if depth > 2 or rng.random() < 0.3:
+        return sympy.sympify(rng.choice([rng.randint(-5, 9), rng.choice([X, Y]), sympy.Rational(rng.randint(1, 9), rng.randint(2, 7))]))
+    a, b = random_expression(depth + 1), random_expression(depth + 1)
+    op = rng.choice(["+", "-", "*", "/", "^", "sqrt", "sin"])
+    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b if b != 0 else a,
+            "^": lambda: a ** rng.randint(2, 3), "sqrt": lambda: sympy.sqrt(a), "sin": lambda: sympy.sin(a)}[op]()
+
+
+for _ in range(400):
+    e = random_expression()
+    if not e.free_symbols:
+        e = e + X
+    f = rng.choice([lambda: sympy.expand(e), lambda: e + rng.choice([1, X, sympy.Rational(1, 2), Y ** 2]),
+                    lambda: e.subs(rng.choice([X, Y]), X + 1)])()
+    gold, form = sympy.latex(e), sympy.latex(f)
+    if len(gold) <= 100 and len(form) <= 100 and gold != form:
+        response = f"The answer is $\\boxed{{{form}}}$"
+        add(gold, response, "algebra-random", "sympy")
+        TRUTH[(gold, response)] = sympy.simplify(e - f) == 0
 
 # Equations and inequalities written another way.
 relations = [
@@ -375,7 +399,6 @@ relations = [
     ("\\left(\\frac{1}{2}, -\\frac{\\sqrt{3}}{2}\\right)", "(0.5, -\\frac{\\sqrt3}{2})", True),
     ("\\{-1, \\frac{1}{2}\\}", "\\{0.5, -1\\}", True), ("[-\\sqrt{2}, \\sqrt{2}]", "[-1.414, 1.414]", False),
 ]
-TRUTH = {}  # (gold, response) -> the verdict, known by construction
 for gold, response, truth in relations:
     add(gold, f"The answer is $\\boxed{{{response}}}$", "algebra-relation", "handwritten")
     TRUTH[(gold, f"The answer is $\\boxed{{{response}}}$")] = truth
