@@ -140,6 +140,10 @@ import Testing
         #expect(!AnswerEquivalence.equivalent("10000", "10001"))
         #expect(!AnswerEquivalence.equivalent("123456789", "123456788"))
         #expect(AnswerEquivalence.equivalent("123456789", "123,456,789"))
+        // Past 64 bits too: 20! and 20! + 1.
+        #expect(AnswerEquivalence.equivalent("2432902008176640000", "2,432,902,008,176,640,000"))
+        #expect(!AnswerEquivalence.equivalent("2432902008176640000", "2432902008176640001"))
+        #expect(AnswerEquivalence.equivalent("2432902008176640000", "20!"))
         // A decimal is rounded to 6 places, as Math-Verify does.
         #expect(AnswerEquivalence.equivalent("0.1234567", "0.1234571"))
         #expect(!AnswerEquivalence.equivalent("0.12345", "0.12346"))

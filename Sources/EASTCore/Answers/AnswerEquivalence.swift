@@ -191,6 +191,8 @@ public enum AnswerEquivalence {
 
     /// Numbers compare as described above; with variables, at seeded points.
     static func sameValue(_ x: Expression, _ y: Expression, decimalSide: Bool = false) -> Bool {
+        // Integers past 64 bits (`20!` written out) compare digit by digit, not as Doubles.
+        if case .longLiteral(let a, false) = x, case .longLiteral(let b, false) = y { return a == b }
         let names = x.variables + y.variables.filter { !x.variables.contains($0) }
         let rounded = decimalSide || x.isDecimalLiteral || y.isDecimalLiteral
         if names.isEmpty {

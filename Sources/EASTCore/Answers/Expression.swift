@@ -13,8 +13,8 @@ indirect enum Expression: Equatable {
     /// A literal; `decimal` when it was written with a decimal point, which
     /// marks it as possibly rounded (see `AnswerEquivalence`).
     case number(Rational, decimal: Bool)
-    /// A literal too long for 64 bits.
-    case real(Double, decimal: Bool)
+    /// A literal too long for 64 bits, as written (digits and perhaps a point).
+    case longLiteral(String, decimal: Bool)
     case variable(String)
     case pi, e
     case negate(Expression)
@@ -25,7 +25,7 @@ indirect enum Expression: Equatable {
     case factorial(Expression)
 
     static let maxLength = 2_000
-    static let maxDepth = 60
+    static let maxDepth = 120
     static let maxNodes = 1_000
 
     /// The parse of the whole text, or nil when it is not an expression (or
@@ -43,7 +43,7 @@ indirect enum Expression: Equatable {
         func walk(_ e: Expression) {
             switch e {
             case .variable(let name): if !seen.contains(name) { seen.append(name) }
-            case .number, .real, .pi, .e: break
+            case .number, .longLiteral, .pi, .e: break
             case .negate(let x), .function(_, let x), .factorial(let x): walk(x)
             case .add(let a, let b), .subtract(let a, let b), .multiply(let a, let b), .divide(let a, let b), .power(let a, let b):
                 walk(a); walk(b)
@@ -56,7 +56,7 @@ indirect enum Expression: Equatable {
     /// Whether a decimal literal occurs anywhere (so the value may be rounded).
     var hasDecimal: Bool {
         switch self {
-        case .number(_, let d), .real(_, let d): return d
+        case .number(_, let d), .longLiteral(_, let d): return d
         case .variable, .pi, .e: return false
         case .negate(let x), .function(_, let x), .factorial(let x): return x.hasDecimal
         case .add(let a, let b), .subtract(let a, let b), .multiply(let a, let b), .divide(let a, let b), .power(let a, let b):
@@ -67,7 +67,7 @@ indirect enum Expression: Equatable {
     /// A decimal literal on its own (optionally negated): Math-Verify's "float".
     var isDecimalLiteral: Bool {
         switch self {
-        case .number(_, let d), .real(_, let d): return d
+        case .number(_, let d), .longLiteral(_, let d): return d
         case .negate(let x): return x.isDecimalLiteral
         default: return false
         }
@@ -79,7 +79,7 @@ indirect enum Expression: Equatable {
     func evaluate(_ point: [String: Rational]) -> ExpressionValue? {
         switch self {
         case .number(let r, _): return .exact(r)
-        case .real(let x, _): return .approximate(x)
+        case .longLiteral(let digits, _): return Double(digits).map(ExpressionValue.approximate)
         case .variable(let name): return point[name].map(ExpressionValue.exact)
         case .pi: return .approximate(Double.pi)
         case .e: return .approximate(M_E)
@@ -374,8 +374,7 @@ private struct ExpressionParser {
         guard i > start else { return nil }
         let digits = text[start..<i]
         if let r = Rational(decimal: digits) { return .number(r, decimal: sawDot) }
-        guard let x = Double(TextScanning.string(digits)) else { return nil }
-        return .real(x, decimal: sawDot)
+        return .longLiteral(TextScanning.string(digits), decimal: sawDot)
     }
 
     private mutating func parseCommand() -> Expression? {
