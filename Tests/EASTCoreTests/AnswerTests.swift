@@ -118,7 +118,7 @@ import Testing
         ("\\frac{x+2}{7}", "x/7+2/7"), ("\\frac{3\\sqrt5}{7}", "(3*sqrt(5))/7"), ("5 \\geq x", "x \\leq 5"),
         ("y=-x/2+3/4", "2x+4y-3=0"), ("x^2+2x+1", "(x+1)^2"), ("2\\sqrt{2}", "\\sqrt{8}"), ("2\\pi", "6.283185"),
         ("x^2", "x \\cdot x"), ("15\\frac{39}{40}", "\\frac{639}{40}"), ("\\text{Monday}", "\\text{monday}"),
-        ("(-\\infty, 0]", "[-\\infty, 0]"), ("-793 < a < 10", "(-793, 10)"),
+        ("(-\\infty, 0]", "[-\\infty, 0]"), ("-793 < a < 10", "(-793, 10)"), ("(3,2)", "3, 2"), ("(11,7)or(7,11)", "(7,11), (11,7)"),
     ])
     func issueCasesAreEquivalent(gold: String, answer: String) {
         #expect(AnswerEquivalence.equivalent(answer, gold))
@@ -130,7 +130,7 @@ import Testing
         ("x<3", "x \\leq 3"), ("y=3", "x=3"), ("y=-x/2+3/4", "2x+4y-4=0"), ("x^2+2x+1", "(x-1)^2"), ("\\sqrt{2}", "1.41"),
         ("a-b", "b-a"), ("1500", "1.5 \\times 10^4"), ("5", "\\{3, 5\\}"), ("\\text{Monday}", "\\text{Dynamo}"),
         ("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{pmatrix} 1 & 2 \\\\ 3 & 5 \\end{pmatrix}"),
-        ("x > 2", "x < 2"), ("1 < x < 3", "1 < x \\le 3"),
+        ("x > 2", "x < 2"), ("1 < x < 3", "1 < x \\le 3"), ("(3,2)", "2, 3"),
     ])
     func issueCasesAreNotEquivalent(gold: String, answer: String) {
         #expect(!AnswerEquivalence.equivalent(answer, gold))

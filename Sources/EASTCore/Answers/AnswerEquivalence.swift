@@ -58,6 +58,9 @@ public enum AnswerEquivalence {
             return equivalent(a, value)
         case (.set(let x), .set(let y)):
             return sameSet(x, y)
+        // A point `(3, 2)` written as the list `3, 2`: in the order written, as Math-Verify does.
+        case (.ordered(UInt8(ascii: "("), UInt8(ascii: ")"), let x), .set(let y)), (.set(let y), .ordered(UInt8(ascii: "("), UInt8(ascii: ")"), let x)):
+            return sameSequence(x, y)
         case (.set(let x), _):  // a set of one value, perhaps written twice
             return !x.isEmpty && x.allSatisfy { equivalent($0, b) }
         case (_, .set(let y)):
@@ -102,10 +105,10 @@ public enum AnswerEquivalence {
         return isName(first) || sides.allSatisfy(isConstant) ? last : nil
     }
 
-    /// `-793 < a \le 10` as the interval `(-793, 10]`: one variable between two constants.
+    /// `-793 < a \le 10` as the interval `(-793, 10]`: a name between two constants.
     static func interval(_ sides: [AnswerStructure], _ relations: [Relation]) -> AnswerStructure? {
         let (x, r) = ascending(sides, relations)
-        guard x.count == 3, isConstant(x[0]), isConstant(x[2]), case .expression(.variable, false) = x[1],
+        guard x.count == 3, isConstant(x[0]), isConstant(x[2]), isName(x[1]),
             r.allSatisfy({ $0 == .less || $0 == .lessOrEqual }) else { return nil }
         let open = r[0] == .less ? UInt8(ascii: "(") : UInt8(ascii: "[")
         let close = r[1] == .less ? UInt8(ascii: ")") : UInt8(ascii: "]")

@@ -59,7 +59,7 @@ public enum AnswerNormalizer {
     /// `6 \text{ and } 8`, `6; 8`, `6 or 8`: list separators, read as commas
     /// (after `\text{}` is unwrapped, before spaces go).
     static let listWords: [(String, String)] = [
-        (", and ", ","), (" and ", ","), (", or ", ","), (" or ", ","), (";", ","),
+        (", and ", ","), (" and ", ","), (", or ", ","), (" or ", ","), (";", ","), (")or(", "),("), (")and(", "),("),
     ]
 
     /// `\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}` (or bmatrix, matrix,
