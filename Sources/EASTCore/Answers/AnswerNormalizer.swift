@@ -51,7 +51,7 @@ public enum AnswerNormalizer {
         ("\\geqslant", "≥"), ("\\geq", "≥"), ("\\ge", "≥"), (">=", "≥"),
         ("\\neg", "\\neg"), ("\\neq", "≠"), ("\\ne", "≠"), ("!=", "≠"),
         ("\\lt", "<"), ("\\gt", ">"), ("\\approx", "≈"),
-        ("\\infty", "\\infty"), ("\\int", "\\int"), ("\\in", "∈"),
+        ("\\infty", "\\infty"), ("\\int", "\\int"), ("\\inf", "\\inf"), ("\\in", "∈"),
         ("\\pmod", "\\pmod"), ("\\pm", "±"), ("\\cup", "∪"),
         ("−", "-"), ("×", "\\times "), ("÷", "\\div "),
     ]
@@ -63,20 +63,27 @@ public enum AnswerNormalizer {
     ]
 
     /// `\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}` (or bmatrix, matrix,
-    /// array, ...) → `\matrix{1 & 2 \cr 3 & 4}`, one spelling for every environment.
+    /// array, ...) → `\matrix{1 & 2 \cr 3 & 4}`, one spelling for every
+    /// environment. (`vmatrix` is a determinant, a number: not rewritten.)
     static func rewriteMatrices(_ s: [UInt8]) -> [UInt8] {
-        let names = ["pmatrix", "bmatrix", "Bmatrix", "vmatrix", "smallmatrix", "matrix", "array"]
+        let names = ["pmatrix", "bmatrix", "Bmatrix", "smallmatrix", "matrix", "array"]
         var rules = names.map { ("\\begin{\($0)}", "\\matrix{") } + names.map { ("\\end{\($0)}", "}") }
         rules.append(("\\\\", "\\cr "))
-        var out = TextScanning.replacing(s, rules)
-        // `\begin{array}{cc}`: drop the column specification.
+        let rewritten = TextScanning.replacing(s, rules)
+        // `\begin{array}{cc}`: drop the column specification (a few of `lcr|` in braces).
         let marker = TextScanning.bytes("\\matrix{{")
+        var out: [UInt8] = []
+        out.reserveCapacity(rewritten.count)
         var i = 0
-        while i + marker.count <= out.count {
-            if TextScanning.matches(out, at: i, marker), let close = out[(i + marker.count)...].firstIndex(of: UInt8(ascii: "}")),
-                out[(i + marker.count)..<close].allSatisfy({ "lcr|".utf8.contains($0) }) {
-                out.removeSubrange((i + marker.count - 1)...close)
+        while i < rewritten.count {
+            if TextScanning.matches(rewritten, at: i, marker),
+                let close = rewritten[(i + marker.count)..<min(rewritten.count, i + marker.count + 20)].firstIndex(of: UInt8(ascii: "}")),
+                rewritten[(i + marker.count)..<close].allSatisfy({ "lcr|".utf8.contains($0) }) {
+                out += marker.dropLast()
+                i = close + 1
+                continue
             }
+            out.append(rewritten[i])
             i += 1
         }
         return out
