@@ -200,6 +200,17 @@ import Testing
         }
     }
 
+    /// Sets of sets compare pairwise: the size bound keeps that quick.
+    @Test func nestedSetsCompareQuickly() {
+        // 15 sets of 15 numbers (241 parts, just within the bound), the second in reverse: every pair is tried.
+        func sets(_ order: [Int]) -> String {
+            "\\{" + (0..<15).map { k in "\\{" + order.map { String($0 + 100 * k) }.joined(separator: ",") + "\\}" }.joined(separator: ",") + "\\}"
+        }
+        let a = sets(Array(1...15)), b = sets(Array((1...15).reversed()))
+        let elapsed = ContinuousClock().measure { #expect(AnswerEquivalence.equivalent(a, b)) }
+        #expect(elapsed < .seconds(1), "took \(elapsed)")
+    }
+
     @Test func deeplyNestedTuplesDoNotOverflowTheStack() {
         let deep = String(repeating: "(1,", count: 200_000) + "2" + String(repeating: ")", count: 200_000)
         #expect(!AnswerEquivalence.equivalent(deep, deep + "0"))

@@ -25,6 +25,9 @@ indirect enum AnswerStructure {
     static let maxLength = 2_000
     static let maxDepth = 8
     static let maxElements = 64
+    /// Elements in all, nested ones included: comparing two sets is pairwise,
+    /// so this bounds the work of one comparison (about `maxSize²` pairs).
+    static let maxSize = 256
 
     /// Separators after `AnswerNormalizer` (it writes relations as `≤ ≥ ≠ ≈ ∈`).
     private static let relationSigns: [(String, Relation)] = [
@@ -35,10 +38,21 @@ indirect enum AnswerStructure {
 
     static func parse(_ s: [UInt8], depth: Int = 0) -> AnswerStructure {
         guard !s.isEmpty, s.count <= maxLength, depth <= maxDepth else { return .text(s) }
-        let s = withoutLabel(s)
+        let body = withoutLabel(s)
         // Loosest first: `a ∪ b`, then `a, b`, then `a = b`, then brackets.
-        return union(s, depth) ?? list(s, depth) ?? relation(s, depth) ?? bracedSet(s, depth) ?? bracketed(s, depth)
-            ?? matrix(s, depth) ?? plusMinus(s, depth) ?? value(s)
+        let parsed = union(body, depth) ?? list(body, depth) ?? relation(body, depth) ?? bracedSet(body, depth)
+            ?? bracketed(body, depth) ?? matrix(body, depth) ?? plusMinus(body, depth) ?? value(body)
+        return depth > 0 || parsed.size <= maxSize ? parsed : .text(s)
+    }
+
+    /// The number of parts, nested ones included.
+    var size: Int {
+        switch self {
+        case .expression, .text: return 1
+        case .relation(let items, _), .ordered(_, _, let items), .set(let items), .union(let items):
+            return items.reduce(1) { $0 + $1.size }
+        case .matrix(let rows): return rows.joined().reduce(1) { $0 + $1.size }
+        }
     }
 
     /// `\text{Answer: } 5`, `x: 5` → `5`: a label of letters before a colon.
