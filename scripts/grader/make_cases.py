@@ -14,8 +14,15 @@ public tests of Math-Verify and of the hendrycks MATH `is_equiv`. Each case
 gets a theme and an `algebraic` flag (the gold needs symbolic comparison).
 The output is deterministic (seeded).
 
-Cases where Math-Verify is plainly wrong are listed in OVERRIDES with the
-right verdict and a note; the test counts them.
+Math-Verify's own test parameters come from public-cases.jsonl beside this
+script (gathered once from its public tests/*.py: golds that are final
+answers). Cases where Math-Verify is plainly wrong carry the right verdict in
+`expected` with a note: those listed in OVERRIDES, and generated ones whose
+truth is known by construction (sympy rewrites, handwritten relations) where
+Math-Verify says otherwise; the test counts them.
+
+For a larger pool, write another file of the same form and run
+`EAST_GRADER_CASES=/path/cases.jsonl swift test --filter GraderAgreementTests`.
 """
 import json
 import os
