@@ -14,75 +14,154 @@ public enum AnswerNormalizer {
         var s = T.trimmed(input)
         s = s.filter { $0 != 0x0A && $0 != 0x0D }
         while s.last == UInt8(ascii: ".") { s.removeLast() }
-        s = T.replacing(s, [
-            ("\\!", ""), ("\\\\", "\\"),
-            ("tfrac", "frac"), ("dfrac", "frac"),
-            ("\\left", ""), ("\\right", ""),
-            ("^{\\circ}", ""), ("^\\circ", ""),
-            ("\\$", ""), ("$", ""),
-            ("\\%", ""), ("%", ""),
-            ("{,}", ""), ("\\,", ""), ("\\;", ""), ("\\ ", " "),
-            ("\\infin", "\\infty"), ("infinity", "\\infty"),
-        ])
+        if T.contains(s, "\\begin{") { s = rewriteMatrices(s) }
+        // Doubly escaped text (`\\frac`) first, so the rules below see single backslashes.
+        s = T.replacing(s, [("\\\\", "\\")])
+        s = T.replacing(s, replacements)
         s = removeTrailingUnits(T.trimmed(s))
         s = unwrapTextCommands(s)
+        s = T.replacing(s, listWords)
         s = T.trimmed(s)
         s = T.replacing(s, [(" .", " 0."), ("{.", "{0.")])
         if s.first == UInt8(ascii: ".") { s.insert(UInt8(ascii: "0"), at: 0) }
-        s = dropShortLeftHandSide(s)
+        // Before spaces go: `11, 111` is a list, `11,111` a number.
+        s = removeThousandsSeparators(s)
         s = s.filter { !T.isSpace($0) }
         s = fixSqrt(s)
         s = fixFracs(s)
         s = fixSlashFraction(s)
-        s = removeThousandsSeparators(s)
         s = dropZeroDecimals(s)
         return s
+    }
+
+    /// One pass of spelling fixes. Relations, `\pm`, `\cup` and `\in` become
+    /// single symbols (`≤ ≥ ≠ ≈ ± ∪ ∈`), so that removing spaces later cannot
+    /// glue them to a following letter (`\le x` → `\lex`). Where one command
+    /// is a prefix of another (`\le`, `\left`), the longer comes first.
+    static let replacements: [(String, String)] = [
+        ("\\!", ""),
+        ("tfrac", "frac"), ("dfrac", "frac"), ("cfrac", "frac"),
+        ("\\left", ""), ("\\right", ""), ("\\displaystyle", ""),
+        ("^{\\circ}", ""), ("^\\circ", ""), ("\\circ", ""), ("\\degree", ""), ("°", ""),
+        ("\\$", ""), ("$", ""),
+        ("\\%", "%"), (" percentage", "%"), (" percent", "%"), ("percent", "%"), (" pct", "%"), ("pct", "%"),
+        ("{,}", ""), ("{, }", ""), ("\\,", ""), ("\\;", ""), ("\\:", ""), ("\\quad", " "), ("\\ ", " "),
+        ("\\infin", "\\infty"), ("infinity", "\\infty"),
+        ("\\leqslant", "≤"), ("\\leq", "≤"), ("\\le", "≤"), ("<=", "≤"),
+        ("\\geqslant", "≥"), ("\\geq", "≥"), ("\\ge", "≥"), (">=", "≥"),
+        ("\\neg", "\\neg"), ("\\neq", "≠"), ("\\ne", "≠"), ("!=", "≠"),
+        ("\\lt", "<"), ("\\gt", ">"), ("\\approx", "≈"),
+        ("\\infty", "\\infty"), ("\\int", "\\int"), ("\\inf", "\\inf"), ("\\in", "∈"),
+        ("\\pmod", "\\pmod"), ("\\pm", "±"), ("\\cup", "∪"),
+        ("−", "-"), ("×", "\\times "), ("÷", "\\div "),
+    ]
+
+    /// `6 \text{ and } 8`, `6; 8`, `6 or 8`: list separators, read as commas
+    /// (after `\text{}` is unwrapped, before spaces go).
+    static let listWords: [(String, String)] = [
+        (", and ", ","), (" and ", ","), (", or ", ","), (" or ", ","), (";", ","), (")or(", "),("), (")and(", "),("),
+    ]
+
+    /// `\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}` (or bmatrix, matrix,
+    /// array, ...) → `\matrix{1 & 2 \cr 3 & 4}`, one spelling for every
+    /// environment. (`vmatrix` is a determinant, a number: not rewritten.)
+    static func rewriteMatrices(_ s: [UInt8]) -> [UInt8] {
+        let names = ["pmatrix", "bmatrix", "Bmatrix", "smallmatrix", "matrix", "array"]
+        var rules = names.map { ("\\begin{\($0)}", "\\matrix{") } + names.map { ("\\end{\($0)}", "}") }
+        rules.append(("\\\\", "\\cr "))
+        let rewritten = TextScanning.replacing(s, rules)
+        // `\begin{array}{cc}`: drop the column specification (a few of `lcr|` in braces).
+        let marker = TextScanning.bytes("\\matrix{{")
+        var out: [UInt8] = []
+        out.reserveCapacity(rewritten.count)
+        var i = 0
+        while i < rewritten.count {
+            if TextScanning.matches(rewritten, at: i, marker),
+                let close = rewritten[(i + marker.count)..<min(rewritten.count, i + marker.count + 20)].firstIndex(of: UInt8(ascii: "}")),
+                rewritten[(i + marker.count)..<close].allSatisfy({ "lcr|".utf8.contains($0) }) {
+                out += marker.dropLast()
+                i = close + 1
+                continue
+            }
+            out.append(rewritten[i])
+            i += 1
+        }
+        return out
     }
 
     /// `5\text{ cm}` → `5`: a `\text{...}` at the very end, after something
     /// else, is a unit. (A lone `\text{(A)}` is the answer itself.)
     static func removeTrailingUnits(_ s: [UInt8]) -> [UInt8] {
-        for command in ["\\text{", "\\mbox{", "\\mathrm{"] {
-            guard let start = TextScanning.lastIndex(of: command, in: s), start > 0 else { continue }
-            let open = start + command.utf8.count - 1
-            let braces = TextScanning.matchingBraces(s)
-            guard let close = braces[open], close == s.count - 1 else { continue }
+        // The unit's group closes at the end, perhaps before a power: `15\mbox{ cm}^2`.
+        var close = s.count - 1
+        if let caret = s.lastIndex(of: UInt8(ascii: "^")), caret > 0, isPower(s[caret...]) { close = caret - 1 }
+        guard close > 0, s[close] == UInt8(ascii: "}") else { return removeTrailingWords(s) }
+        // Its opening brace, scanning back over the unit only.
+        var depth = 0, open = close
+        while open >= 0 {
+            if s[open] == UInt8(ascii: "}") { depth += 1 }
+            if s[open] == UInt8(ascii: "{") { depth -= 1 }
+            if depth == 0 { break }
+            open -= 1
+        }
+        guard open > 0 else { return s }
+        for command in ["\\text{", "\\textnormal{", "\\textrm{", "\\textbf{", "\\mbox{", "\\mathrm{"].map(TextScanning.bytes) {
+            let start = open + 1 - command.count
+            guard start > 0, TextScanning.matches(s, at: start, command) else { continue }
             let before = TextScanning.trimmed(Array(s[..<start]))
-            if let last = before.last, TextScanning.isDigit(last) || last == UInt8(ascii: "}") {
-                return before
-            }
+            if let last = before.last, TextScanning.isDigit(last) || last == UInt8(ascii: "}") { return before }
         }
         return s
     }
 
-    /// `\text{abc}`, `\textbf{abc}`, `\mbox{abc}`, `\mathrm{abc}` → `abc`.
-    static func unwrapTextCommands(_ s: [UInt8]) -> [UInt8] {
-        let commands = ["\\textbf{", "\\text{", "\\mbox{", "\\mathrm{", "\\mathbf{"].map(TextScanning.bytes)
-        guard commands.contains(where: { TextScanning.contains(s, TextScanning.string($0)) }) else { return s }
-        let braces = TextScanning.matchingBraces(s)
-        var keep = [Bool](repeating: true, count: s.count)  // false: the command or its closing brace
-        var i = 0
-        while i < s.count {
-            if s[i] == UInt8(ascii: "\\"),
-                let command = commands.first(where: { TextScanning.matches(s, at: i, $0) }),
-                let close = braces[i + command.count - 1] {
-                for k in i..<(i + command.count) { keep[k] = false }
-                keep[close] = false
-                i += command.count
-            } else {
-                i += 1
-            }
-        }
-        return s.indices.filter { keep[$0] }.map { s[$0] }
+    /// `^2`, `^{3}`.
+    private static func isPower(_ s: ArraySlice<UInt8>) -> Bool {
+        guard s.first == UInt8(ascii: "^") else { return false }
+        let exponent = s.dropFirst().filter { $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}") }
+        return !exponent.isEmpty && exponent.count <= 3 && exponent.allSatisfy(TextScanning.isDigit)
     }
 
-    /// `x = 5` → `5` when the left side is a short name (at most two characters).
-    static func dropShortLeftHandSide(_ s: [UInt8]) -> [UInt8] {
-        let equals = s.indices.filter { s[$0] == UInt8(ascii: "=") }
-        guard equals.count == 1 else { return s }
-        let left = TextScanning.trimmed(Array(s[..<equals[0]]))
-        guard left.count <= 2 else { return s }
-        return TextScanning.trimmed(Array(s[(equals[0] + 1)...]))
+    /// `18 dollars`, `3.5 square feet` → the number: words of two letters or
+    /// more after a plain number (`5 x`, `2 pi` stay products).
+    static func removeTrailingWords(_ s: [UInt8]) -> [UInt8] {
+        guard let space = s.firstIndex(of: UInt8(ascii: " ")), space > 0 else { return s }
+        let number = s[..<space]
+        let isNumber = number.allSatisfy { TextScanning.isDigit($0) || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+            && number.contains(where: TextScanning.isDigit)
+        let words = s[space...].split(separator: UInt8(ascii: " ")).map(TextScanning.string)
+        let notUnits: Set<String> = ["pi", "sqrt", "sin", "cos", "tan", "ln", "log", "exp"]
+        guard isNumber, !words.isEmpty,
+            words.allSatisfy({ $0.utf8.count >= 2 && $0.utf8.allSatisfy(TextScanning.isLetter) && !notUnits.contains($0) }) else { return s }
+        return Array(number)
+    }
+
+    /// `\text{abc}`, `\textbf{abc}`, `\mbox{abc}`, `\mathrm{abc}`, ... → `abc`.
+    static let textCommands: Set<String> = [
+        "text", "textbf", "textnormal", "textrm", "textit", "mbox", "mathrm", "mathbf", "mathit", "boldsymbol",
+    ]
+
+    static func unwrapTextCommands(_ s: [UInt8]) -> [UInt8] {
+        // One pass for the commands (backslash, a name above, `{`), then their braces.
+        var found: [(start: Int, open: Int)] = []
+        var i = 0
+        while i < s.count {
+            guard s[i] == UInt8(ascii: "\\") else { i += 1; continue }
+            var end = i + 1
+            while end < s.count, TextScanning.isLetter(s[end]) { end += 1 }
+            if end < s.count, s[end] == UInt8(ascii: "{"), textCommands.contains(TextScanning.string(s[(i + 1)..<end])) {
+                found.append((i, end))
+            }
+            i = end
+        }
+        guard !found.isEmpty else { return s }
+        let braces = TextScanning.matchingBraces(s)
+        var keep = [Bool](repeating: true, count: s.count)  // false: the command or its closing brace
+        for (start, open) in found {
+            guard let close = braces[open] else { continue }
+            for k in start...open { keep[k] = false }
+            keep[close] = false
+        }
+        return s.indices.filter { keep[$0] }.map { s[$0] }
     }
 
     /// `\sqrt3` → `\sqrt{3}`.

@@ -74,7 +74,9 @@ enum TextScanning {
         out.reserveCapacity(text.count)
         var i = 0
         scan: while i < text.count {
-            for (pattern, replacement) in rulesByFirstByte[Int(text[i])] where matches(text, at: i, pattern) {
+            // The second byte is checked inline: most candidates fail there, cheaply.
+            for (pattern, replacement) in rulesByFirstByte[Int(text[i])]
+            where (pattern.count == 1 || (i + 1 < text.count && pattern[1] == text[i + 1])) && matches(text, at: i, pattern) {
                 out.append(contentsOf: replacement)
                 i += pattern.count
                 continue scan
@@ -111,23 +113,37 @@ enum TextScanning {
     /// Splits at commas that are not inside (), [], {}. Unbalanced closers are
     /// treated as text, so this never fails.
     static func splitTopLevelCommas(_ text: Bytes) -> [Bytes] {
-        var parts: [Bytes] = []
+        splitTopLevel(text, at: [[UInt8(ascii: ",")]]).parts
+    }
+
+    /// Splits at any of `separators` where they are not inside (), [], {}
+    /// (the first separator listed wins at a position); also says which
+    /// separator stood between each two parts. One pass.
+    static func splitTopLevel(_ text: Bytes, at separators: [Bytes]) -> (parts: [Bytes], separators: [Int]) {
+        var parts: [Bytes] = [], found: [Int] = []
         var current = Bytes()
         var depth = 0
-        for c in text {
+        var i = 0
+        scan: while i < text.count {
+            let c = text[i]
             switch c {
             case UInt8(ascii: "("), UInt8(ascii: "["), UInt8(ascii: "{"): depth += 1
             case UInt8(ascii: ")"), UInt8(ascii: "]"), UInt8(ascii: "}"): depth = max(0, depth - 1)
             default: break
             }
-            if c == UInt8(ascii: ","), depth == 0 {
-                parts.append(current)
-                current = []
-            } else {
-                current.append(c)
+            if depth == 0 {
+                for (k, separator) in separators.enumerated() where matches(text, at: i, separator) {
+                    parts.append(current)
+                    found.append(k)
+                    current = []
+                    i += separator.count
+                    continue scan
+                }
             }
+            current.append(c)
+            i += 1
         }
         parts.append(current)
-        return parts
+        return (parts, found)
     }
 }
