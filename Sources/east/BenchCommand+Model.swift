@@ -36,26 +36,26 @@ extension BenchCommand.Engine {
     struct ModelReport: Encodable {
         struct Target: Encodable { let target: Double; let met: Bool }
         let model: String
-        let config: ModelConfig
-        let parameters: Int
-        let threads: Int
-        let blasCore: String
+        let setup: BenchSetup
         let promptTokens: Int
         let newTokens: Int
         var sgemmPeakGFLOPs = 0.0
-        /// Prompt tokens per second of one prefill (no sampling).
-        var prefillTokensPerSecond = 0.0
-        /// New tokens per second of a whole `generate` call (its prefill included).
-        var generationTokensPerSecondN1 = 0.0
-        var generationTokensPerSecondN16 = 0.0
-        var generationSpeedupN16 = 0.0
-        /// The same, with one prefill's time taken off: the decode loop alone.
-        var decodeTokensPerSecondN1 = 0.0
-        var decodeTokensPerSecondN16 = 0.0
+        var generation = Generation()
         /// Nil with --skip-training.
         var loraTraining: LoRATraining?
         var peakRSSGiB = 0.0
         var targets: [String: Target] = [:]
+
+        /// Tokens per second of prefill and sampling.
+        struct Generation: Encodable {
+            /// Prompt tokens per second of one prefill (no sampling).
+            var prefill = 0.0
+            /// New tokens per second of a whole `generate` call (its prefill included).
+            var n1 = 0.0, n16 = 0.0
+            var speedupN16 = 0.0
+            /// The same, with one prefill's time taken off: the decode loop alone.
+            var decodeN1 = 0.0, decodeN16 = 0.0
+        }
 
         struct LoRATraining: Encodable {
             let batch: String, rank: Int, alpha: Float, targets: [String], adapterParameters: Int
@@ -75,8 +75,8 @@ extension BenchCommand.Engine {
         let model = loaded.model
         let config = model.config
         let prompt = tokenizer.encode(loaded.chatTemplate.prompt(user: Self.benchQuestion))
-        var r = ModelReport(model: url.lastPathComponent, config: config, parameters: model.parameterCount,
-                            threads: threads, blasCore: BLASKernels.coreName, promptTokens: prompt.count, newTokens: newTokens)
+        var r = ModelReport(model: url.lastPathComponent, setup: BenchSetup(config: config, parameters: model.parameterCount, threads: threads),
+                            promptTokens: prompt.count, newTokens: newTokens)
 
         // The machine's limit on this model's widest matmuls, for context: the
         // output head (vocab 49152) and the MLP up projection at training batch size.
@@ -89,7 +89,7 @@ extension BenchCommand.Engine {
         let sampler = Sampler(model: model, maxRows: 16, maxSequenceLength: prompt.count + newTokens)
         _ = sampler.nextTokenLogProbs(prompt: prompt)  // warm-up: faults in buffers and the KV cache
         let prefillSeconds = Self.bestTime(of: 3) { _ = sampler.nextTokenLogProbs(prompt: prompt) }
-        r.prefillTokensPerSecond = Double(prompt.count) / prefillSeconds
+        r.generation.prefill = Double(prompt.count) / prefillSeconds
         let parameters = SamplingParameters(temperature: 1, maxNewTokens: newTokens, seed: 1)
         _ = sampler.generate(prompt: prompt, n: 1, parameters: .init(temperature: 1, maxNewTokens: 2))  // packs the weights
         var produced = [0, 0]
@@ -99,10 +99,10 @@ extension BenchCommand.Engine {
         } })
         for (i, n) in counts.enumerated() {
             let decode = Double(produced[i]) / max(times[i] - prefillSeconds, 1e-9)
-            if n == 1 { (r.generationTokensPerSecondN1, r.decodeTokensPerSecondN1) = (Double(produced[i]) / times[i], decode) }
-            else { (r.generationTokensPerSecondN16, r.decodeTokensPerSecondN16) = (Double(produced[i]) / times[i], decode) }
+            if n == 1 { (r.generation.n1, r.generation.decodeN1) = (Double(produced[i]) / times[i], decode) }
+            else { (r.generation.n16, r.generation.decodeN16) = (Double(produced[i]) / times[i], decode) }
         }
-        r.generationSpeedupN16 = r.generationTokensPerSecondN16 / r.generationTokensPerSecondN1
+        r.generation.speedupN16 = r.generation.n16 / r.generation.n1
 
         // 2. LoRA training: every sequence is the chat prompt followed by the
         //    answer (repeated to fill --seq-len positions); the loss is SFT on
@@ -133,9 +133,9 @@ extension BenchCommand.Engine {
         // 3. peak RSS of the whole run (weights, KV cache, training buffers).
         r.peakRSSGiB = Double(Self.statusKiB("VmHWM")) / 1_048_576
         r.targets["generationN1"] = .init(target: ModelTargets.generationN1TokensPerSecond,
-                                          met: r.generationTokensPerSecondN1 >= ModelTargets.generationN1TokensPerSecond)
+                                          met: r.generation.n1 >= ModelTargets.generationN1TokensPerSecond)
         r.targets["generationN16"] = .init(target: ModelTargets.generationN16TokensPerSecond,
-                                           met: r.generationTokensPerSecondN16 >= ModelTargets.generationN16TokensPerSecond)
+                                           met: r.generation.n16 >= ModelTargets.generationN16TokensPerSecond)
         if let lora = r.loraTraining {
             r.targets["loraTraining"] = .init(target: ModelTargets.loraTrainingTokensPerSecond,
                                               met: lora.tokensPerSecond >= ModelTargets.loraTrainingTokensPerSecond)
@@ -149,16 +149,14 @@ extension BenchCommand.Engine {
             guard let t = r.targets[key] else { return "" }
             return String(format: "  (target >= %.0f: %@)", t.target, t.met ? "met" : "NOT met")
         }
-        let c = r.config
-        Swift.print("\(r.model): dim \(c.dim), \(c.layers) layers, \(c.heads) heads / \(c.kvHeads) kv, hidden \(c.hiddenDim), "
-                    + "vocab \(c.vocabSize), \(r.parameters) parameters; \(r.threads) BLAS thread(s), \(r.blasCore) kernels")
+        Swift.print("\(r.model): \(r.setup.line)")
         Swift.print("prompt: chat template around a GSM8K question, \(r.promptTokens) tokens; \(r.newTokens) new tokens per sample")
         Swift.print(String(format: "sgemm peak (head / MLP shapes)    %8.1f GFLOP/s", r.sgemmPeakGFLOPs))
-        Swift.print(String(format: "prefill                           %8.1f tokens/s", r.prefillTokensPerSecond))
+        Swift.print(String(format: "prefill                           %8.1f tokens/s", r.generation.prefill))
         Swift.print(String(format: "generation n=1                    %8.1f tokens/s (decode alone %.1f)",
-                           r.generationTokensPerSecondN1, r.decodeTokensPerSecondN1) + verdict("generationN1"))
+                           r.generation.n1, r.generation.decodeN1) + verdict("generationN1"))
         Swift.print(String(format: "generation n=16 (shared prompt)   %8.1f tokens/s in total = %.1fx n=1 (decode alone %.1f)",
-                           r.generationTokensPerSecondN16, r.generationSpeedupN16, r.decodeTokensPerSecondN16)
+                           r.generation.n16, r.generation.speedupN16, r.generation.decodeN16)
                     + verdict("generationN16"))
         if let l = r.loraTraining {
             let label = "LoRA training r=\(l.rank) at \(l.batch)".padding(toLength: 34, withPad: " ", startingAt: 0)

@@ -65,8 +65,8 @@ extension BenchCommand {
                                      kvHeads: kvHeads ?? max(1, headCount / 2), hiddenDim: hidden ?? (dim * 8 / 3 + 63) / 64 * 64,
                                      ropeTheta: 10_000, tiedEmbeddings: true, maxSeqLen: max(seqLen, 512))
             let model = try failing { try Transformer(config: config, seed: 1) }
-            let report = Report(config: config, parameters: model.parameterCount, threads: threads,
-                                batch: batch, seqLen: seqLen, blasCore: BLASKernels.coreName)
+            let report = Report(setup: BenchSetup(config: config, parameters: model.parameterCount, threads: threads),
+                                batch: batch, seqLen: seqLen)
 
             // 1. sgemm on the shapes a training step runs (M = tokens)
             let N = batch * seqLen, C = config.dim
@@ -143,15 +143,10 @@ extension BenchCommand {
         func runMemory() throws {
             let config = ModelConfig.smolLM2_135M
             let model = try Transformer(config: config, seed: 1)
-            var rng = SeededGenerator(seed: 3)
             let core = BLASKernels.coreName
-            let sequences = (0..<4).map { _ in
-                (prompt: [1], completion: (0..<256).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 })
-            }
-            let tokenBatch = TokenBatch(sequences: sequences, padId: 0)
+            let (tokenBatch, sft) = Self.randomSFTBatch(config, rows: 4, length: 256)
             let trainer = Trainer(model: model, schedule: LearningRateSchedule(peak: 1e-4, totalSteps: 10))
             var loss: Float = 0
-            let sft: (TokenLogProbs, TokenBatch) -> LossResult = { SFTLoss.compute($0, $1, weights: [1, 1, 1, 1]) }
             trainer.step([tokenBatch], loss: sft)  // the first step also faults in every page
             let seconds = Self.time(repeats: 1) { loss = trainer.step([tokenBatch], loss: sft).loss }
             let peakKiB = Self.statusKiB("VmHWM")
@@ -184,13 +179,7 @@ extension BenchCommand {
                 targets.append(target)
             }
             let loraConfig = LoRAConfig(rank: loraRank, alpha: Float(2 * loraRank), targets: targets)
-            var rng = SeededGenerator(seed: 3)
-            let sequences = (0..<batch).map { _ in
-                (prompt: [1], completion: (0..<seqLen).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 })
-            }
-            let tokenBatch = TokenBatch(sequences: sequences, padId: 0)
-            let weights = [Float](repeating: 1, count: batch)
-            let sft: (TokenLogProbs, TokenBatch) -> LossResult = { SFTLoss.compute($0, $1, weights: weights) }
+            let (tokenBatch, sft) = Self.randomSFTBatch(config, rows: batch, length: seqLen)
             let schedule = LearningRateSchedule(peak: 1e-4, totalSteps: 100)
 
             let full = Trainer(model: model, schedule: schedule)
@@ -252,6 +241,17 @@ extension BenchCommand {
             return best
         }
 
+        /// `rows` random completions of `length` tokens after a one-token
+        /// prompt, and the unweighted SFT loss on them: the training benches' input.
+        static func randomSFTBatch(_ config: ModelConfig, rows: Int, length: Int) -> (TokenBatch, (TokenLogProbs, TokenBatch) -> LossResult) {
+            var rng = SeededGenerator(seed: 3)
+            let sequences = (0..<rows).map { _ in
+                (prompt: [1], completion: (0..<length).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 })
+            }
+            let weights = [Float](repeating: 1, count: rows)
+            return (TokenBatch(sequences: sequences, padId: 0), { SFTLoss.compute($0, $1, weights: weights) })
+        }
+
         /// Mean wall seconds of `repeats` calls.
         static func time(repeats: Int, _ body: () -> Void) -> Double {
             let start = ContinuousClock.now
@@ -292,13 +292,25 @@ extension BenchCommand {
     }
 }
 
-/// The figures `east bench engine` prints.
-final class Report: Encodable {
-    struct Sgemm: Encodable { let shape: String; let m, k, n: Int; let gflops: Double }
+/// What every engine report starts with: the model's shape and the machine's settings.
+struct BenchSetup: Encodable {
     let config: ModelConfig
     let parameters: Int
     let threads: Int
-    let blasCore: String
+    var blasCore = BLASKernels.coreName
+
+    /// The report's first line, after the model's name.
+    var line: String {
+        let c = config
+        return "dim \(c.dim), \(c.layers) layers, \(c.heads) heads / \(c.kvHeads) kv, hidden \(c.hiddenDim), "
+            + "vocab \(c.vocabSize), \(parameters) parameters; \(threads) BLAS thread(s), \(blasCore) kernels"
+    }
+}
+
+/// The figures `east bench engine` prints.
+final class Report: Encodable {
+    struct Sgemm: Encodable { let shape: String; let m, k, n: Int; let gflops: Double }
+    let setup: BenchSetup
     let batch: Int
     let seqLen: Int
     var sgemm: [Sgemm] = []
@@ -312,20 +324,13 @@ final class Report: Encodable {
     var samplingSpeedup = 0.0
     var samplingTokensPerSecond4x16 = 0.0
 
-    init(config: ModelConfig, parameters: Int, threads: Int, batch: Int, seqLen: Int, blasCore: String) {
-        self.blasCore = blasCore
-        self.config = config
-        self.parameters = parameters
-        self.threads = threads
-        self.batch = batch
-        self.seqLen = seqLen
+    init(setup: BenchSetup, batch: Int, seqLen: Int) {
+        (self.setup, self.batch, self.seqLen) = (setup, batch, seqLen)
     }
 
     func print(json: Bool) throws {
         if json { return try printJSON(self) }
-        let c = config
-        Swift.print("model: dim \(c.dim), \(c.layers) layers, \(c.heads) heads / \(c.kvHeads) kv, hidden \(c.hiddenDim), "
-                    + "vocab \(c.vocabSize), \(parameters) parameters; batch \(batch)x\(seqLen); \(threads) BLAS thread(s), \(blasCore) kernels")
+        Swift.print("model: \(setup.line); batch \(batch)x\(seqLen)")
         for s in sgemm {
             Swift.print(String(format: "  sgemm %-32@ M=%-5d K=%-5d N=%-6d %7.1f GFLOP/s", s.shape as NSString, s.m, s.k, s.n, s.gflops))
         }

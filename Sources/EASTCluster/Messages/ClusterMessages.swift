@@ -4,7 +4,8 @@ import EASTTransport
 
 /// A message of the cluster, one type per queue, carried in an `Envelope`.
 /// Messages hold only the run's iteration, policy version and the item:
-/// every setting comes from the run's spec in Redis (`RunState.spec`).
+/// every setting comes from the run's spec in Redis (`RunState.spec`). Only
+/// this module makes them, so their memberwise initializers suffice.
 public protocol ClusterMessage: Codable, Sendable {
     static var type: String { get }
     /// Checks what Codable cannot (ranges, emptiness); a failure dead-letters.
@@ -23,24 +24,15 @@ public struct SampleJob: ClusterMessage, Equatable {
     public var iteration: Int
     public var version: Int
     public var question: Question
-
-    public init(iteration: Int, version: Int, question: Question) {
-        (self.iteration, self.version, self.question) = (iteration, version, question)
-    }
 }
 
-/// samplers -> clusterer: the n responses of one question.
+/// samplers -> clusterer: the n responses of one job's question.
 public struct SampleResult: ClusterMessage, Equatable {
     public static let type = "sample_result"
-    public var iteration: Int
-    public var version: Int
-    public var question: Question
+    /// The job answered: its iteration, policy version and question.
+    public var job: SampleJob
     public var samples: QuestionSamples
     public var sampler: String
-
-    public init(job: SampleJob, samples: QuestionSamples, sampler: String) {
-        (iteration, version, question, self.samples, self.sampler) = (job.iteration, job.version, job.question, samples, sampler)
-    }
 
     public func validate() throws(MessageError) {
         guard !samples.responses.isEmpty else { throw MessageError("field \"samples.responses\" is empty") }
@@ -57,10 +49,6 @@ public struct TrainBatch: ClusterMessage, Equatable {
     public var count: Int
     public var items: [TrainingItem]
 
-    public init(iteration: Int, version: Int, index: Int, count: Int, items: [TrainingItem]) {
-        (self.iteration, self.version, self.index, self.count, self.items) = (iteration, version, index, count, items)
-    }
-
     public func validate() throws(MessageError) {
         guard index >= 0, index < count, !items.isEmpty else { throw MessageError("batch \(index) of \(count) is empty or out of range") }
     }
@@ -71,9 +59,4 @@ public struct CheckpointReady: ClusterMessage, Equatable {
     public static let type = "checkpoint_ready"
     public var version: Int
     public var path: String
-
-    public init(version: Int, path: String) {
-        self.version = version
-        self.path = path
-    }
 }

@@ -8,18 +8,20 @@ import EASTTransport
 /// redelivered result changes nothing).
 public final class ClustererWorker: Worker {
     public static let queue = Topology.clusterQueue
-    public let prefetch = 16
+    /// Records are quick: keep a few results in hand.
+    public var prefetch: Int { 16 }
 
     public init() {}
 
     public func handle(_ result: SampleResult, _ work: Work) throws -> Disposition {
         let state = work.state
         let current = try state.snapshot().version
-        guard result.version == current else {
-            return .stale("samples of policy v\(result.version) for \(result.question.id), the run is at v\(current)")
+        let job = result.job
+        guard job.version == current else {
+            return .stale("samples of policy v\(job.version) for \(job.question.id), the run is at v\(current)")
         }
-        let record = WeighingStage.record(result.question, result.samples, spec: try work.spec(), version: result.version, sampler: result.sampler)
-        try state.record(iteration: result.iteration, record)
+        let record = WeighingStage.record(job.question, result.samples, spec: try work.spec(), version: job.version, sampler: result.sampler)
+        try state.record(iteration: job.iteration, record)
         return .done
     }
 }

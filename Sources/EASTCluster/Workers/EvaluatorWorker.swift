@@ -9,7 +9,6 @@ import Foundation
 /// accuracy in Redis (once).
 public final class EvaluatorWorker: Worker {
     public static let queue = Topology.checkpointQueue
-    public let prefetch = 1
 
     public init() {}
 

@@ -9,7 +9,6 @@ import Foundation
 /// sampling queue.
 public final class SamplerWorker: Worker {
     public static let queue = Topology.sampleQueue
-    public let prefetch = 1
     private var policy: (run: String, version: Int, policy: Policy, sampler: Sampler)?
 
     public init() {}

@@ -36,7 +36,7 @@ public struct Work {
 public protocol Worker: AnyObject {
     associatedtype Message: ClusterMessage
     static var queue: String { get }
-    /// Messages held at once (the trainer holds its unsaved batches).
+    /// Messages held at once (default 1; the trainer holds its unsaved batches).
     var prefetch: Int { get }
     func handle(_ message: Message, _ work: Work) throws -> Disposition
     /// After a failure requeued a message: give back what was deferred and
@@ -47,6 +47,7 @@ public protocol Worker: AnyObject {
 }
 
 extension Worker {
+    public var prefetch: Int { 1 }
     public func abandon(_ client: AMQPClient) throws {}
     public var stopNote: String? { nil }
 }
