@@ -21,9 +21,7 @@ extension BenchCommand {
             relaunchWithFasterBLASKernelsIfNeeded()
             try failing {
                 let env = try workers.environment(role: "bench")
-                var options = RunOptions()
-                (options.trainCount, options.testCount, options.iterations) = (trainCount, testCount, 1)
-                let spec = options.spec
+                let spec = try RunOptions.parse(["--train-count", "\(trainCount)", "--test-count", "\(testCount)", "--iterations", "1"]).spec
 
                 let start = Date()
                 let outcome = try InProcessRun(spec: spec).run(id: "bench-inprocess") { _ in }
