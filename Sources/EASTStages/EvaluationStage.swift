@@ -1,17 +1,31 @@
 import EASTCore
 import EASTEngine
 
+/// One test question's greedy answer: what paired comparisons between runs
+/// on the same test set are built from (`eval-v<k>.jsonl`).
+public struct QuestionResult: Codable, Equatable, Sendable {
+    public var id: String
+    public var correct: Bool
+    public var extracted: String?
+}
+
 /// Greedy-decoding accuracy on held-out questions, the paper's metric.
 public enum EvaluationStage {
     public struct Result: Equatable, Sendable {
-        public var correct: Int
-        public var total: Int
+        /// In the order of the questions given.
+        public var questions: [QuestionResult]
+        public var correct: Int { questions.filter(\.correct).count }
+        public var total: Int { questions.count }
         public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
+
+        public init(questions: [QuestionResult]) {
+            self.questions = questions
+        }
     }
 
     /// Greedy answers, `batch` questions decoded together.
     public static func evaluate(_ policy: Policy, questions: [Question], maxNewTokens: Int, sampler: Sampler, batch: Int = 16) -> Result {
-        var correct = 0
+        var results: [QuestionResult] = []
         var start = 0
         while start < questions.count {
             let chunk = Array(questions[start..<min(start + batch, questions.count)])
@@ -21,13 +35,13 @@ public enum EvaluationStage {
             }
             for (question, samples) in zip(chunk, sampler.generate(requests)) {
                 let response = policy.format.response(samples[0].tokens, tokenizer: policy.tokenizer)
-                if let answer = AnswerExtractor.extract(from: response), AnswerEquivalence.equivalent(answer, question.gold) {
-                    correct += 1
-                }
+                let answer = AnswerExtractor.extract(from: response)
+                results.append(QuestionResult(id: question.id, correct: answer.map { AnswerEquivalence.equivalent($0, question.gold) } ?? false,
+                                              extracted: answer))
             }
             start += batch
         }
-        return Result(correct: correct, total: questions.count)
+        return Result(questions: results)
     }
 
     /// The share of questions whose `n` samples hold both right and wrong

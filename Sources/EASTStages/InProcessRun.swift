@@ -23,19 +23,19 @@ public final class InProcessRun {
         sampler = Sampler(model: policy.model, maxRows: max(64, spec.sampling.n), maxSequenceLength: min(512, policy.model.config.maxSeqLen))
     }
 
-    public func evaluate() -> Double {
-        EvaluationStage.evaluate(policy, questions: testQuestions, maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32).accuracy
+    public func evaluate() -> [QuestionResult] {
+        EvaluationStage.evaluate(policy, questions: testQuestions, maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32).questions
     }
 
     /// Runs every iteration; `progress` gets a line now and then and each iteration's summary.
     public func run(id: String, progress: (String) -> Void) throws -> RunOutcome {
-        var outcome = RunOutcome(run: id, spec: spec, iterations: [], accuracy: [policy.version: evaluate()])
+        var outcome = RunOutcome(run: id, spec: spec, iterations: [], evaluations: [policy.version: evaluate()])
         progress(String(format: "start: greedy test accuracy %.1f%% on %d questions", outcome.accuracy[policy.version]! * 100, testQuestions.count))
         for iteration in 1...spec.iterations {
             let start = Date()
             let before = policy.version
             let report = try runIteration(iteration, progress: progress)
-            outcome.accuracy[policy.version] = evaluate()
+            outcome.evaluations[policy.version] = evaluate()
             outcome.iterations.append(report)
             progress(report.summary(accuracyBefore: outcome.accuracy[before], accuracyAfter: outcome.accuracy[policy.version])
                      + String(format: "; %.0f s", Date().timeIntervalSince(start)))

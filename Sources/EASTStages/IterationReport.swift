@@ -27,15 +27,21 @@ public struct IterationReport: Codable, Equatable, Sendable {
     }
 }
 
-/// A finished run: its spec, every iteration's report, and the greedy test
-/// accuracy of every policy version (v0 is the start).
+/// A finished run: its spec, every iteration's report, and every policy
+/// version's greedy answers on the test set (v0 is the start).
 public struct RunOutcome: Sendable {
     public var run: String
     public var spec: RunSpec
     public var iterations: [IterationReport]
-    public var accuracy: [Int: Double]
+    /// Policy version -> one result per test question, in test-set order.
+    public var evaluations: [Int: [QuestionResult]]
 
-    public init(run: String, spec: RunSpec, iterations: [IterationReport], accuracy: [Int: Double]) {
-        (self.run, self.spec, self.iterations, self.accuracy) = (run, spec, iterations, accuracy)
+    public init(run: String, spec: RunSpec, iterations: [IterationReport], evaluations: [Int: [QuestionResult]]) {
+        (self.run, self.spec, self.iterations, self.evaluations) = (run, spec, iterations, evaluations)
+    }
+
+    /// Policy version -> greedy test accuracy.
+    public var accuracy: [Int: Double] {
+        evaluations.mapValues { r in r.isEmpty ? 0 : Double(r.filter(\.correct).count) / Double(r.count) }
     }
 }

@@ -2,8 +2,9 @@ import EASTCore
 import Foundation
 
 /// The run report, written by the in-process run and the coordinator alike:
-/// `report.md` with the figures, and three SVG plots (entropy histogram,
-/// weight vs entropy, accuracy per policy version).
+/// `report.md` with the figures, three SVG plots (entropy histogram, weight
+/// vs entropy, accuracy per policy version), and `eval-v<k>.jsonl` with every
+/// test question's greedy result per policy version.
 public enum RunReport {
     @discardableResult
     public static func write(_ outcome: RunOutcome, to folder: URL) throws -> URL {
@@ -14,6 +15,10 @@ public enum RunReport {
         try AtomicFile.write(Data(scatter(last.compactMap { p in p.weight.map { (p.entropy, $0) } }).utf8),
                              to: folder.appendingPathComponent("weight-vs-entropy.svg"))
         let versions = outcome.accuracy.keys.sorted()
+        for (version, results) in outcome.evaluations {
+            let lines = try results.map { try JSONCoding.string($0) + "\n" }.joined()
+            try AtomicFile.write(Data(lines.utf8), to: folder.appendingPathComponent("eval-v\(version).jsonl"))
+        }
         try AtomicFile.write(Data(line(versions.map { (Double($0), outcome.accuracy[$0]! * 100) }).utf8),
                              to: folder.appendingPathComponent("accuracy.svg"))
         var md = "# EAST run \(outcome.run)\n\n"

@@ -30,6 +30,10 @@ import Testing
         #expect(try state.recordCount(iteration: 1) == 16)  // every question exactly once
         let accuracy = try state.accuracies()
         #expect(accuracy[0] != nil && accuracy[1] != nil)
+        let evaluations = try state.evaluations()
+        #expect(evaluations[1]?.count == 16)
+        #expect(accuracy[1] == Double(evaluations[1]?.filter(\.correct).count ?? -1) / 16)
+        #expect(FileManager.default.fileExists(atPath: cluster.logs.appendingPathComponent(run).appendingPathComponent("eval-v1.jsonl").path))
         #expect(try state.snapshot().phase == .done)
         #expect(FileManager.default.fileExists(atPath: cluster.logs.appendingPathComponent(run).appendingPathComponent("report.md").path))
         #expect(output.contains("| v1 |"))

@@ -40,6 +40,7 @@ extension ClusterTests {
         #expect(output.contains("resuming run \(run)"))
         #expect(try state.accuracies() == ClusterHarness.state(reference).accuracies())
         #expect(try state.accuracies().keys.sorted() == [0, 1, 2])
+        #expect(try state.evaluations() == ClusterHarness.state(reference).evaluations())  // question by question
         #expect(try state.reports().map(\.iteration) == [1, 2])
         #expect(try state.reports() == ClusterHarness.state(reference).reports())
         let report = try String(contentsOf: cluster.logs.appendingPathComponent(run).appendingPathComponent("report.md"), encoding: .utf8)

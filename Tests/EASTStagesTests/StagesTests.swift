@@ -106,6 +106,10 @@ import Testing
             let folder = try RunReport.write(outcome, to: dir.appendingPathComponent("report"))
             let markdown = try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8)
             #expect(markdown.contains("| v1 |") && markdown.contains("| 1 | \(reports[0].kept) |"))
+            // Every test question's greedy result, per version, as the paired statistics need them.
+            #expect(outcome.evaluations[1]?.map(\.id) == (try spec.test.load()).map(\.id))
+            let lines = try String(contentsOf: folder.appendingPathComponent("eval-v1.jsonl"), encoding: .utf8).split(separator: "\n")
+            #expect(try lines.map { try JSONCoding.decode(QuestionResult.self, from: String($0), what: "eval") } == outcome.evaluations[1])
         } catch let error as WeightError {
             // A random model rarely gets any answer right: then no question is
             // mixed and the run must say so clearly.

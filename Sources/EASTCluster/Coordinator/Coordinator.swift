@@ -72,9 +72,9 @@ public final class Coordinator {
             iteration += 1
             snapshot = try state.snapshot()
         }
-        let accuracy = try waitForAccuracy(version: spec.iterations, state: state, stop: stop)
+        try waitForAccuracy(version: spec.iterations, state: state, stop: stop)
         try state.setPhase(.done, iteration: spec.iterations, version: spec.iterations)
-        return RunOutcome(run: run, spec: spec, iterations: try state.reports(), accuracy: accuracy)
+        return RunOutcome(run: run, spec: spec, iterations: try state.reports(), evaluations: try state.evaluations())
     }
 
     private func startRun(state: RunState, client: AMQPClient, questions: Int, test: [Question]) throws {
@@ -160,13 +160,12 @@ public final class Coordinator {
         }
     }
 
-    private func waitForAccuracy(version: Int, state: RunState, stop: StopFlag) throws -> [Int: Double] {
+    private func waitForAccuracy(version: Int, state: RunState, stop: StopFlag) throws {
         try waitUntil(state: state, stop: stop, doing: { "waiting for the evaluation of policy v0-v\(version)" }) {
             let accuracy = try state.accuracies()
             progress("evaluation: \((0...version).filter { accuracy[$0] != nil }.count)/\(version + 1) policy versions measured")
             return (0...version).allSatisfy { accuracy[$0] != nil }
         }
-        return try state.accuracies()
     }
 
     /// Polls `done` every 2 s until it holds; stops on SIGTERM (naming what

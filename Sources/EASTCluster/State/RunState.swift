@@ -22,6 +22,7 @@ import Foundation
 /// | `east:run:<run>:losses`          | hash | "<iteration>:<batch>" -> loss                      | trainer     |
 /// | `east:run:<run>:checkpoints`     | hash | policy version -> checkpoint path                  | trainer     |
 /// | `east:run:<run>:accuracy`        | hash | policy version -> greedy test accuracy             | evaluator   |
+/// | `east:run:<run>:evaluations`     | hash | policy version -> `[QuestionResult]` (JSON)        | evaluator   |
 /// | `east:run:<run>:failures`        | hash | dead_lettered, requeued (counts), last (reason)    | any worker  |
 public final class RunState {
     public let redis: RedisConnection
@@ -139,8 +140,22 @@ public final class RunState {
         }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
     }
 
-    public func recordAccuracy(version: Int, _ accuracy: Double) throws {
-        try redis.command(["HSET", key("accuracy"), String(version), String(accuracy)])
+    /// A version's accuracy and its per-question results, together.
+    public func recordEvaluation(version: Int, _ result: EvaluationStage.Result) throws {
+        _ = try redis.pipeline([
+            ["HSET", key("evaluations"), String(version), try JSONCoding.string(result.questions)],
+            ["HSET", key("accuracy"), String(version), String(result.accuracy)],
+        ])
+    }
+
+    /// Policy version -> one result per test question, in test-set order.
+    public func evaluations() throws -> [Int: [QuestionResult]] {
+        var out: [Int: [QuestionResult]] = [:]
+        for (k, v) in try hash(key("evaluations")) {
+            guard let version = Int(k) else { continue }
+            out[version] = try JSONCoding.decode([QuestionResult].self, from: v, what: "the evaluation of v\(version) of run \(run)")
+        }
+        return out
     }
 
     public func accuracies() throws -> [Int: Double] {

@@ -6,7 +6,7 @@ import Foundation
 
 /// On every checkpoint-ready event, greedy-decodes the run's test questions
 /// (stored in Redis with the run) with that policy version and records the
-/// accuracy in Redis (once).
+/// accuracy and every question's result in Redis (once).
 public final class EvaluatorWorker: Worker {
     public static let queue = Topology.checkpointQueue
 
@@ -21,7 +21,7 @@ public final class EvaluatorWorker: Worker {
         let sampler = Sampler(model: policy.model, maxRows: 32, maxSequenceLength: min(512, policy.model.config.maxSeqLen))
         let start = Date()
         let result = EvaluationStage.evaluate(policy, questions: questions, maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32)
-        try state.recordAccuracy(version: event.version, result.accuracy)
+        try state.recordEvaluation(version: event.version, result)
         work.environment.log(String(format: "run %@ policy v%d: greedy accuracy %.1f%% (%d/%d) in %.0f s", work.run, event.version, result.accuracy * 100,
                        result.correct, result.total, Date().timeIntervalSince(start)))
         return .done
