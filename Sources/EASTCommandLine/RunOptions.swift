@@ -84,6 +84,9 @@ public struct RunOptions: ParsableArguments, Sendable {
     @Option(help: "Run seed; also draws the task's questions (default 1).")
     public var seed: UInt64?
 
+    @Option(help: "Seed of the task's test questions (default: the run seed). Runs that share it are evaluated on the same questions, so `east compare` can pair them.")
+    public var testSeed: UInt64?
+
     public enum MappingName: String, ExpressibleByArgument, CaseIterable, Sendable {
         case power, mean, linear
     }
@@ -148,7 +151,8 @@ public struct RunOptions: ParsableArguments, Sendable {
         case let (path?, .task(_, _, taskCount, _)): return .file(path: path, limit: count ?? taskCount)
         case let (nil, .file(path, limit)): return .file(path: path, limit: count ?? limit)
         case let (nil, .task(baseTask, _, baseCount, baseSeed)):
-            return .task(task ?? baseTask, split: split, count: count ?? baseCount, seed: seed ?? baseSeed)
+            let questionSeed = split == .test ? testSeed ?? seed : seed
+            return .task(task ?? baseTask, split: split, count: count ?? baseCount, seed: questionSeed ?? baseSeed)
         }
     }
 }

@@ -17,6 +17,7 @@ struct EAST: AsyncParsableCommand {
             PretrainCommand.self,
             EvalCommand.self,
             SelfTrainCommand.self,
+            CompareCommand.self,
             ClusterCommand.self,
             StatusCommand.self,
             ModelCommand.self,

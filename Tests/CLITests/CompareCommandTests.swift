@@ -1,0 +1,45 @@
+import EASTCore
+import Foundation
+import Testing
+
+/// `east compare` on run folders with hand-made per-question results.
+@Suite struct CompareCommandTests {
+    /// A run folder whose eval-v1.jsonl has these results for questions q0, q1, ...
+    func run(_ correct: [Bool], ids: [String]? = nil) throws -> String {
+        let dir = try EastProcess.temporaryDirectory()
+        let lines = correct.enumerated().map { i, c in #"{"id": "\#(ids?[i] ?? "q\(i)")", "correct": \#(c), "extracted": null}"# }
+        try (lines.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("eval-v1.jsonl"), atomically: true, encoding: .utf8)
+        return dir.path
+    }
+
+    @Test func pairsQuestionsAndSeeds() throws {
+        // 10 questions, two seeds. Seed 1: the setting alone gets q0, q1, q2, the baseline alone q9 (+0.2);
+        // seed 2: the setting alone gets q0 (+0.1). Mean difference +0.15.
+        let base1 = try run([false, false, false, true, true, true, false, false, false, true])
+        let set1 = try run([true, true, true, true, true, true, false, false, false, false])
+        let base2 = try run([false, true, true, true, false, false, false, false, false, false])
+        let set2 = try run([true, true, true, true, false, false, false, false, false, false])
+        let result = try EastProcess.run(["compare", "--baseline", base1, base2, "--setting", set1, set2, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSON.parse(result.stdout)
+        #expect(json["version"] == .number(1))
+        #expect(abs((json["comparison"]?["difference"]?.numberValue ?? 0) - 0.15) < 1e-12)
+        #expect(json["comparison"]?["seeds"] == .number(2) && json["comparison"]?["questions"] == .number(10))
+        #expect(abs((json["baseline"]?["mean"]?.numberValue ?? 0) - 0.35) < 1e-12)
+
+        let text = try EastProcess.run(["compare", "--baseline", base1, "--setting", set1])
+        #expect(text.stdout.contains("setting - baseline +20.00 points"), "\(text.stdout)")
+        #expect(text.stdout.contains("the CIs cover question noise only"))
+    }
+
+    @Test func refusesRunsOnOtherQuestions() throws {
+        let a = try run([true, false])
+        let b = try run([true, true], ids: ["q0", "other"])
+        let result = try EastProcess.run(["compare", "--baseline", a, "--setting", b])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("holds other test questions") && result.stderr.contains("--test-seed"), "\(result.stderr)")
+        let uneven = try EastProcess.run(["compare", "--baseline", a, a, "--setting", b])
+        #expect(uneven.status != 0)
+        #expect(uneven.stderr.contains("as many --setting runs as --baseline runs"))
+    }
+}
