@@ -19,14 +19,19 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Folder for the run report (Markdown and SVG plots).")
     var report = "runs"
 
+    @Option(help: "Fail the run after this many of its messages were requeued after errors (any dead letter fails it at once).")
+    var maxRequeues = 10
+
     func run() async throws {
         let id = runID ?? "run-\(Int(Date().timeIntervalSince1970))"
-        let runOptions = runOptions, report = report
+        let runOptions = runOptions, report = report, maxRequeues = maxRequeues
         try await options.runService(role: "coordinator") { env, stop in
             // A resumed run starts from its stored spec; options given now must agree with it.
             var spec = try RunState(redis: RedisConnection(endpoint: env.redis), run: id).spec() ?? RunOptions.defaults
             runOptions.apply(to: &spec)
-            let outcome = try Coordinator(environment: env, spec: spec, run: id, progress: { say($0) }).run(stop: stop)
+            let coordinator = Coordinator(environment: env, spec: spec, run: id, progress: { say($0) })
+            coordinator.maxRequeues = maxRequeues
+            let outcome = try coordinator.run(stop: stop)
             let folder = try RunReport.write(outcome, to: URL(fileURLWithPath: report).appendingPathComponent(id))
             say(try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8))
         }
