@@ -18,6 +18,7 @@ struct EAST: AsyncParsableCommand {
             EvalCommand.self,
             SelfTrainCommand.self,
             CompareCommand.self,
+            ExperimentCommand.self,
             ClusterCommand.self,
             StatusCommand.self,
             ModelCommand.self,

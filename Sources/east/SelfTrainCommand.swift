@@ -28,6 +28,9 @@ struct SelfTrainCommand: ParsableCommand {
     @Option(help: "Folder for the run report (Markdown and SVG plots).")
     var report = "runs"
 
+    @Option(help: "A RunSpec JSON file (as `east experiment` writes them); run options given too are laid over it.")
+    var spec: String?
+
     func run() throws {
         relaunchWithFasterBLASKernelsIfNeeded()
         try failing {
@@ -35,7 +38,13 @@ struct SelfTrainCommand: ParsableCommand {
                 throw ValidationError("the cluster mode is started with `east cluster up` (scripts/cluster.sh); use --inprocess to run in this process")
             }
             BLASThreads.set(threads)
-            let runner = try InProcessRun(spec: options.spec)
+            var runSpec = RunOptions.defaults
+            if let spec {
+                guard let data = FileManager.default.contents(atPath: spec) else { throw ValidationError("cannot read \(spec)") }
+                runSpec = try JSONCoding.decode(RunSpec.self, from: data, what: spec)
+            }
+            options.apply(to: &runSpec)
+            let runner = try InProcessRun(spec: runSpec)
             let outcome = try runner.run(id: runID ?? "inprocess-\(Int(Date().timeIntervalSince1970))", progress: say)
             let folder = try RunReport.write(outcome, to: URL(fileURLWithPath: report).appendingPathComponent(outcome.run))
             say("report: \(folder.appendingPathComponent("report.md").path)")

@@ -35,6 +35,9 @@ struct EastProcess {
             stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// The package's folder (the committed backbone is under models/).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
     /// A fresh temporary folder for one test.
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("east-test-\(UUID().uuidString)")

@@ -7,6 +7,9 @@ public enum JSONCoding {
     public struct DecodeError: Error, CustomStringConvertible, Sendable {
         public let what: String
         public let reason: String
+        public init(what: String, reason: String) {
+            (self.what, self.reason) = (what, reason)
+        }
         public var description: String { "\(what): \(reason)" }
     }
 
