@@ -15,17 +15,18 @@ struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Run an experiment (settings x seeds on one test set) and compare every setting with its baseline.",
-        discussion: "Presets: \(ExperimentSpec.presetNames.joined(separator: ", ")). Example: east experiment --preset table1 --parallel 2")
+        discussion: "Presets: \(ExperimentSpec.presetNames.joined(separator: ", ")). Example: east experiment --preset table1 --inprocess --parallel 2")
 
     @Option(help: "Experiment spec, YAML or JSON.") var spec: String?
     @Option(help: "A built-in spec: \(ExperimentSpec.presetNames.joined(separator: ", ")).") var preset: String?
-    @Flag(help: "Run in processes on this machine (the only mode so far; the cluster mode is not built yet).") var inprocess = false
+    @Flag(help: "Run every run in processes on this machine (required: the cluster mode is not built yet).") var inprocess = false
     @Option(help: "Runs at once.") var parallel = 1
     @Option(help: "Output folder (default: experiments/<name>).") var out: String?
     @Option(help: "Bootstrap resamples.") var resamples = 2000
 
     func run() throws {
         try failing {
+            guard inprocess else { throw ValidationError("the cluster mode of east experiment is not built yet; use --inprocess") }
             let experiment = try loadSpec()
             try experiment.validate()
             let dir = URL(fileURLWithPath: out ?? "experiments/\(experiment.name)")

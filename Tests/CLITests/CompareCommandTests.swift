@@ -60,7 +60,7 @@ import Testing
         let file = dir.appendingPathComponent("tiny.yaml")
         try spec.write(to: file, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out").path
-        let first = try EastProcess.run(["experiment", "--spec", file.path, "--out", out, "--parallel", "2"])
+        let first = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out, "--parallel", "2"])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("runs done 4/4"))
         let results = try JSON.parse(String(contentsOfFile: out + "/results.json", encoding: .utf8))
@@ -70,12 +70,12 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: out + "/runs/sft-entropy-a1.0-T1-s2/eval-v1.jsonl"))
 
         // Rerun: everything is done, nothing runs again, the same results.
-        let again = try EastProcess.run(["experiment", "--spec", file.path, "--out", out])
+        let again = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out])
         #expect(again.status == 0 && !again.stderr.contains("runs done"), "\(again.stderr)")
         #expect(try JSON.parse(String(contentsOfFile: out + "/results.json", encoding: .utf8)) == results)
 
         try spec.replacingOccurrences(of: "seeds: [1, 2]", with: "seeds: [1, 3]").write(to: file, atomically: true, encoding: .utf8)
-        let changed = try EastProcess.run(["experiment", "--spec", file.path, "--out", out])
+        let changed = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out])
         #expect(changed.status == 1)
         #expect(changed.stderr.contains("another spec (it differs in seeds)"), "\(changed.stderr)")
     }
@@ -85,7 +85,7 @@ import Testing
         let file = dir.appendingPathComponent("bad.yaml")
         try "name: x\nbase: {checkpoint: m, task: arith-easy}\ntest: {task: arith-easy, count: 5, seed: 1}\nseeds: [1]\naxes: {}\nbaseline: {}\n"
             .write(to: file, atomically: true, encoding: .utf8)
-        let result = try EastProcess.run(["experiment", "--spec", file.path, "--out", dir.appendingPathComponent("o").path])
+        let result = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", dir.appendingPathComponent("o").path])
         #expect(result.status == 1)
         #expect(result.stderr.contains("field \"base.train_count\" is missing"), "\(result.stderr)")
     }
