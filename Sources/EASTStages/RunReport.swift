@@ -39,6 +39,25 @@ public enum RunReport {
         return folder
     }
 
+    /// A version's per-question results as `write` left them in `folder`.
+    public static func evaluation(in folder: URL, version: Int) throws -> [QuestionResult] {
+        let file = folder.appendingPathComponent("eval-v\(version).jsonl")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else {
+            throw RunSpec.Invalid(setting: file.path, reason: "cannot be read")
+        }
+        return try text.split(separator: "\n").enumerated().map { i, line in
+            try JSONCoding.decode(QuestionResult.self, from: String(line), what: "\(file.path):\(i + 1)")
+        }
+    }
+
+    /// The policy versions `folder` has per-question results of.
+    public static func evaluatedVersions(in folder: URL) -> Set<Int> {
+        Set(((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).compactMap { name -> Int? in
+            guard name.hasPrefix("eval-v"), name.hasSuffix(".jsonl") else { return nil }
+            return Int(name.dropFirst(6).dropLast(6))
+        })
+    }
+
     // MARK: Plots (plain SVG, 400 x 260, axes with min/max labels)
 
     static let width = 400.0, height = 260.0, margin = 40.0

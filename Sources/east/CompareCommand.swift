@@ -44,14 +44,15 @@ struct CompareCommand: ParsableCommand {
                 throw ValidationError("give as many --setting runs as --baseline runs (one per seed), got \(setting.count) and \(baseline.count)")
             }
             let folders = baseline + setting
-            let common = folders.map(Self.versions).reduce(Self.versions(in: folders[0])) { $0.intersection($1) }
+            let urls = folders.map { URL(fileURLWithPath: $0) }
+            let common = urls.map(RunReport.evaluatedVersions).reduce(RunReport.evaluatedVersions(in: urls[0])) { $0.intersection($1) }
             guard let chosen = version ?? common.max() else {
                 throw Mismatch(reason: "no policy version has an eval-v<k>.jsonl in every run folder")
             }
-            let reference = try Self.results(folders[0], version: chosen).map(\.id)
+            let reference = try RunReport.evaluation(in: urls[0], version: chosen).map(\.id)
             func runs(_ dirs: [String]) throws -> [[Bool]] {
                 try dirs.map { dir in
-                    let results = try Self.results(dir, version: chosen)
+                    let results = try RunReport.evaluation(in: URL(fileURLWithPath: dir), version: chosen)
                     guard results.map(\.id) == reference else {
                         throw Mismatch(reason: "\(dir)/eval-v\(chosen).jsonl holds other test questions than \(folders[0]): give the runs one --test-seed")
                     }
@@ -76,22 +77,6 @@ struct CompareCommand: ParsableCommand {
                        comparison.difference * 100, comparison.ci95[0] * 100, comparison.ci95[1] * 100, comparison.pValue,
                        comparison.discordantShare * 100))
             say(String(format: "smallest difference these counts detect at 80%% power: %.2f points", out.minimumDetectableDifference * 100))
-        }
-    }
-
-    /// The policy versions a run folder has results of.
-    static func versions(in dir: String) -> Set<Int> {
-        Set(((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).compactMap { name -> Int? in
-            guard name.hasPrefix("eval-v"), name.hasSuffix(".jsonl") else { return nil }
-            return Int(name.dropFirst(6).dropLast(6))
-        })
-    }
-
-    static func results(_ dir: String, version: Int) throws -> [QuestionResult] {
-        let path = "\(dir)/eval-v\(version).jsonl"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Mismatch(reason: "cannot read \(path)") }
-        return try text.split(separator: "\n").enumerated().map { i, line in
-            try JSONCoding.decode(QuestionResult.self, from: String(line), what: "\(path):\(i + 1)")
         }
     }
 }

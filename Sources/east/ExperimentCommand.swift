@@ -38,7 +38,7 @@ struct ExperimentCommand: ParsableCommand {
             try execute(runs, in: dir)
             let results = try ExperimentResults.compute(experiment, evaluations: { id in
                 try Dictionary(uniqueKeysWithValues: (0...experiment.runs.first { $0.id == id }!.settings.iterations).map { v in
-                    (v, try Self.evaluation(dir.appendingPathComponent("runs/\(id)/eval-v\(v).jsonl")))
+                    (v, try RunReport.evaluation(in: dir.appendingPathComponent("runs/\(id)"), version: v))
                 })
             }, resamples: resamples)
             let encoder = JSONEncoder()
@@ -76,15 +76,15 @@ struct ExperimentCommand: ParsableCommand {
         if let data = FileManager.default.contents(atPath: file.path) {
             let stored = try JSONCoding.decode(ExperimentSpec.self, from: data, what: file.path)
             guard stored == experiment else {
-                let fields = ["name", "base", "test", "seeds", "axes", "baseline"].filter { key in
-                    let pick = { (s: ExperimentSpec) -> String in
-                        let object = try? JSONSerialization.jsonObject(with: JSONCoding.encode(s)) as? [String: Any]
-                        return (object?[key]).flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
-                            .map { String(decoding: $0, as: UTF8.self) } ?? ""
-                    }
-                    return pick(stored) != pick(experiment)
+                // The top-level keys whose JSON differs.
+                func keys(_ spec: ExperimentSpec) throws -> [String: Data] {
+                    let object = try JSONSerialization.jsonObject(with: JSONCoding.encode(spec)) as? [String: Any] ?? [:]
+                    return try object.mapValues { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
                 }
-                throw RunSpec.Invalid(setting: "experiment \(experiment.name)", reason: "exists in \(dir.path) with another spec (it differs in \(fields.joined(separator: ", "))); use another --out or name")
+                let (old, new) = (try keys(stored), try keys(experiment))
+                let fields = Set(old.keys).union(new.keys).sorted().filter { old[$0] != new[$0] }
+                throw RunSpec.Invalid(setting: "experiment \(experiment.name)",
+                                      reason: "exists in \(dir.path) with another spec (it differs in \(fields.joined(separator: ", "))); use another --out or name")
             }
         } else {
             try AtomicFile.write(try JSONCoding.encode(experiment), to: file)
@@ -139,13 +139,6 @@ struct ExperimentCommand: ParsableCommand {
                                   done + finished, runs.count, inFlight.count - 1, queue.count, elapsed, eta, run.id))
             }
             inFlight.removeAll { !$0.1.isRunning }
-        }
-    }
-
-    static func evaluation(_ file: URL) throws -> [QuestionResult] {
-        guard let text = try? String(contentsOf: file, encoding: .utf8) else { throw ValidationError("cannot read \(file.path)") }
-        return try text.split(separator: "\n").enumerated().map { i, line in
-            try JSONCoding.decode(QuestionResult.self, from: String(line), what: "\(file.path):\(i + 1)")
         }
     }
 }
