@@ -48,6 +48,12 @@ extension LocalCluster {
         try start(.coordinator, name: "coordinator-\(run)", arguments: ["--run-id", run, "--report", logs.path] + settings + extra)
     }
 
+    /// A whole run: starts its coordinator and waits for it.
+    func runCoordinator(run: String, settings: [String] = ClusterHarness.smallRun, extra: [String] = []) throws -> (Int32, String) {
+        try startCoordinator(run: run, settings: settings, extra: extra)
+        return finishCoordinator(run: run)
+    }
+
     /// Waits for the run's coordinator; its exit status and output.
     func finishCoordinator(run: String, timeout: Double = 600) -> (Int32, String) {
         let status = wait("coordinator-\(run)", timeout: timeout)

@@ -22,8 +22,7 @@ import Testing
 
         try cluster.startWorkers(samplers: 2)
         let run = Self.uniqueRun("e2e")
-        try cluster.startCoordinator(run: run)
-        let (status, output) = cluster.finishCoordinator(run: run)
+        let (status, output) = try cluster.runCoordinator(run: run)
         #expect(status == 0, "\(output)\nsampler: \(cluster.log("sampler-1"))\ntrainer: \(cluster.log("trainer"))")
 
         let state = try ClusterHarness.state(run)
@@ -84,8 +83,7 @@ import Testing
         let options = ["--batch-size", "1", "--seed", "7"]
 
         let reference = Self.uniqueRun("reference")
-        try cluster.startCoordinator(run: reference, extra: options)
-        var (status, output) = cluster.finishCoordinator(run: reference)
+        var (status, output) = try cluster.runCoordinator(run: reference, extra: options)
         #expect(status == 0, "\(output)")
 
         let run = Self.uniqueRun("killtrainer")

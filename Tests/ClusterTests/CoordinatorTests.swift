@@ -19,8 +19,7 @@ extension ClusterTests {
         let settings = ClusterHarness.smallRun + ["--train-count", "24", "--seed", "5", "--iterations", "2", "--batch-size", "2"]
 
         let reference = Self.uniqueRun("uninterrupted")
-        try cluster.startCoordinator(run: reference, settings: settings)
-        let (referenceStatus, referenceOutput) = cluster.finishCoordinator(run: reference)
+        let (referenceStatus, referenceOutput) = try cluster.runCoordinator(run: reference, settings: settings)
         #expect(referenceStatus == 0, "\(referenceOutput)")
 
         let run = Self.uniqueRun("killcoordinator")
