@@ -749,3 +749,76 @@ void east_attend_one(float *out, const float *q, const float *prefixKeys, const 
     attend_one_portable(out, q, prefixKeys, prefixValues, prefix, keys, values, length, heads, kvHeads, headDim,
                         keyBlockStride, valueStride, valueHeadStride, scale, scores);
 }
+
+// ---------------------------------------------------------------------------
+// Row-by-row products for the sampler without AVX-512 (no packed copy)
+//
+// sgemm's bits for a row depend on how many rows it is given, so a sample
+// decoded beside others would differ from the same sample decoded alone.
+// Here every output is one dot product in a fixed order (8 lanes, then a
+// fixed horizontal sum, then the tail), whatever M, and the Swift side
+// splits a product by columns only, so rows never depend on each other.
+
+#if EAST_X86
+#define AVX2 __attribute__((target("avx2,fma")))
+static int has_avx2;
+__attribute__((constructor)) static void detect_avx2(void) {
+    __builtin_cpu_init();
+    has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static inline __attribute__((always_inline)) AVX2 float finish8(__m256 acc, const float *x, const float *w, long k, long K) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    float sum = _mm_cvtss_f32(s);
+    for (; k < K; k++) sum = fmaf(x[k], w[k], sum);
+    return sum;
+}
+
+// Four rows share each load of a weight row; the rest go one by one with
+// the same steps, so a row's bits do not depend on which block it is in.
+static AVX2 void rows_avx2(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
+    const long K8 = K & ~7L;
+    for (long n = n0; n < n1; n++) {
+        const float *w = weight + n * K;
+        long m = 0;
+        for (; m + 4 <= M; m += 4) {
+            const float *x0 = inp + m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (long k = 0; k < K8; k += 8) {
+                const __m256 wv = _mm256_loadu_ps(w + k);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k), wv, a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k), wv, a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k), wv, a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k), wv, a3);
+            }
+            out[(m + 0) * N + n] = finish8(a0, x0, w, K8, K);
+            out[(m + 1) * N + n] = finish8(a1, x1, w, K8, K);
+            out[(m + 2) * N + n] = finish8(a2, x2, w, K8, K);
+            out[(m + 3) * N + n] = finish8(a3, x3, w, K8, K);
+        }
+        for (; m < M; m++) {
+            const float *x = inp + m * K;
+            __m256 a = _mm256_setzero_ps();
+            for (long k = 0; k < K8; k += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(w + k), a);
+            out[m * N + n] = finish8(a, x, w, K8, K);
+        }
+    }
+}
+#endif
+
+void east_matmul_rows(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
+#if EAST_X86
+    if (has_avx2) { rows_avx2(out, inp, weight, M, K, N, n0, n1); return; }
+#endif
+    for (long n = n0; n < n1; n++) {
+        const float *w = weight + n * K;
+        for (long m = 0; m < M; m++) {
+            const float *x = inp + m * K;
+            float sum = 0;
+            for (long k = 0; k < K; k++) sum = fmaf(x[k], w[k], sum);
+            out[m * N + n] = sum;
+        }
+    }
+}

@@ -90,6 +90,12 @@ void east_attend_one(float *out, const float *q, const float *prefixKeys, const 
 /// out[i] = exp((in[i] - shift) * scale) for i < n; returns their sum.
 /// `out` may be `in`. Softmax with a temperature: shift = max, scale = 1 / T.
 /// Works on any CPU (AVX-512 polynomial, about 1 ulp, or libm's expf).
+/// out (M, N) = inp (M, K) W^T for output columns [n0, n1), W (N, K) as the
+/// model stores it: every output one dot product in a fixed order, so a
+/// row's result does not depend on M (the sampler's products without
+/// AVX-512, where sgemm's would). AVX2 + FMA when the CPU has them, else C.
+void east_matmul_rows(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1);
+
 float east_exp_sum(float *out, const float *in, long n, float shift, float scale);
 
 /// The first index of the largest of x[0..<n] (0 when all are NaN). Works on any CPU.
