@@ -3,8 +3,9 @@ import Foundation
 
 /// The run report, written by the in-process run and the coordinator alike:
 /// `report.md` with the figures, three SVG plots (entropy histogram, weight
-/// vs entropy, accuracy per policy version), and `eval-v<k>.jsonl` with every
-/// test question's greedy result per policy version.
+/// vs entropy, accuracy per policy version), `eval-v<k>.jsonl` with every
+/// test question's greedy result per policy version, and `iterations.json`
+/// (the iteration reports, with every question's entropy, accuracy and R).
 public enum RunReport {
     @discardableResult
     public static func write(_ outcome: RunOutcome, to folder: URL) throws -> URL {
@@ -12,15 +13,16 @@ public enum RunReport {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let last = outcome.iterations.last?.points ?? []
         try AtomicFile.write(Data(histogram(last.map(\.entropy)).utf8), to: folder.appendingPathComponent("entropy-histogram.svg"))
-        try AtomicFile.write(Data(scatter(last.compactMap { p in p.weight.map { (p.entropy, $0) } }).utf8),
-                             to: folder.appendingPathComponent("weight-vs-entropy.svg"))
+        try AtomicFile.write(Data(scatter(last).utf8), to: folder.appendingPathComponent("weight-vs-entropy.svg"))
         let versions = outcome.accuracy.keys.sorted()
         for (version, results) in outcome.evaluations {
             let lines = try results.map { try JSONCoding.string($0) + "\n" }.joined()
             try AtomicFile.write(Data(lines.utf8), to: folder.appendingPathComponent("eval-v\(version).jsonl"))
         }
-        try AtomicFile.write(Data(line(versions.map { (Double($0), outcome.accuracy[$0]! * 100) }).utf8),
-                             to: folder.appendingPathComponent("accuracy.svg"))
+        try AtomicFile.write(try JSONCoding.encode(outcome.iterations), to: folder.appendingPathComponent("iterations.json"))
+        var accuracy = Plot(title: "greedy test accuracy per policy version", x: "policy version", y: "accuracy (%)", integerX: true)
+        accuracy.series = [.init("", color: "seagreen", points: versions.map { .init(x: Double($0), y: outcome.accuracy[$0]! * 100) })]
+        try AtomicFile.write(Data(accuracy.svg().utf8), to: folder.appendingPathComponent("accuracy.svg"))
         var md = "# EAST run \(outcome.run)\n\n"
         md += "Checkpoint `\(spec.checkpoint)`; train \(spec.train.description); test \(spec.test.description); "
         md += "n = \(spec.sampling.n), temperature \(spec.sampling.temperature); loss \(spec.loss.rawValue), weighting \(spec.weighting.rawValue), "
@@ -58,61 +60,27 @@ public enum RunReport {
         })
     }
 
-    // MARK: Plots (plain SVG, 400 x 260, axes with min/max labels)
-
-    static let width = 400.0, height = 260.0, margin = 40.0
-
-    static func frame(_ title: String, _ body: String, x: (Double, Double), y: (Double, Double)) -> String {
-        let f = { (v: Double) in String(format: "%.2f", v) }
-        return """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="11">
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="\(width / 2)" y="16" text-anchor="middle" font-size="13">\(title)</text>
-        <line x1="\(margin)" y1="\(height - margin)" x2="\(width - 10)" y2="\(height - margin)" stroke="black"/>
-        <line x1="\(margin)" y1="\(height - margin)" x2="\(margin)" y2="24" stroke="black"/>
-        <text x="\(margin)" y="\(height - margin + 14)" text-anchor="middle">\(f(x.0))</text>
-        <text x="\(width - 10)" y="\(height - margin + 14)" text-anchor="end">\(f(x.1))</text>
-        <text x="\(margin - 4)" y="\(height - margin)" text-anchor="end">\(f(y.0))</text>
-        <text x="\(margin - 4)" y="30" text-anchor="end">\(f(y.1))</text>
-        \(body)
-        </svg>
-        """
+    /// The iteration reports `write` left in `folder`.
+    public static func iterations(in folder: URL) throws -> [IterationReport] {
+        let file = folder.appendingPathComponent("iterations.json")
+        guard let data = FileManager.default.contents(atPath: file.path) else { throw RunSpec.Invalid(setting: file.path, reason: "cannot be read") }
+        return try JSONCoding.decode([IterationReport].self, from: data, what: file.path)
     }
 
-    static func project(_ v: Double, _ range: (Double, Double), _ lo: Double, _ hi: Double) -> Double {
-        let span = range.1 - range.0
-        return lo + (span == 0 ? 0.5 : (v - range.0) / span) * (hi - lo)
-    }
+    // MARK: Plots
 
     static func histogram(_ values: [Double], bins: Int = 12) -> String {
         let hi = max(values.max() ?? 1, 1e-9)
         var counts = [Int](repeating: 0, count: bins)
         for v in values { counts[min(bins - 1, Int(v / hi * Double(bins)))] += 1 }
-        let top = Double(counts.max() ?? 1)
-        let barWidth = (width - 10 - margin) / Double(bins)
-        let bars = counts.enumerated().map { i, c -> String in
-            let h = top == 0 ? 0 : Double(c) / top * (height - margin - 30)
-            return "<rect x=\"\(margin + Double(i) * barWidth + 1)\" y=\(String(format: "\"%.1f\"", height - margin - h)) width=\"\(barWidth - 2)\" height=\(String(format: "\"%.1f\"", h)) fill=\"steelblue\"/>"
-        }.joined(separator: "\n")
-        return frame("entropy of the questions' answer clusters", bars, x: (0, hi), y: (0, top))
+        var plot = Plot(title: "entropy of the questions' answer clusters (last iteration)", x: "entropy H (nats)", y: "questions")
+        plot.bars = counts.enumerated().map { i, c in (hi * Double(i) / Double(bins), hi * Double(i + 1) / Double(bins), Double(c)) }
+        return plot.svg()
     }
 
-    static func scatter(_ points: [(Double, Double)]) -> String {
-        let xr = (points.map(\.0).min() ?? 0, points.map(\.0).max() ?? 1)
-        let yr = (points.map(\.1).min() ?? 0, points.map(\.1).max() ?? 1)
-        let dots = points.map { p in
-            String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"darkorange\"/>",
-                   project(p.0, xr, margin, width - 10), project(p.1, yr, height - margin, 30))
-        }.joined(separator: "\n")
-        return frame("weight vs entropy (kept questions)", dots, x: xr, y: yr)
-    }
-
-    static func line(_ points: [(Double, Double)]) -> String {
-        let xr = (points.map(\.0).min() ?? 0, points.map(\.0).max() ?? 1)
-        let yr = (min(points.map(\.1).min() ?? 0, 0), max(points.map(\.1).max() ?? 100, 1))
-        let path = points.map { p in String(format: "%.1f,%.1f", project(p.0, xr, margin, width - 10), project(p.1, yr, height - margin, 30)) }
-        let body = "<polyline fill=\"none\" stroke=\"seagreen\" stroke-width=\"2\" points=\"\(path.joined(separator: " "))\"/>"
-            + path.map { "<circle cx=\"\($0.split(separator: ",")[0])\" cy=\"\($0.split(separator: ",")[1])\" r=\"3\" fill=\"seagreen\"/>" }.joined()
-        return frame("greedy test accuracy (%) per policy version", body, x: xr, y: yr)
+    static func scatter(_ points: [QuestionPoint]) -> String {
+        var plot = Plot(title: "weight against entropy (kept questions, last iteration)", x: "entropy H (nats)", y: "loss weight")
+        plot.series = [.init("", color: "darkorange", points: points.compactMap { p in p.weight.map { .init(x: p.entropy, y: $0) } }, line: false)]
+        return plot.svg()
     }
 }

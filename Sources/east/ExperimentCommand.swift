@@ -1,53 +1,72 @@
 import ArgumentParser
+import EASTCluster
 import EASTCommandLine
 import EASTCore
 import EASTStages
+import EASTTransport
 import Foundation
 import Yams
 
-/// `east experiment`: the paper's tables and figures as one command. Every
-/// run of the spec is an `east selftrain --inprocess` child process (up to
-/// `--parallel` at once, one BLAS thread each) writing its report and
-/// per-question results under `DIR/runs/<run>/`; a run whose `report.md`
-/// exists is done, so rerunning the same command after a kill finishes only
-/// what is missing. Then `results.json`, `results.csv` and `report.md`.
+/// `east experiment`: the paper's tables and figures as one command. On the
+/// cluster (the default) each run is a coordinator in this process driving
+/// the shared workers, up to `--parallel` runs at once, its state in Redis;
+/// with `--inprocess` each run is an `east selftrain --inprocess` child
+/// process. Either way a run's report and per-question results land in
+/// `DIR/runs/<run>/`, a run whose `report.md` exists is done, and rerunning
+/// the same command after a kill finishes only what is missing. Then
+/// `results.json`, `results.csv` and `report.md` with the figures.
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Run an experiment (settings x seeds on one test set) and compare every setting with its baseline.",
-        discussion: "Presets: \(ExperimentSpec.presetNames.joined(separator: ", ")). Example: east experiment --preset table1 --inprocess --parallel 2")
+        discussion: "Presets: \(ExperimentSpec.presetNames.joined(separator: ", ")). Examples: east experiment --preset table1 --parallel 2 "
+            + "(on a running cluster: east cluster up), east experiment --preset table1 --inprocess --parallel 2")
 
     @Option(help: "Experiment spec, YAML or JSON.") var spec: String?
     @Option(help: "A built-in spec: \(ExperimentSpec.presetNames.joined(separator: ", ")).") var preset: String?
-    @Flag(help: "Run every run in processes on this machine (required: the cluster mode is not built yet).") var inprocess = false
+    @Flag(help: "Run every run in child processes on this machine instead of on the cluster.") var inprocess = false
     @Option(help: "Runs at once.") var parallel = 1
     @Option(help: "Output folder (default: experiments/<name>).") var out: String?
     @Option(help: "Bootstrap resamples.") var resamples = 2000
+    @Option(help: "Cluster: fail a run after this many of its messages were requeued after errors.") var maxRequeues = 10
+    @OptionGroup var cluster: WorkerOptions
 
     func run() throws {
         try failing {
-            guard inprocess else { throw ValidationError("the cluster mode of east experiment is not built yet; use --inprocess") }
             let experiment = try loadSpec()
             try experiment.validate()
+            guard parallel >= 1 else { throw RunSpec.Invalid(setting: "--parallel", reason: "must be at least 1, got \(parallel)") }
             let dir = URL(fileURLWithPath: out ?? "experiments/\(experiment.name)")
             try FileManager.default.createDirectory(at: dir.appendingPathComponent("runs"), withIntermediateDirectories: true)
             try refuseChangedSpec(experiment, in: dir)
-            let runs = experiment.runs
-            printError("experiment \(experiment.name): \(experiment.settings.count) settings x \(experiment.seeds.count) seeds = \(runs.count) runs, "
+            printError("experiment \(experiment.name): \(experiment.settings.count) settings x \(experiment.seeds.count) seeds = \(experiment.runs.count) runs, "
                        + "\(experiment.test.count) test questions; " + detectable(experiment))
-            try execute(runs, in: dir)
-            let results = try ExperimentResults.compute(experiment, evaluations: { id in
-                try Dictionary(uniqueKeysWithValues: (0...experiment.runs.first { $0.id == id }!.settings.iterations).map { v in
-                    (v, try RunReport.evaluation(in: dir.appendingPathComponent("runs/\(id)"), version: v))
-                })
-            }, resamples: resamples)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(results), to: dir.appendingPathComponent("results.json"))
-            try AtomicFile.write(Data(results.csv.utf8), to: dir.appendingPathComponent("results.csv"))
-            let markdown = results.markdown(experiment)
-            try AtomicFile.write(Data(markdown.utf8), to: dir.appendingPathComponent("report.md"))
-            say(markdown)
+            var driver = ExperimentDriver(spec: experiment, folder: dir, mode: inprocess ? "inprocess" : "cluster")
+            driver.parallel = parallel
+            let progressFile = dir.appendingPathComponent("progress.json")
+            if inprocess {
+                driver.report = { p in
+                    printError(p.summary)
+                    try? AtomicFile.write(try p.encoded(), to: progressFile)
+                }
+                let east = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+                try driver.execute { run in try ChildProcessLane(east: east, run: run, folder: driver.runFolder(run)) }
+            } else {
+                let env = try cluster.environment(role: "experiment")
+                let state = ExperimentState(redis: try RedisConnection(endpoint: env.redis), name: experiment.name)
+                try state.claim(experiment)
+                driver.report = { p in
+                    printError(p.summary)
+                    try? AtomicFile.write(try p.encoded(), to: progressFile)
+                    try? state.record(p)
+                }
+                let stop = StopFlag()
+                try driver.execute { run in
+                    try CoordinatorLane(run: state.runID(run), spec: run.spec, environment: env, folder: driver.runFolder(run),
+                                        maxRequeues: maxRequeues, stop: stop)
+                }
+            }
+            say(try driver.writeResults(resamples: resamples))
         }
     }
 
@@ -76,15 +95,8 @@ struct ExperimentCommand: ParsableCommand {
         if let data = FileManager.default.contents(atPath: file.path) {
             let stored = try JSONCoding.decode(ExperimentSpec.self, from: data, what: file.path)
             guard stored == experiment else {
-                // The top-level keys whose JSON differs.
-                func keys(_ spec: ExperimentSpec) throws -> [String: Data] {
-                    let object = try JSONSerialization.jsonObject(with: JSONCoding.encode(spec)) as? [String: Any] ?? [:]
-                    return try object.mapValues { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
-                }
-                let (old, new) = (try keys(stored), try keys(experiment))
-                let fields = Set(old.keys).union(new.keys).sorted().filter { old[$0] != new[$0] }
-                throw RunSpec.Invalid(setting: "experiment \(experiment.name)",
-                                      reason: "exists in \(dir.path) with another spec (it differs in \(fields.joined(separator: ", "))); use another --out or name")
+                throw RunSpec.Invalid(setting: "experiment \(experiment.name)", reason: "exists in \(dir.path) with another spec "
+                                      + "(it differs in \(stored.differences(from: experiment).joined(separator: ", "))); use another --out or name")
             }
         } else {
             try AtomicFile.write(try JSONCoding.encode(experiment), to: file)
@@ -100,45 +112,44 @@ struct ExperimentCommand: ParsableCommand {
         return "detectable difference at 80% power: " + zip(shares, mdes).map { String(format: "%.2f points if %.0f%% of answers differ", $1 * 100, $0 * 100) }
             .joined(separator: ", ") + " (seed noise adds to this)"
     }
+}
 
-    /// Runs what is not done yet, `parallel` at a time, with progress on stderr.
-    func execute(_ runs: [ExperimentSpec.Run], in dir: URL) throws {
-        let folder = { (run: ExperimentSpec.Run) in dir.appendingPathComponent("runs/\(run.id)") }
-        let waiting = runs.filter { !FileManager.default.fileExists(atPath: folder($0).appendingPathComponent("report.md").path) }
-        let done = runs.count - waiting.count
-        let east = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let start = Date()
-        var queue = waiting[...]
-        var inFlight: [(ExperimentSpec.Run, Process)] = []
-        var finished = 0
-        while !queue.isEmpty || !inFlight.isEmpty {
-            while inFlight.count < max(1, parallel), let run = queue.popFirst() {
-                try FileManager.default.createDirectory(at: folder(run), withIntermediateDirectories: true)
-                let specFile = folder(run).appendingPathComponent("spec.json")
-                try AtomicFile.write(try JSONCoding.encode(run.spec), to: specFile)
-                let process = Process()
-                process.executableURL = east
-                process.arguments = ["selftrain", "--inprocess", "--spec", specFile.path, "--run-id", run.id,
-                                     "--report", dir.appendingPathComponent("runs").path, "--threads", "1"]
-                let log = folder(run).appendingPathComponent("log.txt")
-                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-                let handle = try FileHandle(forWritingTo: log)
-                (process.standardOutput, process.standardError) = (handle, handle)
-                try process.run()
-                inFlight.append((run, process))
-            }
-            Thread.sleep(forTimeInterval: 0.5)
-            for (run, process) in inFlight where !process.isRunning {
-                guard process.terminationStatus == 0 else {
-                    throw RunSpec.Invalid(setting: "run \(run.id)", reason: "failed (exit \(process.terminationStatus)); see \(folder(run).path)/log.txt")
-                }
-                finished += 1
-                let elapsed = Date().timeIntervalSince(start)
-                let eta = elapsed / Double(finished) * Double(waiting.count - finished)
-                printError(String(format: "runs done %d/%d (%d in flight, %d waiting); %.0f s elapsed, about %.0f s to go; finished %@",
-                                  done + finished, runs.count, inFlight.count - 1, queue.count, elapsed, eta, run.id))
-            }
-            inFlight.removeAll { !$0.1.isRunning }
+/// One in-process run: `east selftrain --inprocess` as a child process with
+/// one BLAS thread, its output in `log.txt`, its last line the phase. It
+/// exits when this process dies (even by SIGKILL), so a rerun never races it.
+final class ChildProcessLane: ExperimentLane {
+    let process = Process()
+    let log: URL
+    let run: ExperimentSpec.Run
+
+    init(east: URL, run: ExperimentSpec.Run, folder: URL) throws {
+        self.run = run
+        let specFile = folder.appendingPathComponent("spec.json")
+        try AtomicFile.write(try JSONCoding.encode(run.spec), to: specFile)
+        process.executableURL = east
+        process.arguments = ["selftrain", "--inprocess", "--spec", specFile.path, "--run-id", run.id,
+                             "--report", folder.deletingLastPathComponent().path, "--threads", "1", "--exit-with-parent", String(getpid())]
+        log = folder.appendingPathComponent("log.txt")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        (process.standardOutput, process.standardError) = (handle, handle)
+        try process.run()
+    }
+
+    var phase: String {
+        guard let handle = try? FileHandle(forReadingFrom: log) else { return "starting" }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > 2048 ? size - 2048 : 0)
+        let tail = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        return tail.split(separator: "\n").last.map(String.init) ?? "starting"
+    }
+
+    var outcome: Result<Void, Error>? {
+        guard !process.isRunning else { return nil }
+        guard process.terminationStatus == 0 else {
+            return .failure(RunSpec.Invalid(setting: "run \(run.id)", reason: "failed (exit \(process.terminationStatus)); see \(log.path)"))
         }
+        return .success(())
     }
 }

@@ -31,8 +31,12 @@ struct SelfTrainCommand: ParsableCommand {
     @Option(help: "A RunSpec JSON file (as `east experiment` writes them); run options given too are laid over it.")
     var spec: String?
 
+    @Option(help: ArgumentHelp("Exit when the process with this pid is no longer the parent (east experiment's runs die with it).", visibility: .hidden))
+    var exitWithParent: Int32?
+
     func run() throws {
         relaunchWithFasterBLASKernelsIfNeeded()
+        if let parent = exitWithParent { exitWhenOrphaned(parent: parent) }
         try failing {
             guard inprocess else {
                 throw ValidationError("the cluster mode is started with `east cluster up` (scripts/cluster.sh); use --inprocess to run in this process")
@@ -51,4 +55,15 @@ struct SelfTrainCommand: ParsableCommand {
             if let out { try runner.policy.save(to: URL(fileURLWithPath: out)) }
         }
     }
+}
+
+/// A child whose parent was killed (even with SIGKILL) is re-parented; it
+/// notices within a second and exits, so a rerun never races a stale child.
+func exitWhenOrphaned(parent: Int32) {
+    let watcher = Thread {
+        while getppid() == parent { Thread.sleep(forTimeInterval: 0.5) }
+        printError("east: the parent process \(parent) is gone; stopping")
+        exit(1)
+    }
+    watcher.start()
 }

@@ -50,7 +50,9 @@ import Testing
         #expect(computed.comparisons.count == 1 && comparison.version == 1 && comparison.seeds == 2)
         #expect(abs(comparison.difference) < 1e-12)
         #expect(computed.csv.split(separator: "\n").count == 1 + 4 * 2)
-        #expect(computed.markdown(spec).contains("| sft entropy a=1.0 | v1 |"))
+        let report = ExperimentReport(spec: spec, results: computed, points: nil).markdown
+        #expect(report.contains("| sft entropy a=1.0 | v1 |"))
+        #expect(report.contains("| default (start model) | v0 | 25.00"))
 
         // Runs on other questions cannot be paired.
         #expect(throws: RunSpec.Invalid.self) {

@@ -45,10 +45,16 @@ public final class LocalCluster {
     /// output goes to this process's stdout instead of its log.
     @discardableResult
     public func start(_ role: Role, name: String, arguments: [String] = [], echo: Bool = false) throws -> Process {
+        try start(executable: "east-\(role.rawValue)", name: name, arguments: ["--name", name] + arguments, echo: echo)
+    }
+
+    /// Starts another executable of the package (e.g. `east experiment`) the same way.
+    @discardableResult
+    public func start(executable: String, name: String, arguments: [String], echo: Bool = false) throws -> Process {
         precondition(processes[name] == nil, "a process named \(name) is already running")
         let process = Process()
-        process.executableURL = binDirectory.appendingPathComponent("east-\(role.rawValue)")
-        process.arguments = ["--name", name] + arguments
+        process.executableURL = binDirectory.appendingPathComponent(executable)
+        process.arguments = arguments
         process.environment = environment
         if !echo {
             let log = logFile(name)

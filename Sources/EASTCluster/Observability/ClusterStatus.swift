@@ -1,8 +1,11 @@
 import EASTCore
+import EASTStages
 import EASTTransport
+import Foundation
 
 /// What `east status` shows an operator: every queue's depth and consumers,
-/// and the current run's phase and progress, read from the broker and Redis.
+/// the current run's phase and progress, and every experiment's progress,
+/// read from the broker and Redis.
 public struct ClusterStatus: Sendable {
     public struct QueueInfo: Sendable {
         public var name: String
@@ -16,6 +19,7 @@ public struct ClusterStatus: Sendable {
     public var clustered: Int
     public var trainer: [String: String]
     public var accuracy: [Int: Double]
+    public var experiments: [ExperimentProgress] = []
 
     public static func read(amqp: Endpoint, redis: Endpoint) throws -> ClusterStatus {
         let connection = try AMQPConnection(endpoint: amqp, heartbeat: 0)
@@ -25,14 +29,19 @@ public struct ClusterStatus: Sendable {
             return QueueInfo(name: q.name, messages: messages, consumers: consumers)
         }
         let r = try RedisConnection(endpoint: redis)
+        let experiments = try ExperimentState.all(r)
         guard let run = try RunState.currentRun(r) else {
-            return ClusterStatus(queues: queues, run: nil, snapshot: nil, clustered: 0, trainer: [:], accuracy: [:])
+            return ClusterStatus(queues: queues, run: nil, snapshot: nil, clustered: 0, trainer: [:], accuracy: [:], experiments: experiments)
         }
         let state = RunState(redis: r, run: run)
         let snapshot = try state.snapshot()
         return ClusterStatus(queues: queues, run: run, snapshot: snapshot,
                              clustered: try state.recordCount(iteration: max(1, snapshot.iteration)),
-                             trainer: try state.trainer(), accuracy: try state.accuracies())
+                             trainer: try state.trainer(), accuracy: try state.accuracies(), experiments: experiments)
+    }
+
+    var experimentsText: String {
+        experiments.isEmpty ? "" : "\nexperiments:\n" + experiments.map { $0.text + "\n" }.joined()
     }
 
     public var text: String {
@@ -40,29 +49,47 @@ public struct ClusterStatus: Sendable {
         for q in queues {
             out += q.name.padding(toLength: 20, withPad: " ", startingAt: 0) + String(q.messages).leftPadded(7) + String(q.consumers).leftPadded(11) + "\n"
         }
-        guard let run, let s = snapshot else { return out + "no run yet\n" }
+        guard let run, let s = snapshot else { return out + "no run yet\n" + experimentsText }
         out += "\nrun \(run): phase \(s.phase?.rawValue ?? "-"), iteration \(s.iteration)/\(s.iterations), policy v\(s.version)\n"
         out += "questions recorded \(clustered)/\(s.questions)\n"
         out += "trainer: step \(trainer["step"] ?? "-"), batch \(trainer["batch"] ?? "-"), loss \(trainer["loss"] ?? "-")\n"
         out += "accuracy: " + (accuracy.isEmpty ? "-" : accuracy.keys.sorted().map { "v\($0) \(String(format: "%.1f%%", accuracy[$0]! * 100))" }.joined(separator: ", ")) + "\n"
         out += "dead-lettered: \(queues.first { $0.name == Topology.deadLetterQueue }?.messages ?? 0)\n"
         if let note = s.note, !note.isEmpty { out += "note: \(note)\n" }
-        return out
+        return out + experimentsText
     }
 
-    public var json: JSON {
-        .object([
-            ("queues", .array(queues.map { .object([("name", .string($0.name)), ("messages", .number(Double($0.messages))), ("consumers", .number(Double($0.consumers)))]) })),
-            ("run", run.map(JSON.string) ?? .null),
-            ("phase", snapshot?.phase.map { .string($0.rawValue) } ?? .null),
-            ("iteration", .number(Double(snapshot?.iteration ?? 0))), ("iterations", .number(Double(snapshot?.iterations ?? 0))),
-            ("policy_version", .number(Double(snapshot?.version ?? 0))),
-            ("questions", .number(Double(snapshot?.questions ?? 0))), ("clustered", .number(Double(clustered))),
-            ("trainer_step", trainer["step"].flatMap(Double.init).map(JSON.number) ?? .null),
-            ("trainer_loss", trainer["loss"].flatMap(Double.init).map(JSON.number) ?? .null),
-            ("accuracy", .object(accuracy.keys.sorted().map { ("v\($0)", .number(accuracy[$0]!)) })),
-            ("dead_lettered", .number(Double(queues.first { $0.name == Topology.deadLetterQueue }?.messages ?? 0))),
-        ])
+    /// `east status --json`.
+    struct Report: Encodable {
+        struct Queue: Encodable { var name: String; var messages: Int; var consumers: Int }
+        var queues: [Queue]
+        var run: String?
+        var phase: String?
+        var iteration: Int
+        var iterations: Int
+        var policyVersion: Int
+        var questions: Int
+        var clustered: Int
+        var trainerStep: Double?
+        var trainerLoss: Double?
+        var accuracy: [String: Double]
+        var deadLettered: Int
+        var experiments: [ExperimentProgress]
+    }
+
+    public var json: String {
+        let report = Report(
+            queues: queues.map { .init(name: $0.name, messages: $0.messages, consumers: $0.consumers) }, run: run,
+            phase: snapshot?.phase?.rawValue, iteration: snapshot?.iteration ?? 0, iterations: snapshot?.iterations ?? 0,
+            policyVersion: snapshot?.version ?? 0, questions: snapshot?.questions ?? 0, clustered: clustered,
+            trainerStep: trainer["step"].flatMap(Double.init), trainerLoss: trainer["loss"].flatMap(Double.init),
+            accuracy: Dictionary(uniqueKeysWithValues: accuracy.map { ("v\($0.key)", $0.value) }),
+            deadLettered: queues.first { $0.name == Topology.deadLetterQueue }?.messages ?? 0, experiments: experiments)
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(report)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }
 

@@ -6,10 +6,13 @@ import Foundation
 
 /// Samples `n` responses per job with the policy version the job names, the
 /// run's sampling settings and seed. Any number of samplers compete for the
-/// sampling queue.
+/// sampling queue. Jobs of several runs may interleave (an experiment's
+/// runs share the samplers), so the last few policies stay loaded.
 public final class SamplerWorker: Worker {
     public static let queue = Topology.sampleQueue
-    private var policy: (run: String, version: Int, policy: Policy, sampler: Sampler)?
+    /// Most recently used last.
+    private var policies: [(run: String, version: Int, policy: Policy, sampler: Sampler)] = []
+    static let loadedPolicies = 4
 
     public init() {}
 
@@ -25,10 +28,17 @@ public final class SamplerWorker: Worker {
     }
 
     private func load(run: String, version: Int, _ env: WorkerEnvironment) throws -> (Policy, Sampler) {
-        if let p = policy, p.run == run, p.version == version { return (p.policy, p.sampler) }
+        if let i = policies.firstIndex(where: { $0.run == run && $0.version == version }) {
+            let p = policies.remove(at: i)
+            policies.append(p)
+            return (p.policy, p.sampler)
+        }
         let loaded = try env.store.loadPolicy(run: run, version: version)
         let sampler = Sampler(model: loaded.model, maxRows: 64, maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
-        policy = (run, version, loaded, sampler)
+        // A run's older versions are never sampled again.
+        policies.removeAll { $0.run == run }
+        if policies.count >= Self.loadedPolicies { policies.removeFirst() }
+        policies.append((run, version, loaded, sampler))
         env.log("loaded policy v\(version) of run \(run)")
         return (loaded, sampler)
     }

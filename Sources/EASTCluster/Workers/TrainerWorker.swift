@@ -11,31 +11,45 @@ import Foundation
 /// batches, the ones already in the saved model are skipped, and training
 /// continues exactly where it stopped. At an iteration's last batch it
 /// publishes the new policy version.
+///
+/// Several runs may train at once (an experiment's runs share the trainer):
+/// each run has its own session, position and unsaved batches, so batches of
+/// different runs may arrive interleaved and each run's training is the same
+/// as if it were alone.
 public final class TrainerWorker: Worker {
     public static let queue = Topology.trainQueue
     /// Covers the batches held unacked until the next save.
     public var prefetch: Int { checkpointEvery }
     let env: WorkerEnvironment
     let checkpointEvery: Int
-    private var session: (run: String, iteration: Int, session: TrainingSession)?
-    private var position: CheckpointStore.TrainerPosition?
-    private var pending: [AMQPDelivery] = []
+
+    /// One run's training in memory.
+    private struct RunTraining {
+        var session: (iteration: Int, session: TrainingSession)?
+        /// The last save, nil before the run's first.
+        var position: CheckpointStore.TrainerPosition?
+        /// Batches stepped since the last save, acked at the next.
+        var pending: [AMQPDelivery] = []
+        /// Where the session stands: its last stepped batch.
+        var stepped: CheckpointStore.TrainerPosition?
+    }
+    private var runs: [String: RunTraining] = [:]
 
     public init(environment: WorkerEnvironment, checkpointEvery: Int = 4) {
         env = environment
         self.checkpointEvery = max(1, checkpointEvery)
     }
 
-    /// Unsaved batches go back to the queue when the connection closes.
-    public var stopNote: String? { "\(pending.count) unsaved batch(es) returned to the queue" }
+    private var pendingCount: Int { runs.values.map(\.pending.count).reduce(0, +) }
 
-    /// A failed step leaves the in-memory session ahead of the save: drop it
-    /// and return the unsaved batches, so training resumes from the save.
+    /// Unsaved batches go back to the queue when the connection closes.
+    public var stopNote: String? { "\(pendingCount) unsaved batch(es) returned to the queue" }
+
+    /// A failed step leaves the in-memory sessions ahead of their saves: drop
+    /// them and return the unsaved batches, so training resumes from the saves.
     public func abandon(_ client: AMQPClient) throws {
-        for d in pending { try client.nack(d, requeue: true) }
-        pending.removeAll()
-        session = nil
-        position = nil
+        for d in runs.values.flatMap(\.pending) { try client.nack(d, requeue: true) }
+        runs.removeAll()
     }
 
     public func handle(_ batch: TrainBatch, _ work: Work) throws -> Disposition {
@@ -43,64 +57,77 @@ public final class TrainerWorker: Worker {
         guard batch.items.allSatisfy({ $0.example.kind == spec.loss }) else {
             throw MessageError("batch \(batch.index) of iteration \(batch.iteration) holds examples that are not \(spec.loss.rawValue)")
         }
-        let run = work.run, state = work.state
-        if position == nil || session?.run != run { position = try env.store.trainerPosition(run: run) }
+        let run = work.run
+        if runs[run] == nil { runs[run] = RunTraining(position: try env.store.trainerPosition(run: run)) }
         // Already in the saved model (a redelivery after a restart): skip it.
-        if let p = position, (batch.iteration, batch.index) <= (p.iteration, p.batch) {
-            if batch.index == batch.count - 1 { try publishPolicy(batch, work) }
+        if let p = runs[run]!.position, (batch.iteration, batch.index) <= (p.iteration, p.batch) {
+            if batch.index == batch.count - 1 { try publishPolicy(batch, work, session: nil) }
             return .done
         }
         let current = try sessionFor(batch, run: run, spec: spec)
         let report = current.step(batch.items)
-        let step = (position?.iteration == batch.iteration ? position!.step : 0) + pendingSteps() + 1
-        pending.append(work.delivery)
-        try state.recordTrainerStep(iteration: batch.iteration, batch: batch.index, step: step, loss: report.loss)
+        let before = runs[run]!.stepped ?? runs[run]!.position
+        let step = (before?.iteration == batch.iteration ? before!.step : 0) + 1
+        runs[run]!.pending.append(work.delivery)
+        runs[run]!.stepped = .init(iteration: batch.iteration, batch: batch.index, step: step)
+        try work.state.recordTrainerStep(iteration: batch.iteration, batch: batch.index, step: step, loss: report.loss)
         env.metrics.gauge("trainer_loss").record(Double(report.loss))
         let last = batch.index == batch.count - 1
-        if pending.count >= checkpointEvery || last {
-            let saved = CheckpointStore.TrainerPosition(iteration: batch.iteration, batch: batch.index, step: step)
-            try env.store.saveTrainer(current, position: saved, run: run)
-            position = saved
-            for d in pending { try work.client.ack(d) }
-            pending.removeAll()
+        if runs[run]!.pending.count >= checkpointEvery || last {
+            try save(run, session: current, work)
+        } else if pendingCount >= checkpointEvery {
+            // The broker sends no more until some are acked: save every run holding some.
+            try saveAll(work)
         }
         if last {
-            try publishPolicy(batch, work)
-            session = nil
+            try publishPolicy(batch, work, session: current)
+            runs[run]!.session = nil
         }
         return .deferred
     }
 
-    /// Steps taken since the last save (their batches are still pending).
-    private func pendingSteps() -> Int { pending.count }
+    /// Saves a run's session and acks its batches up to there.
+    private func save(_ run: String, session: TrainingSession, _ work: Work) throws {
+        guard let position = runs[run]!.stepped else { return }
+        try env.store.saveTrainer(session, position: position, run: run)
+        runs[run]!.position = position
+        for d in runs[run]!.pending { try work.client.ack(d) }
+        runs[run]!.pending.removeAll()
+    }
+
+    private func saveAll(_ work: Work) throws {
+        for (run, training) in runs where !training.pending.isEmpty {
+            if let session = training.session?.session { try save(run, session: session, work) }
+        }
+    }
 
     /// The session of the batch's iteration: resumed from the trainer's save
     /// when it is mid-iteration, else started from the policy version.
     private func sessionFor(_ batch: TrainBatch, run: String, spec: RunSpec) throws -> TrainingSession {
-        if let s = session, s.run == run, s.iteration == batch.iteration { return s.session }
+        if let s = runs[run]?.session, s.iteration == batch.iteration { return s.session }
         let start = try env.store.loadPolicy(run: run, version: batch.version)
         var policy = start
         var optimizer: AdamW?
-        if let p = position, p.iteration == batch.iteration {
+        if let p = runs[run]?.position, p.iteration == batch.iteration {
             let dir = env.store.trainerDirectory(run: run)
             policy = try Policy.load(from: dir, version: batch.version)
             let adam = policy.model.adapter.map { AdamW(entries: $0.layout.entries, count: $0.parameterCount) }
                 ?? AdamW(layout: policy.model.layout)
             try Checkpoint.loadOptimizer(into: adam, from: dir)
             optimizer = adam
-            env.log("resuming iteration \(batch.iteration) after batch \(p.batch) (step \(p.step))")
+            env.log("resuming run \(run) iteration \(batch.iteration) after batch \(p.batch) (step \(p.step))")
         }
         let s = TrainingSession(policy: policy, loss: spec.loss, weighting: spec.weighting, learningRate: spec.learningRate,
                                 beta: spec.beta, totalSteps: batch.count, reference: spec.loss == .sft ? nil : start.frozenModel(), optimizer: optimizer)
-        session = (run, batch.iteration, s)
+        runs[run]!.session = (batch.iteration, s)
         return s
     }
 
     /// Saves policy version+1 (once), records it, tells the evaluator.
-    private func publishPolicy(_ batch: TrainBatch, _ work: Work) throws {
+    private func publishPolicy(_ batch: TrainBatch, _ work: Work, session: TrainingSession?) throws {
         let run = work.run
         let version = batch.version + 1
-        let policy = try session?.session.policy ?? Policy.load(from: env.store.trainerDirectory(run: run), version: version)
+        let policy = try session?.policy ?? Policy.load(from: env.store.trainerDirectory(run: run), version: version)
         policy.version = version
         let path = try env.store.savePolicy(policy, run: run, version: version)
         try work.state.recordCheckpoint(version: version, path: path.path)

@@ -105,38 +105,4 @@ public struct ExperimentResults: Codable, Sendable {
         }
         return out
     }
-
-    /// Table 1's layout: per loss, the baseline row then its variants, the
-    /// last version's accuracy with its CI and the paired difference to the
-    /// baseline; the best accuracy per loss in bold.
-    public func markdown(_ spec: ExperimentSpec) -> String {
-        func pct(_ x: Double) -> String { String(format: "%.2f", x * 100) }
-        let last = { (s: Settings) in s.iterations }
-        var md = "# Experiment \(experiment)\n\n"
-        md += "\(testQuestions) test questions (\(spec.test.task.rawValue), test seed \(spec.test.seed)), the same for every run; "
-        md += "\(spec.seeds.count) seed(s) per setting (\(spec.seeds.map(String.init).joined(separator: ", "))); "
-        md += "\(comparisons.count) comparison(s). Accuracy: mean over seeds, 95% CI from a bootstrap over questions and seeds. "
-        md += "Difference: paired by seed and question, 95% bootstrap CI, two-sided sign-flip p-value (not corrected for the number of comparisons).\n\n"
-        md += "| setting | version | accuracy % [95% CI] | vs baseline, points [95% CI] | p |\n| --- | --- | --- | --- | --- |\n"
-        let rows = settings.filter { $0.version == last($0.setting) }
-        for loss in LossKind.allCases {
-            let group = rows.filter { $0.setting.loss == loss }
-            guard let best = group.map(\.accuracy.mean).max() else { continue }
-            for row in group {
-                let s = row.setting
-                var name = "\(s.loss.rawValue) \(s.weighting.rawValue)"
-                if let a = s.a { name += " a=\(a)" }
-                if let m = s.mapping, m != .power { name += " \(m.rawValue)" }
-                if s.iterations > 1 { name += " T=\(s.iterations)" }
-                let e = row.accuracy
-                var accuracy = "\(pct(e.mean)) [\(pct(e.ci95[0])), \(pct(e.ci95[1]))]"
-                if e.mean == best { accuracy = "**\(accuracy)**" }
-                let c = comparisons.first { $0.setting.loss == s.loss && $0.setting.weighting == s.weighting && $0.setting.a == s.a
-                    && $0.setting.mapping == s.mapping && $0.setting.iterations == s.iterations && $0.version == row.version }
-                let diff = c.map { String(format: "%+.2f [%+.2f, %+.2f]", $0.difference * 100, $0.ci95[0] * 100, $0.ci95[1] * 100) } ?? "(baseline)"
-                md += "| \(name) | v\(row.version) | \(accuracy) | \(diff) | \(c.map { String(format: "%.3f", $0.pValue) } ?? "") |\n"
-            }
-        }
-        return md
-    }
 }

@@ -152,6 +152,16 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         return spec
     }
 
+    /// The top-level keys whose JSON differs from `other`'s (to name them when a changed spec is refused).
+    public func differences(from other: ExperimentSpec) -> [String] {
+        func keys(_ spec: ExperimentSpec) -> [String: Data] {
+            let object = (try? JSONSerialization.jsonObject(with: JSONCoding.encode(spec))) as? [String: Any] ?? [:]
+            return object.compactMapValues { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
+        }
+        let (mine, theirs) = (keys(self), keys(other))
+        return Set(mine.keys).union(theirs.keys).sorted().filter { mine[$0] != theirs[$0] }
+    }
+
     /// Refuses what cannot run, naming the key.
     public func validate() throws {
         func require(_ ok: Bool, _ key: String, _ reason: String) throws {
