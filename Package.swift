@@ -110,8 +110,8 @@ let package = Package(
         .testTarget(name: "EASTTransportTests", dependencies: ["EASTTransport"]),
         // Runs the worker executables against real servers.
         .testTarget(name: "ClusterTests", dependencies: [
-            "EASTCluster", "EASTTransport", "EASTCore",
-            "east-coordinator", "east-sampler", "east-clusterer", "east-trainer", "east-evaluator",
+            "EASTCluster", "EASTTransport", "EASTCore", "EASTStages", "EASTEngine",
+            "east-coordinator", "east-sampler", "east-clusterer", "east-trainer", "east-evaluator", "east",
         ]),
         .testTarget(name: "EASTStagesTests", dependencies: ["EASTStages", "EASTEngine", "EASTCore"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CRabbitMQ", "CHiredis", "COpenBLAS"]),
