@@ -29,6 +29,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Output folder (default: experiments/<name>).") var out: String?
     @Option(help: "Bootstrap resamples.") var resamples = 2000
     @Option(help: "Cluster: fail a run after this many of its messages were requeued after errors.") var maxRequeues = 10
+    @Flag(help: "Only rewrite DIR/report.md and its figures from DIR/results.json.") var reportOnly = false
     @OptionGroup var cluster: WorkerOptions
 
     func run() throws {
@@ -37,6 +38,11 @@ struct ExperimentCommand: ParsableCommand {
             try experiment.validate()
             guard parallel >= 1 else { throw RunSpec.Invalid(setting: "--parallel", reason: "must be at least 1, got \(parallel)") }
             let dir = URL(fileURLWithPath: out ?? "experiments/\(experiment.name)")
+            if reportOnly {
+                try refuseChangedSpec(experiment, in: dir)
+                say(try ExperimentDriver(spec: experiment, folder: dir, mode: "report").rewriteReport())
+                return
+            }
             try FileManager.default.createDirectory(at: dir.appendingPathComponent("runs"), withIntermediateDirectories: true)
             try refuseChangedSpec(experiment, in: dir)
             printError("experiment \(experiment.name): \(experiment.settings.count) settings x \(experiment.seeds.count) seeds = \(experiment.runs.count) runs, "

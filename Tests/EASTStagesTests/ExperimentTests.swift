@@ -54,6 +54,16 @@ import Testing
         #expect(report.contains("| sft entropy a=1.0 | v1 |"))
         #expect(report.contains("| default (start model) | v0 | 25.00"))
 
+        // Three iterations: every version in the table, and Fig. 4 with its paired companion.
+        var three = spec
+        three.axes.iterations = [3]
+        let versions = { (id: String) in [0: start, 1: results(table[id.replacingOccurrences(of: "T3", with: "T1")]!), 2: start, 3: start] }
+        let computedThree = try ExperimentResults.compute(three, evaluations: versions, resamples: 200)
+        let figures = ExperimentReport(spec: three, results: computedThree, points: nil).figures.map(\.file)
+        #expect(figures == ["fig4-iterations.svg", "fig4-iterations-differences.svg"])
+        let markdown = ExperimentReport(spec: three, results: computedThree, points: nil).markdown
+        #expect(markdown.contains("| sft entropy a=1.0 T=3 | v2 |") && markdown.contains("| sft uniform T=3 | v3 |"))
+
         // Runs on other questions cannot be paired.
         #expect(throws: RunSpec.Invalid.self) {
             try ExperimentResults.compute(spec, evaluations: { id in

@@ -54,6 +54,8 @@ public struct Plot {
     public var bars: [(x0: Double, x1: Double, y: Double)] = []
     /// Names the shade of shaded points (0 blue ... 1 red) in the legend.
     public var shadeTitle: String?
+    /// A dashed horizontal line at y = 0 (for differences).
+    public var zeroLine = false
     /// Forces the y range (e.g. 0...1); else it fits the data.
     public var yRange: (Double, Double)?
 
@@ -61,8 +63,8 @@ public struct Plot {
         (self.title, self.xTitle, self.yTitle, self.integerX) = (title, x, y, integerX)
     }
 
-    static let width = 520.0, height = 320.0
-    static let left = 62.0, right = 150.0, top = 30.0, bottom = 48.0
+    static let width = 640.0, height = 320.0
+    static let left = 62.0, right = 230.0, top = 30.0, bottom = 48.0
 
     /// Blue at 0 to red at 1.
     public static func shade(_ v: Double) -> String {
@@ -98,7 +100,7 @@ public struct Plot {
         let points = series.flatMap(\.points)
         var xs = points.map(\.x) + bars.flatMap { [$0.x0, $0.x1] }
         var ys = points.flatMap { [$0.y, $0.low ?? $0.y, $0.high ?? $0.y] } + bands.flatMap { [$0.low, $0.high] } + bars.map(\.y)
-        if !bars.isEmpty { ys.append(0) }
+        if !bars.isEmpty || zeroLine { ys.append(0) }
         if xs.isEmpty { xs = [0, 1] }
         if ys.isEmpty { ys = [0, 1] }
         var xr = (xs.min()!, xs.max()!)
@@ -122,6 +124,9 @@ public struct Plot {
         }
         for bar in bars {
             s += "<rect x=\"\(f(px(bar.x0) + 1))\" y=\"\(f(py(bar.y)))\" width=\"\(f(max(0, px(bar.x1) - px(bar.x0) - 2)))\" height=\"\(f(py(0) - py(bar.y)))\" fill=\"steelblue\"/>\n"
+        }
+        if zeroLine {
+            s += "<line x1=\"\(f(x0))\" y1=\"\(f(py(0)))\" x2=\"\(f(x1))\" y2=\"\(f(py(0)))\" stroke=\"gray\" stroke-dasharray=\"4 3\"/>\n"
         }
         // Axes, ticks and titles.
         s += "<line x1=\"\(f(x0))\" y1=\"\(f(y0))\" x2=\"\(f(x1))\" y2=\"\(f(y0))\" stroke=\"black\"/>\n"

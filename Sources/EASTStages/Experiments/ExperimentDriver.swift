@@ -155,6 +155,20 @@ public struct ExperimentDriver {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(results), to: folder.appendingPathComponent("results.json"))
         try AtomicFile.write(Data(results.csv.utf8), to: folder.appendingPathComponent("results.csv"))
+        return try writeReport(results)
+    }
+
+    /// Rewrites `report.md` and its figures from `results.json` alone (for
+    /// results whose run folders are gone; Fig. 5 needs one of them).
+    @discardableResult
+    public func rewriteReport() throws -> String {
+        let file = folder.appendingPathComponent("results.json")
+        guard let data = FileManager.default.contents(atPath: file.path) else { throw RunSpec.Invalid(setting: file.path, reason: "cannot be read") }
+        return try writeReport(try JSONCoding.decode(ExperimentResults.self, from: data, what: file.path))
+    }
+
+    func writeReport(_ results: ExperimentResults) throws -> String {
+        let runs = spec.runs
         // Fig. 5 shows the first non-baseline setting's first seed (the baseline's weights are all 1).
         let shown = runs.first { $0.settings != spec.baseline(of: $0.settings) } ?? runs[0]
         let points = (try? RunReport.iterations(in: runFolder(shown)))?.first.map { (shown.id, $0.points) }

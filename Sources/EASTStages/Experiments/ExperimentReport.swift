@@ -70,10 +70,12 @@ public struct ExperimentReport {
             if let start = estimate(group[0].setting, version: 0) {
                 md += "| default (start model) | v0 | \(pct(start.mean)) [\(pct(start.ci95[0])), \(pct(start.ci95[1]))] | | |\n"
             }
-            for row in group {
+            // Every version of a setting with several iterations, the last alone otherwise.
+            let shown = results.settings.filter { $0.setting.loss == loss && $0.version >= 1 && ($0.setting.iterations > 1 || $0.version == $0.setting.iterations) }
+            for row in shown {
                 let e = row.accuracy
                 var accuracy = "\(pct(e.mean)) [\(pct(e.ci95[0])), \(pct(e.ci95[1]))]"
-                if e.mean == best { accuracy = "**\(accuracy)**" }
+                if e.mean == best, row.version == row.setting.iterations { accuracy = "**\(accuracy)**" }
                 let c = comparison(row.setting, version: row.version)
                 let diff = c.map { String(format: "%+.2f [%+.2f, %+.2f]", $0.difference * 100, $0.ci95[0] * 100, $0.ci95[1] * 100) } ?? "(baseline)"
                 md += "| \(Self.name(row.setting)) | v\(row.version) | \(accuracy) | \(diff) | \(c.map { String(format: "%.3f", $0.pValue) } ?? "") |\n"
@@ -113,7 +115,13 @@ public struct ExperimentReport {
     var figures: [(file: String, title: String, plot: Plot)] {
         var out: [(String, String, Plot)] = []
         if let fig3 = aSweep { out.append(("fig3-a-sweep.svg", "Fig. 3: accuracy against a", fig3)) }
+        if let fig3 = aSweepDifferences {
+            out.append(("fig3-a-sweep-differences.svg", "Fig. 3, paired: the difference to the baseline against a", fig3))
+        }
         if let fig4 = iterationsFigure { out.append(("fig4-iterations.svg", "Fig. 4: accuracy against iteration", fig4)) }
+        if let fig4 = iterationsDifferences {
+            out.append(("fig4-iterations-differences.svg", "Fig. 4, paired: the difference to the baseline per iteration", fig4))
+        }
         if let fig5 = questionsFigure { out.append(("fig5-questions.svg", "Fig. 5: the first iteration's questions", fig5)) }
         return out
     }
@@ -140,6 +148,42 @@ public struct ExperimentReport {
             }
         }
         return plot
+    }
+
+    /// The same sweep as paired differences to the baseline, which the
+    /// accuracies' own (much wider) intervals hide.
+    var aSweepDifferences: Plot? {
+        guard aSweep != nil else { return nil }
+        var lines: [String: [ExperimentResults.ComparisonEntry]] = [:]
+        for c in results.comparisons where c.setting.a != nil && c.version == c.setting.iterations {
+            var s = c.setting
+            s.a = nil
+            lines["\(Self.name(s)) - \(Self.name(c.baseline))", default: []].append(c)
+        }
+        var plot = Plot(title: "difference to the baseline against a (paired 95% CI)", x: "a (exponent of the mapping)", y: "difference (points)")
+        plot.zeroLine = true
+        for (i, (name, rows)) in lines.filter({ $0.value.count > 1 }).sorted(by: { $0.key < $1.key }).enumerated() {
+            plot.series.append(.init(name, color: Self.colors[i % Self.colors.count], points: rows.sorted { $0.setting.a! < $1.setting.a! }.map { c in
+                Plot.Point(x: c.setting.a!, y: c.difference * 100, low: c.ci95[0] * 100, high: c.ci95[1] * 100)
+            }))
+        }
+        return plot.series.isEmpty ? nil : plot
+    }
+
+    /// Each multi-iteration setting against its baseline, version by version.
+    var iterationsDifferences: Plot? {
+        let multi = finalRows.filter { $0.setting.iterations > 1 }
+        var plot = Plot(title: "difference to the baseline per iteration (paired 95% CI)", x: "iteration (policy version)",
+                        y: "difference (points)", integerX: true)
+        plot.zeroLine = true
+        for (i, row) in multi.enumerated() {
+            let points = (1...row.setting.iterations).compactMap { v in
+                comparison(row.setting, version: v).map { Plot.Point(x: Double(v), y: $0.difference * 100, low: $0.ci95[0] * 100, high: $0.ci95[1] * 100) }
+            }
+            guard !points.isEmpty, let b = baseline(of: row.setting) else { continue }
+            plot.series.append(.init("\(Self.name(row.setting)) - \(Self.name(b))", color: Self.colors[(i + 1) % Self.colors.count], points: points))
+        }
+        return plot.series.isEmpty ? nil : plot
     }
 
     func baseline(of s: Settings) -> Settings? { comparison(s, version: s.iterations)?.baseline }
