@@ -133,10 +133,34 @@ import Testing
         #expect(together[0].allSatisfy { $0.tokens.count == 3 })  // 13 + 3 = capacity
         for (request, batched) in zip(requests, together) {
             let alone = sampler.generate(prompt: request.prompt, n: request.n, parameters: request.parameters)
-            #expect(alone.map(\.tokens) == batched.map(\.tokens))
-            for (a, b) in zip(alone, batched) {
-                for (x, y) in zip(a.logProbs, b.logProbs) { #expect(abs(x - y) < 1e-4) }
+            #expect(alone == batched)  // bit for bit: every product is row by row
+        }
+    }
+
+    /// Continuous batching: requests that join while others decode, into the
+    /// rows that finished ones left, get the samples they get alone, bit for bit.
+    @Test func requestsJoiningMidDecodeMatchSeparateCalls() throws {
+        let model = try Self.model()
+        let sampler = Sampler(model: model, maxRows: 6, maxSequenceLength: 24)
+        let requests = (0..<7).map { i in
+            GenerationRequest(prompt: [1] + (0..<(1 + i % 3)).map { 2 + ($0 + i) % 10 }, n: 2 + i % 3,
+                              parameters: .init(temperature: 1.1, maxNewTokens: 4 + 3 * (i % 4), stopTokens: [12], seed: UInt64(40 + i)))
+        }
+        var waiting = requests.indices[...]
+        var results: [Int: [Sample]] = [:]
+        var steps = 0, joinedMidDecode = 0
+        while results.count < requests.count {
+            while let next = waiting.first, sampler.admit(requests[next], tag: next) {
+                if !sampler.isIdle, steps > 0 { joinedMidDecode += 1 }
+                waiting.removeFirst()
             }
+            for (tag, samples) in sampler.step() { results[tag] = samples }
+            steps += 1
+        }
+        #expect(sampler.isIdle && sampler.freeRows == 6)
+        #expect(joinedMidDecode >= 3)
+        for (i, request) in requests.enumerated() {
+            #expect(sampler.generate(prompt: request.prompt, n: request.n, parameters: request.parameters) == results[i])
         }
     }
 

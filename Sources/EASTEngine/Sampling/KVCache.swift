@@ -68,8 +68,12 @@ final class KVCache {
         }
     }
 
-    func reset() {
-        for r in 0..<rows { lengths[r] = 0; prefixLengths[r] = 0; prefixRows[r] = r }
+    func reset() { reset(rows: 0..<rows) }
+
+    /// Empties some rows (a freed block, for the next request); rows that
+    /// share a prefix are always in the same block.
+    func reset(rows range: Range<Int>) {
+        for r in range { lengths[r] = 0; prefixLengths[r] = 0; prefixRows[r] = r }
     }
 
     /// Gives `targets` row `source`'s positions as their shared prefix: after
