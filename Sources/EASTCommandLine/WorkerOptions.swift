@@ -89,6 +89,12 @@ public struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Trainer only: save model, optimizer and position (and ack) every K batches.")
     var checkpointEvery = 4
 
+    @Option(help: "Sampler only: samples decoded together (continuous batching).")
+    var maxRows = 64
+
+    @Option(help: "Sampler only: jobs held at once (default: twice what fits at n = 8).")
+    var jobsInHand: Int?
+
     public init() {}
 
     /// Parses the command line as this role's and runs it. (Top-level code
@@ -104,10 +110,10 @@ public struct WorkerCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let role = Self.role, checkpointEvery = checkpointEvery
+        let role = Self.role, checkpointEvery = checkpointEvery, maxRows = maxRows, jobsInHand = jobsInHand
         try await options.runService(role: role.rawValue) { env, stop in
             switch role {
-            case .sampler: try WorkerLoop.run(SamplerWorker(), environment: env, stop: stop)
+            case .sampler: try WorkerLoop.run(SamplerWorker(environment: env, maxRows: maxRows, jobsInHand: jobsInHand), environment: env, stop: stop)
             case .clusterer: try WorkerLoop.run(ClustererWorker(), environment: env, stop: stop)
             case .trainer: try WorkerLoop.run(TrainerWorker(environment: env, checkpointEvery: checkpointEvery), environment: env, stop: stop)
             case .evaluator: try WorkerLoop.run(EvaluatorWorker(), environment: env, stop: stop)

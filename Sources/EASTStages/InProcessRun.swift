@@ -44,15 +44,8 @@ public final class InProcessRun {
     }
 
     private func runIteration(_ iteration: Int, progress: (String) -> Void) throws -> IterationReport {
-        // 1. Sample n responses per question, several questions per decode batch.
-        var samples: [QuestionSamples] = []
-        let perBatch = max(1, sampler.maxRows / spec.sampling.n)
-        var index = 0
-        while index < trainQuestions.count {
-            let chunk = Array(trainQuestions[index..<min(index + perBatch, trainQuestions.count)])
-            samples += SamplingStage.sample(policy, questions: chunk, settings: spec.sampling, runSeed: spec.seed, sampler: sampler)
-            index += perBatch
-        }
+        // 1. Sample n responses per question, through one continuous batch.
+        let samples = SamplingStage.sample(policy, questions: trainQuestions, settings: spec.sampling, runSeed: spec.seed, sampler: sampler)
         progress("iteration \(iteration): sampled \(spec.sampling.n) x \(samples.count) questions")
 
         // 2. Cluster and pick examples per question, then weigh them all.

@@ -47,24 +47,71 @@ public enum SamplingStage {
         sample(policy, questions: [question], settings: settings, runSeed: runSeed, sampler: sampler)[0]
     }
 
-    /// Samples several questions in one decode batch (rows = questions x n).
+    /// Samples several questions through one continuous batch: each
+    /// question joins when its n rows are free. The samples are the same
+    /// bits as each question sampled alone.
     public static func sample(
         _ policy: Policy, questions: [Question], settings: SamplingSettings, runSeed: UInt64, sampler: Sampler
     ) -> [QuestionSamples] {
-        let requests = questions.map { q in
-            GenerationRequest(
-                prompt: policy.format.prompt(q.text, tokenizer: policy.tokenizer), n: settings.n,
-                parameters: SamplingParameters(
-                    temperature: settings.temperature, topK: 0, topP: settings.topP,
-                    maxNewTokens: settings.maxNewTokens, stopTokens: policy.format.stopTokens(policy.tokenizer),
-                    seed: seed(run: runSeed, version: policy.version, questionID: q.id)))
+        let batch = SamplingBatch(policy: policy, sampler: sampler)
+        var results = [QuestionSamples?](repeating: nil, count: questions.count)
+        var next = 0
+        while next < questions.count || !batch.isIdle {
+            while next < questions.count, batch.offer(questions[next], tag: next, settings: settings, runSeed: runSeed) { next += 1 }
+            for (tag, samples) in batch.step() { results[tag] = samples }
         }
-        let results = sampler.generate(requests)
-        return zip(questions, results).map { q, samples in
-            QuestionSamples(
-                questionID: q.id,
+        return results.map { $0! }
+    }
+
+    /// The generation request of one question.
+    static func request(_ policy: Policy, question q: Question, settings: SamplingSettings, runSeed: UInt64) -> GenerationRequest {
+        GenerationRequest(
+            prompt: policy.format.prompt(q.text, tokenizer: policy.tokenizer), n: settings.n,
+            parameters: SamplingParameters(
+                temperature: settings.temperature, topK: 0, topP: settings.topP,
+                maxNewTokens: settings.maxNewTokens, stopTokens: policy.format.stopTokens(policy.tokenizer),
+                seed: seed(run: runSeed, version: policy.version, questionID: q.id)))
+    }
+}
+
+/// Questions in, their samples out, through one policy's sampler with
+/// continuous batching: a question joins as soon as n rows are free, and a
+/// question's samples leave as soon as its last sample is done. The
+/// in-process run and the cluster's samplers both sample through it.
+public final class SamplingBatch {
+    public let policy: Policy
+    public let sampler: Sampler
+    private var questions: [Int: String] = [:]
+
+    public init(policy: Policy, sampler: Sampler) {
+        precondition(sampler.model === policy.model, "the sampler must decode the policy's model")
+        (self.policy, self.sampler) = (policy, sampler)
+    }
+
+    /// Starts sampling `question` beside the others when there is room; false when there is not.
+    public func offer(_ question: Question, tag: Int, settings: SamplingSettings, runSeed: UInt64) -> Bool {
+        let request = SamplingStage.request(policy, question: question, settings: settings, runSeed: runSeed)
+        guard sampler.admit(request, tag: tag) else { return false }
+        questions[tag] = question.id
+        return true
+    }
+
+    /// One decode step; the questions that are done, by tag.
+    public func step() -> [(tag: Int, samples: QuestionSamples)] {
+        sampler.step().map { tag, samples in
+            let id = questions.removeValue(forKey: tag)!
+            return (tag, QuestionSamples(
+                questionID: id,
                 responses: samples.map { policy.format.response($0.tokens, tokenizer: policy.tokenizer) },
-                meanLogProbs: samples.map { s in s.logProbs.isEmpty ? 0 : Double(s.logProbs.reduce(0, +)) / Double(s.logProbs.count) })
+                meanLogProbs: samples.map { s in s.logProbs.isEmpty ? 0 : Double(s.logProbs.reduce(0, +)) / Double(s.logProbs.count) }))
         }
+    }
+
+    public var isIdle: Bool { sampler.isIdle }
+
+    /// Drops every question in flight (after a failure; their jobs go back to the queue).
+    public func cancel() {
+        sampler.cancelAll()
+        questions.removeAll()
     }
 }

@@ -94,7 +94,7 @@ import Testing
         try cluster.start(.trainer, name: "trainer-2", arguments: trainerArguments)
         (status, output) = cluster.finishCoordinator(run: run)
         #expect(status == 0, "\(output)")
-        #expect(cluster.log("trainer-2").contains("resuming iteration 1"))
+        #expect(cluster.log("trainer-2").contains("resuming run \(run) iteration 1"))
 
         let expected = try ClusterHarness.state(reference).losses()
         let resumed = try state.losses()

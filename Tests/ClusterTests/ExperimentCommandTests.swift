@@ -4,7 +4,8 @@ import EASTTransport
 import Foundation
 import Testing
 
-/// `east experiment` end to end: a tiny experiment (2 settings x 2 seeds)
+/// `east experiment` end to end: a tiny experiment (3 settings x 2 seeds;
+/// LW(P) makes the samples' log-probs matter, not only their answers)
 /// in process and on the cluster gives the same results file; killed with
 /// SIGKILL mid-way (and a worker with it) and rerun, it finishes with the
 /// same file again; a changed spec is refused by name. (Part of the
@@ -16,7 +17,7 @@ extension ClusterTests {
         base: {checkpoint: \(ClusterHarness.backbone), task: arith-easy, train_count: 16, n: 4, temperature: 1.0, max_tokens: 64, batch_size: 4, epochs: 1}
         test: {task: arith-easy, count: 16, seed: 7}
         seeds: \(seeds)
-        axes: {weighting: [entropy]}
+        axes: {weighting: [entropy, lwp]}
         baseline: {weighting: uniform}
         """
     }
@@ -57,11 +58,11 @@ extension ClusterTests {
         // In process: the reference.
         try experiment("inprocess", ["--inprocess"])
         let output = finish("inprocess")
-        #expect(output.contains("4 runs, 16 test questions; detectable difference at 80% power"), "\(output)")
-        #expect(output.contains("\(name) (inprocess): 4/4 runs done"), "\(output)")
+        #expect(output.contains("6 runs, 16 test questions; detectable difference at 80% power"), "\(output)")
+        #expect(output.contains("\(name) (inprocess): 6/6 runs done"), "\(output)")
         let reference = try Self.results(dir.appendingPathComponent("inprocess"))
-        #expect((reference["runs"] as? [Any])?.count == 4)
-        #expect((reference["comparisons"] as? [Any])?.count == 1)
+        #expect((reference["runs"] as? [Any])?.count == 6)
+        #expect((reference["comparisons"] as? [Any])?.count == 2)
         let report = try String(contentsOf: dir.appendingPathComponent("inprocess/report.md"), encoding: .utf8)
         #expect(report.contains("| default (start model) | v0 |") && report.contains("| sft entropy a=1.0 | v1 |"), "\(report)")
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("inprocess/fig5-questions.svg").path))
@@ -71,7 +72,7 @@ extension ClusterTests {
         let killed = dir.appendingPathComponent("inprocess-killed")
         #expect(ClusterHarness.waitFor(timeout: 300) { Self.doneRuns(killed) >= 1 })
         cluster.kill9("inprocess-killed")
-        #expect(Self.doneRuns(killed) < 4, "killed too late to test resuming")
+        #expect(Self.doneRuns(killed) < 6, "killed too late to test resuming")
         Thread.sleep(forTimeInterval: 1.5)  // the orphaned runs notice and exit
         try experiment("inprocess-killed", ["--inprocess"])
         _ = finish("inprocess-killed")
@@ -90,7 +91,11 @@ extension ClusterTests {
         let clusterOutput = finish("cluster")
         #expect(try Self.results(dir.appendingPathComponent("cluster")) == reference, "\(clusterOutput)")
         let status = try ClusterStatus.read(amqp: ClusterHarness.amqp, redis: ClusterHarness.redis)
-        #expect(status.text.contains("\(name) (cluster): 4/4 runs done"), "\(status.text)")
+        #expect(status.text.contains("\(name) (cluster): 6/6 runs done"), "\(status.text)")
+        // Every worker reports how busy it is; the samplers did work.
+        #expect(Set(status.workers.map(\.role)) == ["sampler", "clusterer", "trainer", "evaluator"], "\(status.text)")
+        #expect(status.workers.filter { $0.role == "sampler" }.allSatisfy { $0.utilisation.busySeconds > 0 }, "\(status.text)")
+        #expect(status.text.contains("utilisation (busy share of the last minute):\nclusterer   1 x"), "\(status.text)")
 
         // On the cluster, SIGKILL of the command and of the trainer mid-way: the rerun resumes the runs from Redis.
         let renamed = "\(name)-k"

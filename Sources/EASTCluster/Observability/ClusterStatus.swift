@@ -20,6 +20,8 @@ public struct ClusterStatus: Sendable {
     public var trainer: [String: String]
     public var accuracy: [Int: Double]
     public var experiments: [ExperimentProgress] = []
+    /// The workers alive, with how busy each was in the last minute.
+    public var workers: [WorkerRegistry.Entry] = []
 
     public static func read(amqp: Endpoint, redis: Endpoint) throws -> ClusterStatus {
         let connection = try AMQPConnection(endpoint: amqp, heartbeat: 0)
@@ -30,14 +32,30 @@ public struct ClusterStatus: Sendable {
         }
         let r = try RedisConnection(endpoint: redis)
         let experiments = try ExperimentState.all(r)
+        let workers = try WorkerRegistry.alive(r)
         guard let run = try RunState.currentRun(r) else {
-            return ClusterStatus(queues: queues, run: nil, snapshot: nil, clustered: 0, trainer: [:], accuracy: [:], experiments: experiments)
+            return ClusterStatus(queues: queues, run: nil, snapshot: nil, clustered: 0, trainer: [:], accuracy: [:], experiments: experiments,
+                                 workers: workers)
         }
         let state = RunState(redis: r, run: run)
         let snapshot = try state.snapshot()
         return ClusterStatus(queues: queues, run: run, snapshot: snapshot,
                              clustered: try state.recordCount(iteration: max(1, snapshot.iteration)),
-                             trainer: try state.trainer(), accuracy: try state.accuracies(), experiments: experiments)
+                             trainer: try state.trainer(), accuracy: try state.accuracies(), experiments: experiments,
+                             workers: workers)
+    }
+
+    /// Per role: replicas and their busy share of the last minute.
+    var workersText: String {
+        guard !workers.isEmpty else { return "" }
+        var out = "\nutilisation (busy share of the last minute):\n"
+        for role in Set(workers.map(\.role)).sorted() {
+            let group = workers.filter { $0.role == role }
+            let mean = group.map(\.utilisation.recent).reduce(0, +) / Double(group.count)
+            out += role.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "%d x %3.0f%%  (", group.count, mean * 100)
+                + group.map { String(format: "%@ %.0f%%", $0.name, $0.utilisation.recent * 100) }.joined(separator: ", ") + ")\n"
+        }
+        return out
     }
 
     var experimentsText: String {
@@ -49,14 +67,14 @@ public struct ClusterStatus: Sendable {
         for q in queues {
             out += q.name.padding(toLength: 20, withPad: " ", startingAt: 0) + String(q.messages).leftPadded(7) + String(q.consumers).leftPadded(11) + "\n"
         }
-        guard let run, let s = snapshot else { return out + "no run yet\n" + experimentsText }
+        guard let run, let s = snapshot else { return out + "no run yet\n" + workersText + experimentsText }
         out += "\nrun \(run): phase \(s.phase?.rawValue ?? "-"), iteration \(s.iteration)/\(s.iterations), policy v\(s.version)\n"
         out += "questions recorded \(clustered)/\(s.questions)\n"
         out += "trainer: step \(trainer["step"] ?? "-"), batch \(trainer["batch"] ?? "-"), loss \(trainer["loss"] ?? "-")\n"
         out += "accuracy: " + (accuracy.isEmpty ? "-" : accuracy.keys.sorted().map { "v\($0) \(String(format: "%.1f%%", accuracy[$0]! * 100))" }.joined(separator: ", ")) + "\n"
         out += "dead-lettered: \(queues.first { $0.name == Topology.deadLetterQueue }?.messages ?? 0)\n"
         if let note = s.note, !note.isEmpty { out += "note: \(note)\n" }
-        return out + experimentsText
+        return out + workersText + experimentsText
     }
 
     /// `east status --json`.
@@ -75,6 +93,7 @@ public struct ClusterStatus: Sendable {
         var accuracy: [String: Double]
         var deadLettered: Int
         var experiments: [ExperimentProgress]
+        var workers: [WorkerRegistry.Entry]
     }
 
     public var json: String {
@@ -84,7 +103,8 @@ public struct ClusterStatus: Sendable {
             policyVersion: snapshot?.version ?? 0, questions: snapshot?.questions ?? 0, clustered: clustered,
             trainerStep: trainer["step"].flatMap(Double.init), trainerLoss: trainer["loss"].flatMap(Double.init),
             accuracy: Dictionary(uniqueKeysWithValues: accuracy.map { ("v\($0.key)", $0.value) }),
-            deadLettered: queues.first { $0.name == Topology.deadLetterQueue }?.messages ?? 0, experiments: experiments)
+            deadLettered: queues.first { $0.name == Topology.deadLetterQueue }?.messages ?? 0, experiments: experiments,
+            workers: workers)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.dateEncodingStrategy = .iso8601

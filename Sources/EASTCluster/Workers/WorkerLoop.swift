@@ -44,12 +44,22 @@ public protocol Worker: AnyObject {
     func abandon(_ client: AMQPClient) throws
     /// A line for the log when the loop stops.
     var stopNote: String? { get }
+    /// A batching worker (the sampler) holds messages (`.deferred`) and
+    /// finishes them in `advance`: whether it takes another message now,
+    /// and whether it holds work to advance.
+    var canTake: Bool { get }
+    var isBusy: Bool { get }
+    /// Does a slice of the held work, publishing and acking what it finished.
+    func advance(_ client: AMQPClient) throws
 }
 
 extension Worker {
     public var prefetch: Int { 1 }
     public func abandon(_ client: AMQPClient) throws {}
     public var stopNote: String? { nil }
+    public var canTake: Bool { true }
+    public var isBusy: Bool { false }
+    public func advance(_ client: AMQPClient) throws {}
 }
 
 /// Specs never change once a run has started, so each worker reads one per run.
@@ -81,8 +91,29 @@ public enum WorkerLoop {
         let specs = SpecCache()
         try client.consume(W.queue)
         env.log("consuming \(W.queue)")
+        var reported = Date.distantPast
         while !stop.isRequested {
-            guard let delivery = client.next(timeout: 0.5) else { continue }
+            if Date().timeIntervalSince(reported) >= 5 {
+                reported = Date()
+                let entry = WorkerRegistry.Entry(name: env.name, role: env.metrics.role, utilisation: env.metrics.utilisation.read())
+                try? WorkerRegistry.report(entry, redis: redis)
+            }
+            if worker.isBusy {
+                let start = DispatchTime.now()
+                do {
+                    try worker.advance(client)
+                } catch {
+                    env.log("returning the held messages to \(W.queue) after an error: \(error)")
+                    try worker.abandon(client)
+                    env.metrics.requeued.increment()
+                }
+                env.metrics.busy.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds))
+            }
+            guard worker.canTake else { continue }
+            let waited = DispatchTime.now()
+            let delivery = client.next(timeout: worker.isBusy ? 0 : 0.5)
+            env.metrics.idle.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - waited.uptimeNanoseconds))
+            guard let delivery else { continue }
             let start = DispatchTime.now()
             var run: String?
             do {
@@ -115,7 +146,9 @@ public enum WorkerLoop {
                 env.metrics.requeued.increment()
                 if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: false) }
             }
-            env.metrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds))
+            let spent = Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds)
+            env.metrics.duration.recordNanoseconds(spent)
+            env.metrics.busy.recordNanoseconds(spent)
         }
         env.log("shutting down" + (worker.stopNote.map { ": \($0)" } ?? ""))
     }

@@ -187,6 +187,12 @@ public final class Sampler {
         return done.sorted { $0.tag < $1.tag }
     }
 
+    /// Drops every request in flight and frees their rows.
+    public func cancelAll() {
+        inFlight.removeAll()
+        for r in 0..<maxRows { rowRequest[r] = nil; rowFinished[r] = true }
+    }
+
     /// Records row r's next token.
     private func record(row r: Int, token: Int, logProb: Float) {
         let first = rowRequest[r]!, s = rowSample[r]
