@@ -22,15 +22,19 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Fail the run after this many of its messages were requeued after errors (any dead letter fails it at once).")
     var maxRequeues = 10
 
+    @Option(help: "Sampling jobs of the run in the queue at most (published but not yet recorded); more follow as records come in.")
+    var maxQueuedJobs = 256
+
     func run() async throws {
         let id = runID ?? "run-\(Int(Date().timeIntervalSince1970))"
-        let runOptions = runOptions, report = report, maxRequeues = maxRequeues
+        let runOptions = runOptions, report = report, maxRequeues = maxRequeues, maxQueuedJobs = maxQueuedJobs
         try await options.runService(role: "coordinator") { env, stop in
             // A resumed run starts from its stored spec; options given now must agree with it.
             var spec = try RunState(redis: RedisConnection(endpoint: env.redis), run: id).spec() ?? RunOptions.defaults
             runOptions.apply(to: &spec)
             let coordinator = Coordinator(environment: env, spec: spec, run: id, progress: { say($0) })
             coordinator.maxRequeues = maxRequeues
+            coordinator.maxQueuedJobs = maxQueuedJobs
             let outcome = try coordinator.run(stop: stop)
             let folder = try RunReport.write(outcome, to: URL(fileURLWithPath: report).appendingPathComponent(id))
             say(try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8))

@@ -51,8 +51,11 @@ extension ClusterTests {
         let cluster = try ClusterHarness.cluster()
         defer { cluster.stop() }
         let run = Self.uniqueRun("interrupted")
-        try cluster.startCoordinator(run: run)  // no workers: it waits in sampling
-        #expect(ClusterHarness.waitFor(timeout: 60) { cluster.log("coordinator-\(run)").contains("published 16 sampling jobs") })
+        try cluster.startCoordinator(run: run, extra: ["--max-queued-jobs", "5"])  // no workers: it waits in sampling
+        #expect(ClusterHarness.waitFor(timeout: 60) { cluster.log("coordinator-\(run)").contains("sampling 16 questions") })
+        // Backpressure: no more than 5 of the run's jobs in the queue while none is recorded.
+        Thread.sleep(forTimeInterval: 1)
+        #expect(try ClusterHarness.broker().inspectQueue(Topology.sampleQueue).messages == 5)
         cluster.processes["coordinator-\(run)"]?.terminate()
         let (status, output) = cluster.finishCoordinator(run: run, timeout: 30)
         #expect(status == 1)

@@ -20,6 +20,8 @@ public final class Coordinator {
     public let run: String
     /// Requeued failures of the run's messages past which the run fails.
     public var maxRequeues = 10
+    /// Sampling jobs of this run published but not yet recorded, at most.
+    public var maxQueuedJobs = 256
     let progress: @Sendable (String) -> Void
 
     public init(environment: WorkerEnvironment, spec: RunSpec, run: String, progress: @escaping @Sendable (String) -> Void) {
@@ -93,21 +95,39 @@ public final class Coordinator {
         let version = iteration - 1
         var snapshot = try state.snapshot()
 
-        // 1. Sampling: publish the jobs of questions without a record yet.
+        // 1. Sampling: publish the jobs of questions without a record yet, at
+        //    most `maxQueuedJobs` ahead of the records (backpressure: the runs
+        //    of an experiment interleave in the queue instead of one flooding it).
         if snapshot.phase == .sampling || snapshot.iteration < iteration {
             try state.setPhase(.sampling, iteration: iteration, version: version)
             let done = try state.records(iteration: iteration)
-            let jobs = train.filter { done[$0.id] == nil }.map { q in
-                (exchange: Topology.jobsExchange, routingKey: "sample",
-                 body: SampleJob(iteration: iteration, version: version, question: q).envelope(run: run))
+            var jobs = train.filter { done[$0.id] == nil }[...]
+            let recordedAtStart = done.count
+            var published = 0
+            func topUp(recorded: Int) throws {
+                let ahead = published - (recorded - recordedAtStart)
+                let batch = jobs.prefix(max(0, maxQueuedJobs - ahead))
+                guard !batch.isEmpty else { return }
+                try client.publish(batch.map { q in
+                    (exchange: Topology.jobsExchange, routingKey: "sample",
+                     body: SampleJob(iteration: iteration, version: version, question: q).envelope(run: run))
+                })
+                jobs = jobs.dropFirst(batch.count)
+                published += batch.count
             }
-            if !jobs.isEmpty { try client.publish(jobs) }
-            progress("iteration \(iteration): published \(jobs.count) sampling jobs (policy v\(version), n = \(spec.sampling.n))")
-            try waitUntil(state: state, stop: stop, doing: { "sampling iteration \(iteration) (\((try? state.recordCount(iteration: iteration)) ?? 0)/\(train.count) questions recorded)" }) {
+            try topUp(recorded: recordedAtStart)
+            progress("iteration \(iteration): sampling \(train.count - recordedAtStart) questions (policy v\(version), n = \(spec.sampling.n)), "
+                     + "at most \(maxQueuedJobs) jobs queued at a time")
+            var lastLine = Date.distantPast
+            try waitUntil(state: state, stop: stop, every: 0.25, doing: { "sampling iteration \(iteration) (\((try? state.recordCount(iteration: iteration)) ?? 0)/\(train.count) questions recorded)" }) {
                 let count = try state.recordCount(iteration: iteration)
-                var depth = 0
-                try? client.perform { depth = try $0.inspectQueue(Topology.sampleQueue).messages }
-                progress("iteration \(iteration) sampling: \(count)/\(train.count) questions recorded, \(depth) jobs waiting")
+                try topUp(recorded: count)
+                if Date().timeIntervalSince(lastLine) >= 2 {
+                    lastLine = Date()
+                    var depth = 0
+                    try? client.perform { depth = try $0.inspectQueue(Topology.sampleQueue).messages }
+                    progress("iteration \(iteration) sampling: \(count)/\(train.count) questions recorded, \(depth) jobs waiting")
+                }
                 return count >= train.count
             }
         }
@@ -168,13 +188,13 @@ public final class Coordinator {
         }
     }
 
-    /// Polls `done` every 2 s until it holds; stops on SIGTERM (naming what
-    /// it interrupted) and fails the run when its messages keep failing.
-    private func waitUntil(state: RunState, stop: StopFlag, doing: () -> String, _ done: () throws -> Bool) throws {
+    /// Polls `done` every `every` seconds until it holds; stops on SIGTERM
+    /// (naming what it interrupted) and fails the run when its messages keep failing.
+    private func waitUntil(state: RunState, stop: StopFlag, every: Double = 2, doing: () -> String, _ done: () throws -> Bool) throws {
         var last = Date.distantPast
         while true {
             if stop.isRequested { throw Interrupted(run: run, doing: doing()) }
-            if Date().timeIntervalSince(last) >= 2 {
+            if Date().timeIntervalSince(last) >= every {
                 last = Date()
                 if try done() { return }
                 let failures = try state.failures()
