@@ -89,6 +89,9 @@ public struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Trainer only: save model, optimizer and position (and ack) every K batches.")
     var checkpointEvery = 4
 
+    @Option(help: "Evaluator only: test questions per evaluation shard (any evaluator replica takes any shard).")
+    var evalShardSize = 128
+
     @Option(help: "Sampler only: samples decoded together (continuous batching).")
     var maxRows = 64
 
@@ -110,13 +113,29 @@ public struct WorkerCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let role = Self.role, checkpointEvery = checkpointEvery, maxRows = maxRows, jobsInHand = jobsInHand
+        let role = Self.role, checkpointEvery = checkpointEvery, maxRows = maxRows, jobsInHand = jobsInHand, evalShardSize = evalShardSize
         try await options.runService(role: role.rawValue) { env, stop in
             switch role {
             case .sampler: try WorkerLoop.run(SamplerWorker(environment: env, maxRows: maxRows, jobsInHand: jobsInHand), environment: env, stop: stop)
             case .clusterer: try WorkerLoop.run(ClustererWorker(), environment: env, stop: stop)
             case .trainer: try WorkerLoop.run(TrainerWorker(environment: env, checkpointEvery: checkpointEvery), environment: env, stop: stop)
-            case .evaluator: try WorkerLoop.run(EvaluatorWorker(), environment: env, stop: stop)
+            case .evaluator:
+                // Two loops: checkpoint events become shard jobs; shard jobs (any replica's) are evaluated.
+                // If either fails, both stop and the evaluator exits with the error.
+                let group = DispatchGroup()
+                nonisolated(unsafe) var splitterError: Error?
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    do { try WorkerLoop.run(EvaluationSplitter(shardSize: evalShardSize), environment: env, stop: stop) } catch {
+                        splitterError = error
+                        stop.request()
+                    }
+                }.start()
+                defer { stop.request(); group.wait() }
+                try WorkerLoop.run(EvaluatorWorker(), environment: env, stop: stop)
+                group.wait()
+                if let splitterError { throw splitterError }
             case .coordinator: preconditionFailure("the coordinator has its own command")
             }
         }

@@ -19,17 +19,18 @@ struct ClusterCommand: AsyncParsableCommand {
 
         @OptionGroup var workers: WorkerOptions
         @Option(help: "Sampler replicas.") var samplers = 2
+        @Option(help: "Evaluator replicas (they share each policy version's test set in shards).") var evaluators = 1
         @Option(help: "Folder for the workers' logs.") var logs = ".east-logs"
         @Argument(parsing: .postTerminator, help: "Arguments for east-coordinator (run options, --run-id, --report).")
         var coordinator: [String] = []
 
         func run() async throws {
-            let samplers = samplers, logs = logs, coordinator = coordinator
+            let samplers = samplers, evaluators = evaluators, logs = logs, coordinator = coordinator
             try await workers.runService(role: "launcher") { env, stop in
                 let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: env.amqp, redis: env.redis,
                                                store: env.store.root.path, logs: URL(fileURLWithPath: logs))
                 defer { cluster.stop() }
-                try cluster.startWorkers(samplers: samplers)
+                try cluster.startWorkers(samplers: samplers, evaluators: evaluators)
                 say("workers up (logs in \(logs)); watch them with: east status --watch")
                 let process = try cluster.start(.coordinator, name: "coordinator", arguments: coordinator, echo: true)
                 while process.isRunning {

@@ -30,9 +30,11 @@ import Testing
         for name in ["rabbitmq", "redis", "coordinator", "sampler", "clusterer", "trainer", "evaluator"] {
             #expect(services[name] != nil, "service \(name)")
         }
-        // Samplers scale with --scale: no fixed container name or host port may pin them.
-        #expect(services["sampler"]?["container_name"] == nil)
-        #expect(services["sampler"]?["ports"] == nil)
+        // Samplers and evaluators scale with --scale: no fixed container name or host port may pin them.
+        for name in ["sampler", "evaluator"] {
+            #expect(services[name]?["container_name"] == nil)
+            #expect(services[name]?["ports"] == nil)
+        }
         // The broker loads the same topology file the tests check against the code.
         #expect(output.contains("topology/definitions.json"))
         // Credentials come from the env file, not from the compose file.

@@ -68,9 +68,11 @@ public final class LocalCluster {
         return process
     }
 
-    /// Evaluator, trainer, clusterer and `samplers` samplers (`sampler-1`...).
-    public func startWorkers(samplers: Int, arguments: [Role: [String]] = [:]) throws {
-        for role in [Role.evaluator, .trainer, .clusterer] { try start(role, name: role.rawValue, arguments: arguments[role] ?? []) }
+    /// Trainer, clusterer, `evaluators` evaluators (`evaluator`, then
+    /// `evaluator-2`...) and `samplers` samplers (`sampler-1`...).
+    public func startWorkers(samplers: Int, evaluators: Int = 1, arguments: [Role: [String]] = [:]) throws {
+        for role in [Role.trainer, .clusterer] { try start(role, name: role.rawValue, arguments: arguments[role] ?? []) }
+        for i in 1...max(1, evaluators) { try start(.evaluator, name: i == 1 ? "evaluator" : "evaluator-\(i)", arguments: arguments[.evaluator] ?? []) }
         for i in 1...max(1, samplers) { try start(.sampler, name: "sampler-\(i)", arguments: arguments[.sampler] ?? []) }
     }
 

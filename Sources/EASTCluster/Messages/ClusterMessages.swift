@@ -60,3 +60,21 @@ public struct CheckpointReady: ClusterMessage, Equatable {
     public var version: Int
     public var path: String
 }
+
+/// evaluator (on a checkpoint event) -> evaluators: greedy-decode test
+/// questions `start ..< start + count` of the run with policy `version`.
+public struct EvalShard: ClusterMessage, Equatable {
+    public static let type = "eval_shard"
+    public var version: Int
+    public var path: String
+    public var shard: Int
+    public var shards: Int
+    public var start: Int
+    public var count: Int
+
+    public func validate() throws(MessageError) {
+        guard shard >= 0, shard < shards, start >= 0, count >= 1 else {
+            throw MessageError("evaluation shard \(shard) of \(shards) (questions \(start) + \(count)) is out of range")
+        }
+    }
+}

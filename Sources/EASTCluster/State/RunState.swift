@@ -23,6 +23,7 @@ import Foundation
 /// | `east:run:<run>:checkpoints`     | hash | policy version -> checkpoint path                  | trainer     |
 /// | `east:run:<run>:accuracy`        | hash | policy version -> greedy test accuracy             | evaluator   |
 /// | `east:run:<run>:evaluations`     | hash | policy version -> `[QuestionResult]` (JSON)        | evaluator   |
+/// | `east:run:<run>:eval-shards:<v>` | hash | shard index -> its `[QuestionResult]` (JSON)       | evaluators  |
 /// | `east:run:<run>:failures`        | hash | dead_lettered, requeued (counts), last (reason)    | any worker  |
 public final class RunState {
     public let redis: RedisConnection
@@ -146,6 +147,30 @@ public final class RunState {
             ["HSET", key("evaluations"), String(version), try JSONCoding.string(result.questions)],
             ["HSET", key("accuracy"), String(version), String(result.accuracy)],
         ])
+    }
+
+    /// Records one shard's results (once: a redelivered shard changes
+    /// nothing); when it completes the set, assembles them in shard order
+    /// into the version's evaluation and returns it. With nil results (a
+    /// redelivered shard already recorded) it only assembles.
+    public func recordEvaluationShard(version: Int, shard: Int, shards: Int, _ results: [QuestionResult]?) throws -> EvaluationStage.Result? {
+        let shardsKey = key("eval-shards:\(version)")
+        if let results { _ = try redis.command(["HSETNX", shardsKey, String(shard), try JSONCoding.string(results)]) }
+        let parts = try hash(shardsKey)
+        guard parts.count == shards else { return nil }
+        var all: [QuestionResult] = []
+        for i in 0..<shards {
+            guard let text = parts[String(i)] else { throw MessageError("run \(run) v\(version): shard \(i) of \(shards) is missing", run: run) }
+            all += try JSONCoding.decode([QuestionResult].self, from: text, what: "shard \(i) of the evaluation of v\(version) of run \(run)")
+        }
+        let result = EvaluationStage.Result(questions: all)
+        try recordEvaluation(version: version, result)
+        return result
+    }
+
+    /// Whether a shard of a version is recorded.
+    public func hasEvaluationShard(version: Int, shard: Int) throws -> Bool {
+        try redis.command(["HEXISTS", key("eval-shards:\(version)"), String(shard)]).integer == 1
     }
 
     /// Policy version -> one result per test question, in test-set order.

@@ -4,26 +4,78 @@ import EASTStages
 import EASTTransport
 import Foundation
 
-/// On every checkpoint-ready event, greedy-decodes the run's test questions
-/// (stored in Redis with the run) with that policy version and records the
-/// accuracy and every question's result in Redis (once).
-public final class EvaluatorWorker: Worker {
+/// On every checkpoint-ready event, splits the run's test set into shards
+/// of `shardSize` questions and publishes one `EvalShard` job per shard, so
+/// that any number of evaluator replicas share a version's evaluation.
+public final class EvaluationSplitter: Worker {
     public static let queue = Topology.checkpointQueue
+    public let shardSize: Int
+    /// It only publishes: its waiting is not the evaluator's idle time.
+    public var countsUtilisation: Bool { false }
 
-    public init() {}
+    public init(shardSize: Int = 128) {
+        self.shardSize = max(1, shardSize)
+    }
 
     public func handle(_ event: CheckpointReady, _ work: Work) throws -> Disposition {
         let state = work.state
         if try state.accuracies()[event.version] != nil { return .done }  // already measured
-        let spec = try work.spec()
-        let questions = try state.testQuestions()
-        let policy = try Policy.load(from: URL(fileURLWithPath: event.path), version: event.version)
-        let sampler = Sampler(model: policy.model, maxRows: 32, maxSequenceLength: min(512, policy.model.config.maxSeqLen))
-        let start = Date()
-        let result = EvaluationStage.evaluate(policy, questions: questions, maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32)
-        try state.recordEvaluation(version: event.version, result)
-        work.environment.log(String(format: "run %@ policy v%d: greedy accuracy %.1f%% (%d/%d) in %.0f s", work.run, event.version, result.accuracy * 100,
-                       result.correct, result.total, Date().timeIntervalSince(start)))
+        let count = try state.testQuestions().count
+        let shards = max(1, (count + shardSize - 1) / shardSize)
+        let per = (count + shards - 1) / shards
+        let jobs = (0..<shards).map { i in
+            (exchange: Topology.jobsExchange, routingKey: "eval",
+             body: EvalShard(version: event.version, path: event.path, shard: i, shards: shards, start: i * per,
+                             count: min(per, count - i * per)).envelope(run: work.run))
+        }
+        try work.client.publish(jobs)
         return .done
+    }
+}
+
+/// Greedy-decodes one shard of a run's test questions (stored in Redis
+/// with the run) with the shard's policy version and records its results;
+/// the evaluator that records a version's last shard assembles the
+/// accuracy and every question's result (exactly once under redelivery:
+/// shards are recorded with HSETNX, and assembling is idempotent).
+public final class EvaluatorWorker: Worker {
+    public static let queue = Topology.evalQueue
+    private var policy: (run: String, version: Int, policy: Policy, sampler: Sampler)?
+    private var started: [String: Date] = [:]
+
+    public init() {}
+
+    public func handle(_ shard: EvalShard, _ work: Work) throws -> Disposition {
+        let state = work.state
+        if try state.accuracies()[shard.version] != nil { return .done }  // already measured
+        var results: [QuestionResult]?
+        if try !state.hasEvaluationShard(version: shard.version, shard: shard.shard) {
+            let spec = try work.spec()
+            let questions = try state.testQuestions()
+            guard shard.start + shard.count <= questions.count else {
+                throw MessageError("evaluation shard \(shard.shard) reaches question \(shard.start + shard.count) of \(questions.count)")
+            }
+            let (policy, sampler) = try load(run: work.run, version: shard.version, path: shard.path)
+            let key = "\(work.run) v\(shard.version)"
+            if started[key] == nil { started[key] = Date() }
+            results = EvaluationStage.evaluate(policy, questions: Array(questions[shard.start..<(shard.start + shard.count)]),
+                                               maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32).questions
+            work.environment.log("run \(work.run) v\(shard.version): evaluated shard \(shard.shard + 1) of \(shard.shards) (\(shard.count) questions)")
+        }
+        if let result = try state.recordEvaluationShard(version: shard.version, shard: shard.shard, shards: shard.shards, results) {
+            let since = started.removeValue(forKey: "\(work.run) v\(shard.version)")
+            work.environment.log(String(format: "run %@ policy v%d: greedy accuracy %.1f%% (%d/%d, %d shards)%@", work.run, shard.version,
+                                        result.accuracy * 100, result.correct, result.total, shard.shards,
+                                        since.map { String(format: "; the last shard's evaluator started %.0f s ago", Date().timeIntervalSince($0)) } ?? ""))
+        }
+        return .done
+    }
+
+    private func load(run: String, version: Int, path: String) throws -> (Policy, Sampler) {
+        if let p = policy, p.run == run, p.version == version { return (p.policy, p.sampler) }
+        let loaded = try Policy.load(from: URL(fileURLWithPath: path), version: version)
+        let sampler = Sampler(model: loaded.model, maxRows: 32, maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
+        policy = (run, version, loaded, sampler)
+        return (loaded, sampler)
     }
 }

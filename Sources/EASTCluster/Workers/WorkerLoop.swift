@@ -49,6 +49,9 @@ public protocol Worker: AnyObject {
     /// and whether it holds work to advance.
     var canTake: Bool { get }
     var isBusy: Bool { get }
+    /// Whether its busy and idle seconds are the role's (false for a helper
+    /// loop beside the role's main one, e.g. the evaluator's splitter).
+    var countsUtilisation: Bool { get }
     /// Does a slice of the held work, publishing and acking what it finished.
     func advance(_ client: AMQPClient) throws
 }
@@ -58,6 +61,7 @@ extension Worker {
     public func abandon(_ client: AMQPClient) throws {}
     public var stopNote: String? { nil }
     public var canTake: Bool { true }
+    public var countsUtilisation: Bool { true }
     public var isBusy: Bool { false }
     public func advance(_ client: AMQPClient) throws {}
 }
@@ -93,7 +97,7 @@ public enum WorkerLoop {
         env.log("consuming \(W.queue)")
         var reported = Date.distantPast
         while !stop.isRequested {
-            if Date().timeIntervalSince(reported) >= 5 {
+            if worker.countsUtilisation, Date().timeIntervalSince(reported) >= 5 {
                 reported = Date()
                 let entry = WorkerRegistry.Entry(name: env.name, role: env.metrics.role, utilisation: env.metrics.utilisation.read())
                 try? WorkerRegistry.report(entry, redis: redis)
@@ -107,12 +111,12 @@ public enum WorkerLoop {
                     try worker.abandon(client)
                     env.metrics.requeued.increment()
                 }
-                env.metrics.busy.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds))
+                if worker.countsUtilisation { env.metrics.busy.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds)) }
             }
             guard worker.canTake else { continue }
             let waited = DispatchTime.now()
             let delivery = client.next(timeout: worker.isBusy ? 0 : 0.5)
-            env.metrics.idle.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - waited.uptimeNanoseconds))
+            if worker.countsUtilisation { env.metrics.idle.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - waited.uptimeNanoseconds)) }
             guard let delivery else { continue }
             let start = DispatchTime.now()
             var run: String?
@@ -148,7 +152,7 @@ public enum WorkerLoop {
             }
             let spent = Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds)
             env.metrics.duration.recordNanoseconds(spent)
-            env.metrics.busy.recordNanoseconds(spent)
+            if worker.countsUtilisation { env.metrics.busy.recordNanoseconds(spent) }
         }
         env.log("shutting down" + (worker.stopNote.map { ": \($0)" } ?? ""))
     }
