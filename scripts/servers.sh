@@ -13,6 +13,7 @@ D=${EAST_SERVERS_DIR:-$PWD/.servers}
 AMQP_PORT=${EAST_AMQP_PORT:-5673}
 DIST_PORT=${EAST_AMQP_DIST_PORT:-25673}
 REDIS_PORT=${EAST_REDIS_PORT:-6390}
+PROMETHEUS_PORT=${EAST_AMQP_PROMETHEUS_PORT:-15693}   # the broker's Prometheus plugin
 NODE=east@localhost
 
 rabbit_env() {
@@ -40,10 +41,10 @@ start() {
     fi
     if ! port_open "$AMQP_PORT"; then
         rabbit_env
-        echo '[].' > "$D/rabbitmq/enabled_plugins"
+        echo '[rabbitmq_prometheus].' > "$D/rabbitmq/enabled_plugins"
         touch "$D/rabbitmq/rabbitmq-env.conf"
         # Long jobs ack late: allow an hour before the broker gives up on an unacked delivery.
-        echo 'consumer_timeout = 3600000' > "$D/rabbitmq/rabbitmq.conf"
+        printf 'consumer_timeout = 3600000\nprometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = %s\n' "$PROMETHEUS_PORT" > "$D/rabbitmq/rabbitmq.conf"
         nohup rabbitmq-server > "$D/rabbitmq/stdout.log" 2>&1 &
     fi
     for _ in $(seq 1 300); do
@@ -58,6 +59,7 @@ start() {
     rabbitmqctl -q -n "$NODE" import_definitions "$PWD/topology/definitions.json" >/dev/null
     echo "EAST_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
     echo "EAST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+    echo "EAST_AMQP_PROMETHEUS=127.0.0.1:$PROMETHEUS_PORT"
 }
 
 stop() {

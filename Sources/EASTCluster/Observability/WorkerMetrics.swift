@@ -54,7 +54,9 @@ public final class WorkerMetrics: @unchecked Sendable {
     }
 
     /// A gauge of the worker's own, e.g. the trainer's last loss.
-    public func gauge(_ name: String) -> CoreMetrics.Gauge { CoreMetrics.Gauge(label: "east_\(name)", dimensions: [("role", role)]) }
+    public func gauge(_ name: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Gauge {
+        CoreMetrics.Gauge(label: "east_\(name)", dimensions: [("role", role)] + dimensions)
+    }
 
     public static var text: String {
         var buffer: [UInt8] = []

@@ -64,6 +64,7 @@ public final class EvaluatorWorker: Worker {
         }
         if let result = try state.recordEvaluationShard(version: shard.version, shard: shard.shard, shards: shard.shards, results) {
             let since = started.removeValue(forKey: "\(work.run) v\(shard.version)")
+            work.environment.metrics.gauge("accuracy", [("run", work.run), ("version", String(shard.version))]).record(result.accuracy)
             work.environment.log(String(format: "run %@ policy v%d: greedy accuracy %.1f%% (%d/%d, %d shards)%@", work.run, shard.version,
                                         result.accuracy * 100, result.correct, result.total, shard.shards,
                                         since.map { String(format: "; the last shard's evaluator started %.0f s ago", Date().timeIntervalSince($0)) } ?? ""))
