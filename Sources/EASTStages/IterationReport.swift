@@ -12,6 +12,8 @@ public struct IterationReport: Codable, Equatable, Sendable {
     /// min, 25%, median, 75%, max of the kept questions' weights.
     public var weightQuantiles: [Double]
     public var examples: Int
+    /// New tokens sampled in the iteration (all questions, all n responses).
+    public var sampledTokens: Int?
     /// Every question's entropy, accuracy, R and weight, in question order.
     public var points: [QuestionPoint]
     /// Training: optimizer steps and their mean loss (nil until trained).

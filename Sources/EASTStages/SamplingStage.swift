@@ -8,11 +8,14 @@ public struct QuestionSamples: Codable, Equatable, Sendable {
     /// Mean per-token log-prob of each response (a cheap confidence signal
     /// for reports; the LW baselines recompute theirs during training).
     public var meanLogProbs: [Double]
+    /// New tokens of each response (for throughput figures; nil from older senders).
+    public var tokenCounts: [Int]?
 
-    public init(questionID: String, responses: [String], meanLogProbs: [Double]) {
+    public init(questionID: String, responses: [String], meanLogProbs: [Double], tokenCounts: [Int]? = nil) {
         self.questionID = questionID
         self.responses = responses
         self.meanLogProbs = meanLogProbs
+        self.tokenCounts = tokenCounts
     }
 }
 
@@ -103,7 +106,8 @@ public final class SamplingBatch {
             return (tag, QuestionSamples(
                 questionID: id,
                 responses: samples.map { policy.format.response($0.tokens, tokenizer: policy.tokenizer) },
-                meanLogProbs: samples.map { s in s.logProbs.isEmpty ? 0 : Double(s.logProbs.reduce(0, +)) / Double(s.logProbs.count) }))
+                meanLogProbs: samples.map { s in s.logProbs.isEmpty ? 0 : Double(s.logProbs.reduce(0, +)) / Double(s.logProbs.count) },
+                tokenCounts: samples.map(\.tokens.count)))
         }
     }
 

@@ -15,6 +15,8 @@ public struct QuestionRecord: Codable, Equatable, Sendable {
     public var examples: [TrainingExample]
     /// The sampler that produced the responses (cluster runs only).
     public var sampler: String?
+    /// New tokens sampled for the question, all n responses together.
+    public var tokens: Int?
 
     public var kept: Bool { accuracy > 0 && accuracy < 1 }
     public var allCorrect: Bool { n > 0 && accuracy == 1 }
@@ -47,7 +49,8 @@ public enum WeighingStage {
             seed: spec.seed &+ UInt64(version))
         return QuestionRecord(
             questionID: question.id, n: stats.n, clusters: stats.clusters.count, entropy: stats.entropy, accuracy: stats.accuracy,
-            dominantIncorrect: stats.dominantIncorrect, examples: examples, sampler: sampler)
+            dominantIncorrect: stats.dominantIncorrect, examples: examples, sampler: sampler,
+            tokens: samples.tokenCounts?.reduce(0, +))
     }
 
     /// The weights of every question under the run's weighting (dropped
@@ -70,6 +73,7 @@ public enum WeighingStage {
             iteration: iteration, questions: records.count, kept: records.filter(\.kept).count,
             droppedAllRight: records.filter(\.allCorrect).count, droppedAllWrong: records.filter(\.allWrong).count,
             weightQuantiles: distribution(weights), examples: items.count,
+            sampledTokens: records.allSatisfy { $0.tokens != nil } ? records.compactMap(\.tokens).reduce(0, +) : nil,
             points: zip(records, weights).map { QuestionPoint(entropy: $0.entropy, accuracy: $0.accuracy, dominantIncorrect: $0.dominantIncorrect, weight: $1) })
         return (items, report)
     }

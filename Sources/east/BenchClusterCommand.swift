@@ -2,13 +2,17 @@ import ArgumentParser
 import EASTCluster
 import EASTCommandLine
 import EASTStages
+import EASTTransport
 import Foundation
 
 extension BenchCommand {
     /// `east bench cluster`: the price and the gain of distributing. One
     /// iteration through the cluster against the same work in one process
     /// (same seed, so the same samples, weights and batches), and the cluster
-    /// with one sampler against two. Needs the servers (scripts/servers.sh start).
+    /// with one sampler against two, each worker on one BLAS thread; the
+    /// sampling phase alone as tokens per second (the iteration's sampled
+    /// tokens over the time from its first job to its last record). Needs the
+    /// servers (scripts/servers.sh start).
     struct Cluster: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Cluster vs one process, and 1 vs 2 samplers, on one iteration.")
 
@@ -16,20 +20,45 @@ extension BenchCommand {
         @Option(help: "Train questions.") var trainCount = 512
         @Option(help: "Test questions.") var testCount = 100
         @Option(help: "Folder for the workers' logs.") var logs = ".east-logs/bench"
+        @Flag(help: "Print the figures as JSON.") var json = false
+
+        struct Figures: Encodable {
+            var inprocessSeconds: Double
+            var cluster1SamplerSeconds: Double
+            var cluster2SamplersSeconds: Double
+            var samplingTokensPerS1Sampler: Double
+            var samplingTokensPerS2Samplers: Double
+            var cluster1SamplerOverInprocess: Double
+            var samplingSpeedup2Over1: Double
+            var accuracyInprocess: Double
+            var accuracy1Sampler: Double
+            var accuracy2Samplers: Double
+            var sampledTokens: Int
+
+            enum CodingKeys: String, CodingKey {
+                case inprocessSeconds = "inprocess_seconds", cluster1SamplerSeconds = "cluster_1_sampler_seconds"
+                case cluster2SamplersSeconds = "cluster_2_samplers_seconds"
+                case samplingTokensPerS1Sampler = "sampling_tokens_per_s_1_sampler", samplingTokensPerS2Samplers = "sampling_tokens_per_s_2_samplers"
+                case cluster1SamplerOverInprocess = "cluster_1_sampler_over_inprocess", samplingSpeedup2Over1 = "sampling_2_over_1_sampler"
+                case accuracyInprocess = "accuracy_inprocess", accuracy1Sampler = "accuracy_1_sampler", accuracy2Samplers = "accuracy_2_samplers"
+                case sampledTokens = "sampled_tokens"
+            }
+        }
 
         func run() throws {
             relaunchWithFasterBLASKernelsIfNeeded()
             try failing {
                 let env = try workers.environment(role: "bench")
                 let spec = try RunOptions.parse(["--train-count", "\(trainCount)", "--test-count", "\(testCount)", "--iterations", "1"]).spec
+                let report = { (line: String) in if !json { say(line) } }
 
                 let start = Date()
                 let outcome = try InProcessRun(spec: spec).run(id: "bench-inprocess") { _ in }
                 let inProcessSeconds = Date().timeIntervalSince(start)
-                say(String(format: "in one process: %.1f s (accuracy %.1f%% -> %.1f%%)", inProcessSeconds,
-                           (outcome.accuracy[0] ?? .nan) * 100, (outcome.accuracy[1] ?? .nan) * 100))
+                report(String(format: "in one process: %.1f s (accuracy %.1f%% -> %.1f%%)", inProcessSeconds,
+                              (outcome.accuracy[0] ?? .nan) * 100, (outcome.accuracy[1] ?? .nan) * 100))
 
-                func clusterSeconds(samplers: Int) throws -> (Double, Double) {
+                func cluster(samplers: Int) throws -> (seconds: Double, accuracy: Double, tokensPerSecond: Double, tokens: Int) {
                     let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: env.amqp, redis: env.redis,
                                                    store: env.store.root.path, logs: URL(fileURLWithPath: logs))
                     try cluster.startWorkers(samplers: samplers)
@@ -37,14 +66,31 @@ extension BenchCommand {
                     let run = "bench-\(samplers)-\(UUID().uuidString.prefix(6))"
                     let t0 = Date()
                     let outcome = try Coordinator(environment: env, spec: spec, run: run, progress: { _ in }).run(stop: StopFlag())
-                    return (Date().timeIntervalSince(t0), outcome.accuracy[1] ?? .nan)
+                    let seconds = Date().timeIntervalSince(t0)
+                    let state = RunState(redis: try RedisConnection(endpoint: env.redis), run: run)
+                    let tokens = outcome.iterations.first?.sampledTokens ?? 0
+                    let sampling = try state.timings()["1:sampling"] ?? .nan
+                    report(String(format: "cluster, %d sampler(s): %.1f s (accuracy after %.1f%%); sampling %d tokens in %.1f s: %.0f tokens/s",
+                                  samplers, seconds, (outcome.accuracy[1] ?? .nan) * 100, tokens, sampling, Double(tokens) / sampling))
+                    return (seconds, outcome.accuracy[1] ?? .nan, Double(tokens) / sampling, tokens)
                 }
-                let (one, accuracyOne) = try clusterSeconds(samplers: 1)
-                say(String(format: "cluster, 1 sampler: %.1f s (accuracy after %.1f%%)", one, accuracyOne * 100))
-                let (two, accuracyTwo) = try clusterSeconds(samplers: 2)
-                say(String(format: "cluster, 2 samplers: %.1f s (accuracy after %.1f%%)", two, accuracyTwo * 100))
-                say(String(format: "cluster (2 samplers) / one process: %.2fx the time; 2 samplers / 1 sampler: %.2fx the time",
-                           two / inProcessSeconds, two / one))
+                let one = try cluster(samplers: 1)
+                let two = try cluster(samplers: 2)
+                let figures = Figures(
+                    inprocessSeconds: inProcessSeconds, cluster1SamplerSeconds: one.seconds, cluster2SamplersSeconds: two.seconds,
+                    samplingTokensPerS1Sampler: one.tokensPerSecond, samplingTokensPerS2Samplers: two.tokensPerSecond,
+                    cluster1SamplerOverInprocess: one.seconds / inProcessSeconds, samplingSpeedup2Over1: two.tokensPerSecond / one.tokensPerSecond,
+                    accuracyInprocess: outcome.accuracy[1] ?? .nan, accuracy1Sampler: one.accuracy, accuracy2Samplers: two.accuracy,
+                    sampledTokens: one.tokens)
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+                    say(String(decoding: try encoder.encode(figures), as: UTF8.self))
+                } else {
+                    say(String(format: "cluster (1 sampler) / one process: %.2fx the time (target <= 1.05); sampling, 2 samplers / 1: %.2fx the tokens/s (target >= 1.8)",
+                               figures.cluster1SamplerOverInprocess, figures.samplingSpeedup2Over1))
+                }
             }
         }
     }

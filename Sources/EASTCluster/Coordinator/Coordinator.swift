@@ -115,6 +115,7 @@ public final class Coordinator {
                 jobs = jobs.dropFirst(batch.count)
                 published += batch.count
             }
+            let samplingStart = Date()
             try topUp(recorded: recordedAtStart)
             progress("iteration \(iteration): sampling \(train.count - recordedAtStart) questions (policy v\(version), n = \(spec.sampling.n)), "
                      + "at most \(maxQueuedJobs) jobs queued at a time")
@@ -129,6 +130,9 @@ public final class Coordinator {
                     progress("iteration \(iteration) sampling: \(count)/\(train.count) questions recorded, \(depth) jobs waiting")
                 }
                 return count >= train.count
+            }
+            if recordedAtStart == 0 {
+                try state.recordTiming(iteration: iteration, phase: "sampling", seconds: Date().timeIntervalSince(samplingStart))
             }
         }
 

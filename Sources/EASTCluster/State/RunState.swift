@@ -25,6 +25,7 @@ import Foundation
 /// | `east:run:<run>:evaluations`     | hash | policy version -> `[QuestionResult]` (JSON)        | evaluator   |
 /// | `east:run:<run>:eval-shards:<v>` | hash | shard index -> its `[QuestionResult]` (JSON)       | evaluators  |
 /// | `east:run:<run>:failures`        | hash | dead_lettered, requeued (counts), last (reason)    | any worker  |
+/// | `east:run:<run>:timings`         | hash | "<iteration>:sampling" -> seconds (whole phases)   | coordinator |
 public final class RunState {
     public let redis: RedisConnection
     public let run: String
@@ -167,6 +168,14 @@ public final class RunState {
         try recordEvaluation(version: version, result)
         return result
     }
+
+    /// How long a phase of an iteration took, when one coordinator saw all of it.
+    public func recordTiming(iteration: Int, phase: String, seconds: Double) throws {
+        try redis.command(["HSET", key("timings"), "\(iteration):\(phase)", String(seconds)])
+    }
+
+    /// "<iteration>:<phase>" -> seconds.
+    public func timings() throws -> [String: Double] { try hash(key("timings")).compactMapValues(Double.init) }
 
     /// Whether a shard of a version is recorded.
     public func hasEvaluationShard(version: Int, shard: Int) throws -> Bool {
