@@ -62,7 +62,7 @@ import Testing
         let out = dir.appendingPathComponent("out").path
         let first = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out, "--parallel", "2"])
         #expect(first.status == 0, "\(first.stderr)")
-        #expect(first.stderr.contains("runs done 4/4"))
+        #expect(first.stderr.contains("tiny (inprocess): 4/4 runs done"), "\(first.stderr)")
         let results = try JSON.parse(String(contentsOfFile: out + "/results.json", encoding: .utf8))
         #expect(results["test_questions"] == .number(12))
         #expect(results["runs"]?.arrayValue?.count == 4)
@@ -71,7 +71,8 @@ import Testing
 
         // Rerun: everything is done, nothing runs again, the same results.
         let again = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out])
-        #expect(again.status == 0 && !again.stderr.contains("runs done"), "\(again.stderr)")
+        #expect(again.status == 0 && again.stderr.contains("tiny (inprocess): 4/4 runs done, 0 in flight, 0 waiting"), "\(again.stderr)")
+        #expect(!again.stderr.contains("1 in flight") && !again.stderr.contains("2 in flight"), "\(again.stderr)")
         #expect(try JSON.parse(String(contentsOfFile: out + "/results.json", encoding: .utf8)) == results)
 
         try spec.replacingOccurrences(of: "seeds: [1, 2]", with: "seeds: [1, 3]").write(to: file, atomically: true, encoding: .utf8)

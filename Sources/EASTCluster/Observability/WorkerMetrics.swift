@@ -70,7 +70,7 @@ public final class WorkerMetrics: @unchecked Sendable {
 public final class Utilisation: @unchecked Sendable {
     private let lock = NSLock()
     private var busyTotal = 0.0, idleTotal = 0.0
-    /// (time, busy total, idle total) samples, about one per 5 s, for the last minute.
+    /// (time, busy total, idle total) at each read (about every 5 s), back to a minute ago.
     private var history: [(Date, Double, Double)] = []
 
     func add(_ seconds: Double, busy: Bool) {
@@ -88,7 +88,8 @@ public final class Utilisation: @unchecked Sendable {
     public func read(now: Date = Date()) -> Reading {
         lock.withLock {
             history.append((now, busyTotal, idleTotal))
-            history.removeAll { now.timeIntervalSince($0.0) > 60 }
+            // The baseline is the newest sample at least a minute old (or the oldest there is).
+            while history.count > 1, now.timeIntervalSince(history[1].0) >= 60 { history.removeFirst() }
             let (_, b0, i0) = history.first!
             let (db, di) = (busyTotal - b0, idleTotal - i0)
             let recent = db + di > 0 ? db / (db + di) : (busyTotal + idleTotal > 0 ? busyTotal / (busyTotal + idleTotal) : 0)
