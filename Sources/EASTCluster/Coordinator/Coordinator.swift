@@ -119,12 +119,10 @@ public final class Coordinator {
             try topUp(recorded: recordedAtStart)
             progress("iteration \(iteration): sampling \(train.count - recordedAtStart) questions (policy v\(version), n = \(spec.sampling.n)), "
                      + "at most \(maxQueuedJobs) jobs queued at a time")
-            var lastLine = Date.distantPast
-            try waitUntil(state: state, stop: stop, every: 0.25, doing: { "sampling iteration \(iteration) (\((try? state.recordCount(iteration: iteration)) ?? 0)/\(train.count) questions recorded)" }) {
+            try waitUntil(state: state, stop: stop, doing: { "sampling iteration \(iteration) (\((try? state.recordCount(iteration: iteration)) ?? 0)/\(train.count) questions recorded)" }) { report in
                 let count = try state.recordCount(iteration: iteration)
                 try topUp(recorded: count)
-                if Date().timeIntervalSince(lastLine) >= 2 {
-                    lastLine = Date()
+                if report {
                     var depth = 0
                     try? client.perform { depth = try $0.inspectQueue(Topology.sampleQueue).messages }
                     progress("iteration \(iteration) sampling: \(count)/\(train.count) questions recorded, \(depth) jobs waiting")
@@ -165,9 +163,9 @@ public final class Coordinator {
             try state.setPhase(.training, iteration: iteration, version: version)
             progress("iteration \(iteration): published \(messages.count) training batches (\(items.count) \(spec.loss.rawValue) examples)")
         }
-        try waitUntil(state: state, stop: stop, doing: { "training iteration \(iteration) (batch \((try? state.trainer())?["batch"] ?? "-") of \(batches.count))" }) {
+        try waitUntil(state: state, stop: stop, doing: { "training iteration \(iteration) (batch \((try? state.trainer())?["batch"] ?? "-") of \(batches.count))" }) { report in
             let trainer = try state.trainer()
-            progress("iteration \(iteration) training: batch \(trainer["batch"] ?? "-") loss \(trainer["loss"] ?? "-")")
+            if report { progress("iteration \(iteration) training: batch \(trainer["batch"] ?? "-") loss \(trainer["loss"] ?? "-")") }
             return try state.checkpoint(version: version + 1) != nil
         }
         let losses = try state.losses().filter { $0.iteration == iteration }.map(\.loss)
@@ -185,22 +183,25 @@ public final class Coordinator {
     }
 
     private func waitForAccuracy(version: Int, state: RunState, stop: StopFlag) throws {
-        try waitUntil(state: state, stop: stop, doing: { "waiting for the evaluation of policy v0-v\(version)" }) {
+        try waitUntil(state: state, stop: stop, doing: { "waiting for the evaluation of policy v0-v\(version)" }) { report in
             let accuracy = try state.accuracies()
-            progress("evaluation: \((0...version).filter { accuracy[$0] != nil }.count)/\(version + 1) policy versions measured")
+            if report { progress("evaluation: \((0...version).filter { accuracy[$0] != nil }.count)/\(version + 1) policy versions measured") }
             return (0...version).allSatisfy { accuracy[$0] != nil }
         }
     }
 
-    /// Polls `done` every `every` seconds until it holds; stops on SIGTERM
-    /// (naming what it interrupted) and fails the run when its messages keep failing.
-    private func waitUntil(state: RunState, stop: StopFlag, every: Double = 2, doing: () -> String, _ done: () throws -> Bool) throws {
-        var last = Date.distantPast
+    /// Polls `done` every 0.25 s until it holds (asking it for a progress
+    /// line every 2 s); stops on SIGTERM (naming what it interrupted) and
+    /// fails the run when its messages keep failing.
+    private func waitUntil(state: RunState, stop: StopFlag, doing: () -> String, _ done: (_ report: Bool) throws -> Bool) throws {
+        var last = Date.distantPast, lastReport = Date.distantPast
         while true {
             if stop.isRequested { throw Interrupted(run: run, doing: doing()) }
-            if Date().timeIntervalSince(last) >= every {
+            if Date().timeIntervalSince(last) >= 0.25 {
                 last = Date()
-                if try done() { return }
+                let report = last.timeIntervalSince(lastReport) >= 2
+                if report { lastReport = last }
+                if try done(report) { return }
                 let failures = try state.failures()
                 if failures.deadLettered > 0 || failures.requeued >= maxRequeues {
                     let reason = "\(failures.deadLettered) message(s) dead-lettered and \(failures.requeued) requeued after errors; "
@@ -210,7 +211,7 @@ public final class Coordinator {
                     throw RunFailed(run: run, reason: reason)
                 }
             }
-            Thread.sleep(forTimeInterval: 0.1)
+            Thread.sleep(forTimeInterval: 0.05)
         }
     }
 }

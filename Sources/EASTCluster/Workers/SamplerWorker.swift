@@ -69,14 +69,28 @@ public final class SamplerWorker: Worker {
         return .deferred
     }
 
-    /// One decode step; publishes and acks the jobs it finished, then admits waiting ones.
+    /// One decode step; publishes the results of the jobs it finished (one
+    /// confirmed batch), then acks those jobs, in one request to the
+    /// connection thread; then admits waiting jobs.
     public func advance(_ client: AMQPClient) throws {
         if let current = batch?.batch, !current.isIdle {
-            for (tag, samples) in current.step() {
-                let held = admitted.removeValue(forKey: tag)!
-                try client.publish(exchange: Topology.jobsExchange, routingKey: "cluster",
-                                   body: SampleResult(job: held.job, samples: samples, sampler: environment.name).envelope(run: held.run))
-                try client.ack(held.delivery)
+            let finished = current.step().map { tag, samples in (held: admitted.removeValue(forKey: tag)!, samples: samples) }
+            if !finished.isEmpty {
+                let messages = finished.map { f in
+                    (exchange: Topology.jobsExchange, routingKey: "cluster",
+                     body: SampleResult(job: f.held.job, samples: f.samples, sampler: environment.name).envelope(run: f.held.run))
+                }
+                let deliveries = finished.map(\.held.delivery)
+                // Not retried on a new connection: the broker redelivers these jobs then.
+                do {
+                    try client.perform(retry: false) { connection in
+                        try connection.publish(messages)
+                        for d in deliveries { try connection.ack(d) }
+                    }
+                } catch {
+                    for d in deliveries { try? client.nack(d, requeue: true) }
+                    throw error
+                }
             }
         }
         try admit()

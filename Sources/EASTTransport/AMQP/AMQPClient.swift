@@ -169,7 +169,8 @@ public final class AMQPClient: @unchecked Sendable {
             }
             do {
                 try serveRequests(live)
-                if let delivery = try live.nextDelivery(timeout: 0.005) {
+                // Requests wait for this poll to end: keep it short (2 ms).
+                if let delivery = try live.nextDelivery(timeout: 0.002) {
                     condition.lock()
                     deliveries.append(delivery)
                     condition.broadcast()
