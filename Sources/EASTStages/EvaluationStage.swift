@@ -49,16 +49,8 @@ public enum EvaluationStage {
     public static func mixedShare(
         _ policy: Policy, questions: [Question], settings: SamplingSettings, seed: UInt64, sampler: Sampler
     ) -> Double {
-        var mixed = 0
-        var start = 0
-        let perBatch = max(1, sampler.maxRows / settings.n)
-        while start < questions.count {
-            let chunk = Array(questions[start..<min(start + perBatch, questions.count)])
-            for (q, s) in zip(chunk, SamplingStage.sample(policy, questions: chunk, settings: settings, runSeed: seed, sampler: sampler)) {
-                if AnswerClustering.statistics(responses: s.responses, gold: q.gold).kept { mixed += 1 }
-            }
-            start += perBatch
-        }
+        let samples = SamplingStage.sample(policy, questions: questions, settings: settings, runSeed: seed, sampler: sampler)
+        let mixed = zip(questions, samples).filter { q, s in AnswerClustering.statistics(responses: s.responses, gold: q.gold).kept }.count
         return questions.isEmpty ? 0 : Double(mixed) / Double(questions.count)
     }
 }

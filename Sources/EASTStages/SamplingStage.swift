@@ -93,6 +93,8 @@ public final class SamplingBatch {
 
     /// Starts sampling `question` beside the others when there is room; false when there is not.
     public func offer(_ question: Question, tag: Int, settings: SamplingSettings, runSeed: UInt64) -> Bool {
+        // Callers offer again after every step while the batch is full: check before tokenizing the prompt.
+        guard sampler.hasRoom(for: settings.n) else { return false }
         let request = SamplingStage.request(policy, question: question, settings: settings, runSeed: runSeed)
         guard sampler.admit(request, tag: tag) else { return false }
         questions[tag] = question.id

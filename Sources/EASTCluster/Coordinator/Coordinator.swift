@@ -164,8 +164,10 @@ public final class Coordinator {
             progress("iteration \(iteration): published \(messages.count) training batches (\(items.count) \(spec.loss.rawValue) examples)")
         }
         try waitUntil(state: state, stop: stop, doing: { "training iteration \(iteration) (batch \((try? state.trainer())?["batch"] ?? "-") of \(batches.count))" }) { report in
-            let trainer = try state.trainer()
-            if report { progress("iteration \(iteration) training: batch \(trainer["batch"] ?? "-") loss \(trainer["loss"] ?? "-")") }
+            if report {
+                let trainer = try state.trainer()
+                progress("iteration \(iteration) training: batch \(trainer["batch"] ?? "-") loss \(trainer["loss"] ?? "-")")
+            }
             return try state.checkpoint(version: version + 1) != nil
         }
         let losses = try state.losses().filter { $0.iteration == iteration }.map(\.loss)
@@ -194,24 +196,21 @@ public final class Coordinator {
     /// line every 2 s); stops on SIGTERM (naming what it interrupted) and
     /// fails the run when its messages keep failing.
     private func waitUntil(state: RunState, stop: StopFlag, doing: () -> String, _ done: (_ report: Bool) throws -> Bool) throws {
-        var last = Date.distantPast, lastReport = Date.distantPast
+        var lastReport = Date.distantPast
         while true {
             if stop.isRequested { throw Interrupted(run: run, doing: doing()) }
-            if Date().timeIntervalSince(last) >= 0.25 {
-                last = Date()
-                let report = last.timeIntervalSince(lastReport) >= 2
-                if report { lastReport = last }
-                if try done(report) { return }
-                let failures = try state.failures()
-                if failures.deadLettered > 0 || failures.requeued >= maxRequeues {
-                    let reason = "\(failures.deadLettered) message(s) dead-lettered and \(failures.requeued) requeued after errors; "
-                        + "last: \(failures.last ?? "-")"
-                    let snapshot = try state.snapshot()
-                    try state.setPhase(.failed, iteration: snapshot.iteration, version: snapshot.version, note: reason)
-                    throw RunFailed(run: run, reason: reason)
-                }
+            let report = Date().timeIntervalSince(lastReport) >= 2
+            if report { lastReport = Date() }
+            if try done(report) { return }
+            let failures = try state.failures()
+            if failures.deadLettered > 0 || failures.requeued >= maxRequeues {
+                let reason = "\(failures.deadLettered) message(s) dead-lettered and \(failures.requeued) requeued after errors; "
+                    + "last: \(failures.last ?? "-")"
+                let snapshot = try state.snapshot()
+                try state.setPhase(.failed, iteration: snapshot.iteration, version: snapshot.version, note: reason)
+                throw RunFailed(run: run, reason: reason)
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            Thread.sleep(forTimeInterval: 0.25)
         }
     }
 }

@@ -157,8 +157,9 @@ public final class RunState {
     public func recordEvaluationShard(version: Int, shard: Int, shards: Int, _ results: [QuestionResult]?) throws -> EvaluationStage.Result? {
         let shardsKey = key("eval-shards:\(version)")
         if let results { _ = try redis.command(["HSETNX", shardsKey, String(shard), try JSONCoding.string(results)]) }
+        // Count first: only the last shard's evaluator reads them all.
+        guard try redis.command(["HLEN", shardsKey]).integer == shards else { return nil }
         let parts = try hash(shardsKey)
-        guard parts.count == shards else { return nil }
         var all: [QuestionResult] = []
         for i in 0..<shards {
             guard let text = parts[String(i)] else { throw MessageError("run \(run) v\(version): shard \(i) of \(shards) is missing", run: run) }

@@ -41,7 +41,6 @@ public final class EvaluationSplitter: Worker {
 public final class EvaluatorWorker: Worker {
     public static let queue = Topology.evalQueue
     private var policy: (run: String, version: Int, policy: Policy, sampler: Sampler)?
-    private var started: [String: Date] = [:]
 
     public init() {}
 
@@ -56,18 +55,14 @@ public final class EvaluatorWorker: Worker {
                 throw MessageError("evaluation shard \(shard.shard) reaches question \(shard.start + shard.count) of \(questions.count)")
             }
             let (policy, sampler) = try load(run: work.run, version: shard.version, path: shard.path)
-            let key = "\(work.run) v\(shard.version)"
-            if started[key] == nil { started[key] = Date() }
             results = EvaluationStage.evaluate(policy, questions: Array(questions[shard.start..<(shard.start + shard.count)]),
                                                maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32).questions
             work.environment.log("run \(work.run) v\(shard.version): evaluated shard \(shard.shard + 1) of \(shard.shards) (\(shard.count) questions)")
         }
         if let result = try state.recordEvaluationShard(version: shard.version, shard: shard.shard, shards: shard.shards, results) {
-            let since = started.removeValue(forKey: "\(work.run) v\(shard.version)")
             work.environment.metrics.gauge("accuracy", [("run", work.run), ("version", String(shard.version))]).record(result.accuracy)
-            work.environment.log(String(format: "run %@ policy v%d: greedy accuracy %.1f%% (%d/%d, %d shards)%@", work.run, shard.version,
-                                        result.accuracy * 100, result.correct, result.total, shard.shards,
-                                        since.map { String(format: "; the last shard's evaluator started %.0f s ago", Date().timeIntervalSince($0)) } ?? ""))
+            work.environment.log(String(format: "run %@ policy v%d: greedy accuracy %.1f%% (%d/%d, %d shards)", work.run, shard.version,
+                                        result.accuracy * 100, result.correct, result.total, shard.shards))
         }
         return .done
     }

@@ -96,6 +96,10 @@ public enum WorkerLoop {
         try client.consume(W.queue)
         env.log("consuming \(W.queue)")
         var reported = Date.distantPast
+        // Busy and idle seconds count for the role unless the worker is a helper loop.
+        func account(_ seconds: WorkerMetrics.Seconds, since start: DispatchTime) {
+            if worker.countsUtilisation { seconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds)) }
+        }
         while !stop.isRequested {
             if worker.countsUtilisation, Date().timeIntervalSince(reported) >= 5 {
                 reported = Date()
@@ -111,12 +115,12 @@ public enum WorkerLoop {
                     try worker.abandon(client)
                     env.metrics.requeued.increment()
                 }
-                if worker.countsUtilisation { env.metrics.busy.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds)) }
+                account(env.metrics.busy, since: start)
             }
             guard worker.canTake else { continue }
             let waited = DispatchTime.now()
             let delivery = client.next(timeout: worker.isBusy ? 0 : 0.5)
-            if worker.countsUtilisation { env.metrics.idle.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - waited.uptimeNanoseconds)) }
+            account(env.metrics.idle, since: waited)
             guard let delivery else { continue }
             let start = DispatchTime.now()
             var run: String?
@@ -150,9 +154,8 @@ public enum WorkerLoop {
                 env.metrics.requeued.increment()
                 if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: false) }
             }
-            let spent = Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds)
-            env.metrics.duration.recordNanoseconds(spent)
-            if worker.countsUtilisation { env.metrics.busy.recordNanoseconds(spent) }
+            env.metrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds))
+            account(env.metrics.busy, since: start)
         }
         env.log("shutting down" + (worker.stopNote.map { ": \($0)" } ?? ""))
     }

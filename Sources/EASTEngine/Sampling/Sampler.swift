@@ -110,6 +110,9 @@ public final class Sampler {
     /// Rows not held by a request in flight.
     public var freeRows: Int { rowRequest.lazy.filter { $0 == nil }.count }
 
+    /// Whether a request of `n` samples would be admitted now.
+    public func hasRoom(for n: Int) -> Bool { freeBlock(n) != nil }
+
     /// The first of `n` consecutive free rows.
     private func freeBlock(_ n: Int) -> Int? {
         var run = 0

@@ -41,14 +41,13 @@ public struct ExperimentReport {
         return name
     }
 
+    // A setting's entries carry no seed (they are over all seeds), so settings compare whole.
     func comparison(_ s: Settings, version: Int) -> ExperimentResults.ComparisonEntry? {
-        results.comparisons.first { $0.setting.loss == s.loss && $0.setting.weighting == s.weighting && $0.setting.a == s.a
-            && $0.setting.mapping == s.mapping && $0.setting.iterations == s.iterations && $0.version == version }
+        results.comparisons.first { $0.setting == s && $0.version == version }
     }
 
     func estimate(_ s: Settings, version: Int) -> AccuracyEstimate? {
-        results.settings.first { $0.setting.loss == s.loss && $0.setting.weighting == s.weighting && $0.setting.a == s.a
-            && $0.setting.mapping == s.mapping && $0.setting.iterations == s.iterations && $0.version == version }?.accuracy
+        results.settings.first { $0.setting == s && $0.version == version }?.accuracy
     }
 
     /// The final version of every setting, grouped by loss.

@@ -13,7 +13,7 @@ public struct ExperimentResults: Codable, Sendable {
     }
 
     /// A run's settings as results.json names them: the setting and its seed.
-    public struct Settings: Codable, Sendable {
+    public struct Settings: Codable, Equatable, Sendable {
         public var loss: LossKind
         public var weighting: RunWeighting
         public var a: Double?
