@@ -21,7 +21,11 @@ public final class EvaluationSplitter: Worker {
         let state = work.state
         if try state.accuracies()[event.version] != nil { return .done }  // already measured
         let count = try state.testQuestions().count
-        let shards = max(1, (count + shardSize - 1) / shardSize)
+        guard count > 0 else {  // nothing to measure (only tests make such runs); a shard of 0 questions would be dead-lettered
+            work.environment.log("run \(work.run) v\(event.version): no test questions, nothing to evaluate")
+            return .done
+        }
+        let shards = (count + shardSize - 1) / shardSize
         let per = (count + shards - 1) / shards
         let jobs = (0..<shards).map { i in
             (exchange: Topology.jobsExchange, routingKey: "eval",
