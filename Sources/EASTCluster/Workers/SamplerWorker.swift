@@ -81,15 +81,20 @@ public final class SamplerWorker: Worker {
                      body: SampleResult(job: f.held.job, samples: f.samples, sampler: environment.name).envelope(run: f.held.run))
                 }
                 let deliveries = finished.map(\.held.delivery)
-                // Not retried on a new connection: the broker redelivers these jobs then.
-                do {
-                    try client.perform(retry: false) { connection in
+                // Not waited for: the next step decodes while the connection
+                // thread publishes; if the publish fails the jobs stay unacked
+                // and the broker redelivers them (on a lost connection) or
+                // they are requeued here.
+                client.submit { connection in
+                    do {
                         try connection.publish(messages)
-                        for d in deliveries { try connection.ack(d) }
+                    } catch let error as AMQPError where error.connectionLost {
+                        throw error
+                    } catch {
+                        for d in deliveries { try connection.nack(d, requeue: true) }
+                        throw error
                     }
-                } catch {
-                    for d in deliveries { try? client.nack(d, requeue: true) }
-                    throw error
+                    for d in deliveries { try connection.ack(d) }
                 }
             }
         }

@@ -30,12 +30,20 @@ public final class AMQPClient: @unchecked Sendable {
     private var finished = false
     private var lastConnectError: Error?
     private var generation = 0
+    /// Written to when a request arrives, so the connection thread, waiting on
+    /// the socket, serves it at once instead of after its poll ends.
+    private let wakeup: (read: Int32, write: Int32)
 
     private final class Request {
         let body: (AMQPConnection) throws -> Void
+        /// Nobody waits for a detached request (`submit`); its error is logged.
+        let detached: Bool
         var done = false
         var error: Error?
-        init(_ body: @escaping (AMQPConnection) throws -> Void) { self.body = body }
+        init(_ body: @escaping (AMQPConnection) throws -> Void, detached: Bool = false) {
+            self.body = body
+            self.detached = detached
+        }
     }
 
     /// Starts the connection thread and waits until the first connection is
@@ -49,6 +57,15 @@ public final class AMQPClient: @unchecked Sendable {
         self.prefetch = prefetch
         self.setup = setup
         self.log = log
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            throw AMQPError(context: "client", reason: "cannot make a pipe: errno \(errno)", connectionLost: false)
+        }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        wakeup = (fds[0], fds[1])
         let thread = Thread { [unowned self] in self.runLoop() }
         thread.name = "amqp \(endpoint.host):\(endpoint.port)"
         thread.start()
@@ -64,7 +81,16 @@ public final class AMQPClient: @unchecked Sendable {
         }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        Glibc.close(wakeup.read)
+        Glibc.close(wakeup.write)
+    }
+
+    private func wake() {
+        var byte: UInt8 = 1
+        _ = write(wakeup.write, &byte, 1)  // a full pipe already means "wake up"
+    }
 
     /// Stops the connection thread and closes the connection. Unacked
     /// deliveries go back to their queues.
@@ -72,6 +98,7 @@ public final class AMQPClient: @unchecked Sendable {
         condition.lock()
         stopping = true
         condition.broadcast()
+        wake()
         while !finished { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
         condition.unlock()
     }
@@ -90,6 +117,7 @@ public final class AMQPClient: @unchecked Sendable {
             }
             requests.append(request)
             condition.broadcast()
+            wake()
             while !request.done, Date() < deadline { _ = condition.wait(until: deadline) }
             if !request.done { requests.removeAll { $0 === request } }
             condition.unlock()
@@ -99,6 +127,21 @@ public final class AMQPClient: @unchecked Sendable {
             guard let error = request.error else { return }
             guard retry, let amqp = error as? AMQPError, amqp.connectionLost, Date() < deadline else { throw error }
         }
+    }
+
+    /// Hands `body` to the connection thread and returns at once, for work
+    /// the broker repairs by itself when it fails: a sampler publishing a
+    /// finished job's results and then acking the job. Waiting for that costs
+    /// the decode loop up to one poll (2 ms) plus the confirm round trip per
+    /// publish; if it fails, the job is still unacked and comes back. Requests
+    /// run in order, so a later `perform` sees every earlier `submit` done.
+    public func submit(_ body: @escaping (AMQPConnection) throws -> Void) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return }
+        requests.append(Request(body, detached: true))
+        condition.broadcast()
+        wake()
     }
 
     public func publish(exchange: String, routingKey: String, body: [UInt8]) throws {
@@ -169,12 +212,13 @@ public final class AMQPClient: @unchecked Sendable {
             }
             do {
                 try serveRequests(live)
-                // Requests wait for this poll to end: keep it short (2 ms).
-                if let delivery = try live.nextDelivery(timeout: 0.002) {
+                if let delivery = try live.nextDelivery(timeout: 0) {
                     condition.lock()
                     deliveries.append(delivery)
                     condition.broadcast()
                     condition.unlock()
+                } else if !live.hasBufferedInput {
+                    waitForInput(socket: live.socketDescriptor)
                 }
             } catch let error as AMQPError where error.connectionLost {
                 log("\(error); reconnecting")
@@ -217,6 +261,17 @@ public final class AMQPClient: @unchecked Sendable {
         return connection
     }
 
+    /// Sleeps until the broker sends something or a request arrives, for at
+    /// most 50 ms (rabbitmq-c sends our heartbeats only from inside its calls).
+    private func waitForInput(socket: Int32) {
+        var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&fds, 2, 50)
+        if fds[1].revents != 0 {
+            var drain = [UInt8](repeating: 0, count: 64)
+            while read(wakeup.read, &drain, drain.count) > 0 {}
+        }
+    }
+
     /// Runs the waiting requests. A lost connection fails the current request
     /// (its caller may retry) and is rethrown to trigger a reconnect.
     private func serveRequests(_ connection: AMQPConnection) throws {
@@ -230,6 +285,7 @@ public final class AMQPClient: @unchecked Sendable {
             condition.unlock()
             var failure: Error?
             do { try request.body(connection) } catch { failure = error }
+            if request.detached, let failure { log("a submitted request failed: \(failure)") }
             condition.lock()
             request.error = failure
             request.done = true

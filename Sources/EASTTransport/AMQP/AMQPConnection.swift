@@ -208,6 +208,17 @@ public final class AMQPConnection {
         try check(amqp_get_rpc_reply(state), "consume \(queue)")
     }
 
+    /// The socket, for a caller that waits on it together with other things
+    /// (`AMQPClient` waits on it and on its request pipe).
+    public var socketDescriptor: Int32 { state.map { amqp_get_sockfd($0) } ?? -1 }
+
+    /// True when input is already read off the socket (a delivery, or frames
+    /// in rabbitmq-c's buffers): waiting on the socket would not see it.
+    public var hasBufferedInput: Bool {
+        guard let state else { return false }
+        return !buffered.isEmpty || amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0
+    }
+
     /// The next delivery, waiting up to `timeout` seconds; nil on timeout.
     /// Waiting is also what answers the broker's heartbeats.
     public func nextDelivery(timeout: Double) throws -> AMQPDelivery? {
