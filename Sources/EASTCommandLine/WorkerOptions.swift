@@ -92,6 +92,13 @@ public struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Evaluator only: test questions per evaluation shard (any evaluator replica takes any shard).")
     var evalShardSize = 128
 
+    /// Evaluation is off a run's critical path until its last version (the
+    /// coordinator waits for accuracies only at the end), while sampling is
+    /// always on it: where an evaluator shares cores with samplers it should
+    /// take the cycles they leave. Alone on a host, the priority costs nothing.
+    @Option(help: "Evaluator only: CPU priority as a nice value (0 to 19; higher yields to samplers on shared cores).")
+    var evaluatorNice: Int32 = 10
+
     @Option(help: "Sampler only: samples decoded together (continuous batching).")
     var maxRows = 64
 
@@ -112,7 +119,12 @@ public struct WorkerCommand: AsyncParsableCommand {
         }
     }
 
+    public func validate() throws {
+        guard (0...19).contains(evaluatorNice) else { throw ValidationError("--evaluator-nice must be from 0 to 19, not \(evaluatorNice)") }
+    }
+
     public func run() async throws {
+        if Self.role == .evaluator, evaluatorNice > 0 { lowerCPUPriority(to: evaluatorNice) }
         let role = Self.role, checkpointEvery = checkpointEvery, maxRows = maxRows, jobsInHand = jobsInHand, evalShardSize = evalShardSize
         try await options.runService(role: role.rawValue) { env, stop in
             switch role {
@@ -139,5 +151,14 @@ public struct WorkerCommand: AsyncParsableCommand {
             case .coordinator: preconditionFailure("the coordinator has its own command")
             }
         }
+    }
+}
+
+/// Sets the nice value of every thread of this process (on Linux it is a
+/// per-thread setting; threads started later inherit the caller's).
+func lowerCPUPriority(to nice: Int32) {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    for tid in tasks.compactMap({ id_t($0) }) + [0] {
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid, nice)
     }
 }
