@@ -1,6 +1,7 @@
 import ArgumentParser
 import EASTCluster
 import EASTCommandLine
+import EASTEngine
 import EASTStages
 import EASTTransport
 import Foundation
@@ -26,9 +27,13 @@ extension BenchCommand {
             var inprocessSeconds: Double
             var cluster1SamplerSeconds: Double
             var cluster2SamplersSeconds: Double
+            var samplingTokensPerSInprocess: Double
+            var samplingTokensPerS2Decoders: Double
+            var sampling2DecodersOver1: Double
             var samplingTokensPerS1Sampler: Double
             var samplingTokensPerS2Samplers: Double
             var cluster1SamplerOverInprocess: Double
+            var sampling1SamplerOverInprocess: Double
             var samplingSpeedup2Over1: Double
             var accuracyInprocess: Double
             var accuracy1Sampler: Double
@@ -42,6 +47,10 @@ extension BenchCommand {
                 case cluster1SamplerOverInprocess = "cluster_1_sampler_over_inprocess", samplingSpeedup2Over1 = "sampling_2_over_1_sampler"
                 case accuracyInprocess = "accuracy_inprocess", accuracy1Sampler = "accuracy_1_sampler", accuracy2Samplers = "accuracy_2_samplers"
                 case sampledTokens = "sampled_tokens"
+                case samplingTokensPerSInprocess = "sampling_tokens_per_s_inprocess"
+                case samplingTokensPerS2Decoders = "sampling_tokens_per_s_2_decoders_inprocess"
+                case sampling2DecodersOver1 = "sampling_2_over_1_decoders_inprocess"
+                case sampling1SamplerOverInprocess = "sampling_1_sampler_over_inprocess"
             }
         }
 
@@ -57,6 +66,30 @@ extension BenchCommand {
                 let inProcessSeconds = Date().timeIntervalSince(start)
                 report(String(format: "in one process: %.1f s (accuracy %.1f%% -> %.1f%%)", inProcessSeconds,
                               (outcome.accuracy[0] ?? .nan) * 100, (outcome.accuracy[1] ?? .nan) * 100))
+
+                // The sampling phase alone in one process (the same questions,
+                // seed and batch): the reference for a sampler's rate; and two
+                // such decoders at once on two threads, the most two samplers
+                // can reach on this machine (cores that share caches, memory
+                // bandwidth or a physical core do not add up to 2x).
+                let questions = try spec.train.load()
+                func samplingRate(decoders: Int) throws -> Double {
+                    nonisolated(unsafe) let policies = try (0..<decoders).map { _ in try Policy.load(from: URL(fileURLWithPath: spec.checkpoint), lora: spec.lora, seed: spec.seed) }
+                    nonisolated(unsafe) let tokens = UnsafeMutableBufferPointer<Int>.allocate(capacity: decoders)
+                    defer { tokens.deallocate() }
+                    let start = Date()
+                    DispatchQueue.concurrentPerform(iterations: decoders) { i in
+                        let policy = policies[i]
+                        let sampler = Sampler(model: policy.model, maxRows: 64, maxSequenceLength: min(512, policy.model.config.maxSeqLen))
+                        let samples = SamplingStage.sample(policy, questions: questions, settings: spec.sampling, runSeed: spec.seed, sampler: sampler)
+                        tokens[i] = samples.reduce(0) { $0 + ($1.tokenCounts ?? []).reduce(0, +) }
+                    }
+                    return Double(tokens.reduce(0, +)) / Date().timeIntervalSince(start)
+                }
+                let inProcessSampling = try samplingRate(decoders: 1)
+                let twoDecoders = try samplingRate(decoders: 2)
+                report(String(format: "sampling in one process: %.0f tokens/s; two decoders at once: %.0f tokens/s (%.2fx)",
+                              inProcessSampling, twoDecoders, twoDecoders / inProcessSampling))
 
                 func cluster(samplers: Int) throws -> (seconds: Double, accuracy: Double, tokensPerSecond: Double, tokens: Int) {
                     let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: env.amqp, redis: env.redis,
@@ -78,8 +111,9 @@ extension BenchCommand {
                 let two = try cluster(samplers: 2)
                 let figures = Figures(
                     inprocessSeconds: inProcessSeconds, cluster1SamplerSeconds: one.seconds, cluster2SamplersSeconds: two.seconds,
-                    samplingTokensPerS1Sampler: one.tokensPerSecond, samplingTokensPerS2Samplers: two.tokensPerSecond,
-                    cluster1SamplerOverInprocess: one.seconds / inProcessSeconds, samplingSpeedup2Over1: two.tokensPerSecond / one.tokensPerSecond,
+                    samplingTokensPerSInprocess: inProcessSampling,
+                    samplingTokensPerS2Decoders: twoDecoders, sampling2DecodersOver1: twoDecoders / inProcessSampling, samplingTokensPerS1Sampler: one.tokensPerSecond, samplingTokensPerS2Samplers: two.tokensPerSecond,
+                    cluster1SamplerOverInprocess: one.seconds / inProcessSeconds, sampling1SamplerOverInprocess: one.tokensPerSecond / inProcessSampling, samplingSpeedup2Over1: two.tokensPerSecond / one.tokensPerSecond,
                     accuracyInprocess: outcome.accuracy[1] ?? .nan, accuracy1Sampler: one.accuracy, accuracy2Samplers: two.accuracy,
                     sampledTokens: one.tokens)
                 if json {
