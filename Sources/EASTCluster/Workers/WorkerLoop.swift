@@ -96,13 +96,18 @@ public enum WorkerLoop {
         try client.consume(W.queue)
         env.log("consuming \(W.queue)")
         var reported = Date.distantPast
+        var workedSinceReport = false
         // Busy and idle seconds count for the role unless the worker is a helper loop.
         func account(_ seconds: WorkerMetrics.Seconds, since start: DispatchTime) {
             if worker.countsUtilisation { seconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds)) }
         }
         while !stop.isRequested {
-            if worker.countsUtilisation, Date().timeIntervalSince(reported) >= 5 {
+            // Every 5 s, and soon after a burst of work ends (a burst shorter
+            // than 5 s would otherwise never show in the registry).
+            let sinceReport = Date().timeIntervalSince(reported)
+            if worker.countsUtilisation, sinceReport >= 5 || (workedSinceReport && !worker.isBusy && sinceReport >= 0.5) {
                 reported = Date()
+                workedSinceReport = false
                 let entry = WorkerRegistry.Entry(name: env.name, role: env.metrics.role, utilisation: env.metrics.utilisation.read())
                 try? WorkerRegistry.report(entry, redis: redis)
             }
@@ -116,6 +121,7 @@ public enum WorkerLoop {
                     env.metrics.requeued.increment()
                 }
                 account(env.metrics.busy, since: start)
+                workedSinceReport = true
             }
             guard worker.canTake else { continue }
             let waited = DispatchTime.now()
@@ -156,6 +162,7 @@ public enum WorkerLoop {
             }
             env.metrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds))
             account(env.metrics.busy, since: start)
+            workedSinceReport = true
         }
         env.log("shutting down" + (worker.stopNote.map { ": \($0)" } ?? ""))
     }
