@@ -3,13 +3,15 @@ import Foundation
 
 /// A checkpoint directory, laid out like a Hugging Face model folder:
 ///   config.json            LlamaConfig keys (`LlamaConfigFile`)
-///   model.safetensors      parameters under HF Llama names (no lm_head when tied)
+///   model.safetensors      parameters under HF Llama names (no lm_head when tied); we read
+///                          sharded ones too (model.safetensors.index.json + model-0000x-of-0000y)
 ///   tokenizer.json         the tokenizer (`TokenizerFile`), when there is one
 ///   optimizer.safetensors  AdamW moments + step, for resuming training (optional)
 /// Every file is written atomically.
 public enum Checkpoint {
     public static let configFile = "config.json"
     public static let modelFile = "model.safetensors"
+    public static let modelIndexFile = "model.safetensors.index.json"
     public static let tokenizerFile = "tokenizer.json"
     public static let optimizerFile = "optimizer.safetensors"
 
@@ -37,11 +39,14 @@ public enum Checkpoint {
     /// tensor) for anything missing, truncated, corrupt or of the wrong shape.
     public static func load(from directory: URL) throws -> Loaded {
         let (config, specials) = try LlamaConfigFile.read(from: directory.appendingPathComponent(configFile))
-        let file = try SafeTensorsFile(url: directory.appendingPathComponent(modelFile))
+        let shards = try modelShards(in: directory)
         let layout = ParameterLayout(config: config)
         let parameters = FloatBuffer(count: layout.totalCount)
+        var files: [String: SafeTensorsFile] = [:]  // opened on first use, each once
         for e in layout.entries {
-            try file.read(e.name, shape: e.shape, into: parameters.at(e.offset))
+            let name = shards.fileByTensor[e.name] ?? shards.fallback
+            if files[name] == nil { files[name] = try SafeTensorsFile(url: directory.appendingPathComponent(name)) }
+            try files[name]!.read(e.name, shape: e.shape, into: parameters.at(e.offset))
         }
         let model = try Transformer(config: config, parameters: parameters)
         let tokenizerURL = directory.appendingPathComponent(tokenizerFile)
@@ -51,6 +56,25 @@ public enum Checkpoint {
                                   message: "tokenizer has \(tokenizer.vocabSize) tokens, the model only \(config.vocabSize)")
         }
         return Loaded(model: model, tokenizer: tokenizer, specials: specials)
+    }
+
+    /// Which file holds each tensor: model.safetensors alone, or the shards
+    /// that model.safetensors.index.json's `weight_map` names (tensors it
+    /// does not list are looked for in the first shard, to fail there by name).
+    static func modelShards(in directory: URL) throws -> (fileByTensor: [String: String], fallback: String) {
+        let single = directory.appendingPathComponent(modelFile)
+        let index = directory.appendingPathComponent(modelIndexFile)
+        guard !FileManager.default.fileExists(atPath: single.path), FileManager.default.fileExists(atPath: index.path) else {
+            return ([:], modelFile)
+        }
+        let json = (try? JSONSerialization.jsonObject(with: CheckpointError.reading(index))) as? [String: Any]
+        guard let map = json?["weight_map"] as? [String: String], let first = map.values.sorted().first else {
+            throw CheckpointError(file: index, message: "no weight_map of tensor names to shard files")
+        }
+        for file in Set(map.values) where file.contains("/") || file.hasPrefix(".") {
+            throw CheckpointError(file: index, message: "shard \(file) is not a file name in this folder")
+        }
+        return (map, first)
     }
 
     /// Our character tokenizer, or nil when there is no tokenizer.json or it is

@@ -2,6 +2,7 @@
 ///
 /// One decoder layer (pre-norm Llama):
 ///   x1 = x  + o_proj(attention(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1))),  n1 = rmsnorm(x)
+/// (q_proj, k_proj and v_proj with a bias in Qwen2; RoPE's frequencies scaled in Llama 3)
 ///   x2 = x1 + down_proj(silu(gate_proj(n2)) * up_proj(n2)),                     n2 = rmsnorm(x1)
 /// then the final norm and the output head give log p(target) at every position.
 ///
@@ -40,10 +41,13 @@ extension Transformer {
             RMSNorm.forward(out: n1, rstd: r1, inp: x, weight: p + w.inputNorm, N: N, C: C, eps: c.rmsNormEps)
             Matmul.forward(out: q, inp: n1, weight: p + w.q, M: N, K: C, N: C)
             lora?.forward(.q, l, out: q, inp: n1)
+            if let b = w.qBias { Bias.forward(q, bias: p + b, N: N, C: C) }
             Matmul.forward(out: k, inp: n1, weight: p + w.k, M: N, K: C, N: kvC)
             lora?.forward(.k, l, out: k, inp: n1)
+            if let b = w.kBias { Bias.forward(k, bias: p + b, N: N, C: kvC) }
             Matmul.forward(out: v, inp: n1, weight: p + w.v, M: N, K: C, N: kvC)
             lora?.forward(.v, l, out: v, inp: n1)
+            if let b = w.vBias { Bias.forward(v, bias: p + b, N: N, C: kvC) }
             rope.forward(q, N: N, T: T, heads: H)
             rope.forward(k, N: N, T: T, heads: KV)
             Attention.forward(out: att, probs: probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
@@ -138,6 +142,10 @@ extension Transformer {
                                probs: probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
             rope.backward(dq, N: N, T: T, heads: H)
             rope.backward(dk, N: N, T: T, heads: KV)
+            // dq, dk, dv now hold dL/d(projection output), which is also dL/dbias per row
+            if let b = w.qBias, let db = grad(b) { Bias.backward(dbias: db, dout: dq, N: N, C: C) }
+            if let b = w.kBias, let db = grad(b) { Bias.backward(dbias: db, dout: dk, N: N, C: kvC) }
+            if let b = w.vBias, let db = grad(b) { Bias.backward(dbias: db, dout: dv, N: N, C: kvC) }
             Matmul.backward(dinp: dn, dweight: grad(w.q), dout: dq, inp: n1, weight: p + w.q, M: N, K: C, N: C)
             lora?.backward(.q, l, dinp: dn, dout: dq, inp: n1)
             Matmul.backward(dinp: dn, dweight: grad(w.k), dout: dk, inp: n1, weight: p + w.k,

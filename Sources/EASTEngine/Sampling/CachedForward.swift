@@ -92,10 +92,13 @@ extension Transformer {
             RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.inputNorm, N: M, C: C, eps: c.rmsNormEps)
             linear(q, n, weight: w.q, packedAt: pw?.q, K: C, N: C)
             lora?.forward(.q, l, out: q, inp: n)
+            if let bias = w.qBias { Bias.forward(q, bias: p + bias, N: M, C: C) }
             linear(k, n, weight: w.k, packedAt: pw?.k, K: C, N: kvC)
             lora?.forward(.k, l, out: k, inp: n)
+            if let bias = w.kBias { Bias.forward(k, bias: p + bias, N: M, C: kvC) }
             linear(v, n, weight: w.v, packedAt: pw?.v, K: C, N: kvC)
             lora?.forward(.v, l, out: v, inp: n)
+            if let bias = w.vBias { Bias.forward(v, bias: p + bias, N: M, C: kvC) }
             for i in 0..<rows {  // each row at its own positions
                 let start = cache.lengths[b.cacheRows[i]]
                 rope.forward(q + i * T * C, N: T, T: T, heads: H, startPosition: start)
