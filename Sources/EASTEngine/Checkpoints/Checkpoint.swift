@@ -50,7 +50,7 @@ public enum Checkpoint {
         }
         let model = try Transformer(config: config, parameters: parameters)
         let tokenizerURL = directory.appendingPathComponent(tokenizerFile)
-        let tokenizer = try loadTokenizer(tokenizerURL)
+        let tokenizer = try loadTokenizer(tokenizerURL, specials: specials)
         if let tokenizer, tokenizer.vocabSize > config.vocabSize {
             throw CheckpointError(file: tokenizerURL,
                                   message: "tokenizer has \(tokenizer.vocabSize) tokens, the model only \(config.vocabSize)")
@@ -77,16 +77,14 @@ public enum Checkpoint {
         return (map, first)
     }
 
-    /// Our character tokenizer, or nil when there is no tokenizer.json or it is
-    /// a Hugging Face `tokenizers` file (a "model" key, e.g. SmolLM2's BPE),
-    /// which the engine does not read: the model still loads and works on ids.
-    static func loadTokenizer(_ url: URL) throws -> (any Tokenizer)? {
+    /// Our tokenizer, or a Hugging Face `tokenizers` file of a byte-level BPE
+    /// model (SmolLM2, Llama 3, Qwen2; a "model" key) with config.json's
+    /// special ids; nil when there is no tokenizer.json.
+    static func loadTokenizer(_ url: URL, specials: LlamaConfigFile.SpecialTokens) throws -> (any Tokenizer)? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        // A Hugging Face tokenizers file (no "type", a "model" object) is not
-        // one of ours: the model loads without a tokenizer.
         if let json = try? JSON.parse(String(decoding: CheckpointError.reading(url), as: UTF8.self)),
-           json["type"] == nil, json["model"] != nil {
-            return nil
+           ByteLevelBPETokenizer.isHuggingFaceFile(json) {
+            return try ByteLevelBPETokenizer(huggingFace: json, file: url, specials: specials)
         }
         return try TokenizerFile.load(from: url)
     }
