@@ -79,12 +79,14 @@ public enum Checkpoint {
 
     /// Our tokenizer, or a Hugging Face `tokenizers` file of a byte-level BPE
     /// model (SmolLM2, Llama 3, Qwen2; a "model" key) with config.json's
-    /// special ids; nil when there is no tokenizer.json.
+    /// special ids; nil when there is no tokenizer.json, or it is a
+    /// `tokenizers` file we cannot read (e.g. SentencePiece's): the model
+    /// still loads and works on ids.
     static func loadTokenizer(_ url: URL, specials: LlamaConfigFile.SpecialTokens) throws -> (any Tokenizer)? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         if let json = try? JSON.parse(String(decoding: CheckpointError.reading(url), as: UTF8.self)),
            ByteLevelBPETokenizer.isHuggingFaceFile(json) {
-            return try ByteLevelBPETokenizer(huggingFace: json, file: url, specials: specials)
+            return try? ByteLevelBPETokenizer(huggingFace: json, file: url, specials: specials)
         }
         return try TokenizerFile.load(from: url)
     }
