@@ -62,4 +62,42 @@ import Testing
             "\(e)".contains("model.type \"Unigram\" is not supported")
         }
     }
+
+    /// Llama 3.2-Instruct's template (abridged: the parts the recogniser reads).
+    static let llama3Jinja = """
+        {{- bos_token }}{%- if not date_string is defined %}{%- set date_string = "26 Jul 2024" %}{%- endif %}
+        {{- "<|start_header_id|>system<|end_header_id|>\\n\\n" }}{{- "Cutting Knowledge Date: December 2023\\n" }}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}
+        """
+    /// Qwen2.5-Instruct's (abridged likewise): its default system message sits in a Jinja string.
+    static let qwenJinja = """
+        {%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}
+        {%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}
+        """
+
+    @Test func llama3ChatPromptAndStops() throws {
+        let template = ChatTemplate(ggufTemplate: Self.llama3Jinja)
+        #expect(template.format == .llama3 && template.endOfTurn == "<|eot_id|>")
+        #expect(template.stopTokens.contains("<|end_of_text|>"))
+        let text = template.prompt(user: "7*8=?", system: "Be brief.")
+        #expect(text == "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+            + "Today Date: 26 Jul 2024\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n7*8=?<|eot_id|>"
+            + "<|start_header_id|>assistant<|end_header_id|>\n\n")
+        let tokenizer = try Self.tokenizer("llama3", "gguf")
+        let ids = tokenizer.encode(text)
+        let specials = try #require(Self.references["llama3"]).specials
+        #expect(ids.first == specials["<|begin_of_text|>"])
+        #expect(ids.filter { $0 == specials["<|start_header_id|>"] }.count == 3)
+        #expect(ids.filter { $0 == specials["<|eot_id|>"] }.count == 2)
+        #expect(tokenizer.decode(ids).hasSuffix("7*8=?assistant\n\n"))  // control tokens are left out
+    }
+
+    @Test func qwenChatMLWithItsDefaultSystem() throws {
+        let template = ChatTemplate(ggufTemplate: Self.qwenJinja)
+        #expect(template.format == .chatML && template.defaultSystem == ChatTemplate.qwenSystem)
+        #expect(template.stopTokens == ["<|im_end|>", "<|endoftext|>"])
+        let ids = try Self.tokenizer("qwen2", "json").encode(template.prompt(user: "2+2?"))
+        let specials = try #require(Self.references["qwen2"]).specials
+        #expect(ids.first == specials["<|im_start|>"] && ids.filter { $0 == specials["<|im_end|>"] }.count == 2)
+    }
 }

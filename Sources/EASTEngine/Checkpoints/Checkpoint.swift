@@ -19,6 +19,9 @@ public enum Checkpoint {
         public let model: Transformer
         public let tokenizer: (any Tokenizer)?
         public let specials: LlamaConfigFile.SpecialTokens
+        /// A Hugging Face instruct folder's chat format (tokenizer_config.json's
+        /// `chat_template`, or chat_template.jinja), or nil.
+        public var chatTemplate: ChatTemplate? = nil
     }
 
     /// Writes config, parameters and (if given) tokenizer to `directory`, creating it.
@@ -55,7 +58,19 @@ public enum Checkpoint {
             throw CheckpointError(file: tokenizerURL,
                                   message: "tokenizer has \(tokenizer.vocabSize) tokens, the model only \(config.vocabSize)")
         }
-        return Loaded(model: model, tokenizer: tokenizer, specials: specials)
+        return Loaded(model: model, tokenizer: tokenizer, specials: specials, chatTemplate: chatTemplate(in: directory))
+    }
+
+    /// The chat template of a Hugging Face folder: chat_template.jinja
+    /// (transformers 4.43+) or tokenizer_config.json's `chat_template`.
+    static func chatTemplate(in directory: URL) -> ChatTemplate? {
+        if let text = try? String(contentsOf: directory.appendingPathComponent("chat_template.jinja"), encoding: .utf8) {
+            return ChatTemplate(ggufTemplate: text)
+        }
+        guard let data = try? CheckpointError.reading(directory.appendingPathComponent("tokenizer_config.json")),
+              let json = try? JSON.parse(String(decoding: data, as: UTF8.self)),
+              let text = json["chat_template"]?.stringValue else { return nil }
+        return ChatTemplate(ggufTemplate: text)
     }
 
     /// Which file holds each tensor: model.safetensors alone, or the shards
