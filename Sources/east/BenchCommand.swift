@@ -289,8 +289,9 @@ extension BenchCommand {
         /// A "Key:   N kB" line of /proc/self/status, in KiB (0 if absent).
         static func statusKiB(_ key: String) -> Int {
             guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+            // "VmHWM:\t  123456 kB", or with no space after the tab from 10^7 kB (9.5 GiB) on
             for line in status.split(separator: "\n") where line.hasPrefix(key + ":") {
-                return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? 0
             }
             return 0
         }

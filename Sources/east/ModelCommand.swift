@@ -146,6 +146,9 @@ extension ModelCommand {
             print("vocab        \(c.vocabSize)   (tokenizer: \(out.tokenizerVocabSize.map(String.init) ?? "none"))")
             print("dim          \(c.dim)   layers \(c.layers)   heads \(c.heads)   kv heads \(c.kvHeads)   hidden \(c.hiddenDim)")
             print("rope theta   \(c.ropeTheta)   rms eps \(c.rmsNormEps)   tied \(c.tiedEmbeddings)   max seq \(c.maxSeqLen)")
+            print("family       " + (c.attentionBias ? "qwen2 (q/k/v biases)" : "llama")
+                  + (c.ropeScaling.map { "   rope llama3 factor \($0.factor) low \($0.lowFreqFactor) high \($0.highFreqFactor) "
+                      + "original \($0.originalMaxPositions)" } ?? ""))
             print("bos \(out.bos)   eos \(out.eos)   pad \(out.pad)")
         }
     }

@@ -73,10 +73,13 @@ extension ByteLevelBPETokenizer {
         if types == ["ByteLevel"], byteLevel(regex: true) { return "gpt2" }
         if types == ["Digits", "ByteLevel"], steps[0]["individual_digits"]?.boolValue == true, byteLevel(regex: true) { return "smollm" }
         if types == ["Split", "ByteLevel"], byteLevel(regex: false), steps[0]["behavior"]?.stringValue == "Isolated",
-           steps[0]["invert"]?.boolValue != true, let pattern = steps[0]["pattern"]?["Regex"]?.stringValue {
+           steps[0]["invert"]?.boolValue != true, let regex = steps[0]["pattern"]?["Regex"]?.stringValue {
+            // the contractions are also spelled case by case, as llama.cpp writes them
+            let pattern = regex.replacingOccurrences(of: #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"#,
+                                                     with: #"(?i:'s|'t|'re|'ve|'m|'ll|'d)"#)
             if pattern == llama3Pattern { return "llama-bpe" }
             if pattern == qwen2Pattern { return "qwen2" }
-            throw fail("pre_tokenizer Split pattern \(pattern) is not supported (only Llama 3's and Qwen2's)")
+            throw fail("pre_tokenizer Split pattern \(regex) is not supported (only Llama 3's and Qwen2's)")
         }
         throw fail("pre_tokenizer \(types.joined(separator: " + ")) is not supported (only ByteLevel, Digits + ByteLevel, "
             + "and Llama 3's or Qwen2's Split + ByteLevel)")
