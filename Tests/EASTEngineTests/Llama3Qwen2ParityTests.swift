@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Tiny random Llama 3.2-style (rope_type llama3, tied head) and Qwen2-style
-/// (q/k/v biases, untied head) models against Hugging Face transformers,
+/// (q/k/v biases, untied head, head_dim 16 where hidden / heads is 8) models against Hugging Face transformers,
 /// from their HF folders and from their Q8_0 GGUF files (.fixtures/, written
 /// by scripts/parity/llama3_qwen2_reference.py; both hold the same numbers).
 @Suite struct Llama3Qwen2ParityTests {
@@ -34,6 +34,7 @@ import Testing
         #expect(llama.tiedEmbeddings && !llama.attentionBias)
         let qwen = try Self.model("qwen2", "safetensors").config
         #expect(qwen.attentionBias && !qwen.tiedEmbeddings && qwen.ropeScaling == nil && qwen.rmsNormEps == 1e-6)
+        #expect(qwen.headDim == 16 && qwen.qDim == 64 && qwen.dim == 32)  // head_dim given, not hidden / heads
         // the GGUF files describe the same models (llama3's scaling via rope_freqs)
         #expect(try Self.model("llama3", "gguf").config == llama)
         #expect(try Self.model("qwen2", "gguf").config == qwen)

@@ -47,6 +47,18 @@ import Testing
         #expect(try LlamaConfigFile.read(from: Self.configFile(v5)).0 == ModelConfig.llama32_1B)
     }
 
+    /// head_dim other than hidden_size / heads (as in Qwen3 or Gemma): q_proj is (heads * head_dim, hidden).
+    @Test func explicitHeadDim() throws {
+        let c = try LlamaConfigFile.read(from: Self.configFile(Self.llama32.merging(["head_dim": 128]) { _, b in b })).0
+        #expect(c.headDim == 128 && c.qDim == 4096 && c.kvDim == 1024 && c.dim == 2048)
+        #expect(ParameterLayout(config: c)["model.layers.0.self_attn.o_proj.weight"]?.shape == [2048, 4096])
+        var wide = ModelConfig.qwen25_05B
+        wide.headDim = 128
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("east-config-\(UUID().uuidString).json")
+        try LlamaConfigFile.write(wide, specials: .init(bos: 1, eos: 2, pad: 0), to: url)
+        #expect(try LlamaConfigFile.read(from: url).0 == wide)
+    }
+
     @Test func writtenConfigsReadBack() throws {
         for c in [ModelConfig.llama32_1B, .qwen25_05B] {
             let url = FileManager.default.temporaryDirectory.appendingPathComponent("east-config-\(UUID().uuidString).json")
@@ -86,7 +98,6 @@ import Testing
         try Self.expectError(with(Self.llama32, "architectures", ["MistralForCausalLM"]), "architectures \"MistralForCausalLM\"")
         try Self.expectError(with(Self.llama32, "attention_bias", true), "attention_bias true is not supported")
         try Self.expectError(with(Self.llama32, "mlp_bias", true), "mlp_bias true is not supported")
-        try Self.expectError(with(Self.llama32, "head_dim", 128), "head_dim 128 is not supported")
         try Self.expectError(with(Self.llama32, "hidden_act", "gelu"), "hidden_act \"gelu\" is not supported")
         var noFactor = Self.llama32
         noFactor["rope_scaling"] = ["rope_type": "llama3", "low_freq_factor": 1.0]
@@ -129,7 +140,8 @@ import Testing
         }
         try expect({ $0.add("llama.expert_count", .u32(8)) }, "llama.expert_count 8 is not supported")
         try expect({ $0.add("llama.rope.scaling.type", .string("yarn")) }, "llama.rope.scaling.type \"yarn\" is not supported")
-        try expect({ $0.add("llama.attention.key_length", .u32(8)) }, "llama.attention.key_length 8 is not supported")
+        try expect({ $0.add("llama.attention.value_length", .u32(8)) }, "llama.attention.value_length 8 is not supported")
+        try expect({ $0.add("llama.attention.key_length", .u32(8)) }, "has shape [32, 32], the model needs [16, 32]")
         try expect({ $0.addF32("blk.0.attn_output.bias", shape: [32], [Float](repeating: 0, count: 32)) },
                    "tensor blk.0.attn_output.bias is not supported")
         // a rope_freqs tensor that is not Llama 3's scaling (head size 16: 8 values)

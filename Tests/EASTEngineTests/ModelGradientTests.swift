@@ -69,6 +69,13 @@ import Testing
         try checkWholeModel(Self.qwen2Llama3Config(tied: tied))
     }
 
+    /// head_dim 6 with dim 8 and 2 heads: q_proj (12, 8), o_proj (8, 12).
+    @Test func wholeModelGradientWithExplicitHeadDim() throws {
+        var c = Self.qwen2Llama3Config(tied: false)
+        c.headDim = 6
+        try checkWholeModel(c)
+    }
+
     func checkWholeModel(_ config: ModelConfig) throws {
         let tied = config.tiedEmbeddings
         let model = try Transformer(config: config, seed: 42)

@@ -4,11 +4,12 @@ import Testing
 
 @Suite struct SamplingTests {
     /// A tiny model with large enough weights that its distributions are far from uniform;
-    /// with `qwen2Llama3`, also q/k/v biases and Llama 3's RoPE scaling (in all three bands).
+    /// with `qwen2Llama3`, also q/k/v biases, Llama 3's RoPE scaling and head_dim 6 (not 16 / 4).
     static func model(qwen2Llama3: Bool = false) throws -> Transformer {
         let config = ModelConfig(vocabSize: 13, dim: 16, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 24,
                                  ropeTheta: 10_000, tiedEmbeddings: false, maxSeqLen: 32, attentionBias: qwen2Llama3,
-                                 ropeScaling: qwen2Llama3 ? RoPEScaling(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 32) : nil)
+                                 ropeScaling: qwen2Llama3 ? RoPEScaling(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 32) : nil,
+                                 headDim: qwen2Llama3 ? 6 : nil)
         let m = try Transformer(config: config, seed: 5)
         let noise = randomFloats(m.parameterCount, seed: 9, scale: 0.4)
         for e in m.layout.entries where e.isMatrix || e.isBias {

@@ -23,7 +23,8 @@ The Llama one uses rope_type llama3 with original_max_position_embeddings 64
 and rope_theta 10000: with head_dim 8 its four frequencies fall in the kept,
 smoothed and divided bands, and the script checks that the scaling moves the
 logits at the tested positions (against the same weights with plain RoPE).
-The Qwen2 one has nonzero q/k/v biases and an untied output head.
+The Qwen2 one has nonzero q/k/v biases, an untied output head and head_dim
+16 where hidden_size / num_attention_heads is 8.
 
 Not a project dependency. To regenerate:
     python3 -m venv /tmp/parityvenv
@@ -58,7 +59,8 @@ def llama_config(scaling=True):
 
 
 def qwen2_config():
-    return Qwen2Config(**{**SHAPE, "rms_norm_eps": 1e-6}, rope_theta=1000000.0, tie_word_embeddings=False,
+    # head_dim 16, not hidden_size / heads = 8: q_proj (64, 32), o_proj (32, 64)
+    return Qwen2Config(**{**SHAPE, "rms_norm_eps": 1e-6, "head_dim": 16}, rope_theta=1000000.0, tie_word_embeddings=False,
                        use_sliding_window=False)
 
 
@@ -143,6 +145,8 @@ def write_gguf(model, blocks, arch, path):
     w.add_head_count(cfg.num_attention_heads)
     w.add_head_count_kv(cfg.num_key_value_heads)
     w.add_rope_dimension_count(cfg.head_dim)
+    w.add_key_length(cfg.head_dim)
+    w.add_value_length(cfg.head_dim)
     rope = getattr(cfg, "rope_parameters", None) or {}
     w.add_rope_freq_base(float(rope.get("rope_theta", getattr(cfg, "rope_theta", 10000.0))))
     w.add_layer_norm_rms_eps(cfg.rms_norm_eps)

@@ -128,11 +128,9 @@ public enum LlamaConfigFile {
             ropeTheta: Float(ropeTheta), rmsNormEps: Float(try float("rms_norm_eps", default: 1e-6)),
             tiedEmbeddings: (json["tie_word_embeddings"] as? Bool) ?? false,
             maxSeqLen: try int("max_position_embeddings", default: 2048),
-            attentionBias: qwen2, ropeScaling: scaling)
+            attentionBias: qwen2, ropeScaling: scaling,
+            headDim: json["head_dim"] is NSNull ? nil : try json["head_dim"].map { _ in try int("head_dim") })
         do { try config.validate() } catch { throw fail("\(error)") }
-        if let headDim = json["head_dim"] as? Int, headDim != config.headDim {
-            throw refuse("head_dim", headDim, "it must be hidden_size / num_attention_heads = \(config.headDim)")
-        }
         let specials = SpecialTokens(bos: try int("bos_token_id", default: 1), eos: try int("eos_token_id", default: 2),
                                      pad: try int("pad_token_id", default: 0))
         return (config, specials)

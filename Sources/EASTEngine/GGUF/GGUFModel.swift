@@ -77,11 +77,13 @@ public enum GGUFModel {
         let vocabSize = file.metadata["tokenizer.ggml.tokens"]?.arrayValue?.count
             ?? file.metadata[arch + ".vocab_size"]?.intValue
             ?? file[tensor: "token_embd.weight"]?.shape.first ?? 0
-        if let rope = file.metadata[arch + ".rope.dimension_count"]?.intValue, heads > 0, rope != dim / heads {
-            throw fail("\(arch).rope.dimension_count \(rope) differs from the head size \(dim / heads); partial RoPE is not supported")
+        // head_dim: attention.key_length when given (and value_length equal to it), else embedding_length / head_count
+        let headDim = file.metadata[arch + ".attention.key_length"]?.intValue ?? (heads > 0 ? dim / heads : 0)
+        if let valueLength = file.metadata[arch + ".attention.value_length"]?.intValue, valueLength != headDim {
+            throw fail("\(arch).attention.value_length \(valueLength) is not supported (it must equal the key length \(headDim))")
         }
-        if let keyLength = file.metadata[arch + ".attention.key_length"]?.intValue, heads > 0, keyLength != dim / heads {
-            throw fail("\(arch).attention.key_length \(keyLength) is not supported (it must be embedding_length / head_count = \(dim / heads))")
+        if let rope = file.metadata[arch + ".rope.dimension_count"]?.intValue, rope != headDim {
+            throw fail("\(arch).rope.dimension_count \(rope) differs from the head size \(headDim); partial RoPE is not supported")
         }
         if let experts = file.metadata[arch + ".expert_count"]?.intValue, experts > 0 {
             throw fail("\(arch).expert_count \(experts) is not supported (mixture of experts is not implemented)")
@@ -105,7 +107,7 @@ public enum GGUFModel {
             rmsNormEps: try float("attention.layer_norm_rms_epsilon", default: 1e-5),
             tiedEmbeddings: file[tensor: "output.weight"] == nil,
             maxSeqLen: try int("context_length"),
-            attentionBias: arch == "qwen2")
+            attentionBias: arch == "qwen2", headDim: headDim)
         do { try config.validate() } catch { throw fail("\(error)") }
         if file[tensor: "rope_freqs.weight"] != nil {
             config.ropeScaling = try llama3Scaling(file, arch: arch, config: config)

@@ -8,7 +8,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// Width of the residual stream (hidden_size).
     public var dim: Int
     public var layers: Int
-    /// Query heads; each has dim / heads channels.
+    /// Query heads; each has `headDim` channels.
     public var heads: Int
     /// Key/value heads (grouped-query attention): `heads / kvHeads` query heads share one.
     public var kvHeads: Int
@@ -24,11 +24,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var attentionBias: Bool
     /// Llama 3's RoPE frequency scaling, or nil for plain RoPE.
     public var ropeScaling: RoPEScaling?
+    /// Channels per attention head: config.json's `head_dim`, by default
+    /// dim / heads (as transformers computes it). When heads * headDim is
+    /// not dim, q_proj maps dim to that width and o_proj back.
+    public var headDim: Int
 
     public init(
         vocabSize: Int, dim: Int, layers: Int, heads: Int, kvHeads: Int, hiddenDim: Int,
         ropeTheta: Float = 10_000, rmsNormEps: Float = 1e-5, tiedEmbeddings: Bool = true,
-        maxSeqLen: Int = 2048, attentionBias: Bool = false, ropeScaling: RoPEScaling? = nil
+        maxSeqLen: Int = 2048, attentionBias: Bool = false, ropeScaling: RoPEScaling? = nil, headDim: Int? = nil
     ) {
         self.vocabSize = vocabSize
         self.dim = dim
@@ -42,11 +46,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.maxSeqLen = maxSeqLen
         self.attentionBias = attentionBias
         self.ropeScaling = ropeScaling
+        self.headDim = headDim ?? (heads > 0 ? dim / heads : 0)
     }
 
     private enum CodingKeys: String, CodingKey {
         case vocabSize, dim, layers, heads, kvHeads, hiddenDim, ropeTheta, rmsNormEps, tiedEmbeddings, maxSeqLen
-        case attentionBias, ropeScaling
+        case attentionBias, ropeScaling, headDim
     }
 
     /// Configs written before the Qwen2 and Llama 3 fields decode as plain Llama.
@@ -59,10 +64,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             ropeTheta: try c.decode(Float.self, forKey: .ropeTheta), rmsNormEps: try c.decode(Float.self, forKey: .rmsNormEps),
             tiedEmbeddings: try c.decode(Bool.self, forKey: .tiedEmbeddings), maxSeqLen: try c.decode(Int.self, forKey: .maxSeqLen),
             attentionBias: try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false,
-            ropeScaling: try c.decodeIfPresent(RoPEScaling.self, forKey: .ropeScaling))
+            ropeScaling: try c.decodeIfPresent(RoPEScaling.self, forKey: .ropeScaling),
+            headDim: try c.decodeIfPresent(Int.self, forKey: .headDim))
     }
 
-    public var headDim: Int { dim / heads }
+    /// Width of the Q projection and of the attention output: heads * headDim (dim unless head_dim says otherwise).
+    public var qDim: Int { heads * headDim }
     /// Width of the K and V projections: kvHeads * headDim.
     public var kvDim: Int { kvHeads * headDim }
 
@@ -89,7 +96,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         }
         try check(vocabSize > 0 && dim > 0 && layers > 0 && hiddenDim > 0 && maxSeqLen > 0,
                   "vocabSize, dim, layers, hiddenDim and maxSeqLen must be positive")
-        try check(heads > 0 && dim % heads == 0, "dim \(dim) is not divisible by heads \(heads)")
+        try check(heads > 0 && headDim > 0, "heads \(heads) and head dimension \(headDim) must be positive")
         try check(headDim % 2 == 0, "head dimension \(headDim) must be even for RoPE")
         try check(kvHeads > 0 && heads % kvHeads == 0, "heads \(heads) is not divisible by kvHeads \(kvHeads)")
         try check(rmsNormEps > 0 && ropeTheta > 0, "rmsNormEps and ropeTheta must be positive")

@@ -50,15 +50,15 @@ public struct ParameterLayout: Sendable {
             }
             layers.append(LayerOffsets(
                 inputNorm: add(p + "input_layernorm.weight", [c.dim]),
-                q: add(p + "self_attn.q_proj.weight", [c.dim, c.dim]),
+                q: add(p + "self_attn.q_proj.weight", [c.qDim, c.dim]),
                 k: add(p + "self_attn.k_proj.weight", [c.kvDim, c.dim]),
                 v: add(p + "self_attn.v_proj.weight", [c.kvDim, c.dim]),
-                o: add(p + "self_attn.o_proj.weight", [c.dim, c.dim]),
+                o: add(p + "self_attn.o_proj.weight", [c.dim, c.qDim]),
                 postNorm: add(p + "post_attention_layernorm.weight", [c.dim]),
                 gate: add(p + "mlp.gate_proj.weight", [c.hiddenDim, c.dim]),
                 up: add(p + "mlp.up_proj.weight", [c.hiddenDim, c.dim]),
                 down: add(p + "mlp.down_proj.weight", [c.dim, c.hiddenDim]),
-                qBias: bias("q_proj", c.dim), kBias: bias("k_proj", c.kvDim), vBias: bias("v_proj", c.kvDim)))
+                qBias: bias("q_proj", c.qDim), kBias: bias("k_proj", c.kvDim), vBias: bias("v_proj", c.kvDim)))
         }
         self.layers = layers
         finalNorm = add("model.norm.weight", [c.dim])
