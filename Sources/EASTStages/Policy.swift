@@ -6,7 +6,7 @@ import Foundation
 ///
 /// - `plain` (the embedded model): `Question: ...\nAnswer:`; the model writes
 ///   its worked solution after one space, ending in `#### N` and <eos>.
-/// - `chat` (instruct models such as SmolLM2): the model's chat template with
+/// - `chat` (instruct models: SmolLM2, Qwen2.5, Llama 3.x): the model's chat template with
 ///   the paper's system message, the question as the user turn; the answer
 ///   ends at the template's end-of-turn token.
 public struct PromptFormat: Sendable {
@@ -43,7 +43,12 @@ public struct PromptFormat: Sendable {
     public func stopTokens(_ tokenizer: any Tokenizer) -> [Int] {
         switch style {
         case .plain: return [tokenizer.eosId]
-        case let .chat(_, _, endOfTurn): return [endOfTurn, tokenizer.eosId]
+        case let .chat(template, _, endOfTurn):
+            // the template's end-of-text tokens too (<|endoftext|>, <|end_of_text|>), once each
+            let others = template.stopTokens.compactMap { (tokenizer as? ByteLevelBPETokenizer)?.id(of: $0) }
+            var stops: [Int] = []
+            for id in [endOfTurn, tokenizer.eosId] + others where !stops.contains(id) { stops.append(id) }
+            return stops
         }
     }
 
@@ -77,10 +82,11 @@ public final class Policy: @unchecked Sendable {
 
     /// Loads a policy from
     /// - a path ending in `.gguf`: an instruct model with its BPE tokenizer
-    ///   and chat template;
+    ///   and chat template (ChatML or Llama 3's);
     /// - a folder with `base.json`: that base plus the folder's LoRA adapter
     ///   (what `save` writes for an adapter-trained policy);
-    /// - a checkpoint folder, which must hold a tokenizer.
+    /// - a checkpoint folder, which must hold a tokenizer; a Hugging Face
+    ///   instruct folder's chat template (tokenizer_config.json) is used.
     /// With `lora`, a fresh adapter is attached: training then updates only
     /// the adapter and the base stays frozen.
     public static func load(from path: URL, version: Int = 0, lora: LoRAConfig? = nil, seed: UInt64 = 1) throws -> Policy {
@@ -88,8 +94,8 @@ public final class Policy: @unchecked Sendable {
         let baseFile = path.appendingPathComponent(Self.baseFile)
         if path.pathExtension == "gguf" {
             let loaded = try GGUFModel.load(from: path)
-            guard let tokenizer = loaded.tokenizer, let endOfTurn = tokenizer.id(of: ChatTemplate.stopToken) else {
-                throw CheckpointError(file: path, message: "no BPE tokenizer with \(ChatTemplate.stopToken) in the GGUF metadata")
+            guard let tokenizer = loaded.tokenizer, let endOfTurn = tokenizer.id(of: loaded.chatTemplate.endOfTurn) else {
+                throw CheckpointError(file: path, message: "no BPE tokenizer with \(loaded.chatTemplate.endOfTurn) in the GGUF metadata")
             }
             policy = Policy(model: loaded.model, tokenizer: tokenizer,
                             format: PromptFormat(style: .chat(loaded.chatTemplate, system: PromptFormat.paperSystem, endOfTurn: endOfTurn)),
@@ -109,7 +115,15 @@ public final class Policy: @unchecked Sendable {
             guard let tokenizer = loaded.tokenizer else {
                 throw CheckpointError(file: path.appendingPathComponent(Checkpoint.tokenizerFile), message: "missing: a policy needs its tokenizer")
             }
-            policy = Policy(model: loaded.model, tokenizer: tokenizer, version: version)
+            // a Hugging Face instruct folder (tokenizer_config.json's chat template) prompts in its chat format
+            if let template = loaded.chatTemplate, let bpe = tokenizer as? ByteLevelBPETokenizer,
+               let endOfTurn = bpe.id(of: template.endOfTurn) {
+                policy = Policy(model: loaded.model, tokenizer: tokenizer,
+                                format: PromptFormat(style: .chat(template, system: PromptFormat.paperSystem, endOfTurn: endOfTurn)),
+                                version: version)
+            } else {
+                policy = Policy(model: loaded.model, tokenizer: tokenizer, version: version)
+            }
         }
         if let lora {
             policy.model.adapter = try LoRAAdapter(config: lora, modelConfig: policy.model.config, seed: seed)

@@ -72,10 +72,36 @@ extension BenchCommand.Engine {
         guard let tokenizer = loaded.tokenizer else {
             throw ValidationError("\(path) has no tokenizer.ggml.* vocabulary; the bench needs a real prompt")
         }
-        let model = loaded.model
-        let config = model.config
         let prompt = tokenizer.encode(loaded.chatTemplate.prompt(user: Self.benchQuestion))
-        var r = ModelReport(model: url.lastPathComponent, setup: BenchSetup(config: config, parameters: model.parameterCount, threads: threads),
+        try measure(loaded.model, name: url.lastPathComponent, prompt: prompt, answer: tokenizer.encode(Self.benchAnswer),
+                    padId: tokenizer.padId, withTargets: true)
+    }
+
+    /// The real models' shapes `--shape` takes, for machines that do not have their weights.
+    static let shapes: [String: ModelConfig] = ["qwen2.5-0.5b": .qwen25_05B, "llama3.2-1b": .llama32_1B, "smollm2-135m": .smolLM2_135M]
+
+    /// The same measurements on random weights of a real model's shape
+    /// (`--shape qwen2.5-0.5b`: q/k/v biases; `--shape llama3.2-1b`: llama3
+    /// RoPE): a 100-token random prompt and random answer tokens. The RoPE
+    /// table and KV cache are sized for the bench's lengths, not the
+    /// model's 32k-128k context.
+    func runShape(_ name: String) throws {
+        guard var config = Self.shapes[name] else {
+            throw ValidationError("unknown --shape \(name); known: \(Self.shapes.keys.sorted().joined(separator: ", "))")
+        }
+        config.maxSeqLen = max(seqLen, 100 + newTokens) + 1
+        let model = try failing { try Transformer(config: config, seed: 1) }
+        var rng = SeededGenerator(seed: 5)
+        let prompt = (0..<100).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 }
+        let answer = (0..<64).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 }
+        try measure(model, name: "\(name) shape, random weights", prompt: prompt, answer: answer, padId: 0, withTargets: false)
+    }
+
+    /// Prefill, generation at n = 1 and n = 16, LoRA training and peak RSS of
+    /// `model` on `prompt`; `withTargets`: beside issue #6's targets (SmolLM2's).
+    func measure(_ model: Transformer, name: String, prompt: [Int], answer: [Int], padId: Int, withTargets: Bool) throws {
+        let config = model.config
+        var r = ModelReport(model: name, setup: BenchSetup(config: config, parameters: model.parameterCount, threads: threads),
                             promptTokens: prompt.count, newTokens: newTokens)
 
         // The machine's limit on this model's widest matmuls, for context: the
@@ -111,11 +137,10 @@ extension BenchCommand.Engine {
             let loraConfig = LoRAConfig(rank: 16, alpha: 32, targets: LoRATarget.allCases)
             let adapter = try failing { try LoRAAdapter(config: loraConfig, modelConfig: config, seed: 1) }
             model.adapter = adapter
-            let answer = tokenizer.encode(Self.benchAnswer)
             let completionCount = max(1, seqLen + 1 - prompt.count)
             let completion = (0..<completionCount).map { answer[$0 % answer.count] }
             let tokenBatch = TokenBatch(sequences: Array(repeating: (prompt: prompt, completion: completion), count: batch),
-                                        padId: tokenizer.padId)
+                                        padId: padId)
             let weights = [Float](repeating: 1, count: batch)
             let sft: (TokenLogProbs, TokenBatch) -> LossResult = { SFTLoss.compute($0, $1, weights: weights) }
             let trainer = Trainer(model: model, schedule: LearningRateSchedule(peak: 1e-4, totalSteps: 100))
@@ -132,6 +157,12 @@ extension BenchCommand.Engine {
 
         // 3. peak RSS of the whole run (weights, KV cache, training buffers).
         r.peakRSSGiB = Double(Self.statusKiB("VmHWM")) / 1_048_576
+        if withTargets { setTargets(&r) }
+        if json { return try printJSON(r) }
+        printModelReport(r)
+    }
+
+    private func setTargets(_ r: inout ModelReport) {
         r.targets["generationN1"] = .init(target: ModelTargets.generationN1TokensPerSecond,
                                           met: r.generation.n1 >= ModelTargets.generationN1TokensPerSecond)
         r.targets["generationN16"] = .init(target: ModelTargets.generationN16TokensPerSecond,
@@ -140,8 +171,6 @@ extension BenchCommand.Engine {
             r.targets["loraTraining"] = .init(target: ModelTargets.loraTrainingTokensPerSecond,
                                               met: lora.tokensPerSecond >= ModelTargets.loraTrainingTokensPerSecond)
         }
-        if json { return try printJSON(r) }
-        printModelReport(r)
     }
 
     private func printModelReport(_ r: ModelReport) {
@@ -150,7 +179,7 @@ extension BenchCommand.Engine {
             return String(format: "  (target >= %.0f: %@)", t.target, t.met ? "met" : "NOT met")
         }
         Swift.print("\(r.model): \(r.setup.line)")
-        Swift.print("prompt: chat template around a GSM8K question, \(r.promptTokens) tokens; \(r.newTokens) new tokens per sample")
+        Swift.print("prompt: \(r.promptTokens) tokens; \(r.newTokens) new tokens per sample")
         Swift.print(String(format: "sgemm peak (head / MLP shapes)    %8.1f GFLOP/s", r.sgemmPeakGFLOPs))
         Swift.print(String(format: "prefill                           %8.1f tokens/s", r.generation.prefill))
         Swift.print(String(format: "generation n=1                    %8.1f tokens/s (decode alone %.1f)",

@@ -14,7 +14,8 @@ import Foundation
 ///   and with --lora, LoRA training vs full training tokens/s on that shape,
 ///   and with --model PATH.gguf, the real model on a real prompt: prefill,
 ///   generation at n = 1 and n = 16, LoRA training and peak RSS, next to the
-///   targets of issue #6 (see BenchCommand+Model.swift).
+///   targets of issue #6 (see BenchCommand+Model.swift),
+///   and with --shape qwen2.5-0.5b|llama3.2-1b, the same on random weights of that shape.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure the engine's and the cluster's speed.", subcommands: [Engine.self, Cluster.self])
@@ -49,6 +50,9 @@ extension BenchCommand {
                                    + "prefill, generation n=1 / n=16 (--new-tokens), LoRA r=16 training at --batch x --seq-len "
                                    + "(not with --skip-training), peak RSS.", valueName: "path.gguf"))
         var model: String?
+        @Option(help: ArgumentHelp("Instead: the --model measurements on random weights of a real model's shape: "
+                                   + "qwen2.5-0.5b, llama3.2-1b or smollm2-135m.", valueName: "name"))
+        var shape: String?
 
         @Flag(name: .customLong("keep-blas-kernels"),
               help: "Do not restart with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels.")
@@ -60,6 +64,7 @@ extension BenchCommand {
             if memory { return try runMemory() }
             if lora { return try runLoRA() }
             if let model { return try runModel(path: model) }
+            if let shape { return try runShape(shape) }
             let headCount = heads ?? max(1, dim / 64)
             let config = ModelConfig(vocabSize: vocab, dim: dim, layers: layers, heads: headCount,
                                      kvHeads: kvHeads ?? max(1, headCount / 2), hiddenDim: hidden ?? (dim * 8 / 3 + 63) / 64 * 64,
@@ -284,8 +289,9 @@ extension BenchCommand {
         /// A "Key:   N kB" line of /proc/self/status, in KiB (0 if absent).
         static func statusKiB(_ key: String) -> Int {
             guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+            // "VmHWM:\t  123456 kB", or with no space after the tab from 10^7 kB (9.5 GiB) on
             for line in status.split(separator: "\n") where line.hasPrefix(key + ":") {
-                return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? 0
             }
             return 0
         }

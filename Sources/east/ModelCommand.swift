@@ -17,7 +17,7 @@ struct LoadedModel {
     let model: Transformer
     let tokenizer: (any Tokenizer)?
     let specials: LlamaConfigFile.SpecialTokens
-    /// ChatML template of a GGUF chat model (nil for our checkpoints).
+    /// Chat template of a GGUF chat model or a Hugging Face instruct folder (nil for our checkpoints).
     let chatTemplate: ChatTemplate?
     /// Whether a text prompt starts with BOS (a GGUF says so in tokenizer.ggml.add_bos_token).
     let addBOS: Bool
@@ -58,7 +58,7 @@ struct CheckpointOptions: ParsableArguments {
             }
             let loaded = try Checkpoint.load(from: URL(fileURLWithPath: checkpoint!))
             return LoadedModel(model: loaded.model, tokenizer: loaded.tokenizer, specials: loaded.specials,
-                               chatTemplate: nil, addBOS: true)
+                               chatTemplate: loaded.chatTemplate, addBOS: true)
         }
     }
 }
@@ -94,7 +94,7 @@ struct PromptOptions: ParsableArguments {
             }
             if chat {
                 guard let template = loaded.chatTemplate else {
-                    throw ValidationError("--chat needs a GGUF chat model (--model)")
+                    throw ValidationError("--chat needs a chat model: a GGUF file or a Hugging Face instruct folder with a chat template")
                 }
                 ids = tokenizer.encode(template.prompt(user: text, system: system))
             } else {
@@ -146,6 +146,9 @@ extension ModelCommand {
             print("vocab        \(c.vocabSize)   (tokenizer: \(out.tokenizerVocabSize.map(String.init) ?? "none"))")
             print("dim          \(c.dim)   layers \(c.layers)   heads \(c.heads)   kv heads \(c.kvHeads)   hidden \(c.hiddenDim)")
             print("rope theta   \(c.ropeTheta)   rms eps \(c.rmsNormEps)   tied \(c.tiedEmbeddings)   max seq \(c.maxSeqLen)")
+            print("family       " + (c.attentionBias ? "qwen2 (q/k/v biases)" : "llama")
+                  + (c.ropeScaling.map { "   rope llama3 factor \($0.factor) low \($0.lowFreqFactor) high \($0.highFreqFactor) "
+                      + "original \($0.originalMaxPositions)" } ?? ""))
             print("bos \(out.bos)   eos \(out.eos)   pad \(out.pad)")
         }
     }
@@ -196,11 +199,11 @@ extension ModelCommand {
             let prompt = try promptOptions.tokens(loaded)
             let sampler = Sampler(model: loaded.model, maxRows: n,
                                   maxSequenceLength: min(loaded.model.config.maxSeqLen, prompt.count + maxTokens))
-            // A chat answer ends with <|im_end|> (for SmolLM2 that is also its EOS).
+            // A chat answer ends with the template's end of turn (<|im_end|>, <|eot_id|>)
+            // or an end-of-text token (for SmolLM2 <|im_end|> is also its EOS).
             var stops = [loaded.specials.eos]
-            if promptOptions.chat, let bpe = loaded.tokenizer as? ByteLevelBPETokenizer,
-               let end = bpe.id(of: ChatTemplate.stopToken), end != loaded.specials.eos {
-                stops.append(end)
+            if promptOptions.chat, let bpe = loaded.tokenizer as? ByteLevelBPETokenizer, let template = loaded.chatTemplate {
+                for end in template.stopTokens.compactMap(bpe.id(of:)) where !stops.contains(end) { stops.append(end) }
             }
             let parameters = SamplingParameters(temperature: temperature, topK: topK, topP: topP, maxNewTokens: maxTokens,
                                                 stopTokens: stops, seed: seed)

@@ -272,7 +272,7 @@ import Testing
     }
 
     @Test func refusesOtherTokenizers() throws {
-        for (model, pre, text) in [("llama", "smollm", "\"llama\" is not supported"), ("gpt2", "qwen2", "\"qwen2\" is not supported")] {
+        for (model, pre, text) in [("llama", "smollm", "\"llama\" is not supported"), ("gpt2", "deepseek-llm", "\"deepseek-llm\" is not supported")] {
             let url = try Self.file(model: model, pre: pre)
             do {
                 _ = try ByteLevelBPETokenizer(gguf: GGUFFile(url: url))

@@ -79,7 +79,8 @@ import Testing
         #expect(try read("{\(base), \"eos_token_id\": [5, 6]}").1.eos == 5)
         #expect(try read("{\(base)}").0.kvHeads == 2)
         #expect(throws: CheckpointError.self) { try read("{\(base), \"rope_scaling\": {\"rope_type\": \"llama3\"}}") }
-        #expect(throws: CheckpointError.self) { try read("{\(base), \"head_dim\": 8}") }
+        #expect(try read("{\(base), \"head_dim\": 8}").0.qDim == 16)  // an explicit head_dim widens q_proj
+        #expect(throws: CheckpointError.self) { try read("{\(base), \"head_dim\": 7}") }  // odd: no RoPE pairs
         #expect(throws: CheckpointError.self) { try read("{\(base), \"num_key_value_heads\": 3}") }
     }
 }

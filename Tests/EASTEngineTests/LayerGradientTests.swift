@@ -1,4 +1,5 @@
 @testable import EASTEngine
+import Foundation
 import Testing
 
 /// Every layer's backward against central finite differences of its forward.
@@ -68,6 +69,38 @@ import Testing
         let base = heads * hd  // token 1, head 0; angle for i = 0 is 1 * theta^0 = 1
         #expect(abs(y[base] - (x[base] * c - x[base + hd / 2] * s)) < 1e-6)
         #expect(abs(y[base + hd / 2] - (x[base + hd / 2] * c + x[base] * s)) < 1e-6)
+    }
+
+    /// Llama 3's scaled frequencies rotate by other angles; the backward is still the inverse rotation.
+    @Test func scaledRoPE() {
+        let N = 6, T = 6, heads = 2, hd = 8
+        let c = ModelConfig(vocabSize: 2, dim: heads * hd, layers: 1, heads: heads, kvHeads: heads, hiddenDim: 2,
+                            ropeTheta: 100, ropeScaling: RoPEScaling(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 32))
+        let frequencies = c.ropeFrequencies
+        // theta 100, hd 8: wavelengths 6.3, 20, 63, 200 against bands at 32 / 4 = 8 and 32:
+        // kept, smoothed (s = (32 / 20 - 1) / 3 = 0.2), divided, divided
+        let plain = (0..<4).map { pow(100.0, -2.0 * Double($0) / 8) }
+        #expect(frequencies[0] == plain[0])
+        let s = (32 / (2 * Double.pi / plain[1]) - 1) / 3
+        #expect(abs(frequencies[1] - ((1 - s) * plain[1] / 8 + s * plain[1])) < 1e-15)
+        #expect(abs(frequencies[2] - plain[2] / 8) < 1e-15 && abs(frequencies[3] - plain[3] / 8) < 1e-15)
+        let rope = RoPE(headDim: hd, maxSeqLen: 8, frequencies: frequencies)
+        let x = randomFloats(N * heads * hd, seed: 31), dy = randomFloats(N * heads * hd, seed: 32)
+        func f(_ x: [Float]) -> [Float] { x.mutated { rope.forward($0, N: N, T: T, heads: heads) } }
+        let dx = dy.mutated { rope.backward($0, N: N, T: T, heads: heads) }
+        checkGradient("dx", values: x, analytic: dx) { weightedSum(f($0), dy) }
+        // position 5, pair 2: rotated by 5 * theta^(-1/2) / 8
+        let y = f(x), base = 5 * heads * hd, angle = Float(5 * plain[2] / 8)
+        #expect(abs(y[base + 2] - (x[base + 2] * cos(angle) - x[base + 6] * sin(angle))) < 1e-6)
+    }
+
+    @Test func bias() {
+        let N = 5, C = 3
+        let b = randomFloats(C, seed: 33), x = randomFloats(N * C, seed: 34), dy = randomFloats(N * C, seed: 35)
+        func f(_ b: [Float]) -> [Float] { x.mutated { Bias.forward($0, bias: b, N: N, C: C) } }
+        let db = [Float](repeating: 0, count: C).mutated { Bias.backward(dbias: $0, dout: dy, N: N, C: C) }
+        checkGradient("dbias", values: b, analytic: db) { weightedSum(f($0), dy) }
+        #expect(f(b)[C + 1] == x[C + 1] + b[1])
     }
 
     @Test func swiglu() {

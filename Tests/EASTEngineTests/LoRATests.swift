@@ -10,10 +10,12 @@ import Testing
     static let allTargets = LoRATarget.allCases
 
     /// The tiny model of the whole-model gradient test, with larger weights so every path carries signal.
-    static func model(tied: Bool = false) throws -> Transformer {
-        let model = try Transformer(config: ModelGradientTests.tinyConfig(tied: tied), seed: 42)
+    /// With `qwen2Llama3`, the model has q/k/v biases and Llama 3's RoPE scaling.
+    static func model(tied: Bool = false, qwen2Llama3: Bool = false) throws -> Transformer {
+        let config = qwen2Llama3 ? ModelGradientTests.qwen2Llama3Config(tied: tied) : ModelGradientTests.tinyConfig(tied: tied)
+        let model = try Transformer(config: config, seed: 42)
         let start = randomFloats(model.parameterCount, seed: 3, scale: 0.5)
-        for e in model.layout.entries where e.isMatrix {
+        for e in model.layout.entries where e.isMatrix || e.isBias {
             for i in 0..<e.count { model.parameters[e.offset + i] = start[e.offset + i] }
         }
         return model
@@ -82,8 +84,8 @@ import Testing
 
     /// Every adapter parameter of every target in both layers: layer 0's
     /// gradients also flow back through layer 1's LoRA input gradients.
-    @Test(arguments: [true, false]) func wholeModelAdapterGradient(tied: Bool) throws {
-        let model = try Self.model(tied: tied)
+    @Test(arguments: [true, false], [false, true]) func wholeModelAdapterGradient(tied: Bool, qwen2Llama3: Bool) throws {
+        let model = try Self.model(tied: tied, qwen2Llama3: qwen2Llama3)
         let adapter = try Self.adapter(for: model)
         model.adapter = adapter
         let acts = Activations(config: model.config, batchSize: 2, seqLen: 5, chunkRows: 3)
@@ -217,8 +219,8 @@ import Testing
         #expect(gradients(Activations(config: model.config, batchSize: 3, seqLen: 9)) == exact)
     }
 
-    @Test func cachedGreedyDecodeAndMergeMatchTheAdaptedForward() throws {
-        let base = try SamplingTests.model()
+    @Test(arguments: [false, true]) func cachedGreedyDecodeAndMergeMatchTheAdaptedForward(qwen2Llama3: Bool) throws {
+        let base = try SamplingTests.model(qwen2Llama3: qwen2Llama3)
         let adapter = try Self.adapter(for: base, seed: 21)
         let V = base.config.vocabSize
         let prompt = [1, 4, 7, 2]

@@ -1,4 +1,5 @@
 import EASTCore
+import Foundation
 import EASTEngine
 import Testing
 
@@ -34,12 +35,56 @@ import Testing
         #expect(b.targets[5..<10] == [7, 8, 9, 3, 2])
     }
 
+    /// Qwen2's q/k/v biases and Llama 3's scaled RoPE together; an original
+    /// context of 16 puts the tiny heads' two frequencies in the smoothed and
+    /// the divided band (the kept band is plain RoPE, checked above).
+    static func qwen2Llama3Config(tied: Bool) -> ModelConfig {
+        var c = tinyConfig(tied: tied)
+        c.attentionBias = true
+        c.ropeTheta = 100
+        c.ropeScaling = RoPEScaling(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16)
+        return c
+    }
+
+    @Test func biasesAreInTheLayoutAndStartAtZero() throws {
+        let c = Self.qwen2Llama3Config(tied: true)
+        let model = try Transformer(config: c, seed: 1)
+        #expect(model.layout["model.layers.1.self_attn.q_proj.bias"]?.shape == [8])
+        #expect(model.layout["model.layers.1.self_attn.k_proj.bias"]?.shape == [4])
+        #expect(model.layout["model.layers.1.self_attn.v_proj.bias"]?.shape == [4])
+        #expect(model.layout["model.layers.1.self_attn.o_proj.bias"] == nil)
+        #expect(model.tensor("model.layers.0.self_attn.v_proj.bias") == [0, 0, 0, 0])
+        #expect(model.parameterCount == ParameterLayout(config: Self.tinyConfig(tied: true)).totalCount + 2 * (8 + 4 + 4))
+        // headDim 4, theta 100: frequencies 1 and 0.1, wavelengths 6.3 (between 16 / 4 and 16:
+        // smoothed) and 63 (> 16: divided by 8)
+        let f = c.ropeFrequencies, s = (16 / (2 * Double.pi) - 1) / 3
+        #expect(abs(f[0] - ((1 - s) / 8 + s)) < 1e-12 && abs(f[1] - 0.1 / 8) < 1e-12)
+    }
+
     @Test(arguments: [true, false]) func wholeModelGradient(tied: Bool) throws {
-        let model = try Transformer(config: Self.tinyConfig(tied: tied), seed: 42)
+        try checkWholeModel(Self.tinyConfig(tied: tied))
+    }
+
+    @Test(arguments: [true, false]) func wholeModelGradientWithBiasesAndScaledRoPE(tied: Bool) throws {
+        try checkWholeModel(Self.qwen2Llama3Config(tied: tied))
+    }
+
+    /// head_dim 6 with dim 8 and 2 heads: q_proj (12, 8), o_proj (8, 12).
+    @Test func wholeModelGradientWithExplicitHeadDim() throws {
+        var c = Self.qwen2Llama3Config(tied: false)
+        c.headDim = 6
+        try checkWholeModel(c)
+    }
+
+    func checkWholeModel(_ config: ModelConfig) throws {
+        let tied = config.tiedEmbeddings
+        let model = try Transformer(config: config, seed: 42)
         // Larger weights than the 0.02 init so that every path carries signal.
         let start = randomFloats(model.parameterCount, seed: 3, scale: 0.5)
         for entry in model.layout.entries where !entry.isMatrix {
-            for i in 0..<entry.count { model.parameters[entry.offset + i] = 1 + start[entry.offset + i] * 0.2 }
+            for i in 0..<entry.count {
+                model.parameters[entry.offset + i] = entry.isBias ? start[entry.offset + i] : 1 + start[entry.offset + i] * 0.2
+            }
         }
         for entry in model.layout.entries where entry.isMatrix {
             for i in 0..<entry.count { model.parameters[entry.offset + i] = start[entry.offset + i] }
@@ -76,5 +121,8 @@ import Testing
             #expect(grads[embedding.offset ..< embedding.offset + 8].allSatisfy { $0 == 0 })
         }
         #expect(grads.contains { $0 != 0 })
+        for entry in model.layout.entries where entry.isBias {  // every bias learns
+            #expect(grads[entry.offset ..< entry.offset + entry.count].contains { $0 != 0 }, "\(entry.name)")
+        }
     }
 }

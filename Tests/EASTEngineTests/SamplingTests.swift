@@ -3,13 +3,16 @@ import Foundation
 import Testing
 
 @Suite struct SamplingTests {
-    /// A tiny model with large enough weights that its distributions are far from uniform.
-    static func model() throws -> Transformer {
+    /// A tiny model with large enough weights that its distributions are far from uniform;
+    /// with `qwen2Llama3`, also q/k/v biases, Llama 3's RoPE scaling and head_dim 6 (not 16 / 4).
+    static func model(qwen2Llama3: Bool = false) throws -> Transformer {
         let config = ModelConfig(vocabSize: 13, dim: 16, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 24,
-                                 ropeTheta: 10_000, tiedEmbeddings: false, maxSeqLen: 32)
+                                 ropeTheta: 10_000, tiedEmbeddings: false, maxSeqLen: 32, attentionBias: qwen2Llama3,
+                                 ropeScaling: qwen2Llama3 ? RoPEScaling(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 32) : nil,
+                                 headDim: qwen2Llama3 ? 6 : nil)
         let m = try Transformer(config: config, seed: 5)
         let noise = randomFloats(m.parameterCount, seed: 9, scale: 0.4)
-        for e in m.layout.entries where e.isMatrix {
+        for e in m.layout.entries where e.isMatrix || e.isBias {
             for i in 0..<e.count { m.parameters[e.offset + i] = noise[e.offset + i] }
         }
         return m
@@ -21,8 +24,8 @@ import Testing
         return row.map { Double($0) - z }
     }
 
-    @Test func greedyCachedDecodeMatchesFullForward() throws {
-        let model = try Self.model()
+    @Test(arguments: [false, true]) func greedyCachedDecodeMatchesFullForward(qwen2Llama3: Bool) throws {
+        let model = try Self.model(qwen2Llama3: qwen2Llama3)
         let V = model.config.vocabSize
         let prompt = [1, 4, 7, 2]
         let sample = Sampler(model: model, maxRows: 4).generate(prompt: prompt, n: 1, parameters: .greedy(maxNewTokens: 10))[0]
@@ -39,8 +42,8 @@ import Testing
         }
     }
 
-    @Test func sharedPrefillRowsAgreeWithSingleRow() throws {
-        let model = try Self.model()
+    @Test(arguments: [false, true]) func sharedPrefillRowsAgreeWithSingleRow(qwen2Llama3: Bool) throws {
+        let model = try Self.model(qwen2Llama3: qwen2Llama3)
         let sampler = Sampler(model: model, maxRows: 4)
         let one = sampler.generate(prompt: [1, 3, 5], n: 1, parameters: .greedy(maxNewTokens: 8))[0]
         let many = sampler.generate(prompt: [1, 3, 5], n: 4, parameters: .greedy(maxNewTokens: 8))
@@ -118,8 +121,8 @@ import Testing
         #expect(!greedy.stopped)
     }
 
-    @Test func requestsDecodedTogetherMatchSeparateCalls() throws {
-        let model = try Self.model()
+    @Test(arguments: [false, true]) func requestsDecodedTogetherMatchSeparateCalls(qwen2Llama3: Bool) throws {
+        let model = try Self.model(qwen2Llama3: qwen2Llama3)
         // capacity 16: the long prompt leaves room for 3 new tokens only, the short ones for more
         let sampler = Sampler(model: model, maxRows: 8, maxSequenceLength: 16)
         let requests = [
@@ -139,8 +142,8 @@ import Testing
 
     /// Continuous batching: requests that join while others decode, into the
     /// rows that finished ones left, get the samples they get alone, bit for bit.
-    @Test func requestsJoiningMidDecodeMatchSeparateCalls() throws {
-        let model = try Self.model()
+    @Test(arguments: [false, true]) func requestsJoiningMidDecodeMatchSeparateCalls(qwen2Llama3: Bool) throws {
+        let model = try Self.model(qwen2Llama3: qwen2Llama3)
         let sampler = Sampler(model: model, maxRows: 6, maxSequenceLength: 24)
         let requests = (0..<7).map { i in
             GenerationRequest(prompt: [1] + (0..<(1 + i % 3)).map { 2 + ($0 + i) % 10 }, n: 2 + i % 3,

@@ -3,13 +3,15 @@ import Foundation
 
 /// A checkpoint directory, laid out like a Hugging Face model folder:
 ///   config.json            LlamaConfig keys (`LlamaConfigFile`)
-///   model.safetensors      parameters under HF Llama names (no lm_head when tied)
+///   model.safetensors      parameters under HF Llama names (no lm_head when tied); we read
+///                          sharded ones too (model.safetensors.index.json + model-0000x-of-0000y)
 ///   tokenizer.json         the tokenizer (`TokenizerFile`), when there is one
 ///   optimizer.safetensors  AdamW moments + step, for resuming training (optional)
 /// Every file is written atomically.
 public enum Checkpoint {
     public static let configFile = "config.json"
     public static let modelFile = "model.safetensors"
+    public static let modelIndexFile = "model.safetensors.index.json"
     public static let tokenizerFile = "tokenizer.json"
     public static let optimizerFile = "optimizer.safetensors"
 
@@ -17,6 +19,9 @@ public enum Checkpoint {
         public let model: Transformer
         public let tokenizer: (any Tokenizer)?
         public let specials: LlamaConfigFile.SpecialTokens
+        /// A Hugging Face instruct folder's chat format (tokenizer_config.json's
+        /// `chat_template`, or chat_template.jinja), or nil.
+        public var chatTemplate: ChatTemplate? = nil
     }
 
     /// Writes config, parameters and (if given) tokenizer to `directory`, creating it.
@@ -37,32 +42,66 @@ public enum Checkpoint {
     /// tensor) for anything missing, truncated, corrupt or of the wrong shape.
     public static func load(from directory: URL) throws -> Loaded {
         let (config, specials) = try LlamaConfigFile.read(from: directory.appendingPathComponent(configFile))
-        let file = try SafeTensorsFile(url: directory.appendingPathComponent(modelFile))
+        let shards = try modelShards(in: directory)
         let layout = ParameterLayout(config: config)
         let parameters = FloatBuffer(count: layout.totalCount)
+        var files: [String: SafeTensorsFile] = [:]  // opened on first use, each once
         for e in layout.entries {
-            try file.read(e.name, shape: e.shape, into: parameters.at(e.offset))
+            let name = shards.fileByTensor[e.name] ?? shards.fallback
+            if files[name] == nil { files[name] = try SafeTensorsFile(url: directory.appendingPathComponent(name)) }
+            try files[name]!.read(e.name, shape: e.shape, into: parameters.at(e.offset))
         }
         let model = try Transformer(config: config, parameters: parameters)
         let tokenizerURL = directory.appendingPathComponent(tokenizerFile)
-        let tokenizer = try loadTokenizer(tokenizerURL)
+        let tokenizer = try loadTokenizer(tokenizerURL, specials: specials)
         if let tokenizer, tokenizer.vocabSize > config.vocabSize {
             throw CheckpointError(file: tokenizerURL,
                                   message: "tokenizer has \(tokenizer.vocabSize) tokens, the model only \(config.vocabSize)")
         }
-        return Loaded(model: model, tokenizer: tokenizer, specials: specials)
+        return Loaded(model: model, tokenizer: tokenizer, specials: specials, chatTemplate: chatTemplate(in: directory))
     }
 
-    /// Our character tokenizer, or nil when there is no tokenizer.json or it is
-    /// a Hugging Face `tokenizers` file (a "model" key, e.g. SmolLM2's BPE),
-    /// which the engine does not read: the model still loads and works on ids.
-    static func loadTokenizer(_ url: URL) throws -> (any Tokenizer)? {
+    /// The chat template of a Hugging Face folder: chat_template.jinja
+    /// (transformers 4.43+) or tokenizer_config.json's `chat_template`.
+    static func chatTemplate(in directory: URL) -> ChatTemplate? {
+        if let text = try? String(contentsOf: directory.appendingPathComponent("chat_template.jinja"), encoding: .utf8) {
+            return ChatTemplate(ggufTemplate: text)
+        }
+        guard let data = try? CheckpointError.reading(directory.appendingPathComponent("tokenizer_config.json")),
+              let json = try? JSON.parse(String(decoding: data, as: UTF8.self)),
+              let text = json["chat_template"]?.stringValue else { return nil }
+        return ChatTemplate(ggufTemplate: text)
+    }
+
+    /// Which file holds each tensor: model.safetensors alone, or the shards
+    /// that model.safetensors.index.json's `weight_map` names (tensors it
+    /// does not list are looked for in the first shard, to fail there by name).
+    static func modelShards(in directory: URL) throws -> (fileByTensor: [String: String], fallback: String) {
+        let single = directory.appendingPathComponent(modelFile)
+        let index = directory.appendingPathComponent(modelIndexFile)
+        guard !FileManager.default.fileExists(atPath: single.path), FileManager.default.fileExists(atPath: index.path) else {
+            return ([:], modelFile)
+        }
+        let json = (try? JSONSerialization.jsonObject(with: CheckpointError.reading(index))) as? [String: Any]
+        guard let map = json?["weight_map"] as? [String: String], let first = map.values.sorted().first else {
+            throw CheckpointError(file: index, message: "no weight_map of tensor names to shard files")
+        }
+        for file in Set(map.values) where file.contains("/") || file.hasPrefix(".") {
+            throw CheckpointError(file: index, message: "shard \(file) is not a file name in this folder")
+        }
+        return (map, first)
+    }
+
+    /// Our tokenizer, or a Hugging Face `tokenizers` file of a byte-level BPE
+    /// model (SmolLM2, Llama 3, Qwen2; a "model" key) with config.json's
+    /// special ids; nil when there is no tokenizer.json, or it is a
+    /// `tokenizers` file we cannot read (e.g. SentencePiece's): the model
+    /// still loads and works on ids.
+    static func loadTokenizer(_ url: URL, specials: LlamaConfigFile.SpecialTokens) throws -> (any Tokenizer)? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        // A Hugging Face tokenizers file (no "type", a "model" object) is not
-        // one of ours: the model loads without a tokenizer.
         if let json = try? JSON.parse(String(decoding: CheckpointError.reading(url), as: UTF8.self)),
-           json["type"] == nil, json["model"] != nil {
-            return nil
+           ByteLevelBPETokenizer.isHuggingFaceFile(json) {
+            return try? ByteLevelBPETokenizer(huggingFace: json, file: url, specials: specials)
         }
         return try TokenizerFile.load(from: url)
     }

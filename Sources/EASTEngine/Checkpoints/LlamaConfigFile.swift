@@ -1,7 +1,7 @@
 import EASTCore
 import Foundation
 
-/// config.json with Hugging Face `LlamaConfig` keys, so that
+/// config.json with Hugging Face `LlamaConfig` (or `Qwen2Config`) keys, so that
 /// `transformers.AutoModelForCausalLM.from_pretrained(dir)` can load a checkpoint.
 public enum LlamaConfigFile {
     public struct SpecialTokens: Equatable, Sendable {
@@ -10,15 +10,16 @@ public enum LlamaConfigFile {
     }
 
     public static func write(_ c: ModelConfig, specials: SpecialTokens, to url: URL) throws {
-        let json: [String: Any] = [
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
+        var json: [String: Any] = [
+            "architectures": [c.attentionBias ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+            "model_type": c.attentionBias ? "qwen2" : "llama",
             "vocab_size": c.vocabSize,
             "hidden_size": c.dim,
             "intermediate_size": c.hiddenDim,
             "num_hidden_layers": c.layers,
             "num_attention_heads": c.heads,
             "num_key_value_heads": c.kvHeads,
+            "head_dim": c.headDim,
             "rope_theta": Double(c.ropeTheta),
             "rms_norm_eps": Double(c.rmsNormEps),
             "tie_word_embeddings": c.tiedEmbeddings,
@@ -28,51 +29,108 @@ public enum LlamaConfigFile {
             "pad_token_id": specials.pad,
             "hidden_act": "silu",
             "torch_dtype": "float32",
-            "attention_bias": false,
-            "mlp_bias": false,
         ]
+        if c.attentionBias {
+            json["use_sliding_window"] = false  // Qwen2's biases are implied by the model type
+        } else {
+            json["attention_bias"] = false
+            json["mlp_bias"] = false
+        }
+        if let r = c.ropeScaling {
+            json["rope_scaling"] = [
+                "rope_type": "llama3", "factor": r.factor, "low_freq_factor": r.lowFreqFactor,
+                "high_freq_factor": r.highFreqFactor, "original_max_position_embeddings": r.originalMaxPositions,
+            ] as [String: Any]
+        }
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: url)
     }
 
+    /// The model types we run: Llama (1, 2, 3.x, SmolLM2) and Qwen2 (Qwen2, Qwen2.5).
+    public static let supportedModelTypes = ["llama", "qwen2"]
+
+    /// Reads a Llama or Qwen2 config.json. Anything the engine would run
+    /// differently from what the file says (another architecture, sliding
+    /// window attention, another RoPE type, experts, extra biases) stops with
+    /// an error naming the key and its value.
     public static func read(from url: URL) throws -> (ModelConfig, SpecialTokens) {
         let data = try CheckpointError.reading(url)
         func fail(_ message: String) -> CheckpointError { CheckpointError(file: url, message: message) }
         guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw fail("not a JSON object")
         }
-        func int(_ key: String, default value: Int? = nil) throws -> Int {
-            if let v = json[key] as? Int { return v }
-            if let list = json[key] as? [Int], let first = list.first { return first }  // e.g. several eos ids
-            if let value { return value }
+        func int(_ key: String, in object: [String: Any]? = nil, default value: Int? = nil) throws -> Int {
+            let v = (object ?? json)[key]
+            if let v = v as? Int { return v }
+            if let list = v as? [Int], let first = list.first { return first }  // e.g. several eos ids
+            if v == nil || v is NSNull, let value { return value }
             throw fail("missing or non-integer key \(key)")
         }
-        func float(_ key: String, in object: [String: Any]? = nil, default value: Float) throws -> Float {
-            guard let v = (object ?? json)[key] else { return value }
-            guard let d = v as? Double else { throw fail("non-numeric key \(key)") }
-            return Float(d)
+        func float(_ key: String, in object: [String: Any]? = nil, default value: Double? = nil) throws -> Double {
+            let v = (object ?? json)[key]
+            if v == nil || v is NSNull, let value { return value }
+            guard let d = v as? Double else { throw fail("missing or non-numeric key \(key)") }
+            return d
         }
+        func flag(_ key: String) -> Bool { (json[key] as? Bool) ?? false }
+        func refuse(_ key: String, _ value: Any, _ why: String) -> CheckpointError {
+            fail("\(key) \(value) is not supported (\(why))")
+        }
+
+        let modelType = (json["model_type"] as? String) ?? "llama"
+        guard supportedModelTypes.contains(modelType) else {
+            throw refuse("model_type", "\"\(modelType)\"", "only \(supportedModelTypes.joined(separator: ", "))")
+        }
+        let qwen2 = modelType == "qwen2"
+        if let architectures = json["architectures"] as? [String] {
+            let known = ["LlamaForCausalLM", "Qwen2ForCausalLM"]
+            for a in architectures where !known.contains(a) {
+                throw refuse("architectures", "\"\(a)\"", "only \(known.joined(separator: ", "))")
+            }
+        }
+        for key in ["num_experts", "num_local_experts", "n_routed_experts"] {
+            if let n = json[key] as? Int, n > 0 { throw refuse(key, n, "mixture of experts is not implemented") }
+        }
+        if flag("use_sliding_window") {
+            throw refuse("use_sliding_window", true, "sliding window attention is not implemented; sliding_window "
+                + "\(json["sliding_window"].map { "\($0)" } ?? "(unset)")")
+        }
+        // Llama's attention_bias puts a bias on o_proj too; Qwen2 has q/k/v biases always.
+        if !qwen2 && flag("attention_bias") { throw refuse("attention_bias", true, "for model_type llama it adds an o_proj bias") }
+        if flag("mlp_bias") { throw refuse("mlp_bias", true, "no MLP biases") }
+        if let act = json["hidden_act"] as? String, act != "silu" { throw refuse("hidden_act", "\"\(act)\"", "only silu") }
+
         // RoPE: transformers < 5 writes rope_theta (and rope_scaling); 5 writes
-        // rope_parameters {rope_theta, rope_type}. Only plain RoPE is implemented.
-        let ropeParameters = json["rope_parameters"] as? [String: Any]
-        let ropeType = (ropeParameters?["rope_type"] as? String)
-            ?? ((json["rope_scaling"] as? [String: Any])?["rope_type"] as? String) ?? "default"
-        guard ropeType == "default" else { throw fail("rope_type \(ropeType) is not supported (only default RoPE)") }
-        let ropeTheta = try ropeParameters.map { try float("rope_theta", in: $0, default: 10_000) }
-            ?? float("rope_theta", default: 10_000)
+        // rope_parameters {rope_theta, rope_type, ...}. Plain RoPE and llama3 are implemented.
+        let rope = (json["rope_parameters"] as? [String: Any]) ?? (json["rope_scaling"] as? [String: Any])
+        let ropeType = (rope?["rope_type"] as? String) ?? (rope?["type"] as? String) ?? "default"
+        let ropeTheta = try float("rope_theta", in: json["rope_theta"] == nil ? rope : nil, default: 10_000)
+        var scaling: RoPEScaling?
+        switch ropeType {
+        case "default": break
+        case "llama3":
+            scaling = RoPEScaling(
+                factor: try float("factor", in: rope), lowFreqFactor: try float("low_freq_factor", in: rope),
+                highFreqFactor: try float("high_freq_factor", in: rope),
+                originalMaxPositions: try int("original_max_position_embeddings", in: rope))
+        default:
+            throw refuse("rope_type", "\"\(ropeType)\"", "only default and llama3")
+        }
+        if let partial = json["partial_rotary_factor"] as? Double, partial != 1 {
+            throw refuse("partial_rotary_factor", partial, "RoPE on every channel only")
+        }
 
         let heads = try int("num_attention_heads")
         let config = ModelConfig(
             vocabSize: try int("vocab_size"), dim: try int("hidden_size"), layers: try int("num_hidden_layers"),
             heads: heads, kvHeads: try int("num_key_value_heads", default: heads),
             hiddenDim: try int("intermediate_size"),
-            ropeTheta: ropeTheta, rmsNormEps: try float("rms_norm_eps", default: 1e-6),
+            ropeTheta: Float(ropeTheta), rmsNormEps: Float(try float("rms_norm_eps", default: 1e-6)),
             tiedEmbeddings: (json["tie_word_embeddings"] as? Bool) ?? false,
-            maxSeqLen: try int("max_position_embeddings", default: 2048))
+            maxSeqLen: try int("max_position_embeddings", default: 2048),
+            attentionBias: qwen2, ropeScaling: scaling,
+            headDim: json["head_dim"] is NSNull ? nil : try json["head_dim"].map { _ in try int("head_dim") })
         do { try config.validate() } catch { throw fail("\(error)") }
-        if let headDim = json["head_dim"] as? Int, headDim != config.headDim {
-            throw fail("head_dim \(headDim) differs from hidden_size / num_attention_heads = \(config.headDim)")
-        }
         let specials = SpecialTokens(bos: try int("bos_token_id", default: 1), eos: try int("eos_token_id", default: 2),
                                      pad: try int("pad_token_id", default: 0))
         return (config, specials)

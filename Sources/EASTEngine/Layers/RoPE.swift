@@ -3,7 +3,9 @@ import Foundation
 /// Rotary position embedding, Hugging Face Llama convention ("rotate_half"):
 /// in each head, channel i is paired with channel i + headDim/2 (not with its
 /// neighbour, as in the original paper), and the pair is rotated by the angle
-/// position * theta^(-2i/headDim). Queries and keys are rotated in place.
+/// position * frequency[i], where frequency[i] = theta^(-2i/headDim), or
+/// that divided by Llama 3's scaling (`ModelConfig.ropeFrequencies`).
+/// Queries and keys are rotated in place.
 struct RoPE: Sendable {
     let headDim: Int
     let maxSeqLen: Int
@@ -12,6 +14,14 @@ struct RoPE: Sendable {
     private let sinTable: [Float]
 
     init(headDim: Int, maxSeqLen: Int, theta: Float) {
+        self.init(headDim: headDim, maxSeqLen: maxSeqLen, frequencies: (0..<(headDim / 2)).map { i in
+            pow(Double(theta), -2.0 * Double(i) / Double(headDim))
+        })
+    }
+
+    /// frequencies: (headDim / 2)
+    init(headDim: Int, maxSeqLen: Int, frequencies: [Double]) {
+        precondition(frequencies.count == headDim / 2, "RoPE needs one frequency per channel pair")
         self.headDim = headDim
         self.maxSeqLen = maxSeqLen
         let half = headDim / 2
@@ -20,8 +30,7 @@ struct RoPE: Sendable {
         for p in 0..<maxSeqLen {
             for i in 0..<half {
                 // Angles in Double: position * frequency reaches thousands of radians.
-                let freq = pow(Double(theta), -2.0 * Double(i) / Double(headDim))
-                let angle = Double(p) * freq
+                let angle = Double(p) * frequencies[i]
                 cosTable[p * half + i] = Float(cos(angle))
                 sinTable[p * half + i] = Float(sin(angle))
             }

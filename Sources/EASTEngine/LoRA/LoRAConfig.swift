@@ -18,7 +18,8 @@ public enum LoRATarget: String, CaseIterable, Codable, Sendable, Comparable {
     /// The wrapped weight's (out, in), as stored: y = x W^T.
     func shape(_ c: ModelConfig) -> (out: Int, in: Int) {
         switch self {
-        case .q, .o: return (c.dim, c.dim)
+        case .q: return (c.qDim, c.dim)
+        case .o: return (c.dim, c.qDim)
         case .k, .v: return (c.kvDim, c.dim)
         case .gate, .up: return (c.hiddenDim, c.dim)
         case .down: return (c.dim, c.hiddenDim)

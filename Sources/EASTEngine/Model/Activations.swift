@@ -13,9 +13,9 @@ public final class Activations {
     // forward, kept for backward
     let residual: FloatBuffer   // (L+1, N, C): input of layer l; [L] feeds the final norm
     let ln1, ln1Rstd: FloatBuffer       // (L, N, C), (L, N)
-    let q, k, v: FloatBuffer            // (L, N, C), (L, N, kvC), (L, N, kvC), after RoPE
+    let q, k, v: FloatBuffer            // (L, N, qC), (L, N, kvC), (L, N, kvC), after RoPE (qC = heads * headDim)
     let probs: FloatBuffer              // (L, B, H, T, T)
-    let attention: FloatBuffer          // (L, N, C), attention output before o_proj
+    let attention: FloatBuffer          // (L, N, qC), attention output before o_proj
     let residual2: FloatBuffer          // (L, N, C): residual after the attention block
     let ln2, ln2Rstd: FloatBuffer       // (L, N, C), (L, N)
     let gate, up, swiglu: FloatBuffer   // (L, N, hidden)
@@ -25,8 +25,9 @@ public final class Activations {
     let logitsChunk: FloatBuffer        // (chunkRows, V)
 
     // backward scratch
-    let dResidual, dNormed, dAttention: FloatBuffer  // (N, C)
-    let dq, dk, dv: FloatBuffer         // (N, C), (N, kvC), (N, kvC)
+    let dResidual, dNormed: FloatBuffer  // (N, C)
+    let dAttention: FloatBuffer         // (N, qC)
+    let dq, dk, dv: FloatBuffer         // (N, qC), (N, kvC), (N, kvC)
     let dScores: FloatBuffer            // (T, T)
     let dGate, dUp, dSwiglu: FloatBuffer  // (N, hidden)
     let projection: FloatBuffer         // (N, C): o_proj / down_proj output in forward
@@ -34,21 +35,21 @@ public final class Activations {
     var lora: LoRABuffers?
 
     // strides of the stacked per-layer buffers
-    private let layerRows, dim, kvDim, hidden, probsStride: Int
+    private let layerRows, dim, qDim, kvDim, hidden, probsStride: Int
 
     public init(config c: ModelConfig, batchSize: Int, seqLen: Int, chunkRows: Int = 256) {
         self.batchSize = batchSize
         self.seqLen = seqLen
         self.chunkRows = chunkRows
-        let N = batchSize * seqLen, L = c.layers, C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim
-        (layerRows, dim, kvDim, hidden) = (N, C, kvC, Hd)
+        let N = batchSize * seqLen, L = c.layers, C = c.dim, qC = c.qDim, kvC = c.kvDim, Hd = c.hiddenDim
+        (layerRows, dim, qDim, kvDim, hidden) = (N, C, qC, kvC, Hd)
         probsStride = batchSize * c.heads * seqLen * seqLen
         residual = FloatBuffer(count: (L + 1) * N * C)
         ln1 = FloatBuffer(count: L * N * C); ln1Rstd = FloatBuffer(count: L * N)
-        q = FloatBuffer(count: L * N * C)
+        q = FloatBuffer(count: L * N * qC)
         k = FloatBuffer(count: L * N * kvC); v = FloatBuffer(count: L * N * kvC)
         probs = FloatBuffer(count: L * batchSize * c.heads * seqLen * seqLen)
-        attention = FloatBuffer(count: L * N * C)
+        attention = FloatBuffer(count: L * N * qC)
         residual2 = FloatBuffer(count: L * N * C)
         ln2 = FloatBuffer(count: L * N * C); ln2Rstd = FloatBuffer(count: L * N)
         gate = FloatBuffer(count: L * N * Hd); up = FloatBuffer(count: L * N * Hd)
@@ -58,8 +59,8 @@ public final class Activations {
         targetLogProbs = FloatBuffer(count: N); logSumSquaredProbs = FloatBuffer(count: N)
         logitsChunk = FloatBuffer(count: chunkRows * c.vocabSize)
         dResidual = FloatBuffer(count: N * C); dNormed = FloatBuffer(count: N * C)
-        dAttention = FloatBuffer(count: N * C)
-        dq = FloatBuffer(count: N * C); dk = FloatBuffer(count: N * kvC); dv = FloatBuffer(count: N * kvC)
+        dAttention = FloatBuffer(count: N * qC)
+        dq = FloatBuffer(count: N * qC); dk = FloatBuffer(count: N * kvC); dv = FloatBuffer(count: N * kvC)
         dScores = FloatBuffer(count: seqLen * seqLen)
         dGate = FloatBuffer(count: N * Hd); dUp = FloatBuffer(count: N * Hd); dSwiglu = FloatBuffer(count: N * Hd)
         projection = FloatBuffer(count: N * C)
@@ -73,8 +74,8 @@ public final class Activations {
                              att: Pointer, x1: Pointer, n2: Pointer, r2: Pointer, gate: Pointer, up: Pointer, h: Pointer) {
         let N = layerRows
         return (residual.at(l * N * dim), ln1.at(l * N * dim), ln1Rstd.at(l * N),
-                q.at(l * N * dim), k.at(l * N * kvDim), v.at(l * N * kvDim), probs.at(l * probsStride),
-                attention.at(l * N * dim), residual2.at(l * N * dim), ln2.at(l * N * dim), ln2Rstd.at(l * N),
+                q.at(l * N * qDim), k.at(l * N * kvDim), v.at(l * N * kvDim), probs.at(l * probsStride),
+                attention.at(l * N * qDim), residual2.at(l * N * dim), ln2.at(l * N * dim), ln2Rstd.at(l * N),
                 gate.at(l * N * hidden), up.at(l * N * hidden), swiglu.at(l * N * hidden))
     }
 }

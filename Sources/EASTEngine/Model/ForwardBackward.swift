@@ -2,6 +2,7 @@
 ///
 /// One decoder layer (pre-norm Llama):
 ///   x1 = x  + o_proj(attention(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1))),  n1 = rmsnorm(x)
+/// (q_proj, k_proj and v_proj with a bias in Qwen2; RoPE's frequencies scaled in Llama 3)
 ///   x2 = x1 + down_proj(silu(gate_proj(n2)) * up_proj(n2)),                     n2 = rmsnorm(x1)
 /// then the final norm and the output head give log p(target) at every position.
 ///
@@ -17,7 +18,7 @@ extension Transformer {
                      "batch \(batch.batchSize)x\(batch.seqLen) exceeds activations \(acts.batchSize)x\(acts.seqLen)")
         let c = config
         let B = batch.batchSize, T = batch.seqLen, N = B * T
-        let C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim, H = c.heads, KV = c.kvHeads, hd = c.headDim
+        let C = c.dim, qC = c.qDim, kvC = c.kvDim, Hd = c.hiddenDim, H = c.heads, KV = c.kvHeads, hd = c.headDim
         let Ncap = acts.batchSize * acts.seqLen  // layer stride in the stacked buffers
         let p = parameters.pointer
         let V = Int32(c.vocabSize)
@@ -38,16 +39,19 @@ extension Transformer {
 
             // attention block
             RMSNorm.forward(out: n1, rstd: r1, inp: x, weight: p + w.inputNorm, N: N, C: C, eps: c.rmsNormEps)
-            Matmul.forward(out: q, inp: n1, weight: p + w.q, M: N, K: C, N: C)
+            Matmul.forward(out: q, inp: n1, weight: p + w.q, M: N, K: C, N: qC)
             lora?.forward(.q, l, out: q, inp: n1)
+            if let b = w.qBias { Bias.forward(q, bias: p + b, N: N, C: qC) }
             Matmul.forward(out: k, inp: n1, weight: p + w.k, M: N, K: C, N: kvC)
             lora?.forward(.k, l, out: k, inp: n1)
+            if let b = w.kBias { Bias.forward(k, bias: p + b, N: N, C: kvC) }
             Matmul.forward(out: v, inp: n1, weight: p + w.v, M: N, K: C, N: kvC)
             lora?.forward(.v, l, out: v, inp: n1)
+            if let b = w.vBias { Bias.forward(v, bias: p + b, N: N, C: kvC) }
             rope.forward(q, N: N, T: T, heads: H)
             rope.forward(k, N: N, T: T, heads: KV)
             Attention.forward(out: att, probs: probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
-            Matmul.forward(out: proj, inp: att, weight: p + w.o, M: N, K: C, N: C)
+            Matmul.forward(out: proj, inp: att, weight: p + w.o, M: N, K: qC, N: C)
             lora?.forward(.o, l, out: proj, inp: att)
             for i in 0..<(N * C) { x1[i] = x[i] + proj[i] }
 
@@ -84,7 +88,7 @@ extension Transformer {
         let c = config
         let B = batch.batchSize, T = batch.seqLen, N = B * T
         precondition(dLogProbs.count == N, "dLogProbs has \(dLogProbs.count) values for \(N) positions")
-        let C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim, H = c.heads, KV = c.kvHeads, hd = c.headDim
+        let C = c.dim, qC = c.qDim, kvC = c.kvDim, Hd = c.hiddenDim, H = c.heads, KV = c.kvHeads, hd = c.headDim
         let Ncap = acts.batchSize * acts.seqLen
         let p = parameters.pointer
         // the base's gradient block, or nil when frozen under an adapter (then never allocated)
@@ -132,13 +136,17 @@ extension Transformer {
 
             // attention block: dx now holds dL/dx1
             Matmul.backward(dinp: datt, dweight: grad(w.o), dout: dx, inp: att, weight: p + w.o,
-                            M: N, K: C, N: C)
+                            M: N, K: qC, N: C)
             lora?.backward(.o, l, dinp: datt, dout: dx, inp: att)
             Attention.backward(dq: dq, dk: dk, dv: dv, scratch: acts.dScores.pointer, dout: datt,
                                probs: probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
             rope.backward(dq, N: N, T: T, heads: H)
             rope.backward(dk, N: N, T: T, heads: KV)
-            Matmul.backward(dinp: dn, dweight: grad(w.q), dout: dq, inp: n1, weight: p + w.q, M: N, K: C, N: C)
+            // dq, dk, dv now hold dL/d(projection output), which is also dL/dbias per row
+            if let b = w.qBias, let db = grad(b) { Bias.backward(dbias: db, dout: dq, N: N, C: qC) }
+            if let b = w.kBias, let db = grad(b) { Bias.backward(dbias: db, dout: dk, N: N, C: kvC) }
+            if let b = w.vBias, let db = grad(b) { Bias.backward(dbias: db, dout: dv, N: N, C: kvC) }
+            Matmul.backward(dinp: dn, dweight: grad(w.q), dout: dq, inp: n1, weight: p + w.q, M: N, K: C, N: qC)
             lora?.backward(.q, l, dinp: dn, dout: dq, inp: n1)
             Matmul.backward(dinp: dn, dweight: grad(w.k), dout: dk, inp: n1, weight: p + w.k,
                             M: N, K: C, N: kvC, accumulateInput: true)

@@ -47,12 +47,12 @@ public final class Transformer: @unchecked Sendable {
             throw ModelConfigError(message:
                 "\(parameters.count) parameters given, the config needs \(layout.totalCount)")
         }
-        rope = RoPE(headDim: config.headDim, maxSeqLen: config.maxSeqLen, theta: config.ropeTheta)
+        rope = RoPE(headDim: config.headDim, maxSeqLen: config.maxSeqLen, frequencies: config.ropeFrequencies)
         self.parameters = parameters
     }
 
     /// A freshly initialised model: matrices ~ N(0, 0.02^2) (Hugging Face's
-    /// `initializer_range`), norm gains 1. The same seed gives the same model.
+    /// `initializer_range`), norm gains 1, biases 0. The same seed gives the same model.
     public convenience init(config: ModelConfig, seed: UInt64) throws {
         let layout = ParameterLayout(config: config)
         let parameters = FloatBuffer(count: layout.totalCount)
@@ -68,7 +68,7 @@ public final class Transformer: @unchecked Sendable {
                     i += 2
                 }
             } else {
-                for i in 0..<entry.count { p[i] = 1 }
+                for i in 0..<entry.count { p[i] = entry.isBias ? 0 : 1 }
             }
         }
         try self.init(config: config, parameters: parameters)

@@ -7,7 +7,8 @@ import Foundation
 final class InferenceBuffers {
     let maxPositions: Int
     let maxRows: Int
-    let x, normed, q, attention, projection: FloatBuffer  // (maxPositions, C)
+    let x, normed, projection: FloatBuffer                // (maxPositions, C)
+    let q, attention: FloatBuffer                         // (maxPositions, qC): heads * headDim
     let k, v: FloatBuffer                                 // (maxPositions, kvC)
     let gate, up: FloatBuffer                             // (maxPositions, hidden)
     let rstd: FloatBuffer                                 // (maxPositions)
@@ -23,7 +24,7 @@ final class InferenceBuffers {
         self.maxPositions = maxPositions
         self.maxRows = maxRows
         x = FloatBuffer(count: maxPositions * c.dim); normed = FloatBuffer(count: maxPositions * c.dim)
-        q = FloatBuffer(count: maxPositions * c.dim); attention = FloatBuffer(count: maxPositions * c.dim)
+        q = FloatBuffer(count: maxPositions * c.qDim); attention = FloatBuffer(count: maxPositions * c.qDim)
         projection = FloatBuffer(count: maxPositions * c.dim)
         k = FloatBuffer(count: maxPositions * c.kvDim); v = FloatBuffer(count: maxPositions * c.kvDim)
         gate = FloatBuffer(count: maxPositions * c.hiddenDim); up = FloatBuffer(count: maxPositions * c.hiddenDim)
@@ -59,7 +60,7 @@ extension Transformer {
     func forwardCached(tokens: UnsafePointer<Int32>, rows: Int, T: Int, cache: KVCache, buffers b: InferenceBuffers,
                        packed: PackedWeights? = nil) {
         let c = config
-        let M = rows * T, C = c.dim, kvC = c.kvDim, Hd = c.hiddenDim
+        let M = rows * T, C = c.dim, qC = c.qDim, kvC = c.kvDim, Hd = c.hiddenDim
         let H = c.heads, KV = c.kvHeads, hd = c.headDim
         precondition(M <= b.maxPositions && rows <= b.maxRows, "cached forward: \(rows)x\(T) tokens exceed the buffers")
         for i in 0..<rows {
@@ -90,15 +91,18 @@ extension Transformer {
         for l in 0..<c.layers {
             let w = layout.layers[l], pw = packed?.layers[l]
             RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.inputNorm, N: M, C: C, eps: c.rmsNormEps)
-            linear(q, n, weight: w.q, packedAt: pw?.q, K: C, N: C)
+            linear(q, n, weight: w.q, packedAt: pw?.q, K: C, N: qC)
             lora?.forward(.q, l, out: q, inp: n)
+            if let bias = w.qBias { Bias.forward(q, bias: p + bias, N: M, C: qC) }
             linear(k, n, weight: w.k, packedAt: pw?.k, K: C, N: kvC)
             lora?.forward(.k, l, out: k, inp: n)
+            if let bias = w.kBias { Bias.forward(k, bias: p + bias, N: M, C: kvC) }
             linear(v, n, weight: w.v, packedAt: pw?.v, K: C, N: kvC)
             lora?.forward(.v, l, out: v, inp: n)
+            if let bias = w.vBias { Bias.forward(v, bias: p + bias, N: M, C: kvC) }
             for i in 0..<rows {  // each row at its own positions
                 let start = cache.lengths[b.cacheRows[i]]
-                rope.forward(q + i * T * C, N: T, T: T, heads: H, startPosition: start)
+                rope.forward(q + i * T * qC, N: T, T: T, heads: H, startPosition: start)
                 rope.forward(k + i * T * kvC, N: T, T: T, heads: KV, startPosition: start)
             }
             for i in 0..<rows {  // append this step's keys and values: cache[l, row, start + t] = k[i, t]
@@ -121,12 +125,12 @@ extension Transformer {
             BLASThreads.shareOut(M, limit: InferenceBuffers.maxThreads) { pair, thread in
                 let (i, t) = pair.quotientAndRemainder(dividingBy: T)
                 let row = cacheRows[i], start = lengths[row], shared = prefixRows[row]
-                east_attend_one(out + (i * T + t) * C, queries + (i * T + t) * C,
+                east_attend_one(out + (i * T + t) * qC, queries + (i * T + t) * qC,
                                 keys + shared * rowStride, values + shared * rowStride, prefixLengths[row],
                                 keys + row * rowStride, values + row * rowStride, start + t + 1, H, KV, hd,
                                 keyBlockStride, valueStride, valueHeadStride, scale, scores + 2 * thread * capacity)
             }
-            linear(proj, att, weight: w.o, packedAt: pw?.o, K: C, N: C)
+            linear(proj, att, weight: w.o, packedAt: pw?.o, K: qC, N: C)
             lora?.forward(.o, l, out: proj, inp: att)
             for j in 0..<(M * C) { x[j] += proj[j] }
 

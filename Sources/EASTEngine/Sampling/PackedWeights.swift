@@ -44,8 +44,8 @@ final class PackedWeights {
             return matrices.count - 1
         }
         layers = layout.layers.map { w in
-            Layer(q: add(w.q, K: c.dim, N: c.dim), k: add(w.k, K: c.dim, N: c.kvDim), v: add(w.v, K: c.dim, N: c.kvDim),
-                  o: add(w.o, K: c.dim, N: c.dim), gate: add(w.gate, K: c.dim, N: c.hiddenDim),
+            Layer(q: add(w.q, K: c.dim, N: c.qDim), k: add(w.k, K: c.dim, N: c.kvDim), v: add(w.v, K: c.dim, N: c.kvDim),
+                  o: add(w.o, K: c.qDim, N: c.dim), gate: add(w.gate, K: c.dim, N: c.hiddenDim),
                   up: add(w.up, K: c.dim, N: c.hiddenDim), down: add(w.down, K: c.hiddenDim, N: c.dim))
         }
         outputHead = add(layout.outputHead, K: c.dim, N: c.vocabSize)

@@ -44,8 +44,9 @@ public struct ByteLevelBPETokenizer: Tokenizer, Equatable {
             && a.eosId == b.eosId && a.padId == b.padId && a.unknownId == b.unknownId && a.preName == b.preName
     }
 
-    /// Pre-tokenizer names we implement: GPT-2's split, and "smollm" (digits first).
-    public static let knownPreTokenizers = ["gpt2", "default", "smollm"]
+    /// Pre-tokenizer names we implement: GPT-2's split, "smollm" (digits
+    /// first), Llama 3's "llama-bpe" and Qwen2's "qwen2" (see `ByteLevelPreTokenizer`).
+    public static let knownPreTokenizers = ["gpt2", "default", "smollm", "llama-bpe", "qwen2"]
 
     public init(tokens: [String], tokenTypes: [Int], merges: [String], bosId: Int, eosId: Int, padId: Int,
                 unknownId: Int = 0, preName: String) {
@@ -57,7 +58,7 @@ public struct ByteLevelBPETokenizer: Tokenizer, Equatable {
         self.padId = padId
         self.unknownId = unknownId
         self.preName = preName
-        preTokenizer = ByteLevelPreTokenizer(splitDigits: preName == "smollm")
+        preTokenizer = ByteLevelPreTokenizer(preName: preName)
         var ids: [String: Int] = [:]
         for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = i }
         idByToken = ids
@@ -117,8 +118,13 @@ public struct ByteLevelBPETokenizer: Tokenizer, Equatable {
 
     // MARK: encoding
 
+    /// Qwen2's tokenizer.json normalizes to NFC before splitting ("é" typed as e + U+0301 is one character).
+    var normalizesNFC: Bool { preName == "qwen2" }
+    /// Llama 3's tokenizer.json sets `ignore_merges`: a piece that is a token as a whole is that token.
+    var ignoresMerges: Bool { preName == "llama-bpe" }
+
     public func encode(_ text: String) -> [Int] {
-        let s = Array(text.unicodeScalars)
+        let s = Array((normalizesNFC ? text.precomposedStringWithCanonicalMapping : text).unicodeScalars)
         var ids: [Int] = []
         var start = 0  // start of the ordinary text not yet encoded
         var i = 0
@@ -155,6 +161,10 @@ public struct ByteLevelBPETokenizer: Tokenizer, Equatable {
         for piece in preTokenizer.split(String(text)) {
             var symbols: [String] = []
             for byte in piece.utf8 { symbols.append(String(Self.byteToChar[Int(byte)])) }
+            if ignoresMerges, let id = idByToken[symbols.joined()] {
+                ids.append(id)
+                continue
+            }
             for symbol in mergePairs(symbols) {
                 if let id = idByToken[symbol] {
                     ids.append(id)
