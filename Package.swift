@@ -7,6 +7,7 @@
 //   EASTCore                         answers, clusters, entropy, weights (pure Swift, no servers, no BLAS)
 //   EASTEngine                       the transformer on OpenBLAS: tensors, layers, losses, sampling
 //   CKernels                         AVX-512 C kernels for decoding (few-row matmul, one-query attention)
+//   CTLS                             a TLS client stream over OpenSSL, for Redis over TLS
 //   EASTTransport                    AMQP (rabbitmq-c) and Redis (hiredis) clients, topology, messages
 //   EASTStages                       the stage functions (sample, weigh, train, evaluate), the run
 //                                    spec and its records, shared by the in-process run and the workers
@@ -63,9 +64,12 @@ let package = Package(
         // the quantized path must round exactly as the Float32 dequantizer.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
 
+        // A TLS client stream over OpenSSL for `rediss://` (Debian's hiredis 0.14 has no SSL).
+        .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+
         .target(name: "EASTCore"),
         .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS", "CKernels"]),
-        .target(name: "EASTTransport", dependencies: ["EASTCore", "CRabbitMQ", "CHiredis"]),
+        .target(name: "EASTTransport", dependencies: ["EASTCore", "CRabbitMQ", "CHiredis", "CTLS"]),
         .target(name: "EASTStages", dependencies: ["EASTCore", "EASTEngine"]),
         // The cluster: messages, Redis run state, checkpoint store, and the five workers' loops.
         .target(

@@ -7,6 +7,14 @@
 #   scripts/servers.sh restart-broker   # drop every AMQP connection (failure drills)
 #
 # Everything lives under $EAST_SERVERS_DIR (default: .servers/ in the checkout).
+# Ports: EAST_AMQP_PORT, EAST_AMQP_DIST_PORT, EAST_REDIS_PORT,
+# EAST_AMQP_PROMETHEUS_PORT. Two brokers on one machine need two node names:
+# EAST_AMQP_NODE (default east@localhost on the default port, else east-PORT@localhost).
+#
+# TLS: with EAST_TLS_DIR set (a folder holding ca.crt, server.crt and
+# server.key in PEM), the broker listens only for amqps and Redis only for
+# rediss on the same ports, and the printed URLs are amqps:// and rediss://
+# to localhost (the name the server certificate must carry) with ?cafile=.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${EAST_SERVERS_DIR:-$PWD/.servers}
@@ -14,12 +22,14 @@ AMQP_PORT=${EAST_AMQP_PORT:-5673}
 DIST_PORT=${EAST_AMQP_DIST_PORT:-25673}
 REDIS_PORT=${EAST_REDIS_PORT:-6390}
 PROMETHEUS_PORT=${EAST_AMQP_PROMETHEUS_PORT:-15693}   # the broker's Prometheus plugin
-NODE=east@localhost
+if [ "$AMQP_PORT" = 5673 ]; then NODE=${EAST_AMQP_NODE:-east@localhost}; else NODE=${EAST_AMQP_NODE:-east-$AMQP_PORT@localhost}; fi
+TLS=${EAST_TLS_DIR:-}
 
 rabbit_env() {
     export HOME=$D/rabbitmq   # the Erlang cookie lives here; server and CLI must share it
-    export RABBITMQ_NODENAME=$NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-    export RABBITMQ_NODE_PORT=$AMQP_PORT RABBITMQ_DIST_PORT=$DIST_PORT
+    export RABBITMQ_NODENAME=$NODE RABBITMQ_DIST_PORT=$DIST_PORT
+    # With TLS the listeners are in rabbitmq.conf (these variables would add a plain one).
+    if [ -z "$TLS" ]; then export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$AMQP_PORT; fi
     export RABBITMQ_MNESIA_BASE=$D/rabbitmq/mnesia RABBITMQ_LOG_BASE=$D/rabbitmq/log
     export RABBITMQ_PID_FILE=$D/rabbitmq/rabbit.pid
     export RABBITMQ_ENABLED_PLUGINS_FILE=$D/rabbitmq/enabled_plugins
@@ -35,7 +45,12 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start() {
     mkdir -p "$D/redis" "$D/rabbitmq"
     if ! port_open "$REDIS_PORT"; then
-        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --dir "$D/redis" \
+        local listen=(--port "$REDIS_PORT")
+        if [ -n "$TLS" ]; then
+            listen=(--port 0 --tls-port "$REDIS_PORT" --tls-cert-file "$TLS/server.crt" --tls-key-file "$TLS/server.key"
+                    --tls-ca-cert-file "$TLS/ca.crt" --tls-auth-clients no)
+        fi
+        redis-server "${listen[@]}" --bind 127.0.0.1 --daemonize yes --dir "$D/redis" \
             --pidfile "$D/redis/redis.pid" --logfile "$D/redis/redis.log" \
             --appendonly yes --appendfsync everysec >/dev/null
     fi
@@ -45,6 +60,12 @@ start() {
         touch "$D/rabbitmq/rabbitmq-env.conf"
         # Long jobs ack late: allow an hour before the broker gives up on an unacked delivery.
         printf 'consumer_timeout = 3600000\nprometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = %s\n' "$PROMETHEUS_PORT" > "$D/rabbitmq/rabbitmq.conf"
+        if [ -n "$TLS" ]; then
+            printf '%s\n' "listeners.tcp = none" "listeners.ssl.default = 127.0.0.1:$AMQP_PORT" \
+                "ssl_options.cacertfile = $TLS/ca.crt" "ssl_options.certfile = $TLS/server.crt" \
+                "ssl_options.keyfile = $TLS/server.key" "ssl_options.verify = verify_none" \
+                "ssl_options.fail_if_no_peer_cert = false" >> "$D/rabbitmq/rabbitmq.conf"
+        fi
         nohup rabbitmq-server > "$D/rabbitmq/stdout.log" 2>&1 &
     fi
     for _ in $(seq 1 300); do
@@ -57,18 +78,28 @@ start() {
     rabbitmqctl -q -n "$NODE" await_startup >/dev/null
     # Load the topology the way the compose broker does at boot.
     rabbitmqctl -q -n "$NODE" import_definitions "$PWD/topology/definitions.json" >/dev/null
-    echo "EAST_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
-    echo "EAST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+    if [ -n "$TLS" ]; then
+        echo "EAST_AMQP_URL=amqps://guest:guest@localhost:$AMQP_PORT/?cafile=$TLS/ca.crt"
+        echo "EAST_REDIS_URL=rediss://localhost:$REDIS_PORT?cafile=$TLS/ca.crt"
+    else
+        echo "EAST_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
+        echo "EAST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+    fi
     echo "EAST_AMQP_PROMETHEUS=127.0.0.1:$PROMETHEUS_PORT"
 }
 
 stop() {
-    if port_open "$REDIS_PORT"; then redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+    local tls=()
+    if [ -n "$TLS" ]; then tls=(--tls --cacert "$TLS/ca.crt"); fi
+    if port_open "$REDIS_PORT"; then redis-cli "${tls[@]}" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
     if [ -f "$D/rabbitmq/rabbit.pid" ]; then
         rabbit_env
         rabbitmqctl -q -n "$NODE" stop "$D/rabbitmq/rabbit.pid" >/dev/null 2>&1 || true
     fi
-    pkill -f "epmd.*-address 127.0.0.1" 2>/dev/null || pkill -x epmd 2>/dev/null || true
+    # The broker leaves epmd running; end it only when no other node uses it.
+    if ! epmd -names 2>/dev/null | grep -q "^name "; then
+        pkill -f "epmd.*-address 127.0.0.1" 2>/dev/null || pkill -x epmd 2>/dev/null || true
+    fi
 }
 
 # Restarts the RabbitMQ application (every connection drops; durable queues

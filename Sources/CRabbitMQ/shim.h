@@ -3,6 +3,7 @@
 #define EAST_CRABBITMQ_SHIM_H
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_framing.h>
 
 // amqp_login is C-variadic, which Swift cannot call. This fixed-arity wrapper

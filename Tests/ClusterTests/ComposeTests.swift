@@ -35,11 +35,66 @@ import Testing
             #expect(services[name]?["container_name"] == nil)
             #expect(services[name]?["ports"] == nil)
         }
-        // The broker loads the same topology file the tests check against the code.
-        #expect(output.contains("topology/definitions.json"))
+        // The broker loads the topology the tests check against the code, on its own vhost.
+        #expect(output.contains("docker/rabbitmq/topology.json"))
         // Credentials come from the env file, not from the compose file.
         let text = try String(contentsOf: Self.root.appendingPathComponent("docker/compose.yaml"), encoding: .utf8)
         #expect(!text.contains("change-me"))
-        #expect(output.contains("amqp://east:change-me@rabbitmq:5672/"))
+        #expect(output.contains("amqp://east:change-me@rabbitmq:5672/east"))
+    }
+
+    /// Nothing published on all interfaces; a dedicated broker user and vhost
+    /// with east.* permissions only, no guest; Redis's default user off and an
+    /// ACL user with a password; URLs the workers' credentials rule accepts.
+    @Test func composeUsesItsOwnCredentialsAndPublishesOnlyOnLoopback() throws {
+        let (status, output) = try compose(["config", "--format", "json"])
+        #expect(status == 0, "\(output)")
+        let config = try EASTCore.JSON.parse(output)
+        guard case let .object(servicePairs)? = config["services"] else { Issue.record("no services"); return }
+        let services = Dictionary(servicePairs, uniquingKeysWith: { $1 })
+        var published: [String] = []
+        for (name, service) in servicePairs {
+            for port in service["ports"]?.arrayValue ?? [] {
+                published.append(port["published"]?.stringValue ?? "?")
+                let hostIP = port["host_ip"]?.stringValue
+                #expect(hostIP == "127.0.0.1", "service \(name) publishes \(port) on \(hostIP ?? "all interfaces")")
+            }
+        }
+        #expect(!published.isEmpty)
+        // Neither AMQP nor Redis reaches the host at all.
+        #expect(!published.contains("5672") && !published.contains("6379"), "\(published)")
+        #expect(!output.lowercased().contains("guest"))
+
+        let access = try EASTCore.JSON.parse(try #require(config["configs"]?["rabbitmq-access"]?["content"]?.stringValue))
+        #expect(access["users"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["east"])
+        let permissions = try #require(access["permissions"]?.arrayValue?.first)
+        #expect(permissions["vhost"]?.stringValue == "east")
+        for kind in ["configure", "write", "read"] {
+            #expect(permissions[kind]?.stringValue == "^east\\.", "\(kind)")
+        }
+        let acl = try #require(config["configs"]?["redis-acl"]?["content"]?.stringValue)
+        #expect(acl.contains("user default off"))
+        #expect(acl.contains("user east on >change-me-too ~east:*"))
+        #expect(services["redis"]?["command"]?.arrayValue?.contains(.string("--aclfile")) == true)
+
+        // The workers' URLs pass the credentials rule (off loopback: own user and password).
+        let environment = try #require(services["sampler"]?["environment"])
+        let urls = ["EAST_AMQP_URL": try #require(environment["EAST_AMQP_URL"]?.stringValue),
+                    "EAST_REDIS_URL": try #require(environment["EAST_REDIS_URL"]?.stringValue)]
+        #expect(try Endpoint.amqp(environment: urls).path == "east")
+        #expect(try Endpoint.redis(environment: urls).user == "east")
+    }
+
+    /// docker/rabbitmq/topology.json is topology/definitions.json on the vhost "east".
+    @Test func composeTopologyMatchesTheTopologyFile() throws {
+        func read(_ path: String) throws -> String {
+            try String(contentsOf: Self.root.appendingPathComponent(path), encoding: .utf8)
+        }
+        let compose = try EASTCore.JSON.parse(try read("docker/rabbitmq/topology.json"))
+        let plain = try EASTCore.JSON.parse(try read("topology/definitions.json").replacingOccurrences(of: "\"vhost\": \"/\"", with: "\"vhost\": \"east\""))
+        #expect(compose["vhosts"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["east"])
+        for part in ["queues", "exchanges", "bindings"] {
+            #expect(compose[part] != nil && compose[part] == plain[part], "\(part)")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import CRabbitMQ
+import CTLS
 import Foundation
 
 public struct AMQPError: Error, CustomStringConvertible, Sendable {
@@ -54,13 +55,11 @@ public final class AMQPConnection {
         }
         self.state = state
         do {
-            guard let socket = amqp_tcp_socket_new(state) else {
-                throw AMQPError(context: "connect", reason: "cannot create a socket", connectionLost: true)
-            }
+            let socket = try Self.socket(state, endpoint)
             var timeout = timeval(tv_sec: Int(connectTimeout), tv_usec: 0)
             let status = amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &timeout)
             guard status == AMQP_STATUS_OK.rawValue else {
-                throw AMQPError(context: "connect to \(endpoint)", reason: String(cString: amqp_error_string2(status)), connectionLost: true)
+                throw AMQPError(context: "connect to \(endpoint)", reason: Self.openFailure(status, endpoint), connectionLost: true)
             }
             var rpcTimeout = timeval(tv_sec: 30, tv_usec: 0)
             amqp_set_rpc_timeout(state, &rpcTimeout)
@@ -79,6 +78,39 @@ public final class AMQPConnection {
     }
 
     deinit { close() }
+
+    /// A plain TCP socket, or for `amqps://` a TLS one that verifies the
+    /// broker's certificate chain and host name (against `cafile`, else the
+    /// system's CA store).
+    private static func socket(_ state: amqp_connection_state_t, _ endpoint: Endpoint) throws -> OpaquePointer {
+        guard endpoint.isTLS else {
+            guard let socket = amqp_tcp_socket_new(state) else {
+                throw AMQPError(context: "connect", reason: "cannot create a socket", connectionLost: true)
+            }
+            return socket
+        }
+        guard let socket = amqp_ssl_socket_new(state) else {
+            throw AMQPError(context: "connect to \(endpoint)", reason: "cannot create a TLS socket", connectionLost: true)
+        }
+        amqp_ssl_socket_set_verify_peer(socket, 1)
+        amqp_ssl_socket_set_verify_hostname(socket, 1)
+        if let caFile = endpoint.caFile {
+            guard amqp_ssl_socket_set_cacert(socket, caFile) == AMQP_STATUS_OK.rawValue else {
+                throw AMQPError(context: "connect to \(endpoint)", reason: "cannot read the CA file \(caFile)", connectionLost: false)
+            }
+        } else if let context = amqp_ssl_socket_get_context(socket) {
+            _ = east_tls_use_system_cas(context)
+        }
+        return socket
+    }
+
+    /// rabbitmq-c's reason, with what to check when TLS verification failed.
+    private static func openFailure(_ status: Int32, _ endpoint: Endpoint) -> String {
+        let reason = String(cString: amqp_error_string2(status))
+        let verification = [AMQP_STATUS_SSL_ERROR, AMQP_STATUS_SSL_CONNECTION_FAILED, AMQP_STATUS_SSL_PEER_VERIFY_FAILED, AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED]
+        guard endpoint.isTLS, verification.map(\.rawValue).contains(status) else { return reason }
+        return "\(reason) (is the broker's certificate signed by \(endpoint.caFile.map { "the CA in \($0)" } ?? "a CA in the system store") and issued for \(endpoint.host)?)"
+    }
 
     /// Closes the channel and connection politely (errors are ignored: we are leaving).
     public func close() {

@@ -41,7 +41,8 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
     public var description: String { "Redis \(context): \(reason)" }
 }
 
-/// One Redis connection over hiredis.
+/// One Redis connection over hiredis (`redis://`), or over OpenSSL with
+/// hiredis's protocol pieces (`rediss://`, see `RedisTLSLink`).
 ///
 /// Not thread-safe (neither is hiredis): keep it to one thread or actor.
 /// Commands go out with `redisCommandArgv` (the variadic `redisCommand` cannot
@@ -50,6 +51,8 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
 /// with backoff) restores it; callers retry only idempotent writes.
 public final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
+    /// The connection instead of `context` for `rediss://`.
+    private var tls: RedisTLSLink?
     public let endpoint: Endpoint
     private let timeout: Double
 
@@ -64,6 +67,12 @@ public final class RedisConnection {
     private func open() throws {
         if let context { redisFree(context) }
         context = nil
+        tls = nil
+        if endpoint.isTLS {
+            tls = try RedisTLSLink(endpoint: endpoint, timeout: timeout)
+            try authenticate()
+            return
+        }
         let tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
         guard let c = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), tv) else {
             throw RedisError(context: "connect to \(endpoint)", reason: "out of memory", connectionLost: true)
@@ -75,6 +84,10 @@ public final class RedisConnection {
         }
         redisSetTimeout(c, tv)
         context = c
+        try authenticate()
+    }
+
+    private func authenticate() throws {
         if let password = endpoint.password, !password.isEmpty {
             let args = endpoint.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]
             if case let .error(message) = try send(args) {
@@ -111,6 +124,12 @@ public final class RedisConnection {
     /// Sends all commands, then reads all replies (one round trip). Error
     /// replies are returned in place, not thrown.
     public func pipeline(_ commands: [[String]]) throws -> [RedisReply] {
+        if let tls = try liveTLS() {
+            return try dropping(tls) {
+                try tls.send(commands)
+                return try commands.map { _ in try Self.decodeAndFree(tls.readReply(context: "pipeline")) }
+            }
+        }
         let c = try live()
         for args in commands {
             let status = withArgv(args) { argc, argv, lengths in redisAppendCommandArgv(c, argc, argv, lengths) }
@@ -122,6 +141,12 @@ public final class RedisConnection {
     // MARK: Helpers
 
     private func send(_ args: [String]) throws -> RedisReply {
+        if let tls = try liveTLS() {
+            return try dropping(tls) {
+                try tls.send([args])
+                return try Self.decodeAndFree(tls.readReply(context: args.first ?? "command"))
+            }
+        }
         let c = try live()
         let raw = withArgv(args) { argc, argv, lengths in redisCommandArgv(c, argc, argv, lengths) }
         guard let raw else { throw lost(args.first ?? "command") }
@@ -134,6 +159,27 @@ public final class RedisConnection {
         guard redisGetReply(c, &raw) == REDIS_OK, let raw else { throw lost(context) }
         defer { freeReplyObject(raw) }
         return Self.decode(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// The TLS link for `rediss://` (reconnecting first if it was lost); nil for `redis://`.
+    private func liveTLS() throws -> RedisTLSLink? {
+        guard endpoint.isTLS else { return nil }
+        if tls == nil { try reconnect(within: timeout) }
+        return tls
+    }
+
+    /// Runs `body` on the TLS link; a lost connection drops the link, so the
+    /// next call reconnects (as `lost` does for hiredis's context).
+    private func dropping<T>(_ link: RedisTLSLink, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as RedisError where error.connectionLost {
+            if tls === link { tls = nil }
+            throw error
+        }
+    }
+
+    private static func decodeAndFree(_ raw: UnsafeMutableRawPointer) -> RedisReply {
+        defer { freeReplyObject(raw) }
+        return decode(raw.assumingMemoryBound(to: redisReply.self))
     }
 
     private func live() throws -> UnsafeMutablePointer<redisContext> {
@@ -175,7 +221,7 @@ public final class RedisConnection {
 
 /// Lends `args` to C as argc/argv/argvlen for the duration of `body`. Each
 /// argument is copied with its length, so values may hold any bytes.
-private func withArgv<T>(_ args: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
+func withArgv<T>(_ args: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
     let lengths = args.map { $0.utf8.count }
     var pointers: [UnsafePointer<CChar>?] = args.map { arg in
         let bytes = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, arg.utf8.count))

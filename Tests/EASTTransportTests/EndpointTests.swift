@@ -1,0 +1,64 @@
+import EASTTransport
+import Testing
+
+/// URLs and the credentials rule: default credentials only on loopback.
+@Suite struct EndpointTests {
+    func amqp(_ url: String) throws -> Endpoint { try Endpoint.amqp(url, environment: [:]) }
+    func redis(_ url: String) throws -> Endpoint { try Endpoint.redis(url, environment: [:]) }
+
+    @Test func loopbackKeepsTheDefaults() throws {
+        for url in ["amqp://guest:guest@127.0.0.1:5673/", "amqp://localhost", "amqp://guest:guest@127.8.9.10/", "amqp://[::1]:5672/"] {
+            #expect(throws: Never.self, "\(url)") { try amqp(url) }
+        }
+        for url in ["redis://127.0.0.1:6390", "redis://localhost:6379", "rediss://localhost:6380?cafile=/tmp/ca.pem"] {
+            #expect(throws: Never.self, "\(url)") { try redis(url) }
+        }
+        // With no flag and no environment the defaults are servers.sh's, on loopback.
+        #expect(try Endpoint.amqp(environment: [:]).url == Endpoint.defaultAMQPURL)
+    }
+
+    @Test func defaultCredentialsOffLoopbackAreRefused() throws {
+        let refused = [
+            "amqp://10.0.0.5:5672/",                  // no user: rabbitmq-c would log in as guest
+            "amqp://guest:guest@10.0.0.5:5672/",
+            "amqps://guest:secret@broker.example:5671/east",
+            "amqp://east@10.0.0.5:5672/",             // no password
+            "amqp://east:@10.0.0.5:5672/",            // empty password
+            "amqp://guest:guest@128.0.0.1/",          // 127/8 only
+            "amqp://guest:guest@127.0.0.1.example/",  // a name, not an address
+        ]
+        for url in refused {
+            #expect(throws: Endpoint.CredentialsError.self, "\(url)") { try amqp(url) }
+        }
+        for url in ["redis://redis.example:6379", "redis://:secret@10.0.0.6:6379", "redis://east@10.0.0.6", "rediss://east:@10.0.0.6"] {
+            #expect(throws: Endpoint.CredentialsError.self, "\(url)") { try redis(url) }
+        }
+        // Own user and password: allowed anywhere.
+        #expect(throws: Never.self) { try amqp("amqps://east:s3cret@broker.example/east?cafile=/etc/east/ca.pem") }
+        #expect(throws: Never.self) { try redis("rediss://east:s3cret@10.0.0.6:6380") }
+    }
+
+    @Test func theErrorNamesTheURLWithThePasswordMasked() throws {
+        let error = try #require(throws: Endpoint.CredentialsError.self) {
+            try Endpoint.amqp(environment: ["EAST_AMQP_URL": "amqp://guest:hunter2@10.1.2.3:5672/east"])
+        }
+        #expect(error.description.contains("amqp://guest:***@10.1.2.3:5672/east"), "\(error)")
+        #expect(error.description.contains("guest"))
+        #expect(!error.description.contains("hunter2"))
+    }
+
+    @Test func tlsURLsCarryTheirCAFileAndDefaultPort() throws {
+        let broker = try amqp("amqps://east:pw@broker.example/east?cafile=/etc/east/ca%20file.pem")
+        #expect(broker.isTLS && broker.port == 5671 && broker.path == "east")
+        #expect(broker.caFile == "/etc/east/ca file.pem")
+        #expect(broker.description == "amqps://east:***@broker.example:5671/east?cafile=/etc/east/ca file.pem")
+        let plain = try amqp("amqp://guest:guest@127.0.0.1/")
+        #expect(!plain.isTLS && plain.port == 5672 && plain.caFile == nil)
+        let cache = try redis("rediss://localhost:6380?cafile=/tmp/ca.pem")
+        #expect(cache.isTLS && cache.port == 6380 && cache.caFile == "/tmp/ca.pem" && cache.path == "")
+        // The URL handed to child processes parses back to the same endpoint.
+        #expect(try Endpoint(url: cache.url, defaultPort: 6379) == cache)
+        #expect(throws: Endpoint.ParseError.self) { try redis("rediss://localhost:6380?ca=/tmp/ca.pem") }
+        #expect(throws: Endpoint.ParseError.self) { try redis("http://localhost:6380") }
+    }
+}
