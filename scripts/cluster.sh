@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(librabbitmq-dev libhiredis-dev libopenblas-dev rabbitmq-server redis-server)
+packages=(librabbitmq-dev libhiredis-dev libopenblas-dev libssl-dev rabbitmq-server redis-server)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

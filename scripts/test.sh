@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(librabbitmq-dev libhiredis-dev libopenblas-dev rabbitmq-server redis-server python3-venv prometheus)
+packages=(librabbitmq-dev libhiredis-dev libopenblas-dev libssl-dev openssl rabbitmq-server redis-server python3-venv prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
