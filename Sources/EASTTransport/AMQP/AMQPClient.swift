@@ -132,8 +132,8 @@ public final class AMQPClient: @unchecked Sendable {
     /// Hands `body` to the connection thread and returns at once, for work
     /// the broker repairs by itself when it fails: a sampler publishing a
     /// finished job's results and then acking the job. Waiting for that costs
-    /// the decode loop up to one poll (2 ms) plus the confirm round trip per
-    /// publish; if it fails, the job is still unacked and comes back. Requests
+    /// the decode loop the confirm round trip per publish; if it fails, the
+    /// job is still unacked and comes back. Requests
     /// run in order, so a later `perform` sees every earlier `submit` done.
     public func submit(_ body: @escaping (AMQPConnection) throws -> Void) {
         condition.lock()
