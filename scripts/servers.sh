@@ -15,6 +15,19 @@
 # server.key in PEM), the broker listens only for amqps and Redis only for
 # rediss on the same ports, and the printed URLs are amqps:// and rediss://
 # to localhost (the name the server certificate must carry) with ?cafile=.
+#
+# Off loopback (other hosts' workers): EAST_BIND_ADDRESS is the address the
+# broker's AMQP listener and Redis bind to (default 127.0.0.1; Erlang
+# distribution, epmd and the Prometheus plugin stay on loopback, so run
+# rabbitmqctl on the same host, or in the same network namespace). The
+# workers refuse guest and password-less servers off loopback, so set
+# EAST_AMQP_USER and EAST_AMQP_PASSWORD (a user with the vhost "east" and
+# rights on east.* only, as docker/compose.yaml's broker has) and
+# EAST_REDIS_PASSWORD (the ACL user EAST_REDIS_USER, default east, on east:*
+# keys without @dangerous commands; the default user off). Passwords go into
+# JSON and ACL text: no quotes, backslashes or spaces.
+#
+#   scripts/servers.sh restart-redis   # SIGKILL Redis and start it again on its AOF (failure drills)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${EAST_SERVERS_DIR:-$PWD/.servers}
@@ -24,12 +37,17 @@ REDIS_PORT=${EAST_REDIS_PORT:-6390}
 PROMETHEUS_PORT=${EAST_AMQP_PROMETHEUS_PORT:-15693}   # the broker's Prometheus plugin
 if [ "$AMQP_PORT" = 5673 ]; then NODE=${EAST_AMQP_NODE:-east@localhost}; else NODE=${EAST_AMQP_NODE:-east-$AMQP_PORT@localhost}; fi
 TLS=${EAST_TLS_DIR:-}
+BIND=${EAST_BIND_ADDRESS:-127.0.0.1}
+AMQP_USER=${EAST_AMQP_USER:-}
+AMQP_PASSWORD=${EAST_AMQP_PASSWORD:-}
+REDIS_USER=${EAST_REDIS_USER:-east}
+REDIS_PASSWORD=${EAST_REDIS_PASSWORD:-}
 
 rabbit_env() {
     export HOME=$D/rabbitmq   # the Erlang cookie lives here; server and CLI must share it
     export RABBITMQ_NODENAME=$NODE RABBITMQ_DIST_PORT=$DIST_PORT
     # With TLS the listeners are in rabbitmq.conf (these variables would add a plain one).
-    if [ -z "$TLS" ]; then export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$AMQP_PORT; fi
+    if [ -z "$TLS" ]; then export RABBITMQ_NODE_IP_ADDRESS=$BIND RABBITMQ_NODE_PORT=$AMQP_PORT; fi
     export RABBITMQ_MNESIA_BASE=$D/rabbitmq/mnesia RABBITMQ_LOG_BASE=$D/rabbitmq/log
     export RABBITMQ_PID_FILE=$D/rabbitmq/rabbit.pid
     export RABBITMQ_ENABLED_PLUGINS_FILE=$D/rabbitmq/enabled_plugins
@@ -40,26 +58,43 @@ rabbit_env() {
     export PATH=/usr/lib/rabbitmq/bin:$PATH
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/$BIND/$1") 2>/dev/null; }
+
+start_redis() {
+    local listen=(--port "$REDIS_PORT")
+    if [ -n "$TLS" ]; then
+        listen=(--port 0 --tls-port "$REDIS_PORT" --tls-cert-file "$TLS/server.crt" --tls-key-file "$TLS/server.key"
+                --tls-ca-cert-file "$TLS/ca.crt" --tls-auth-clients no)
+    fi
+    local access=()
+    if [ -n "$REDIS_PASSWORD" ]; then
+        # The ACL of docker/compose.yaml's Redis.
+        printf '%s\n' "user default off" "user $REDIS_USER on >$REDIS_PASSWORD ~east:* resetchannels +@all -@dangerous" > "$D/redis/users.acl"
+        access=(--aclfile "$D/redis/users.acl")
+    fi
+    redis-server "${listen[@]}" --bind "$BIND" --daemonize yes --dir "$D/redis" \
+        --pidfile "$D/redis/redis.pid" --logfile "$D/redis/redis.log" \
+        --appendonly yes --appendfsync everysec "${access[@]}" >/dev/null
+}
 
 start() {
     mkdir -p "$D/redis" "$D/rabbitmq"
-    if ! port_open "$REDIS_PORT"; then
-        local listen=(--port "$REDIS_PORT")
-        if [ -n "$TLS" ]; then
-            listen=(--port 0 --tls-port "$REDIS_PORT" --tls-cert-file "$TLS/server.crt" --tls-key-file "$TLS/server.key"
-                    --tls-ca-cert-file "$TLS/ca.crt" --tls-auth-clients no)
-        fi
-        redis-server "${listen[@]}" --bind 127.0.0.1 --daemonize yes --dir "$D/redis" \
-            --pidfile "$D/redis/redis.pid" --logfile "$D/redis/redis.log" \
-            --appendonly yes --appendfsync everysec >/dev/null
-    fi
+    if ! port_open "$REDIS_PORT"; then start_redis; fi
     if ! port_open "$AMQP_PORT"; then
         rabbit_env
         echo '[rabbitmq_prometheus].' > "$D/rabbitmq/enabled_plugins"
         touch "$D/rabbitmq/rabbitmq-env.conf"
         # Long jobs ack late: allow an hour before the broker gives up on an unacked delivery.
         printf 'consumer_timeout = 3600000\nprometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = %s\n' "$PROMETHEUS_PORT" > "$D/rabbitmq/rabbitmq.conf"
+        if [ -n "$AMQP_USER" ]; then
+            # docker/compose.yaml's access rules and topology on the vhost
+            # "east", loaded at boot (then the broker creates no guest user).
+            mkdir -p "$D/rabbitmq/definitions.d"
+            printf '{"vhosts": [{"name": "east"}], "users": [{"name": "%s", "password": "%s", "tags": ""}], "permissions": [{"user": "%s", "vhost": "east", "configure": "^east\\\\.", "write": "^east\\\\.", "read": "^east\\\\."}]}\n' \
+                "$AMQP_USER" "$AMQP_PASSWORD" "$AMQP_USER" > "$D/rabbitmq/definitions.d/00-access.json"
+            cp docker/rabbitmq/topology.json "$D/rabbitmq/definitions.d/10-topology.json"
+            printf 'load_definitions = %s\n' "$D/rabbitmq/definitions.d" >> "$D/rabbitmq/rabbitmq.conf"
+        fi
         if [ -n "$TLS" ]; then
             printf '%s\n' "listeners.tcp = none" "listeners.ssl.default = 127.0.0.1:$AMQP_PORT" \
                 "ssl_options.cacertfile = $TLS/ca.crt" "ssl_options.certfile = $TLS/server.crt" \
@@ -76,11 +111,23 @@ start() {
     port_open "$AMQP_PORT" || { echo "rabbitmq did not start: $D/rabbitmq/stdout.log" >&2; exit 1; }
     rabbit_env
     rabbitmqctl -q -n "$NODE" await_startup >/dev/null
-    # Load the topology the way the compose broker does at boot.
-    rabbitmqctl -q -n "$NODE" import_definitions "$PWD/topology/definitions.json" >/dev/null
+    # Load the topology the way the compose broker does at boot (with
+    # EAST_AMQP_USER the broker loaded it at boot, above).
+    if [ -z "$AMQP_USER" ]; then
+        rabbitmqctl -q -n "$NODE" import_definitions "$PWD/topology/definitions.json" >/dev/null
+    fi
     if [ -n "$TLS" ]; then
         echo "EAST_AMQP_URL=amqps://guest:guest@localhost:$AMQP_PORT/?cafile=$TLS/ca.crt"
         echo "EAST_REDIS_URL=rediss://localhost:$REDIS_PORT?cafile=$TLS/ca.crt"
+    elif [ -n "$AMQP_USER" ] || [ -n "$REDIS_PASSWORD" ] || [ "$BIND" != 127.0.0.1 ]; then
+        local redis_credentials=""
+        if [ -n "$REDIS_PASSWORD" ]; then redis_credentials="$REDIS_USER:$REDIS_PASSWORD@"; fi
+        if [ -n "$AMQP_USER" ]; then
+            echo "EAST_AMQP_URL=amqp://$AMQP_USER:$AMQP_PASSWORD@$BIND:$AMQP_PORT/east"
+        else
+            echo "EAST_AMQP_URL=amqp://guest:guest@$BIND:$AMQP_PORT/"
+        fi
+        echo "EAST_REDIS_URL=redis://$redis_credentials$BIND:$REDIS_PORT"
     else
         echo "EAST_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
         echo "EAST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
@@ -91,15 +138,45 @@ start() {
 stop() {
     local tls=()
     if [ -n "$TLS" ]; then tls=(--tls --cacert "$TLS/ca.crt"); fi
-    if port_open "$REDIS_PORT"; then redis-cli "${tls[@]}" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+    if [ -n "$REDIS_PASSWORD" ]; then
+        # SHUTDOWN is @dangerous, which the ACL user may not run: end it by its PID.
+        if [ -f "$D/redis/redis.pid" ]; then kill "$(cat "$D/redis/redis.pid")" 2>/dev/null || true; fi
+    elif port_open "$REDIS_PORT"; then
+        redis-cli "${tls[@]}" -h "$BIND" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    fi
     if [ -f "$D/rabbitmq/rabbit.pid" ]; then
         rabbit_env
         rabbitmqctl -q -n "$NODE" stop "$D/rabbitmq/rabbit.pid" >/dev/null 2>&1 || true
     fi
-    # The broker leaves epmd running; end it only when no other node uses it.
+    # The broker leaves epmd running; end it only when no other node uses it,
+    # and only the one of this network namespace (pkill would also end those
+    # of other namespaces, whose nodes still need theirs).
     if ! epmd -names 2>/dev/null | grep -q "^name "; then
-        pkill -f "epmd.*-address 127.0.0.1" 2>/dev/null || pkill -x epmd 2>/dev/null || true
+        local here
+        here=$(readlink /proc/self/ns/net)
+        for pid in $(pgrep -x epmd); do
+            if [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$here" ]; then kill "$pid" 2>/dev/null || true; fi
+        done
     fi
+}
+
+# SIGKILL of Redis (nothing flushed at exit), then a start on the same AOF:
+# what it answered before should all be there (with appendfsync everysec
+# Redis writes a change to the file before it replies, unless a slow disk's
+# fsync makes it postpone the write; a machine crash can lose the last second).
+restart_redis() {
+    if [ -f "$D/redis/redis.pid" ]; then
+        local pid
+        pid=$(cat "$D/redis/redis.pid")
+        kill -9 "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+        rm -f "$D/redis/redis.pid"
+    fi
+    sleep "${EAST_REDIS_DOWN_SECONDS:-1}"
+    start_redis
+    for _ in $(seq 1 100); do port_open "$REDIS_PORT" && return 0; sleep 0.1; done
+    echo "redis did not restart: $D/redis/redis.log" >&2
+    exit 1
 }
 
 # Restarts the RabbitMQ application (every connection drops; durable queues
@@ -116,5 +193,6 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     restart-broker) restart_broker ;;
-    *) echo "usage: $0 start|stop|restart-broker" >&2; exit 2 ;;
+    restart-redis) restart_redis ;;
+    *) echo "usage: $0 start|stop|restart-broker|restart-redis" >&2; exit 2 ;;
 esac

@@ -42,19 +42,28 @@ public final class LocalCluster {
     }
 
     /// Starts `east-<role> --name <name> <arguments>`; with `echo`, its
-    /// output goes to this process's stdout instead of its log.
+    /// output goes to this process's stdout instead of its log. `host` is a
+    /// command that runs it elsewhere, e.g. `["/usr/sbin/ip", "netns", "exec",
+    /// "h1"]`; it must exec the executable in place (as `ip netns exec`
+    /// does), so that the process's id and signals stay the worker's.
     @discardableResult
-    public func start(_ role: Role, name: String, arguments: [String] = [], echo: Bool = false) throws -> Process {
-        try start(executable: "east-\(role.rawValue)", name: name, arguments: ["--name", name] + arguments, echo: echo)
+    public func start(_ role: Role, name: String, arguments: [String] = [], host: [String] = [], echo: Bool = false) throws -> Process {
+        try start(executable: "east-\(role.rawValue)", name: name, arguments: ["--name", name] + arguments, host: host, echo: echo)
     }
 
     /// Starts another executable of the package (e.g. `east experiment`) the same way.
     @discardableResult
-    public func start(executable: String, name: String, arguments: [String], echo: Bool = false) throws -> Process {
+    public func start(executable: String, name: String, arguments: [String], host: [String] = [], echo: Bool = false) throws -> Process {
         precondition(processes[name] == nil, "a process named \(name) is already running")
         let process = Process()
-        process.executableURL = binDirectory.appendingPathComponent(executable)
-        process.arguments = arguments
+        let path = binDirectory.appendingPathComponent(executable)
+        if let launcher = host.first {
+            process.executableURL = URL(fileURLWithPath: launcher)
+            process.arguments = host.dropFirst() + [path.path] + arguments
+        } else {
+            process.executableURL = path
+            process.arguments = arguments
+        }
         process.environment = environment
         if !echo {
             let log = logFile(name)

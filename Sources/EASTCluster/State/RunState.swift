@@ -56,7 +56,7 @@ public final class RunState {
 
     /// Stores the spec and the test questions once, when the run starts.
     public func start(spec: RunSpec, questions: Int, test: [Question]) throws {
-        _ = try redis.pipeline([
+        _ = try pipeline([
             ["SET", Self.currentKey, run],
             ["SADD", Self.runsKey, run],
             ["SET", key("spec"), try JSONCoding.string(spec)],
@@ -67,12 +67,12 @@ public final class RunState {
 
     /// The run's spec; nil when the run was never started.
     public func spec() throws -> RunSpec? {
-        guard let text = try redis.command(["GET", key("spec")]).string else { return nil }
+        guard let text = try command(["GET", key("spec")]).string else { return nil }
         return try JSONCoding.decode(RunSpec.self, from: text, what: "the spec of run \(run) in Redis")
     }
 
     public func testQuestions() throws -> [Question] {
-        guard let text = try redis.command(["GET", key("test")]).string else {
+        guard let text = try command(["GET", key("test")]).string else {
             throw MessageError("run \(run) has no test questions in Redis", run: run)
         }
         return try JSONCoding.decode([Question].self, from: text, what: "the test questions of run \(run)")
@@ -87,7 +87,7 @@ public final class RunState {
     }
 
     public func setPhase(_ phase: Phase, iteration: Int, version: Int, note: String? = nil) throws {
-        try redis.command(["HSET", key("state"), "phase", phase.rawValue, "iteration", String(iteration),
+        try command(["HSET", key("state"), "phase", phase.rawValue, "iteration", String(iteration),
                            "version", String(version), "note", note ?? ""])
     }
 
@@ -97,11 +97,11 @@ public final class RunState {
     /// a duplicate sample) is ignored. Returns whether this call wrote it.
     @discardableResult
     public func record(iteration: Int, _ record: QuestionRecord) throws -> Bool {
-        try redis.command(["HSETNX", key("records:\(iteration)"), record.questionID, try JSONCoding.string(record)]).integer == 1
+        try command(["HSETNX", key("records:\(iteration)"), record.questionID, try JSONCoding.string(record)]).integer == 1
     }
 
     public func recordCount(iteration: Int) throws -> Int {
-        try redis.command(["HLEN", key("records:\(iteration)")]).integer ?? 0
+        try command(["HLEN", key("records:\(iteration)")]).integer ?? 0
     }
 
     /// Question id -> record.
@@ -112,7 +112,7 @@ public final class RunState {
     }
 
     public func storeReport(_ report: IterationReport) throws {
-        try redis.command(["HSET", key("reports"), String(report.iteration), try JSONCoding.string(report)])
+        try command(["HSET", key("reports"), String(report.iteration), try JSONCoding.string(report)])
     }
 
     /// Every stored iteration report, in order.
@@ -125,7 +125,7 @@ public final class RunState {
     // MARK: Trainer, accuracy, checkpoints
 
     public func recordTrainerStep(iteration: Int, batch: Int, step: Int, loss: Float) throws {
-        _ = try redis.pipeline([
+        _ = try pipeline([
             ["HSET", key("trainer"), "step", String(step), "loss", String(loss), "iteration", String(iteration), "batch", String(batch)],
             ["HSET", key("losses"), "\(iteration):\(batch)", String(loss)],
         ])
@@ -144,7 +144,7 @@ public final class RunState {
 
     /// A version's accuracy and its per-question results, together.
     public func recordEvaluation(version: Int, _ result: EvaluationStage.Result) throws {
-        _ = try redis.pipeline([
+        _ = try pipeline([
             ["HSET", key("evaluations"), String(version), try JSONCoding.string(result.questions)],
             ["HSET", key("accuracy"), String(version), String(result.accuracy)],
         ])
@@ -156,9 +156,9 @@ public final class RunState {
     /// redelivered shard already recorded) it only assembles.
     public func recordEvaluationShard(version: Int, shard: Int, shards: Int, _ results: [QuestionResult]?) throws -> EvaluationStage.Result? {
         let shardsKey = key("eval-shards:\(version)")
-        if let results { _ = try redis.command(["HSETNX", shardsKey, String(shard), try JSONCoding.string(results)]) }
+        if let results { _ = try command(["HSETNX", shardsKey, String(shard), try JSONCoding.string(results)]) }
         // Count first: only the last shard's evaluator reads them all.
-        guard try redis.command(["HLEN", shardsKey]).integer == shards else { return nil }
+        guard try command(["HLEN", shardsKey]).integer == shards else { return nil }
         let parts = try hash(shardsKey)
         var all: [QuestionResult] = []
         for i in 0..<shards {
@@ -172,7 +172,7 @@ public final class RunState {
 
     /// How long a phase of an iteration took, when one coordinator saw all of it.
     public func recordTiming(iteration: Int, phase: String, seconds: Double) throws {
-        try redis.command(["HSET", key("timings"), "\(iteration):\(phase)", String(seconds)])
+        try command(["HSET", key("timings"), "\(iteration):\(phase)", String(seconds)])
     }
 
     /// "<iteration>:<phase>" -> seconds.
@@ -180,7 +180,7 @@ public final class RunState {
 
     /// Whether a shard of a version is recorded.
     public func hasEvaluationShard(version: Int, shard: Int) throws -> Bool {
-        try redis.command(["HEXISTS", key("eval-shards:\(version)"), String(shard)]).integer == 1
+        try command(["HEXISTS", key("eval-shards:\(version)"), String(shard)]).integer == 1
     }
 
     /// Policy version -> one result per test question, in test-set order.
@@ -200,11 +200,11 @@ public final class RunState {
     }
 
     public func recordCheckpoint(version: Int, path: String) throws {
-        try redis.command(["HSET", key("checkpoints"), String(version), path])
+        try command(["HSET", key("checkpoints"), String(version), path])
     }
 
     public func checkpoint(version: Int) throws -> String? {
-        try redis.command(["HGET", key("checkpoints"), String(version)]).string
+        try command(["HGET", key("checkpoints"), String(version)]).string
     }
 
     // MARK: Failures
@@ -218,6 +218,8 @@ public final class RunState {
 
     /// A worker could not handle one of the run's messages: `deadLettered`
     /// when it refused it for good, else it went back to the queue.
+    /// Not retried after a lost connection (HINCRBY is the one write that is
+    /// not idempotent): a failure lost with Redis is better than one counted twice.
     public func recordFailure(worker: String, reason: String, deadLettered: Bool) throws {
         _ = try redis.pipeline([
             ["HINCRBY", key("failures"), deadLettered ? "dead_lettered" : "requeued", "1"],
@@ -235,8 +237,33 @@ public final class RunState {
         try redis.command(["GET", currentKey]).string
     }
 
+    /// How long a call waits for Redis to come back after a lost connection
+    /// (a restart on its AOF takes a second or two).
+    public static let reconnectWithin: Double = 30
+
+    /// One command, sent again once after a lost connection is restored:
+    /// every write here is idempotent, so a write that reached Redis before
+    /// the connection broke is harmless to repeat. Without this the first
+    /// call after a Redis restart fails, which requeues the worker's message
+    /// (and, three times over, dead-letters it) or stops the coordinator.
+    @discardableResult
+    private func command(_ args: [String]) throws -> RedisReply {
+        try retryingOnce { try redis.command(args) }
+    }
+
+    private func pipeline(_ commands: [[String]]) throws -> [RedisReply] {
+        try retryingOnce { try redis.pipeline(commands) }
+    }
+
+    private func retryingOnce<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as RedisError where error.connectionLost {
+            try redis.reconnect(within: Self.reconnectWithin)
+            return try body()
+        }
+    }
+
     private func hash(_ key: String) throws -> [String: String] {
-        guard let items = try redis.command(["HGETALL", key]).array else { return [:] }
+        guard let items = try command(["HGETALL", key]).array else { return [:] }
         var out: [String: String] = [:]
         var i = 0
         while i + 1 < items.count {

@@ -1,0 +1,165 @@
+import EASTCluster
+import EASTCore
+import EASTStages
+import EASTTransport
+import Foundation
+import Testing
+
+/// The cluster across six hosts (network namespaces on a bridge, see
+/// `NetworkHosts`): RabbitMQ and Redis on one, the trainer on one, the
+/// evaluator and the clusterer on one, a sampler on each of two, the
+/// coordinator on one. Today the workers share one checkpoint folder (the
+/// test machine's); everything else goes over IP. Each run is the cluster
+/// tests' small one, and its results must equal the in-process run's.
+@Suite(.serialized, .enabled(if: NetworkHosts.whyUnavailable == nil, NetworkHosts.unavailableComment), .networkHosts)
+struct MultiHostTests {
+    var hosts: NetworkHosts { NetworkHosts.current! }
+
+    /// A short heartbeat, so that the broker gives up on a silent host within seconds.
+    static let heartbeat = "2"
+
+    static func uniqueRun(_ tag: String) -> String { "hosts-\(tag)-\(UUID().uuidString.prefix(6))" }
+
+    /// Every worker on its host. Samplers hold two jobs each (not the
+    /// default sixteen), so both take part in a 16-question run.
+    func startWorkers(_ cluster: LocalCluster) throws {
+        let common = ["--heartbeat", Self.heartbeat]
+        try cluster.start(.trainer, name: "trainer", arguments: common, host: NetworkHosts.exec(on: .trainer))
+        try cluster.start(.evaluator, name: "evaluator", arguments: common, host: NetworkHosts.exec(on: .evaluator))
+        try cluster.start(.clusterer, name: "clusterer", arguments: common, host: NetworkHosts.exec(on: .evaluator))
+        for (name, host) in [("sampler-1", NetworkHosts.Host.sampler1), ("sampler-2", .sampler2)] {
+            try cluster.start(.sampler, name: name, arguments: common + ["--max-rows", "8", "--jobs-in-hand", "2"], host: NetworkHosts.exec(on: host))
+        }
+    }
+
+    func startCoordinator(_ cluster: LocalCluster, run: String, extra: [String] = []) throws {
+        try cluster.start(.coordinator, name: "coordinator-\(run)",
+                          arguments: ["--run-id", run, "--report", cluster.logs.path, "--heartbeat", Self.heartbeat] + ClusterHarness.smallRun + extra,
+                          host: NetworkHosts.exec(on: .coordinator))
+    }
+
+    func state(_ run: String) throws -> RunState { RunState(redis: try RedisConnection(endpoint: hosts.redis), run: run) }
+
+    /// The logs of every process, for a failed expectation.
+    func logs(_ cluster: LocalCluster, run: String) -> String {
+        ["coordinator-\(run)", "trainer", "evaluator", "clusterer", "sampler-1", "sampler-2"]
+            .map { "--- \($0):\n" + String(cluster.log($0).suffix(3000)) }.joined(separator: "\n")
+    }
+
+    @Test func runAcrossSixHostsEqualsTheInProcessRun() throws {
+        let cluster = try hosts.cluster()
+        defer { cluster.stop() }
+        try startWorkers(cluster)
+        let run = Self.uniqueRun("equal")
+        try startCoordinator(cluster, run: run)
+        let (status, output) = cluster.finishCoordinator(run: run, timeout: 300)
+        try #require(status == 0, "\(output)\n\(logs(cluster, run: run))")
+
+        let state = try state(run)
+        #expect(try state.recordCount(iteration: 1) == 16)
+        let samplers = try state.records(iteration: 1).values.compactMap(\.sampler)
+        #expect(Set(samplers) == ["sampler-1", "sampler-2"])
+        try InProcessReference.expectSameResults(state)
+    }
+
+    /// A sampler host's cable pulled mid-iteration: the broker hears no
+    /// heartbeat, closes its connection and gives its unacked jobs to the
+    /// other sampler; every question is recorded once and the results are
+    /// the in-process run's. Plugged back in, the sampler reconnects and
+    /// takes jobs again (the next iteration's).
+    @Test func samplerLinkDownMidIterationThenRejoins() throws {
+        let cluster = try hosts.cluster()
+        defer { cluster.stop() }
+        try startWorkers(cluster)
+        let run = Self.uniqueRun("linkdown")
+        try startCoordinator(cluster, run: run, extra: ["--iterations", "2"])
+        let state = try state(run)
+        let broker = try AMQPConnection(endpoint: hosts.amqp)
+        func consumers() throws -> Int { try broker.inspectQueue(Topology.sampleQueue).consumers }
+        #expect(try ClusterHarness.waitFor(timeout: 120) { try state.recordCount(iteration: 1) >= 2 && consumers() == 2 })
+        let before = try state.recordCount(iteration: 1)
+        try #require(before < 12, "the first iteration went too fast to cut it off mid-way")
+
+        try hosts.linkDown(.sampler1)
+        let down = Date()
+        #expect(try ClusterHarness.waitFor(timeout: 30) { try consumers() == 1 }, "the broker kept the silent sampler's connection")
+        let noticed = Date().timeIntervalSince(down)
+        print("sampler-1's link down at \(before)/16 records; the broker closed its connection after \(String(format: "%.1f", noticed)) s")
+        try hosts.linkUp(.sampler1)
+        #expect(try ClusterHarness.waitFor(timeout: 60) { try consumers() == 2 }, "sampler-1 did not reconnect")
+        #expect(try state.snapshot().iteration == 1, "sampler-1 rejoined only after the first iteration")
+
+        let (status, output) = cluster.finishCoordinator(run: run, timeout: 300)
+        try #require(status == 0, "\(output)\n\(logs(cluster, run: run))")
+        #expect(cluster.log("sampler-1").contains("reconnecting"))
+        for iteration in [1, 2] {
+            #expect(try state.recordCount(iteration: iteration) == 16)
+            let report = try #require(try state.reports().first { $0.iteration == iteration })
+            #expect(report.questions == 16 && report.kept + report.droppedAllRight + report.droppedAllWrong == 16)
+        }
+        let rejoined = try state.records(iteration: 2).values.filter { $0.sampler == "sampler-1" }.count
+        #expect(rejoined > 0, "sampler-1 took no job after it came back")
+        print("after rejoining, sampler-1 sampled \(rejoined) of iteration 2's 16 questions")
+        try InProcessReference.expectSameResults(state)
+    }
+
+    /// Redis SIGKILLed mid-sampling and again mid-training, restarted on its
+    /// AOF each time: the workers and the coordinator reconnect and the run
+    /// completes with every record, report and accuracy equal to the
+    /// in-process run's (none lost, none counted twice).
+    @Test func redisRestartedMidRunLosesAndDoublesNothing() throws {
+        let cluster = try hosts.cluster()
+        defer { cluster.stop() }
+        try startWorkers(cluster)
+        let run = Self.uniqueRun("redis")
+        try startCoordinator(cluster, run: run)
+        let state = try state(run)
+        #expect(try ClusterHarness.waitFor(timeout: 120) { try state.recordCount(iteration: 1) >= 4 })
+        try hosts.restartRedis()
+        #expect(try state.recordCount(iteration: 1) >= 4, "records written before the restart are gone")
+        let midTraining = try ClusterHarness.waitFor(timeout: 120) {
+            try state.trainer()["batch"] != nil || state.snapshot().phase == .done
+        }
+        #expect(midTraining)
+        if try state.snapshot().phase != .done { try hosts.restartRedis() }
+
+        let (status, output) = cluster.finishCoordinator(run: run, timeout: 300)
+        try #require(status == 0, "\(output)\n\(logs(cluster, run: run))")
+        #expect(try state.recordCount(iteration: 1) == 16)
+        #expect(try state.failures().deadLettered == 0)
+        try InProcessReference.expectSameResults(state)
+    }
+}
+
+/// The in-process run of a spec (`InProcessRun`, the stage functions the
+/// workers call), computed once per spec for all the tests that compare.
+enum InProcessReference {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var outcomes: [(spec: RunSpec, outcome: RunOutcome)] = []
+
+    static func outcome(_ spec: RunSpec) throws -> RunOutcome {
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = outcomes.first(where: { $0.spec == spec }) { return known.outcome }
+        let outcome = try InProcessRun(spec: spec).run(id: "in-process") { _ in }
+        outcomes.append((spec, outcome))
+        return outcome
+    }
+
+    /// The cluster run's reports, accuracies and per-question results
+    /// against the in-process run of its stored spec.
+    static func expectSameResults(_ state: RunState, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let spec = try #require(try state.spec())
+        let reference = try outcome(spec)
+        #expect(try state.accuracies() == reference.accuracy, sourceLocation: sourceLocation)
+        #expect(try state.evaluations() == reference.evaluations, sourceLocation: sourceLocation)
+        let reports = try state.reports()
+        #expect(reports.count == reference.iterations.count, sourceLocation: sourceLocation)
+        for (got, want) in zip(reports, reference.iterations) {
+            var (a, b) = (got, want)
+            (a.meanLoss, b.meanLoss) = (nil, nil)
+            #expect(a == b, "iteration \(got.iteration)", sourceLocation: sourceLocation)
+            #expect(abs((got.meanLoss ?? .nan) - (want.meanLoss ?? .nan)) <= 1e-5, "iteration \(got.iteration) mean loss", sourceLocation: sourceLocation)
+        }
+    }
+}

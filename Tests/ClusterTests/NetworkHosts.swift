@@ -1,0 +1,187 @@
+import EASTCluster
+import EASTTransport
+import Foundation
+import Testing
+
+/// Several hosts on this machine: one network namespace each (`ip netns`),
+/// joined by veth pairs to a bridge, so that the workers, the coordinator and
+/// the servers talk only over IP, as machines on a LAN do. The servers' host
+/// runs RabbitMQ and Redis (scripts/servers.sh) bound to its bridge address,
+/// with a user and password of their own (the workers refuse guest and
+/// password-less servers off loopback). The test process stays in this
+/// machine's namespace and reaches every host through the bridge's address.
+///
+/// Needs root and iproute2; where `ip netns add` is not permitted,
+/// `unavailable` says why and the tests using it are skipped.
+final class NetworkHosts: @unchecked Sendable {
+    /// One host: its namespace and its address on the bridge.
+    enum Host: String, CaseIterable {
+        case servers, trainer, evaluator = "eval", sampler1, sampler2, coordinator = "coord"
+
+        /// Names unique on a shared machine: a crashed run's leftovers are found by them.
+        var namespace: String { NetworkHosts.prefix + rawValue }
+        /// The veth end on the bridge (interface names have at most 15 characters).
+        var link: String { "e15n-\(rawValue)" }
+        var address: String { "\(NetworkHosts.subnet).\(Host.allCases.firstIndex(of: self)! + 1)" }
+    }
+
+    static let prefix = "east15n-"
+    static let bridge = "east15n-br"
+    static let subnet = "10.77.0"
+    static let bridgeAddress = "10.77.0.254"
+    static let ip = "/usr/sbin/ip"
+    /// The servers' files, the shared checkpoint store and the logs.
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("east15n-hosts")
+
+    let amqp: Endpoint
+    let redis: Endpoint
+    let store: String
+    /// scripts/servers.sh's settings for the servers' host.
+    private let serverEnvironment: [String: String]
+
+    /// Why the hosts cannot be built here, or nil when they can.
+    static let whyUnavailable: String? = {
+        guard getuid() == 0 else { return "ip netns needs root (running as uid \(getuid()))" }
+        guard FileManager.default.isExecutableFile(atPath: ip) else { return "\(ip) (iproute2) is not installed" }
+        let probe = prefix + "probe"
+        _ = try? shell([ip, "netns", "del", probe])
+        do { try shell([ip, "netns", "add", probe]) } catch { return "ip netns add is not permitted here: \(error)" }
+        _ = try? shell([ip, "netns", "del", probe])
+        return nil
+    }()
+
+    static var unavailableComment: Comment { Comment(rawValue: "skipped: " + (whyUnavailable ?? "")) }
+
+    /// Builds the hosts and starts the servers, after removing what a
+    /// crashed earlier run left; on any failure removes what it built.
+    init() throws {
+        Self.removeAll()
+        let password = { UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16) }
+        serverEnvironment = [
+            "EAST_SERVERS_DIR": Self.folder.appendingPathComponent("servers").path,
+            "EAST_BIND_ADDRESS": Host.servers.address,
+            "EAST_AMQP_PORT": "5672", "EAST_AMQP_DIST_PORT": "25672", "EAST_REDIS_PORT": "6379", "EAST_AMQP_PROMETHEUS_PORT": "15692",
+            "EAST_AMQP_USER": "east", "EAST_AMQP_PASSWORD": String(password()), "EAST_REDIS_PASSWORD": String(password()),
+        ]
+        store = Self.folder.appendingPathComponent("store").path
+        do {
+            try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
+            try Self.shell([Self.ip, "link", "add", Self.bridge, "type", "bridge"])
+            try Self.shell([Self.ip, "addr", "add", "\(Self.bridgeAddress)/24", "dev", Self.bridge])
+            try Self.shell([Self.ip, "link", "set", Self.bridge, "up"])
+            for host in Host.allCases {
+                try Self.shell([Self.ip, "netns", "add", host.namespace])
+                try Self.shell([Self.ip, "link", "add", host.link, "type", "veth", "peer", "name", "eth0", "netns", host.namespace])
+                try Self.shell([Self.ip, "link", "set", host.link, "master", Self.bridge, "up"])
+                try Self.shell([Self.ip, "-n", host.namespace, "addr", "add", "\(host.address)/24", "dev", "eth0"])
+                try Self.shell([Self.ip, "-n", host.namespace, "link", "set", "eth0", "up"])
+                try Self.shell([Self.ip, "-n", host.namespace, "link", "set", "lo", "up"])  // epmd and rabbitmqctl use it
+            }
+            let printed = try Self.shell(Self.exec(on: .servers) + ["/bin/bash", Self.script, "start"], environment: serverEnvironment)
+            var urls: [String: String] = [:]
+            for line in printed.split(separator: "\n") {
+                let pair = line.split(separator: "=", maxSplits: 1).map(String.init)
+                if pair.count == 2 { urls[pair[0]] = pair[1] }
+            }
+            amqp = try Endpoint.amqp(urls["EAST_AMQP_URL"], environment: [:])
+            redis = try Endpoint.redis(urls["EAST_REDIS_URL"], environment: [:])
+        } catch {
+            Self.removeAll()
+            throw error
+        }
+    }
+
+    /// Ends every process on the hosts (all of them this test's), deletes
+    /// the namespaces, the bridge and the files.
+    func remove() { Self.removeAll() }
+
+    static func removeAll() {
+        let namespaces = ((try? shell([ip, "netns", "list"])) ?? "").split(separator: "\n")
+            .compactMap { $0.split(separator: " ").first.map(String.init) }.filter { $0.hasPrefix(prefix) }
+        for namespace in namespaces {
+            for _ in 0..<50 {
+                let pids = ((try? shell([ip, "netns", "pids", namespace])) ?? "").split(separator: "\n").compactMap { pid_t($0) }
+                if pids.isEmpty { break }
+                for pid in pids { kill(pid, SIGKILL) }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            _ = try? shell([ip, "netns", "del", namespace])
+        }
+        // Deleting a namespace deletes its veth pairs; a pair half made before a crash may remain.
+        for host in Host.allCases { _ = try? shell([ip, "link", "del", host.link]) }
+        _ = try? shell([ip, "link", "del", bridge])
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// The command prefix that runs a program on `host`.
+    static func exec(on host: Host) -> [String] { [ip, "netns", "exec", host.namespace] }
+
+    /// A launcher of the workers' executables, on any host, against these servers.
+    func cluster() throws -> LocalCluster {
+        let logs = Self.folder.appendingPathComponent("logs-\(UUID().uuidString.prefix(8))")
+        return try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: amqp, redis: redis, store: store, logs: logs)
+    }
+
+    /// Pulls the host's cable: its end on the bridge goes down, so its
+    /// packets vanish (no reset reaches either side).
+    func linkDown(_ host: Host) throws { try Self.shell([Self.ip, "link", "set", host.link, "down"]) }
+    func linkUp(_ host: Host) throws { try Self.shell([Self.ip, "link", "set", host.link, "up"]) }
+
+    /// SIGKILL of Redis and a start on its AOF (scripts/servers.sh restart-redis).
+    func restartRedis() throws {
+        try Self.shell(Self.exec(on: .servers) + ["/bin/bash", Self.script, "restart-redis"], environment: serverEnvironment)
+    }
+
+    static let script = ClusterHarness.root.appendingPathComponent("scripts/servers.sh").path
+
+    /// Runs a command to its end; its stdout, or an error with its stderr.
+    @discardableResult
+    static func shell(_ arguments: [String], environment extra: [String: String] = [:]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        var environment = ProcessInfo.processInfo.environment
+        // The loopback servers' settings of scripts/test.sh must not leak into the hosts' servers.
+        for key in environment.keys where key.hasPrefix("EAST_") { environment[key] = nil }
+        process.environment = environment.merging(extra) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ShellError(command: arguments.joined(separator: " "), status: process.terminationStatus,
+                             stderr: String(decoding: errors, as: UTF8.self))
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    struct ShellError: Error, CustomStringConvertible {
+        let command: String
+        let status: Int32
+        let stderr: String
+        var description: String { "\(command) exited with \(status): \(stderr)" }
+    }
+
+    /// The hosts of the suite running now (see `HostsTrait`).
+    @TaskLocal static var current: NetworkHosts?
+}
+
+/// Builds the hosts once for a whole suite and removes them after its last
+/// test, failed or not (the RabbitMQ boot is the slow part).
+struct HostsTrait: SuiteTrait, TestScoping {
+    var isRecursive: Bool { false }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        guard NetworkHosts.whyUnavailable == nil else { return try await function() }
+        let hosts = try NetworkHosts()
+        defer { hosts.remove() }
+        try await NetworkHosts.$current.withValue(hosts) { try await function() }
+    }
+}
+
+extension Trait where Self == HostsTrait {
+    static var networkHosts: Self { Self() }
+}
