@@ -132,30 +132,56 @@ final class NetworkHosts: @unchecked Sendable {
         try Self.shell(Self.exec(on: .servers) + ["/bin/bash", Self.script, "restart-redis"], environment: serverEnvironment)
     }
 
+    /// Deliveries the broker holds unacked on `host`'s channels (rabbitmqctl
+    /// runs on the servers' host: the Erlang distribution is on its loopback).
+    func unacked(on host: Host) throws -> Int {
+        let rabbitmq = URL(fileURLWithPath: serverEnvironment["EAST_SERVERS_DIR"]!).appendingPathComponent("rabbitmq").path
+        let channels = try Self.shell(Self.exec(on: .servers) + ["/usr/lib/rabbitmq/bin/rabbitmqctl", "-q", "-n", "east-5672@localhost",
+                                                                   "list_channels", "name", "messages_unacknowledged"],
+                                      environment: ["HOME": rabbitmq])
+        // A channel's name starts with its client's address: "10.77.0.4:41234 -> 10.77.0.1:5672 (1)".
+        return channels.split(separator: "\n").filter { $0.hasPrefix(host.address + ":") }
+            .compactMap { $0.split(separator: "\t").last.flatMap { Int($0) } }.reduce(0, +)
+    }
+
     static let script = ClusterHarness.root.appendingPathComponent("scripts/servers.sh").path
 
     /// Runs a command to its end; its stdout, or an error with its stderr.
+    /// Not with Foundation's `Process`: on Linux it learns of a child's exit
+    /// through a socket the child inherits, which the servers servers.sh
+    /// leaves running would hold open, so it would wait for them too.
     @discardableResult
     static func shell(_ arguments: [String], environment extra: [String: String] = [:]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
         var environment = ProcessInfo.processInfo.environment
         // The loopback servers' settings of scripts/test.sh must not leak into the hosts' servers.
         for key in environment.keys where key.hasPrefix("EAST_") { environment[key] = nil }
-        process.environment = environment.merging(extra) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ShellError(command: arguments.joined(separator: " "), status: process.terminationStatus,
-                             stderr: String(decoding: errors, as: UTF8.self))
+        environment.merge(extra) { $1 }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("east15n-\(UUID().uuidString).out")
+        let err = out.deletingPathExtension().appendingPathExtension("err")
+        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, out.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, err.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
+        guard spawned == 0 else {
+            throw ShellError(command: arguments.joined(separator: " "), status: -1, stderr: String(cString: strerror(spawned)))
         }
-        return String(decoding: output, as: UTF8.self)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        guard exitStatus == 0 else {
+            throw ShellError(command: arguments.joined(separator: " "), status: exitStatus,
+                             stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        }
+        return (try? String(contentsOf: out, encoding: .utf8)) ?? ""
     }
 
     struct ShellError: Error, CustomStringConvertible {
