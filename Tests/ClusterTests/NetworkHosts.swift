@@ -50,7 +50,7 @@ final class NetworkHosts: @unchecked Sendable {
         return nil
     }()
 
-    static var unavailableComment: Comment { Comment(rawValue: "skipped: " + (whyUnavailable ?? "")) }
+    static var unavailableComment: Comment { Comment(rawValue: whyUnavailable ?? "") }
 
     /// Builds the hosts and starts the servers, after removing what a
     /// crashed earlier run left; on any failure removes what it built.
@@ -188,7 +188,7 @@ final class NetworkHosts: @unchecked Sendable {
         let command: String
         let status: Int32
         let stderr: String
-        var description: String { "\(command) exited with \(status): \(stderr)" }
+        var description: String { "\(command) exited with \(status): \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))" }
     }
 
     /// The hosts of the suite running now (see `HostsTrait`).
@@ -202,6 +202,11 @@ struct HostsTrait: SuiteTrait, TestScoping {
 
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
         guard NetworkHosts.whyUnavailable == nil else { return try await function() }
+        // The names are fixed, so two test processes on one machine take turns
+        // (the lock goes with a crashed process; its leftovers are then removed).
+        let lock = open(NetworkHosts.folder.path + ".lock", O_CREAT | O_RDWR, 0o600)
+        defer { close(lock) }
+        guard lock >= 0, flock(lock, LOCK_EX) == 0 else { throw NetworkHosts.ShellError(command: "flock", status: errno, stderr: "cannot lock") }
         let hosts = try NetworkHosts()
         defer { hosts.remove() }
         try await NetworkHosts.$current.withValue(hosts) { try await function() }
