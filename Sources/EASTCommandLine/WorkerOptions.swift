@@ -102,7 +102,7 @@ public struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Sampler only: samples decoded together (continuous batching).")
     var maxRows = 64
 
-    @Option(help: "Sampler only: jobs held at once (default: twice what fits at n = 8).")
+    @Option(help: "Sampler only: jobs held at once (default: enough for twice --max-rows rows, sized from the jobs it gets).")
     var jobsInHand: Int?
 
     public init() {}

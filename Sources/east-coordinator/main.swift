@@ -25,9 +25,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Sampling jobs of the run in the queue at most (published but not yet recorded); more follow as records come in.")
     var maxQueuedJobs = 256
 
+    @Option(help: "Questions per sampling job (default: the coordinator's; the samples do not depend on it).")
+    var questionsPerJob: Int?
+
     func run() async throws {
         let id = runID ?? "run-\(Int(Date().timeIntervalSince1970))"
-        let runOptions = runOptions, report = report, maxRequeues = maxRequeues, maxQueuedJobs = maxQueuedJobs
+        let runOptions = runOptions, report = report, maxRequeues = maxRequeues, maxQueuedJobs = maxQueuedJobs, questionsPerJob = questionsPerJob
         try await options.runService(role: "coordinator") { env, stop in
             // A resumed run starts from its stored spec; options given now must agree with it.
             var spec = try RunState(redis: RedisConnection(endpoint: env.redis), run: id).spec() ?? RunOptions.defaults
@@ -35,6 +38,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let coordinator = Coordinator(environment: env, spec: spec, run: id, progress: { say($0) })
             coordinator.maxRequeues = maxRequeues
             coordinator.maxQueuedJobs = maxQueuedJobs
+            if let questionsPerJob {
+                guard questionsPerJob >= 1 else { throw RunSpec.Invalid(setting: "--questions-per-job", reason: "must be at least 1, got \(questionsPerJob)") }
+                coordinator.questionsPerJob = questionsPerJob
+            }
             let outcome = try coordinator.run(stop: stop)
             let folder = try RunReport.write(outcome, to: URL(fileURLWithPath: report).appendingPathComponent(id))
             say(try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8))

@@ -21,6 +21,8 @@ extension BenchCommand {
         @Option(help: "Train questions.") var trainCount = 512
         @Option(help: "Test questions.") var testCount = 100
         @Option(help: "Folder for the workers' logs.") var logs = ".east-logs/bench"
+        @Option(help: "Questions per sampling job (default: the coordinator's).") var questionsPerJob: Int?
+        @Option(help: "Jobs a sampler holds at once (default: the sampler's).") var jobsInHand: Int?
         @Flag(help: "Print the figures as JSON.") var json = false
 
         struct Figures: Encodable {
@@ -94,11 +96,13 @@ extension BenchCommand {
                 func cluster(samplers: Int) throws -> (seconds: Double, accuracy: Double, tokensPerSecond: Double, tokens: Int) {
                     let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: env.amqp, redis: env.redis,
                                                    store: env.store.root.path, logs: URL(fileURLWithPath: logs))
-                    try cluster.startWorkers(samplers: samplers)
+                    try cluster.startWorkers(samplers: samplers, arguments: [.sampler: jobsInHand.map { ["--jobs-in-hand", "\($0)"] } ?? []])
                     defer { cluster.stop() }
                     let run = "bench-\(samplers)-\(UUID().uuidString.prefix(6))"
                     let t0 = Date()
-                    let outcome = try Coordinator(environment: env, spec: spec, run: run, progress: { _ in }).run(stop: StopFlag())
+                    let coordinator = Coordinator(environment: env, spec: spec, run: run, progress: { _ in })
+                    if let questionsPerJob { coordinator.questionsPerJob = questionsPerJob }
+                    let outcome = try coordinator.run(stop: StopFlag())
                     let seconds = Date().timeIntervalSince(t0)
                     let state = RunState(redis: try RedisConnection(endpoint: env.redis), run: run)
                     let tokens = outcome.iterations.first?.sampledTokens ?? 0

@@ -22,7 +22,8 @@ import Testing
 
         try cluster.startWorkers(samplers: 2)
         let run = Self.uniqueRun("e2e")
-        let (status, output) = try cluster.runCoordinator(run: run)
+        // Eight jobs of two questions, so that both samplers get some.
+        let (status, output) = try cluster.runCoordinator(run: run, extra: ["--questions-per-job", "2"])
         #expect(status == 0, "\(output)\nsampler: \(cluster.log("sampler-1"))\ntrainer: \(cluster.log("trainer"))")
 
         let state = try ClusterHarness.state(run)
@@ -61,10 +62,11 @@ import Testing
         defer { cluster.stop() }
         try cluster.startWorkers(samplers: 2)
         let run = Self.uniqueRun("killsampler")
-        try cluster.startCoordinator(run: run)
+        // Jobs of three questions: the killed sampler holds some half-decoded.
+        try cluster.startCoordinator(run: run, extra: ["--questions-per-job", "3"])
         let state = try ClusterHarness.state(run)
         #expect(try ClusterHarness.waitFor(timeout: 300) { try state.recordCount(iteration: 1) >= 2 })
-        cluster.kill9("sampler-1")  // its job in hand goes back to the queue
+        cluster.kill9("sampler-1")  // its jobs in hand go back to the queue
         let (status, output) = cluster.finishCoordinator(run: run)
         #expect(status == 0, "\(output)")
         #expect(try state.recordCount(iteration: 1) == 16)

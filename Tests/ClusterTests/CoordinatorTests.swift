@@ -51,11 +51,17 @@ extension ClusterTests {
         let cluster = try ClusterHarness.cluster()
         defer { cluster.stop() }
         let run = Self.uniqueRun("interrupted")
-        try cluster.startCoordinator(run: run, extra: ["--max-queued-jobs", "5"])  // no workers: it waits in sampling
+        // No workers: it waits in sampling.
+        try cluster.startCoordinator(run: run, extra: ["--max-queued-jobs", "5", "--questions-per-job", "2"])
         #expect(ClusterHarness.waitFor(timeout: 60) { cluster.log("coordinator-\(run)").contains("sampling 16 questions") })
-        // Backpressure: no more than 5 of the run's jobs in the queue while none is recorded.
+        // Backpressure: no more than 5 of the run's jobs (of 2 questions) in the queue while none is recorded.
         Thread.sleep(forTimeInterval: 1)
-        #expect(try ClusterHarness.broker().inspectQueue(Topology.sampleQueue).messages == 5)
+        let broker = try ClusterHarness.broker()
+        #expect(try broker.inspectQueue(Topology.sampleQueue).messages == 5)
+        try broker.consume(Topology.sampleQueue)
+        let first = try #require(try broker.nextDelivery(timeout: 5))
+        #expect(try Envelope<SampleJob>(bytes: first.body, expecting: SampleJob.type).body.questions.count == 2)
+        broker.close()  // unacked: back to the queue
         cluster.processes["coordinator-\(run)"]?.terminate()
         let (status, output) = cluster.finishCoordinator(run: run, timeout: 30)
         #expect(status == 1)

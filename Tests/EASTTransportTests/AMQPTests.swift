@@ -41,13 +41,17 @@ import Testing
         #expect(again.redelivered)
         #expect(String(decoding: again.body, as: UTF8.self) == "m0")
         // Keep failing it: past x-delivery-limit (2) it is dead-lettered, not retried forever.
+        // Each delivery says how many failed before it (what a worker reads to know its last try).
         try c.nack(again, requeue: true)
         var last = again
+        var counts = [again.deliveryCount]
         while let d = try c.nextDelivery(timeout: 2) {
             last = d
+            counts.append(d.deliveryCount)
             try c.nack(d, requeue: true)
         }
         #expect(String(decoding: last.body, as: UTF8.self) == "m0")
+        #expect(counts == [1, 2])
         Thread.sleep(forTimeInterval: 0.3)
         #expect(try c.inspectQueue(dead).messages == 1)
         #expect(try c.inspectQueue(queue).messages == 0)

@@ -22,6 +22,12 @@ public final class Coordinator {
     public var maxRequeues = 10
     /// Sampling jobs of this run published but not yet recorded, at most.
     public var maxQueuedJobs = 256
+    /// Questions per sampling job. Results do not depend on it (each
+    /// question's seed is its own); only the number of messages does. 8
+    /// fills a sampler's 64 rows at n = 8 with one job, and cuts the broker's,
+    /// Redis's and the clusterer's per-message work eightfold, which on two
+    /// cores is taken from the samplers (README "Cluster benchmark").
+    public var questionsPerJob = 8
     let progress: @Sendable (String) -> Void
 
     public init(environment: WorkerEnvironment, spec: RunSpec, run: String, progress: @escaping @Sendable (String) -> Void) {
@@ -104,13 +110,18 @@ public final class Coordinator {
             var jobs = train.filter { done[$0.id] == nil }[...]
             let recordedAtStart = done.count
             var published = 0
+            let perJob = max(1, questionsPerJob)
             func topUp(recorded: Int) throws {
+                // Counted in questions: a job is "ahead" until all its questions are recorded.
+                // Whole jobs only, but for the last one.
                 let ahead = published - (recorded - recordedAtStart)
-                let batch = jobs.prefix(max(0, maxQueuedJobs - ahead))
+                let room = max(0, maxQueuedJobs * perJob - ahead)
+                let batch = jobs.prefix(jobs.count <= room ? room : room / perJob * perJob)
                 guard !batch.isEmpty else { return }
-                try client.publish(batch.map { q in
+                try client.publish(stride(from: batch.startIndex, to: batch.endIndex, by: perJob).map { i in
                     (exchange: Topology.jobsExchange, routingKey: "sample",
-                     body: SampleJob(iteration: iteration, version: version, question: q).envelope(run: run))
+                     body: SampleJob(iteration: iteration, version: version,
+                                     questions: Array(batch[i ..< min(i + perJob, batch.endIndex)])).envelope(run: run))
                 })
                 jobs = jobs.dropFirst(batch.count)
                 published += batch.count
@@ -118,7 +129,7 @@ public final class Coordinator {
             let samplingStart = Date()
             try topUp(recorded: recordedAtStart)
             progress("iteration \(iteration): sampling \(train.count - recordedAtStart) questions (policy v\(version), n = \(spec.sampling.n)), "
-                     + "at most \(maxQueuedJobs) jobs queued at a time")
+                     + "at most \(maxQueuedJobs) jobs of \(perJob) question(s) queued at a time")
             try waitUntil(state: state, stop: stop, doing: { "sampling iteration \(iteration) (\((try? state.recordCount(iteration: iteration)) ?? 0)/\(train.count) questions recorded)" }) { report in
                 let count = try state.recordCount(iteration: iteration)
                 try topUp(recorded: count)

@@ -18,24 +18,44 @@ extension ClusterMessage {
     public func envelope(run: String) -> [UInt8] { Envelope(type: Self.type, run: run, body: self).bytes }
 }
 
-/// coordinator -> samplers: sample one question with the named policy version.
+/// coordinator -> samplers: sample the job's questions with the named policy
+/// version. A job carries one or more questions (the coordinator's
+/// `--questions-per-job`); each question's samples are the same bits however
+/// questions are grouped into jobs (its seed is its own).
 public struct SampleJob: ClusterMessage, Equatable {
     public static let type = "sample_job"
     public var iteration: Int
     public var version: Int
-    public var question: Question
+    public var questions: [Question]
+
+    public func validate() throws(MessageError) {
+        guard !questions.isEmpty else { throw MessageError("field \"questions\" is empty") }
+        guard Set(questions.map(\.id)).count == questions.count else { throw MessageError("field \"questions\" names a question twice") }
+    }
+
+    /// For log lines: the first question's id, and how many follow.
+    public var label: String {
+        questions.count == 1 ? questions[0].id : "\(questions[0].id) and \(questions.count - 1) more"
+    }
 }
 
-/// samplers -> clusterer: the n responses of one job's question.
+/// samplers -> clusterer: the n responses of each of one job's questions.
 public struct SampleResult: ClusterMessage, Equatable {
     public static let type = "sample_result"
-    /// The job answered: its iteration, policy version and question.
+    /// The job answered: its iteration, policy version and questions.
     public var job: SampleJob
-    public var samples: QuestionSamples
+    /// One entry per question of the job, in the job's order.
+    public var samples: [QuestionSamples]
     public var sampler: String
 
     public func validate() throws(MessageError) {
-        guard !samples.responses.isEmpty else { throw MessageError("field \"samples.responses\" is empty") }
+        try job.validate()
+        guard samples.map(\.questionID) == job.questions.map(\.id) else {
+            throw MessageError("field \"samples\" answers questions \(samples.map(\.questionID)), the job asked \(job.questions.map(\.id))")
+        }
+        for (i, s) in samples.enumerated() where s.responses.isEmpty {
+            throw MessageError("field \"samples[\(i)].responses\" is empty")
+        }
     }
 }
 

@@ -2,7 +2,7 @@ import EASTCore
 import EASTStages
 import EASTTransport
 
-/// Turns each question's responses into its `QuestionRecord` (clusters by
+/// Turns each question's responses (one result holds a job's questions) into its `QuestionRecord` (clusters by
 /// final answer, entropy, accuracy, R, the chosen examples) with the same
 /// stage function the in-process run calls, and records it in Redis once (a
 /// redelivered result changes nothing).
@@ -18,10 +18,14 @@ public final class ClustererWorker: Worker {
         let current = try state.snapshot().version
         let job = result.job
         guard job.version == current else {
-            return .stale("samples of policy v\(job.version) for \(job.question.id), the run is at v\(current)")
+            return .stale("samples of policy v\(job.version) for \(job.label), the run is at v\(current)")
         }
-        let record = WeighingStage.record(job.question, result.samples, spec: try work.spec(), version: job.version, sampler: result.sampler)
-        try state.record(iteration: job.iteration, record)
+        let spec = try work.spec()
+        // Each record is written once: a result redelivered after a partial write completes it.
+        for (question, samples) in zip(job.questions, result.samples) {
+            let record = WeighingStage.record(question, samples, spec: spec, version: job.version, sampler: result.sampler)
+            try state.record(iteration: job.iteration, record)
+        }
         return .done
     }
 }

@@ -4,36 +4,54 @@ import EASTStages
 import EASTTransport
 import Foundation
 
-/// Samples `n` responses per job with the policy version the job names, the
-/// run's sampling settings and seed. Any number of samplers compete for the
-/// sampling queue.
+/// Samples `n` responses for each question of a job with the policy version
+/// the job names, the run's sampling settings and seed. Any number of
+/// samplers compete for the sampling queue.
 ///
 /// Continuous batching: a sampler holds up to `jobsInHand` jobs (its
-/// prefetch) and decodes every admitted job's rows in one batch
-/// (`SamplingBatch`); when a job's last sample is done its result is
-/// published and only then is the job acked, and the next held job takes
-/// its rows. Killed with jobs in hand, it loses none: the broker redelivers
+/// prefetch) and decodes every admitted question's rows in one batch
+/// (`SamplingBatch`); questions join one by one as rows free up, and when the
+/// last question of a job is done the job's result is published and only
+/// then is the job acked. Killed with jobs in hand, it loses none: the broker redelivers
 /// the unacked ones, and a redelivered job gives the same samples (its seed
 /// is the job's own). Jobs of one policy version share a batch; a job of
 /// another (another run, or the next iteration) waits until the batch has
 /// drained, then the sampler switches. The last few policies stay loaded.
 public final class SamplerWorker: Worker {
     public static let queue = Topology.sampleQueue
-    public let jobsInHand: Int
+    /// Jobs held at once: `--jobs-in-hand` when given, else enough for twice
+    /// `maxRows` rows (16 jobs of one question at n = 8 and 64 rows, 2 of 8
+    /// questions), sized from the first job of each shape. Fewer would leave
+    /// rows idle while a job's last question finishes; more would let one
+    /// sampler hoard the end of an iteration while another waits.
+    public private(set) var jobsInHand: Int
+    private let fixedJobsInHand: Int?
     public var prefetch: Int { jobsInHand }
     let environment: WorkerEnvironment
     let maxRows: Int
 
-    /// A job in hand: its delivery, run and settings.
-    private struct Held {
+    /// A job in hand: its delivery, run and settings, and its questions' samples so far.
+    private final class Held {
         let delivery: AMQPDelivery
         let run: String
         let job: SampleJob
         let settings: SamplingSettings
         let seed: UInt64
+        /// Questions `0 ..< offered` are in the batch (or done).
+        var offered = 0
+        var samples: [QuestionSamples?]
+
+        init(delivery: AMQPDelivery, run: String, job: SampleJob, settings: SamplingSettings, seed: UInt64) {
+            (self.delivery, self.run, self.job, self.settings, self.seed) = (delivery, run, job, settings, seed)
+            samples = Array(repeating: nil, count: job.questions.count)
+        }
+
+        var isComplete: Bool { !samples.contains(nil) }
     }
-    private var waiting: [Held] = []
-    private var admitted: [Int: Held] = [:]
+    /// Jobs in arrival order, until their result is handed to the connection thread.
+    private var held: [Held] = []
+    /// Batch tag -> the job and the index of the question decoding under it.
+    private var decoding: [Int: (job: Held, index: Int)] = [:]
     private var nextTag = 0
     /// The batch of the policy being sampled.
     private var batch: (run: String, version: Int, batch: SamplingBatch)?
@@ -41,29 +59,42 @@ public final class SamplerWorker: Worker {
     private var policies: [(run: String, version: Int, batch: SamplingBatch)] = []
     static let loadedPolicies = 4
 
-    /// `maxRows` samples decode together (64: eight jobs at n = 8); `jobsInHand`
-    /// (default twice what fits at n = 8) keeps a job ready for every freed slot.
+    /// `maxRows` samples decode together (64: eight questions at n = 8).
     public init(environment: WorkerEnvironment, maxRows: Int = 64, jobsInHand: Int? = nil) {
         self.environment = environment
         self.maxRows = maxRows
-        self.jobsInHand = max(1, jobsInHand ?? 2 * maxRows / 8)
+        fixedJobsInHand = jobsInHand.map { max(1, $0) }
+        self.jobsInHand = fixedJobsInHand ?? Self.jobsFilling(rows: 2 * maxRows, n: 8, questionsPerJob: 1)
     }
 
-    public var canTake: Bool { waiting.count + admitted.count < jobsInHand }
-    public var isBusy: Bool { !waiting.isEmpty || !admitted.isEmpty }
-    public var stopNote: String? { isBusy ? "\(waiting.count + admitted.count) job(s) in hand returned to the queue" : nil }
+    static func jobsFilling(rows: Int, n: Int, questionsPerJob: Int) -> Int {
+        let rowsPerJob = max(1, n * questionsPerJob)
+        return max(1, (rows + rowsPerJob - 1) / rowsPerJob)
+    }
+
+    public var canTake: Bool { held.count < jobsInHand }
+    public var isBusy: Bool { !held.isEmpty }
+    public var stopNote: String? { isBusy ? "\(held.count) job(s) in hand returned to the queue" : nil }
 
     public func handle(_ job: SampleJob, _ work: Work) throws -> Disposition {
         // Staleness bound: samples of an older policy than the run's current one are not used.
         let current = try work.state.snapshot().version
-        guard job.version >= current else { return .stale("sampling job of policy v\(job.version) < v\(current) for \(job.question.id)") }
+        guard job.version >= current else { return .stale("sampling job of policy v\(job.version) < v\(current) for \(job.label)") }
         let spec = try work.spec()
-        waiting.append(Held(delivery: work.delivery, run: work.run, job: job, settings: spec.sampling, seed: spec.seed))
+        if fixedJobsInHand == nil {
+            let wanted = Self.jobsFilling(rows: 2 * maxRows, n: spec.sampling.n, questionsPerJob: job.questions.count)
+            if wanted != jobsInHand {
+                jobsInHand = wanted
+                try work.client.setPrefetch(wanted)
+                environment.log("holding \(wanted) job(s) of \(job.questions.count) question(s) at n = \(spec.sampling.n)")
+            }
+        }
+        held.append(Held(delivery: work.delivery, run: work.run, job: job, settings: spec.sampling, seed: spec.seed))
         do {
             try admit()
         } catch {
             // The loop requeues this message itself (and the others through `abandon`).
-            waiting.removeAll { $0.delivery.deliveryTag == work.delivery.deliveryTag }
+            held.removeAll { $0.delivery.deliveryTag == work.delivery.deliveryTag }
             throw error
         }
         return .deferred
@@ -74,13 +105,18 @@ public final class SamplerWorker: Worker {
     /// connection thread; then admits waiting jobs.
     public func advance(_ client: AMQPClient) throws {
         if let current = batch?.batch, !current.isIdle {
-            let finished = current.step().map { tag, samples in (held: admitted.removeValue(forKey: tag)!, samples: samples) }
+            for (tag, samples) in current.step() {
+                let (job, index) = decoding.removeValue(forKey: tag)!
+                job.samples[index] = samples
+            }
+            let finished = held.filter(\.isComplete)
             if !finished.isEmpty {
+                held.removeAll(where: \.isComplete)
                 let messages = finished.map { f in
                     (exchange: Topology.jobsExchange, routingKey: "cluster",
-                     body: SampleResult(job: f.held.job, samples: f.samples, sampler: environment.name).envelope(run: f.held.run))
+                     body: SampleResult(job: f.job, samples: f.samples.map { $0! }, sampler: environment.name).envelope(run: f.run))
                 }
-                let deliveries = finished.map(\.held.delivery)
+                let deliveries = finished.map(\.delivery)
                 // Not waited for: the next step decodes while the connection
                 // thread publishes; if the publish fails the jobs stay unacked
                 // and the broker redelivers them (on a lost connection) or
@@ -101,27 +137,29 @@ public final class SamplerWorker: Worker {
         try admit()
     }
 
-    /// Moves waiting jobs into the batch while their policy is the batch's and rows are free.
+    /// Moves questions of held jobs, in order, into the batch while their
+    /// policy is the batch's and rows are free.
     private func admit() throws {
-        while let next = waiting.first {
+        while let next = held.first(where: { $0.offered < $0.job.questions.count }) {
             if batch == nil || (batch!.batch.isIdle && (batch!.run, batch!.version) != (next.run, next.job.version)) {
                 batch = try load(run: next.run, version: next.job.version)
             }
             guard let current = batch, (current.run, current.version) == (next.run, next.job.version) else { return }
             let tag = nextTag
-            guard current.batch.offer(next.job.question, tag: tag, settings: next.settings, runSeed: next.seed) else { return }
+            guard current.batch.offer(next.job.questions[next.offered], tag: tag, settings: next.settings, runSeed: next.seed) else { return }
             nextTag += 1
-            admitted[tag] = waiting.removeFirst()
+            decoding[tag] = (next, next.offered)
+            next.offered += 1
         }
     }
 
     /// After a failure: every job in hand goes back to the queue.
     public func abandon(_ client: AMQPClient) throws {
         batch?.batch.cancel()
-        let held = waiting + admitted.values
-        waiting.removeAll()
-        admitted.removeAll()
-        for h in held { try client.nack(h.delivery, requeue: true) }
+        let deliveries = held.map(\.delivery)
+        held.removeAll()
+        decoding.removeAll()
+        for d in deliveries { try client.nack(d, requeue: true) }
     }
 
     private func load(run: String, version: Int) throws -> (run: String, version: Int, batch: SamplingBatch) {

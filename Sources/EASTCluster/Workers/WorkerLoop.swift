@@ -154,11 +154,16 @@ public enum WorkerLoop {
                     try? RunState(redis: redis, run: failed).recordFailure(worker: env.name, reason: error.description, deadLettered: true)
                 }
             } catch {
-                env.log("requeueing a message from \(W.queue) after an error: \(error)")
-                try client.nack(delivery, requeue: true)
+                // After its last allowed try the broker dead-letters the
+                // requeued message itself: count it as dead-lettered, or a
+                // run with few messages would wait for them forever.
+                let last = delivery.deliveryCount >= Int(Topology.deliveryLimit)
+                env.log(last ? "dead-lettering a message from \(W.queue) after \(delivery.deliveryCount + 1) tries: \(error)"
+                             : "requeueing a message from \(W.queue) after an error: \(error)")
+                try client.nack(delivery, requeue: !last)
                 try worker.abandon(client)
-                env.metrics.requeued.increment()
-                if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: false) }
+                (last ? env.metrics.deadLettered : env.metrics.requeued).increment()
+                if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: last) }
             }
             env.metrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds))
             account(env.metrics.busy, since: start)

@@ -16,7 +16,8 @@ public final class AMQPClient: @unchecked Sendable {
 
     private let endpoint: Endpoint
     private let heartbeat: Int
-    private let prefetch: Int
+    /// Under `condition`: a reconnect applies the latest value.
+    private var prefetch: Int
     private let setup: Setup
     private let log: @Sendable (String) -> Void
 
@@ -144,6 +145,15 @@ public final class AMQPClient: @unchecked Sendable {
         wake()
     }
 
+    /// Changes how many unacked deliveries the broker sends ahead (now and
+    /// after any reconnect). Deliveries already sent stay in hand.
+    public func setPrefetch(_ count: Int) throws {
+        condition.lock()
+        prefetch = count
+        condition.unlock()
+        try perform { try $0.setPrefetch(count) }
+    }
+
     public func publish(exchange: String, routingKey: String, body: [UInt8]) throws {
         try perform { try $0.publish(exchange: exchange, routingKey: routingKey, body: body) }
     }
@@ -249,6 +259,7 @@ public final class AMQPClient: @unchecked Sendable {
         generation += 1
         let generation = self.generation
         let queues = consumedQueues
+        let prefetch = self.prefetch
         condition.unlock()
         let connection = try AMQPConnection(endpoint: endpoint, heartbeat: heartbeat, generation: generation)
         try setup(connection)

@@ -28,6 +28,9 @@ public struct AMQPDelivery: Sendable {
     public var routingKey: String
     /// Which connection (counting reconnects) delivered it.
     public var generation: Int
+    /// Failed deliveries before this one (a quorum queue's `x-delivery-count`;
+    /// 0 on the first). Past `Topology.deliveryLimit` the broker dead-letters.
+    public var deliveryCount: Int = 0
 }
 
 /// One AMQP 0-9-1 connection with one channel, over rabbitmq-c.
@@ -298,7 +301,8 @@ public final class AMQPConnection {
                 redelivered: envelope.redelivered != 0,
                 exchange: string(envelope.exchange),
                 routingKey: string(envelope.routing_key),
-                generation: generation))
+                generation: generation,
+                deliveryCount: deliveryCount(envelope.message.properties)))
         case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_TIMEOUT.rawValue:
             return
         case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_UNEXPECTED_STATE.rawValue:
@@ -382,6 +386,27 @@ public final class AMQPConnection {
         default:
             return AMQPError(context: context, reason: "no reply", connectionLost: true)
         }
+    }
+
+    /// The integer header `x-delivery-count`, 0 when absent.
+    private func deliveryCount(_ properties: amqp_basic_properties_t) -> Int {
+        guard properties._flags & amqp_flags_t(AMQP_BASIC_HEADERS_FLAG) != 0, let entries = properties.headers.entries else { return 0 }
+        for entry in UnsafeBufferPointer(start: entries, count: Int(properties.headers.num_entries))
+        where string(entry.key) == "x-delivery-count" {
+            let value = entry.value
+            switch Int(value.kind) {
+            case Int(AMQP_FIELD_KIND_I64.rawValue): return Int(value.value.i64)
+            case Int(AMQP_FIELD_KIND_U64.rawValue): return Int(value.value.u64)
+            case Int(AMQP_FIELD_KIND_I32.rawValue): return Int(value.value.i32)
+            case Int(AMQP_FIELD_KIND_U32.rawValue): return Int(value.value.u32)
+            case Int(AMQP_FIELD_KIND_I16.rawValue): return Int(value.value.i16)
+            case Int(AMQP_FIELD_KIND_U16.rawValue): return Int(value.value.u16)
+            case Int(AMQP_FIELD_KIND_I8.rawValue): return Int(value.value.i8)
+            case Int(AMQP_FIELD_KIND_U8.rawValue): return Int(value.value.u8)
+            default: return 0
+            }
+        }
+        return 0
     }
 
     private func string(_ bytes: amqp_bytes_t) -> String {
