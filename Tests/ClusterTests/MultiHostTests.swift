@@ -20,8 +20,11 @@ struct MultiHostTests {
 
     static func uniqueRun(_ tag: String) -> String { "hosts-\(tag)-\(UUID().uuidString.prefix(6))" }
 
-    /// Every worker on its host. Samplers hold two jobs each (not the
-    /// default sixteen), so both take part in a 16-question run.
+    /// Questions per sampling job: small, so that both samplers take part in a 16-question run.
+    static let questionsPerJob = 2
+
+    /// Every worker on its host. Samplers hold two jobs each, so both take
+    /// part in a 16-question run.
     func startWorkers(_ cluster: LocalCluster) throws {
         let common = ["--heartbeat", Self.heartbeat]
         try cluster.start(.trainer, name: "trainer", arguments: common, host: NetworkHosts.exec(on: .trainer))
@@ -34,7 +37,8 @@ struct MultiHostTests {
 
     func startCoordinator(_ cluster: LocalCluster, run: String, extra: [String] = []) throws {
         try cluster.start(.coordinator, name: "coordinator-\(run)",
-                          arguments: ["--run-id", run, "--report", cluster.logs.path, "--heartbeat", Self.heartbeat] + ClusterHarness.smallRun + extra,
+                          arguments: ["--run-id", run, "--report", cluster.logs.path, "--heartbeat", Self.heartbeat,
+                                      "--questions-per-job", String(Self.questionsPerJob)] + ClusterHarness.smallRun + extra,
                           host: NetworkHosts.exec(on: .coordinator))
     }
 
@@ -91,8 +95,8 @@ struct MultiHostTests {
             return true
         }, "the broker kept the silent sampler's connection")
         let noticed = Date().timeIntervalSince(down)
-        #expect(stalled <= 48 - held)
-        print("sampler-1's link down at \(before)/48 records, holding \(held) unacked job(s); "
+        #expect(stalled <= 48 - held * Self.questionsPerJob)
+        print("sampler-1's link down at \(before)/48 records, holding \(held) unacked job(s) of \(Self.questionsPerJob) questions; "
               + "the broker closed its connection after \(String(format: "%.1f", noticed)) s, the run at \(stalled)/48 until then")
         try #require(before < 48, "the iteration ended before the link went down")
         try hosts.linkUp(.sampler1)

@@ -97,13 +97,19 @@ public final class RedisConnection {
     }
 
     /// Drops the connection and connects again, retrying with backoff for up
-    /// to `within` seconds.
+    /// to `within` seconds, until Redis answers: one restarting on its AOF
+    /// accepts connections but refuses commands with LOADING until it has
+    /// read the file.
     public func reconnect(within: Double = 30) throws {
         var backoff = Backoff()
         let deadline = Date().addingTimeInterval(within)
         while true {
             do {
                 try open()
+                if case let .error(message) = try send(["PING"]), message.hasPrefix("LOADING"), Date() < deadline {
+                    backoff.wait()
+                    continue
+                }
                 return
             } catch let error as RedisError where error.connectionLost && Date() < deadline {
                 backoff.wait()
