@@ -87,7 +87,7 @@ struct MultiHostTests {
         let before = try state.recordCount(iteration: 1)
         let held = try hosts.unacked(on: .sampler1)
         #expect(held > 0, "sampler-1 held no unacked job when its link went down")
-        // Until the broker gives up on sampler-1, its jobs cannot be recorded.
+        // Until the broker gives up on sampler-1, its unacked jobs go to no one.
         var stalled = 0
         #expect(try ClusterHarness.waitFor(timeout: 30) {
             let count = try state.recordCount(iteration: 1)
@@ -95,7 +95,10 @@ struct MultiHostTests {
             return true
         }, "the broker kept the silent sampler's connection")
         let noticed = Date().timeIntervalSince(down)
-        #expect(stalled <= 48 - held * Self.questionsPerJob)
+        // The run waits for them. (Not necessarily all their questions: a job
+        // whose result reached the broker just before the cut, but not its
+        // ack, is recorded and redelivered; its second record is ignored.)
+        #expect(stalled < 48, "the run did not wait for sampler-1's jobs")
         print("sampler-1's link down at \(before)/48 records, holding \(held) unacked job(s) of \(Self.questionsPerJob) questions; "
               + "the broker closed its connection after \(String(format: "%.1f", noticed)) s, the run at \(stalled)/48 until then")
         try #require(before < 48, "the iteration ended before the link went down")
