@@ -23,6 +23,8 @@ public final class SamplerWorker: Worker {
     public var prefetch: Int { jobsInHand }
     let environment: WorkerEnvironment
     let maxRows: Int
+    /// Where the policies come from (the network store, into this sampler's cache).
+    let store: PolicyStore
 
     /// A job in hand: its delivery, run and settings.
     private struct Held {
@@ -46,6 +48,7 @@ public final class SamplerWorker: Worker {
     public init(environment: WorkerEnvironment, maxRows: Int = 64, jobsInHand: Int? = nil) {
         self.environment = environment
         self.maxRows = maxRows
+        store = environment.openPolicyStore()
         self.jobsInHand = max(1, jobsInHand ?? 2 * maxRows / 8)
     }
 
@@ -130,7 +133,7 @@ public final class SamplerWorker: Worker {
             policies.append(p)
             return p
         }
-        let loaded = try environment.store.loadPolicy(run: run, version: version)
+        let loaded = try store.loadPolicy(run: run, version: version)
         let sampler = Sampler(model: loaded.model, maxRows: maxRows, maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
         // A run's older versions are never sampled again.
         policies.removeAll { $0.run == run }
