@@ -28,7 +28,7 @@ public struct WorkerOptions: ParsableArguments {
     public var keepVersions = 2
 
     @Option(help: "Retention: seconds a blob a writer just used is safe from deletion.")
-    public var retentionGrace = 30.0
+    public var retentionGrace = 10.0
 
     @Option(help: "Name in logs and results (default: role-pid).")
     public var name: String?

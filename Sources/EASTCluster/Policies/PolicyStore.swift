@@ -67,7 +67,7 @@ public final class PolicyStore {
         /// than a writer takes from confirming its blobs to recording them.
         public var grace: Double
 
-        public init(keepVersions: Int = 2, grace: Double = 30) {
+        public init(keepVersions: Int = 2, grace: Double = 10) {
             (self.keepVersions, self.grace) = (keepVersions, grace)
         }
     }
