@@ -90,12 +90,15 @@ extension BenchCommand.Engine {
             throw ValidationError("unknown --shape \(name); known: \(Self.shapes.keys.sorted().joined(separator: ", "))")
         }
         config.maxSeqLen = max(seqLen, 100 + newTokens) + 1
+        let type = try quantize.map { q in
+            guard let type = [GGMLType.q4_0, .q4_1, .q8_0].first(where: { $0.name.lowercased() == q.lowercased() }) else {
+                throw ValidationError("unknown --quantize \(q); known: q4_0, q4_1, q8_0")
+            }
+            return type
+        }
         let model = try failing { try Transformer(config: config, seed: 1) }
         var label = "\(name) shape, random weights"
-        if let quantize {
-            guard let type = [GGMLType.q4_0, .q4_1, .q8_0].first(where: { $0.name.lowercased() == quantize.lowercased() }) else {
-                throw ValidationError("unknown --quantize \(quantize); known: q4_0, q4_1, q8_0")
-            }
+        if let type {
             model.quantizeMatrices(to: type)
             label += " quantized to \(type.name)"
         }
