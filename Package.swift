@@ -7,7 +7,7 @@
 //   EASTCore                         answers, clusters, entropy, weights (pure Swift, no servers, no BLAS)
 //   EASTEngine                       the transformer on OpenBLAS: tensors, layers, losses, sampling
 //   CKernels                         AVX-512 C kernels for decoding (few-row matmul, one-query attention)
-//   CTLS                             a TLS client stream over OpenSSL, for Redis over TLS
+//   CTLS                             OpenSSL: a TLS client stream (Redis over TLS) and SHA-256
 //   EASTTransport                    AMQP (rabbitmq-c) and Redis (hiredis) clients, topology, messages
 //   EASTStages                       the stage functions (sample, weigh, train, evaluate), the run
 //                                    spec and its records, shared by the in-process run and the workers
@@ -64,7 +64,7 @@ let package = Package(
         // the quantized path must round exactly as the Float32 dequantizer.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
 
-        // A TLS client stream over OpenSSL for `rediss://` (Debian's hiredis 0.14 has no SSL).
+        // OpenSSL: a TLS client stream for `rediss://` (Debian's hiredis 0.14 has no SSL) and SHA-256 for the policy store.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
 
         .target(name: "EASTCore"),

@@ -21,7 +21,7 @@ swift build -c release 2>&1 | grep -E "error|warning: unre|Compiling|Build compl
 bin=$(swift build -c release --show-bin-path)
 
 export EAST_SERVERS_DIR=${EAST_SERVERS_DIR:-$PWD/.servers/cluster}
-export EAST_STORE=${EAST_STORE:-$PWD/.east-store}
+# Policies travel through Redis (EAST_POLICY_STORE=shared:/path for a shared folder); caches in .east-cache/<worker>.
 trap 'scripts/servers.sh stop' EXIT
 for line in $(scripts/servers.sh start); do export "$line"; done
 

@@ -20,7 +20,7 @@
 #if defined(__x86_64__) && !defined(EAST_NO_AVX512)
 #define EAST_X86 1
 #include <immintrin.h>
-#define AVX512 __attribute__((target("avx512f,fma")))
+#define AVX512 __attribute__((target("avx512f,fma,f16c")))
 #else
 #define EAST_X86 0
 #endif
@@ -186,7 +186,7 @@ panels(float *out, long N, long n, long end, const float *xt, const float *packe
     }
 
 // Up to 16 transposed rows against columns [n0, n1) of a weight packed as
-// Float32 panels (float_rows) or as code panels (code_rows, further down).
+// Float32 panels (`product` takes the tile function as a parameter).
 typedef void (*rows_fn)(float *out, const float *xt, const void *packed, long M, long K, long N, long n0, long n1,
                         int accumulate);
 
@@ -301,87 +301,174 @@ AVX512 void east_matmul_packed(float *out, const float *inp, const float *packed
 }
 
 // ---------------------------------------------------------------------------
-// The same product from one-byte codes (quantized GGUF weights)
+// The same product from the codes of quantized GGUF weights
 
-// One 32-column block of a quantized panel: 16 scales, 16 offsets, then the
-// codes of 32 columns x 16 rows, column-major like the float panels.
-#define QBLOCK_BYTES (64 + 64 + 32 * 16)
+// A 32-column block of a code panel (east_qblock_bytes): 16 float16 scales,
+// 16 float16 offsets when the matrix has any, then the codes of 32 columns
+// x 16 rows column-major like the float panels: one byte each, or two
+// columns to a byte, 16 bytes per pair of columns (column 2p in the low
+// nibbles, column 2p + 1 in the high ones), so that one 16-byte load and two
+// masks give the 16 rows of both. The codes stream at their density in the
+// file (Q4_1: 0.625 bytes a weight, Q4_0 0.5625, Q8_0 1.0625), as decoding
+// one token reads every weight once and is bound by memory bandwidth.
+static uint16_t half_bits(float x) {
+    _Float16 h = (_Float16)x;  // exact for a float16 value (east_qpack_weight's contract)
+    uint16_t bits;
+    __builtin_memcpy(&bits, &h, 2);
+    return bits;
+}
 
 AVX512 void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets,
-                              long K, long N) {
-    long blocks = K / 32;
+                              long K, long N, int format) {
+    long blocks = K / 32, bytes = east_qblock_bytes(format, offsets != NULL);
     for (long p = 0; p < (N + 15) / 16; p++) {
         long rows = N - p * 16 < 16 ? N - p * 16 : 16;
         for (long b = 0; b < blocks; b++) {
-            char *block = (char *)packed + (p * blocks + b) * QBLOCK_BYTES;
-            float *d = (float *)block, *m = (float *)(block + 64);
-            int8_t *c = (int8_t *)(block + 128);
+            char *block = (char *)packed + (p * blocks + b) * bytes;
+            uint16_t *d = (uint16_t *)block, *m = (uint16_t *)(block + 32);
+            uint8_t *c = (uint8_t *)(block + (offsets ? 64 : 32));
             for (long i = 0; i < 16; i++) {
                 long n = p * 16 + i;
-                d[i] = i < rows ? scales[n * blocks + b] : 0;
-                m[i] = i < rows ? offsets[n * blocks + b] : 0;
-                for (long k = 0; k < 32; k++) c[k * 16 + i] = i < rows ? codes[n * K + b * 32 + k] : 0;
+                d[i] = half_bits(i < rows ? scales[n * blocks + b] : 0);
+                if (offsets) m[i] = half_bits(i < rows ? offsets[n * blocks + b] : 0);
+                for (long k = 0; k < 32; k++) {
+                    uint8_t code = i < rows ? (uint8_t)codes[n * K + b * 32 + k] : 0;
+                    if (format == EAST_CODES_8) c[k * 16 + i] = code;
+                    else if (k % 2 == 0) c[k / 2 * 16 + i] = code & 0x0F;
+                    else c[k / 2 * 16 + i] |= (uint8_t)(code << 4);
+                }
             }
         }
     }
 }
 
-// As `panels`, with each weight vector rebuilt from 16 codes as d * c + m,
-// a multiply and an add (not an FMA), so the weights are bit for bit those
-// of the Float32 dequantization and so are the products. A quarter of the
-// bytes to read per weight, four more instructions per vector.
+// 16 codes (bytes, as signed integers) to 16 weights, d * c + m, bit for
+// bit those of the Float32 dequantization (a multiply, then an add), and so
+// are the products. In one FMA: d is a float16 value (11 significant bits)
+// and |c| <= 128 (8 bits), so d * c is exact in Float32, and rounding
+// d * c + m once (FMA) or after the exact product (multiply, add) is the same
+// rounding. One instruction fewer per 16 weights, the bound of batch-1
+// decoding while the codes come from the caches.
+static inline __attribute__((always_inline)) AVX512 __m512 rebuild(__m128i codes, __m512 d, __m512 m) {
+    __m512 c = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(codes));
+    return _mm512_fmadd_ps(d, c, m);
+}
+
+// As `panels`, with each weight vector rebuilt from 16 codes. FORMAT is a
+// constant at every call; `offsets` says whether the blocks hold them
+// (without, m = 0: Q8_0 and Q4_0 dequantize as d * c, and + 0 changes no bit).
 static inline __attribute__((always_inline)) AVX512 void
 qpanels(float *out, long N, long n, long end, const float *xt, const char *packed, long K, int accumulate,
-        int NP, int MR) {
+        int NP, int MR, int FORMAT, int offsets) {
     __m512 acc[16];
     start_tile(acc, out, N, n, end, accumulate, NP, MR);
-    long blocks = K / 32, panelBytes = blocks * QBLOCK_BYTES;
+    long blocks = K / 32, blockBytes = east_qblock_bytes(FORMAT, offsets), panelBytes = blocks * blockBytes;
     const char *base = packed + (n / 16) * panelBytes;
+    const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
     for (long b = 0; b < blocks; b++) {
         __m512 d[4], m[4];
         const char *codes[4];
         for (int i = 0; i < NP; i++) {
-            const char *block = base + i * panelBytes + b * QBLOCK_BYTES;
-            d[i] = _mm512_loadu_ps((const float *)block);
-            m[i] = _mm512_loadu_ps((const float *)(block + 64));
-            codes[i] = block + 128;
-            // the block after next, into L1 (the code stream is a quarter of
-            // the float one); past the panel's end, that of the next tile's
-            // panel, as in `panels`
-            const char *ahead = block + 2 * QBLOCK_BYTES + (b + 2 < blocks ? 0 : (NP - 1) * panelBytes);
-            for (int line = 0; line < QBLOCK_BYTES; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+            const char *block = base + i * panelBytes + b * blockBytes;
+            d[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)block));
+            m[i] = offsets ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(block + 32))) : _mm512_setzero_ps();
+            codes[i] = block + (offsets ? 64 : 32);
+            // the block after next, into L1; past the panel's end, that of
+            // the next tile's panel, as in `panels`
+            const char *ahead = block + 2 * blockBytes + (b + 2 < blocks ? 0 : (NP - 1) * panelBytes);
+            for (long line = 0; line < blockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
         }
         const float *x = xt + b * 32 * 16;  // advanced by 16 per column, behind an empty asm as in `panels`
-        for (int kk = 0; kk < 32; kk++) {
-            __m512 wv[4];
-            for (int i = 0; i < NP; i++) {
-                __m512 c = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(codes[i] + kk * 16))));
-                wv[i] = _mm512_add_ps(_mm512_mul_ps(d[i], c), m[i]);
+        if (FORMAT == EAST_CODES_8) {
+            for (int kk = 0; kk < 32; kk++) {
+                __m512 wv[4];
+                for (int i = 0; i < NP; i++) wv[i] = rebuild(_mm_loadu_si128((const __m128i *)(codes[i] + kk * 16)), d[i], m[i]);
+                for (int j = 0; j < MR; j++) {
+                    __m512 xv = _mm512_set1_ps(x[j]);
+                    for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
+                }
+                x += 16;
+                __asm__("" : "+r"(x));
             }
-            for (int j = 0; j < MR; j++) {
-                __m512 xv = _mm512_set1_ps(x[j]);
-                for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
+        } else {
+            for (int kk = 0; kk < 32; kk += 2) {  // a pair of columns from one 16-byte load
+                __m128i hi[4];
+                __m512 wv[4];
+                for (int i = 0; i < NP; i++) {
+                    __m128i v = _mm_loadu_si128((const __m128i *)(codes[i] + kk * 8));
+                    __m128i lo = _mm_and_si128(v, low);
+                    hi[i] = _mm_and_si128(_mm_srli_epi16(v, 4), low);
+                    if (FORMAT == EAST_CODES_4_SIGNED) {  // 0..15 back to -8..7: (c ^ 8) - 8
+                        lo = _mm_sub_epi8(_mm_xor_si128(lo, eight), eight);
+                        hi[i] = _mm_sub_epi8(_mm_xor_si128(hi[i], eight), eight);
+                    }
+                    wv[i] = rebuild(lo, d[i], m[i]);
+                }
+                for (int j = 0; j < MR; j++) {
+                    __m512 xv = _mm512_set1_ps(x[j]);
+                    for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
+                }
+                x += 16;
+                __asm__("" : "+r"(x));
+                for (int i = 0; i < NP; i++) wv[i] = rebuild(hi[i], d[i], m[i]);
+                for (int j = 0; j < MR; j++) {
+                    __m512 xv = _mm512_set1_ps(x[j]);
+                    for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
+                }
+                x += 16;
+                __asm__("" : "+r"(x));
             }
-            x += 16;
-            __asm__("" : "+r"(x));
         }
     }
     store_tile(out, N, n, end, acc, NP, MR);
 }
 
-static AVX512 void code_rows(float *out, const float *xt, const void *packed, long M, long K, long N,
-                             long n0, long n1, int accumulate) {
-#define TILES(MR, NP) COLUMNS(qpanels, (const char *)packed, MR, NP)
-    FOR_ROWS(M, TILES)
-#undef TILES
-}
+// Up to 16 transposed rows against columns [n0, n1) of a code-panel
+// weight, one instance per code format (`offsets` is a flag read per block).
+#define CODE_ROWS(name, FORMAT)                                                                        \
+    static AVX512 void name(float *out, const float *xt, const void *packed, long M, long K, long N,  \
+                            long n0, long n1, int offsets) {                                           \
+        switch (M) {                                                                                   \
+        case 1: QTILES(1, 4, FORMAT); break;   case 2: QTILES(2, 4, FORMAT); break;                    \
+        case 3: QTILES(3, 4, FORMAT); break;   case 4: QTILES(4, 4, FORMAT); break;                    \
+        case 5: QTILES(5, 2, FORMAT); break;   case 6: QTILES(6, 2, FORMAT); break;                    \
+        case 7: QTILES(7, 2, FORMAT); break;   case 8: QTILES(8, 2, FORMAT); break;                    \
+        case 9: QTILES(9, 1, FORMAT); break;   case 10: QTILES(10, 1, FORMAT); break;                  \
+        case 11: QTILES(11, 1, FORMAT); break; case 12: QTILES(12, 1, FORMAT); break;                  \
+        case 13: QTILES(13, 1, FORMAT); break; case 14: QTILES(14, 1, FORMAT); break;                  \
+        case 15: QTILES(15, 1, FORMAT); break; default: QTILES(16, 1, FORMAT); break;                  \
+        }                                                                                              \
+    }
+#define QTILES(MR, NP, FORMAT)                                                                                   \
+    do {                                                                                                         \
+        long n = n0;                                                                                             \
+        for (; n + 16 * NP <= n1; n += 16 * NP) qpanels(out, N, n, n1, xt, packed, K, 0, NP, MR, FORMAT, offsets); \
+        for (; n < n1; n += 16) qpanels(out, N, n, n1, xt, packed, K, 0, 1, MR, FORMAT, offsets);                \
+    } while (0)
+CODE_ROWS(code_rows_8, EAST_CODES_8)
+CODE_ROWS(code_rows_4s, EAST_CODES_4_SIGNED)
+CODE_ROWS(code_rows_4u, EAST_CODES_4_UNSIGNED)
+#undef QTILES
+#undef CODE_ROWS
 
 AVX512 void east_matmul_qpacked(float *out, const float *inp, const void *packed,
-                                long M, long K, long N, long n0, long n1) {
-    // One chunk: the code stream is a quarter of the Float32 one and pushes
-    // less of the input out of L1; code panels in chunks of 256 columns made
-    // M = 16 about 3% slower (SmolLM2's matrices, paired runs).
-    product(code_rows, out, inp, packed, M, K, N, n0, n1, K);
+                                long M, long K, long N, long n0, long n1, int format, int offsets) {
+    // All K in one pass (no chunks): the code stream is a small part of the
+    // Float32 one and pushes less of the input out of L1; one-byte code
+    // panels in chunks of 256 columns made M = 16 about 3% slower.
+    long groups = (M + 15) / 16;
+    const float *transposed = transpose_input(inp, M, K);
+    for (long n = n0; n < n1; n += 64) {
+        long end = n + 64 < n1 ? n + 64 : n1;
+        for (long g = 0; g < groups; g++) {
+            float *o = out + g * 16 * N;
+            const float *xt = transposed + g * 16 * K;
+            long rows = M - 16 * g < 16 ? M - 16 * g : 16;
+            if (format == EAST_CODES_8) code_rows_8(o, xt, packed, rows, K, N, n, end, offsets != 0);
+            else if (format == EAST_CODES_4_SIGNED) code_rows_4s(o, xt, packed, rows, K, N, n, end, offsets != 0);
+            else code_rows_4u(o, xt, packed, rows, K, N, n, end, offsets != 0);
+        }
+    }
 }
 
 #else
@@ -394,10 +481,12 @@ void east_pack_weight(float *packed, const float *weight, long K, long N) { unav
 void east_matmul_packed(float *out, const float *inp, const float *packed, long M, long K, long N, long n0, long n1) {
     unavailable(__func__);
 }
-void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets, long K, long N) {
+void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets, long K, long N,
+                       int format) {
     unavailable(__func__);
 }
-void east_matmul_qpacked(float *out, const float *inp, const void *packed, long M, long K, long N, long n0, long n1) {
+void east_matmul_qpacked(float *out, const float *inp, const void *packed, long M, long K, long N, long n0, long n1,
+                         int format, int offsets) {
     unavailable(__func__);
 }
 #endif

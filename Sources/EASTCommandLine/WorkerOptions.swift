@@ -5,9 +5,10 @@ import EASTTransport
 import Foundation
 import Logging
 
-/// Where a worker finds the broker, Redis and the checkpoint store. Flags
-/// win over the environment (EAST_AMQP_URL, EAST_REDIS_URL, EAST_STORE),
-/// which wins over the loopback defaults of scripts/servers.sh (`Endpoint`).
+/// Where a worker finds the broker, Redis and the policies. Flags win over
+/// the environment (EAST_AMQP_URL, EAST_REDIS_URL, EAST_POLICY_STORE,
+/// EAST_CACHE_ROOT), which wins over the loopback defaults of
+/// scripts/servers.sh (`Endpoint`) and the network store in Redis.
 public struct WorkerOptions: ParsableArguments {
     public init() {}
 
@@ -17,8 +18,17 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "Redis URL (env EAST_REDIS_URL).")
     public var redisURL: String?
 
-    @Option(help: "Shared checkpoint directory (env EAST_STORE).")
-    public var store: String?
+    @Option(help: "Where policies and the trainer's resume point live: redis (the default: chunked blobs in the cluster's Redis) or shared:/path (a folder every host mounts) (env EAST_POLICY_STORE).")
+    public var policyStore: String?
+
+    @Option(help: "This worker's own cache of fetched policies (default: $EAST_CACHE_ROOT/<name>, EAST_CACHE_ROOT defaulting to .east-cache).")
+    public var cacheDir: String?
+
+    @Option(help: "Retention: the newest policy versions each run keeps in the store (0: all); older ones go once evaluated.")
+    public var keepVersions = 2
+
+    @Option(help: "Retention: seconds a blob a writer just used is safe from deletion.")
+    public var retentionGrace = 10.0
 
     @Option(help: "Name in logs and results (default: role-pid).")
     public var name: String?
@@ -35,6 +45,11 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "Address the metrics server listens on (0.0.0.0 in containers).")
     public var metricsAddress = "127.0.0.1"
 
+    public func validate() throws {
+        guard keepVersions >= 0 else { throw ValidationError("--keep-versions must be 0 (all) or more, not \(keepVersions)") }
+        guard retentionGrace >= 0 else { throw ValidationError("--retention-grace must be 0 or more seconds, not \(retentionGrace)") }
+    }
+
     public func environment(role: String) throws -> WorkerEnvironment {
         let env = ProcessInfo.processInfo.environment
         let workerName = name ?? "\(role)-\(getpid())"
@@ -43,7 +58,10 @@ public struct WorkerOptions: ParsableArguments {
         return WorkerEnvironment(
             name: workerName, role: role,
             amqp: try Endpoint.amqp(amqpURL, environment: env), redis: try Endpoint.redis(redisURL, environment: env),
-            store: CheckpointStore(root: store ?? env["EAST_STORE"] ?? ".east-store"),
+            policies: PolicyStore.Settings(
+                location: try PolicyStore.Location(parsing: policyStore ?? env["EAST_POLICY_STORE"] ?? "redis"),
+                cache: URL(fileURLWithPath: cacheDir ?? "\(env["EAST_CACHE_ROOT"] ?? ".east-cache")/\(workerName)"),
+                retention: PolicyStore.Retention(keepVersions: keepVersions, grace: retentionGrace)),
             heartbeat: heartbeat,
             log: { line in logger.info("\(line)") })
     }
@@ -55,7 +73,8 @@ public struct WorkerOptions: ParsableArguments {
         relaunchWithFasterBLASKernelsIfNeeded()
         try await failing {
             let environment = try self.environment(role: role)
-            environment.log("started (broker \(environment.amqp), redis \(environment.redis), store \(environment.store.root.path))")
+            environment.log("started (broker \(environment.amqp), redis \(environment.redis), policy store \(environment.policies.location), "
+                            + "cache \(environment.policies.cache.path))")
             var server: MetricsServer?
             if let port = metricsPort {
                 let health = environment.health
@@ -145,7 +164,7 @@ public struct WorkerCommand: AsyncParsableCommand {
                     }
                 }.start()
                 defer { stop.request(); group.wait() }
-                try WorkerLoop.run(EvaluatorWorker(), environment: env, stop: stop)
+                try WorkerLoop.run(EvaluatorWorker(environment: env), environment: env, stop: stop)
                 group.wait()
                 if let splitterError { throw splitterError }
             case .coordinator: preconditionFailure("the coordinator has its own command")

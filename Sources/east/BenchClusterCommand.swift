@@ -95,7 +95,7 @@ extension BenchCommand {
 
                 func cluster(samplers: Int) throws -> (seconds: Double, accuracy: Double, tokensPerSecond: Double, tokens: Int) {
                     let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: env.amqp, redis: env.redis,
-                                                   store: env.store.root.path, logs: URL(fileURLWithPath: logs))
+                                                   policies: env.policies.location, logs: URL(fileURLWithPath: logs))
                     try cluster.startWorkers(samplers: samplers, arguments: [.sampler: jobsInHand.map { ["--jobs-in-hand", "\($0)"] } ?? []])
                     defer { cluster.stop() }
                     let run = "bench-\(samplers)-\(UUID().uuidString.prefix(6))"

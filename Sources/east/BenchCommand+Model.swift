@@ -90,11 +90,22 @@ extension BenchCommand.Engine {
             throw ValidationError("unknown --shape \(name); known: \(Self.shapes.keys.sorted().joined(separator: ", "))")
         }
         config.maxSeqLen = max(seqLen, 100 + newTokens) + 1
+        let type = try quantize.map { q in
+            guard let type = [GGMLType.q4_0, .q4_1, .q8_0].first(where: { $0.name.lowercased() == q.lowercased() }) else {
+                throw ValidationError("unknown --quantize \(q); known: q4_0, q4_1, q8_0")
+            }
+            return type
+        }
         let model = try failing { try Transformer(config: config, seed: 1) }
+        var label = "\(name) shape, random weights"
+        if let type {
+            model.quantizeMatrices(to: type)
+            label += " quantized to \(type.name)"
+        }
         var rng = SeededGenerator(seed: 5)
         let prompt = (0..<100).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 }
         let answer = (0..<64).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 }
-        try measure(model, name: "\(name) shape, random weights", prompt: prompt, answer: answer, padId: 0, withTargets: false)
+        try measure(model, name: label, prompt: prompt, answer: answer, padId: 0, withTargets: false)
     }
 
     /// Prefill, generation at n = 1 and n = 16, LoRA training and peak RSS of

@@ -53,12 +53,17 @@ extension BenchCommand {
         @Option(help: ArgumentHelp("Instead: the --model measurements on random weights of a real model's shape: "
                                    + "qwen2.5-0.5b, llama3.2-1b or smollm2-135m.", valueName: "name"))
         var shape: String?
+        @Option(help: ArgumentHelp("With --shape: quantize the random weights' matrices as a llama.cpp file of this type "
+                                   + "would hold them (q4_0, q4_1 or q8_0), so that decoding reads their codes.",
+                                   valueName: "type"))
+        var quantize: String?
 
         @Flag(name: .customLong("keep-blas-kernels"),
               help: "Do not restart with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels.")
         var keepBLASKernels = false
 
         func run() throws {
+            if quantize != nil && shape == nil { throw ValidationError("--quantize goes with --shape") }
             if !keepBLASKernels { relaunchWithFasterBLASKernelsIfNeeded() }
             BLASThreads.set(threads)
             if memory { return try runMemory() }

@@ -28,7 +28,7 @@ struct ClusterCommand: AsyncParsableCommand {
             let samplers = samplers, evaluators = evaluators, logs = logs, coordinator = coordinator
             try await workers.runService(role: "launcher") { env, stop in
                 let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: env.amqp, redis: env.redis,
-                                               store: env.store.root.path, logs: URL(fileURLWithPath: logs))
+                                               policies: env.policies.location, logs: URL(fileURLWithPath: logs))
                 defer { cluster.stop() }
                 try cluster.startWorkers(samplers: samplers, evaluators: evaluators)
                 say("workers up (logs in \(logs)); watch them with: east status --watch")

@@ -9,15 +9,25 @@ enum ClusterHarness {
     static let environment = ProcessInfo.processInfo.environment
     static let amqp = try! Endpoint.amqp(environment: environment)
     static let redis = try! Endpoint.redis(environment: environment)
-    /// One store for every cluster test: any worker can then serve any run.
-    static let store = FileManager.default.temporaryDirectory.appendingPathComponent("east-cluster-tests-store").path
+    /// A fresh folder under the temporary directory.
+    static func temporaryFolder(_ tag: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("east-\(tag)-\(UUID().uuidString.prefix(8))")
+    }
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let backbone = root.appendingPathComponent("models/arith-easy").path
 
-    /// A launcher with logs of its own.
-    static func cluster() throws -> LocalCluster {
-        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("east-cluster-logs-\(UUID().uuidString.prefix(8))")
-        return try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: amqp, redis: redis, store: store, logs: logs)
+    /// A launcher with logs of its own; policies travel through Redis (the
+    /// default) and every worker starts with an empty cache of its own
+    /// (`<caches>/<name>`), as on hosts that share nothing but the servers.
+    static func cluster(policies: PolicyStore.Location = .redis) throws -> LocalCluster {
+        try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: amqp, redis: redis, policies: policies,
+                         caches: temporaryFolder("cluster-caches"), logs: temporaryFolder("cluster-logs"))
+    }
+
+    /// A policy store in this process, with a cache of its own.
+    static func policyStore(_ location: PolicyStore.Location = .redis, cache: URL = temporaryFolder("test-cache"),
+                            retention: PolicyStore.Retention = .init(), log: @escaping (String) -> Void = { _ in }) -> PolicyStore {
+        PolicyStore(settings: .init(location: location, cache: cache, retention: retention), redis: redis, log: log)
     }
 
     /// The settings of the tests' small run on the committed backbone.

@@ -72,8 +72,10 @@ import Testing
         #expect(try state.recordCount(iteration: 1) == 16)
     }
 
-    /// kill -9 of the trainer mid-epoch: a new trainer resumes from the last
-    /// save, and every batch's loss equals the uninterrupted run's.
+    /// kill -9 of the trainer mid-epoch: a standby trainer with an empty
+    /// cache of its own (another host: nothing shared but the servers)
+    /// resumes from the last save in the network store, and every batch's
+    /// loss equals the uninterrupted run's.
     @Test func trainerKilledMidEpochResumesWithTheSameLossCurve() throws {
         let cluster = try ClusterHarness.cluster()
         defer { cluster.stop() }
@@ -93,10 +95,13 @@ import Testing
         let state = try ClusterHarness.state(run)
         #expect(try ClusterHarness.waitFor(timeout: 300) { (try state.trainer()["batch"].flatMap { Int($0) } ?? -1) >= 2 })
         cluster.kill9("trainer-1")
-        try cluster.start(.trainer, name: "trainer-2", arguments: trainerArguments)
+        let emptyCache = ClusterHarness.temporaryFolder("standby-cache")
+        #expect(!FileManager.default.fileExists(atPath: emptyCache.path))
+        try cluster.start(.trainer, name: "trainer-2", arguments: trainerArguments + ["--cache-dir", emptyCache.path])
         (status, output) = cluster.finishCoordinator(run: run)
         #expect(status == 0, "\(output)")
-        #expect(cluster.log("trainer-2").contains("resuming run \(run) iteration 1"))
+        #expect(cluster.log("trainer-2").contains("resuming run \(run) iteration 1"), "\(cluster.log("trainer-2"))")
+        #expect(cluster.log("trainer-2").contains("cache \(emptyCache.path)"))
 
         let expected = try ClusterHarness.state(reference).losses()
         let resumed = try state.losses()

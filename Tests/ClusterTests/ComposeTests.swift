@@ -85,6 +85,30 @@ import Testing
         #expect(try Endpoint.redis(environment: urls).user == "east")
     }
 
+    /// Hosts share nothing but the broker and Redis: policies go through the
+    /// network store, no volume is mounted by more than one service, and no
+    /// worker mounts one at all (each container caches in its own file system).
+    @Test func composeSharesNoCheckpointVolume() throws {
+        let (status, output) = try compose(["config", "--format", "json"])
+        #expect(status == 0, "\(output)")
+        let config = try EASTCore.JSON.parse(output)
+        guard case let .object(services)? = config["services"] else { Issue.record("no services"); return }
+        var mounts: [String: [String]] = [:]
+        for (name, service) in services {
+            for volume in service["volumes"]?.arrayValue ?? [] where volume["type"]?.stringValue == "volume" {
+                mounts[volume["source"]?.stringValue ?? "?", default: []].append(name)
+            }
+        }
+        for (volume, users) in mounts { #expect(users.count == 1, "volume \(volume) is shared by \(users)") }
+        for name in ["sampler", "clusterer", "trainer", "evaluator"] {
+            let service = try #require(services.first { $0.0 == name }?.1)
+            #expect(service["volumes"] == nil, "\(name) mounts \(service["volumes"].map { "\($0)" } ?? "")")
+            #expect(service["environment"]?["EAST_POLICY_STORE"]?.stringValue == "redis")
+            #expect(service["environment"]?["EAST_STORE"] == nil)
+        }
+        #expect(!output.contains("checkpoints"))
+    }
+
     /// docker/rabbitmq/topology.json is topology/definitions.json on the vhost "east".
     @Test func composeTopologyMatchesTheTopologyFile() throws {
         func read(_ path: String) throws -> String {

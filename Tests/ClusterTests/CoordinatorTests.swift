@@ -71,19 +71,19 @@ extension ClusterTests {
         try ClusterHarness.broker().purgeQueue(Topology.sampleQueue)
     }
 
-    /// Samplers that cannot load the run's policy (their store is empty):
-    /// the coordinator fails the run with the workers' reason instead of
-    /// waiting forever.
+    /// Samplers that cannot load the run's policy (they look in an empty
+    /// shared folder, not where the coordinator put it): the coordinator
+    /// fails the run with the workers' reason instead of waiting forever.
     @Test func aRunThatCannotProgressFailsLoudly() throws {
         let cluster = try ClusterHarness.cluster()
         defer { cluster.stop() }
-        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("east-empty-store-\(UUID().uuidString.prefix(6))").path
-        try cluster.start(.sampler, name: "sampler-nostore", arguments: ["--store", empty])
+        let empty = ClusterHarness.temporaryFolder("empty-store").path
+        try cluster.start(.sampler, name: "sampler-nostore", arguments: ["--policy-store", "shared:\(empty)"])
         let run = Self.uniqueRun("noprogress")
         try cluster.startCoordinator(run: run)
         let (status, output) = cluster.finishCoordinator(run: run, timeout: 300)
         #expect(status == 1)
-        #expect(output.contains("run \(run) failed:") && output.contains("sampler-nostore:"), "\(output)")
+        #expect(output.contains("run \(run) failed:") && output.contains("sampler-nostore:") && output.contains("is not in the shared folder \(empty)"), "\(output)")
         #expect(try ClusterHarness.state(run).snapshot().phase == .failed)
         try ClusterHarness.broker().purgeQueue(Topology.sampleQueue)
     }

@@ -8,9 +8,10 @@ import Testing
 /// The cluster across six hosts (network namespaces on a bridge, see
 /// `NetworkHosts`): RabbitMQ and Redis on one, the trainer on one, the
 /// evaluator and the clusterer on one, a sampler on each of two, the
-/// coordinator on one. Today the workers share one checkpoint folder (the
-/// test machine's); everything else goes over IP. Each run is the cluster
-/// tests' small one, and its results must equal the in-process run's.
+/// coordinator on one. Nothing is shared but the servers: policies and the
+/// trainer's resume point travel through Redis, and every worker has a cache
+/// folder of its own. Each run is the cluster tests' small one, and its
+/// results must equal the in-process run's.
 @Suite(.serialized, .enabled(if: NetworkHosts.whyUnavailable == nil, NetworkHosts.unavailableComment), .networkHosts)
 struct MultiHostTests {
     var hosts: NetworkHosts { NetworkHosts.current! }
@@ -63,6 +64,11 @@ struct MultiHostTests {
         #expect(try state.recordCount(iteration: 1) == 16)
         let samplers = try state.records(iteration: 1).values.compactMap(\.sampler)
         #expect(Set(samplers) == ["sampler-1", "sampler-2"])
+        // Each worker fetched the policies into a cache folder of its own.
+        for name in ["trainer", "evaluator", "sampler-1", "sampler-2"] {
+            let cache = try #require(cluster.caches).appendingPathComponent(name)
+            #expect(!((try? FileManager.default.contentsOfDirectory(atPath: cache.path)) ?? []).isEmpty, "\(name) has no cache")
+        }
         try InProcessReference.expectSameResults(state)
     }
 

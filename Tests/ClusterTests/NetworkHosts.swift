@@ -30,12 +30,11 @@ final class NetworkHosts: @unchecked Sendable {
     static let subnet = "10.77.0"
     static let bridgeAddress = "10.77.0.254"
     static let ip = "/usr/sbin/ip"
-    /// The servers' files, the shared checkpoint store and the logs.
+    /// The servers' files, the workers' caches and the logs.
     static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("east15n-hosts")
 
     let amqp: Endpoint
     let redis: Endpoint
-    let store: String
     /// scripts/servers.sh's settings for the servers' host.
     private let serverEnvironment: [String: String]
 
@@ -63,9 +62,8 @@ final class NetworkHosts: @unchecked Sendable {
             "EAST_AMQP_PORT": "5672", "EAST_AMQP_DIST_PORT": "25672", "EAST_REDIS_PORT": "6379", "EAST_AMQP_PROMETHEUS_PORT": "15692",
             "EAST_AMQP_USER": "east", "EAST_AMQP_PASSWORD": String(password()), "EAST_REDIS_PASSWORD": String(password()),
         ]
-        store = Self.folder.appendingPathComponent("store").path
         do {
-            try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
             try Self.shell([Self.ip, "link", "add", Self.bridge, "type", "bridge"])
             try Self.shell([Self.ip, "addr", "add", "\(Self.bridgeAddress)/24", "dev", Self.bridge])
             try Self.shell([Self.ip, "link", "set", Self.bridge, "up"])
@@ -116,10 +114,13 @@ final class NetworkHosts: @unchecked Sendable {
     /// The command prefix that runs a program on `host`.
     static func exec(on host: Host) -> [String] { [ip, "netns", "exec", host.namespace] }
 
-    /// A launcher of the workers' executables, on any host, against these servers.
+    /// A launcher of the workers' executables, on any host, against these
+    /// servers: policies travel through Redis and every worker starts with
+    /// an empty cache of its own (`caches-<id>/<name>`); no folder is shared.
     func cluster() throws -> LocalCluster {
-        let logs = Self.folder.appendingPathComponent("logs-\(UUID().uuidString.prefix(8))")
-        return try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: amqp, redis: redis, store: store, logs: logs)
+        let id = UUID().uuidString.prefix(8)
+        return try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: amqp, redis: redis,
+                                caches: Self.folder.appendingPathComponent("caches-\(id)"), logs: Self.folder.appendingPathComponent("logs-\(id)"))
     }
 
     /// Pulls the host's cable: its end on the bridge goes down, so its

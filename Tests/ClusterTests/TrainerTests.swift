@@ -13,15 +13,18 @@ extension ClusterTests {
     /// coordinators publish them, train each run exactly as if it were
     /// alone: the same losses and the same policy bits. Saving every 3
     /// batches makes the trainer save both runs while both hold unsaved
-    /// batches (the broker sends no more until it acks).
+    /// batches (the broker sends no more until it acks). Policies go
+    /// through a shared folder here (`--policy-store shared:/path`, the
+    /// option for clusters that have one).
     @Test func interleavedRunsTrainAsIfAlone() throws {
-        let cluster = try ClusterHarness.cluster()
+        let shared = ClusterHarness.temporaryFolder("shared-policies")
+        let cluster = try ClusterHarness.cluster(policies: .shared(shared.path))
         defer { cluster.stop() }
         let broker = try ClusterHarness.broker()
         try Topology.standard.declare(on: broker)
         try broker.purgeQueue(Topology.trainQueue)
         let redis = try RedisConnection(endpoint: ClusterHarness.redis)
-        let store = CheckpointStore(root: ClusterHarness.store)
+        let store = ClusterHarness.policyStore(.shared(shared.path))
 
         var spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 8, seed: 1),
                            test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
@@ -34,7 +37,7 @@ extension ClusterTests {
         let (alone, a, b) = (Self.uniqueRun("alone"), Self.uniqueRun("interleaved-a"), Self.uniqueRun("interleaved-b"))
         for run in [alone, a, b] {
             try RunState(redis: redis, run: run).start(spec: spec, questions: questions.count, test: [])
-            _ = try store.savePolicy(start, run: run, version: 0)
+            try store.publish(start, run: run, version: 0)
         }
         func publish(_ run: String, _ i: Int) throws {
             try broker.publish(exchange: Topology.jobsExchange, routingKey: "train",
@@ -49,11 +52,18 @@ extension ClusterTests {
         }, "\(cluster.log("trainer"))")
         let reference = try RunState(redis: redis, run: alone).losses()
         #expect(reference.count == 4)
-        let model = { (run: String) in try Data(contentsOf: store.policyDirectory(run: run, version: 1).appendingPathComponent(Checkpoint.modelFile)) }
+        // The same policy bits: the same manifest (content-addressed), and the same parameters loaded back.
+        let manifest = { (run: String, version: Int) in try RunState(redis: redis, run: run).checkpoint(version: version) }
         for run in [a, b] {
             #expect(try RunState(redis: redis, run: run).losses().map(\.loss) == reference.map(\.loss), "\(cluster.log("trainer"))")
-            #expect(try model(run) == model(alone))
+            #expect(try manifest(run, 1) == manifest(alone, 1))
         }
-        #expect(try model(alone) != Data(contentsOf: store.policyDirectory(run: alone, version: 0).appendingPathComponent(Checkpoint.modelFile)))
+        #expect(try manifest(alone, 1) != manifest(alone, 0))
+        let trained = try store.loadPolicy(run: a, version: 1)
+        #expect(trained.model.parameters.array == (try store.loadPolicy(run: alone, version: 1)).model.parameters.array)
+        // The blobs are files in the shared folder; nothing of them in Redis.
+        let trainedManifest = try #require(try manifest(a, 1))
+        #expect(FileManager.default.fileExists(atPath: shared.appendingPathComponent("blobs").appendingPathComponent(trainedManifest).path))
+        #expect(try !RedisBlobStore(redis: redis).exists(trainedManifest))
     }
 }

@@ -73,34 +73,127 @@ import Testing
         }
     }
 
-    /// Weights given as one-byte codes with a scale and offset per 32
-    /// columns (as GGUF's quantized blocks dequantize) give the same bits
-    /// from their code panels as from Float32 panels of the same values.
-    /// The code panels run over all K in one pass, the Float32 ones in
-    /// chunks of 256 columns: the same bits also say chunking changes none.
-    @Test(.enabled(if: Self.haveKernels, Self.noKernels), arguments: [1, 4, 7, 16, 21])
-    func codePanelsGiveTheFloatPanelsBits(M: Int) throws {
+    /// The decode product without AVX-512 (AVX2 + FMA, else C; on an AVX-512
+    /// machine too): close to the reference, each row the same bits alone as
+    /// beside others, column slices the same bits as one call.
+    @Test(arguments: [1, 3, 16, 19])
+    func rowProductMatchesReferenceAndIgnoresItsCompanions(M: Int) {
+        let (K, N) = (301, 83)
+        let w = randomFloats(N * K, seed: 21), inp = randomFloats(M * K, seed: 22)
+        var out = [Float](repeating: .nan, count: M * N)
+        east_matmul_rows(&out, inp, w, M, K, N, 0, N)
+        let expected = Self.reference(inp, w, M: M, K: K, N: N)
+        #expect(zip(out, expected).map { abs(Double($0) - $1) }.max()! < 1e-4)
+        for m in [0, M - 1] {
+            var alone = [Float](repeating: .nan, count: N)
+            east_matmul_rows(&alone, Array(inp[(m * K)..<((m + 1) * K)]), w, 1, K, N, 0, N)
+            #expect(alone == Array(out[(m * N)..<((m + 1) * N)]))
+        }
+        var halves = [Float](repeating: .nan, count: M * N)
+        east_matmul_rows(&halves, inp, w, M, K, N, 0, 40)
+        east_matmul_rows(&halves, inp, w, M, K, N, 40, N)
+        #expect(halves == out)
+    }
+
+    /// The code formats of the code panels: (format, offsets, lowest code, highest code).
+    static let codeFormats: [(Int32, Bool, Int8, Int8)] = [
+        (Int32(EAST_CODES_8), true, -128, 127),  // Q8_0's bytes (with offsets too, which it never has)
+        (Int32(EAST_CODES_8), false, -128, 127),  // Q8_0
+        (Int32(EAST_CODES_4_SIGNED), false, -8, 7),  // Q4_0: q - 8
+        (Int32(EAST_CODES_4_UNSIGNED), true, 0, 15),  // Q4_1
+    ]
+
+    /// Weights given as codes with a float16 scale and offset per 32 columns
+    /// (as GGUF's quantized blocks dequantize) give the same bits from their
+    /// code panels, one byte or half a byte a code, as from Float32 panels of
+    /// the same values. The code panels run over all K in one pass, the
+    /// Float32 ones in chunks of 256 columns: the same bits also say chunking
+    /// changes none.
+    @Test(.enabled(if: Self.haveKernels, Self.noKernels), arguments: [1, 4, 7, 16, 21], 0..<4)
+    func codePanelsGiveTheFloatPanelsBits(M: Int, formatIndex: Int) throws {
+        let (format, withOffsets, low, high) = Self.codeFormats[formatIndex]
         let (K, N) = (576, 50)
         var rng = SeededGenerator(seed: 11)
         var codes = [Int8](repeating: 0, count: N * K)
-        for i in codes.indices { codes[i] = Int8(truncatingIfNeeded: rng.next()) }
-        let scales = randomFloats(N * K / 32, seed: 12, scale: 0.01), offsets = randomFloats(N * K / 32, seed: 13, scale: 0.1)
+        for i in codes.indices { codes[i] = Int8(Int(low) + Int(rng.next() % UInt64(Int(high) - Int(low) + 1))) }
+        codes[0] = low; codes[1] = high  // both ends of the range
+        func half(_ x: [Float]) -> [Float] { x.map { Float(Float16($0)) } }  // GGUF's scales are float16
+        let scales = half(randomFloats(N * K / 32, seed: 12, scale: 0.01))
+        let offsets = withOffsets ? half(randomFloats(N * K / 32, seed: 13, scale: 0.1)) : [Float](repeating: 0, count: N * K / 32)
         var w = [Float](repeating: 0, count: N * K)
         for i in w.indices {
             let scaled: Float = scales[i / 32] * Float(codes[i])
             w[i] = scaled + offsets[i / 32]
         }
+        let matrix = QuantizedMatrix(codes: codes, scales: scales, offsets: offsets)
+        #expect(matrix.format == format && matrix.hasOffsets == withOffsets, "the format the packer chooses for these codes")
         let inp = randomFloats(M * K, seed: 14)
         var floatPanels = [Float](repeating: .nan, count: east_packed_count(K, N))
         east_pack_weight(&floatPanels, w, K, N)
-        var codePanels = [UInt8](repeating: 0xFF, count: east_qpacked_bytes(K, N))
-        east_qpack_weight(&codePanels, codes, scales, offsets, K, N)
+        let bytes = east_qpacked_bytes(K, N, format, withOffsets ? 1 : 0)
+        #expect(bytes == 4 * 18 * (format == Int32(EAST_CODES_8) ? 512 : 256) + 4 * 18 * (withOffsets ? 64 : 32))
+        var codePanels = [UInt8](repeating: 0xA5, count: bytes + 64)
+        offsets.withUnsafeBufferPointer { o in
+            east_qpack_weight(&codePanels, codes, scales, withOffsets ? o.baseAddress : nil, K, N, format)
+        }
+        #expect(codePanels[bytes...].allSatisfy { $0 == 0xA5 }, "nothing written past east_qpacked_bytes")
         var fromFloats = [Float](repeating: .nan, count: M * N), fromCodes = fromFloats
         east_matmul_packed(&fromFloats, inp, floatPanels, M, K, N, 0, N)
-        east_matmul_qpacked(&fromCodes, inp, codePanels, M, K, N, 0, N)
+        east_matmul_qpacked(&fromCodes, inp, codePanels, M, K, N, 0, N, format, withOffsets ? 1 : 0)
         #expect(fromCodes == fromFloats)
         let expected = Self.reference(inp, w, M: M, K: K, N: N)
         #expect(zip(fromCodes, expected).map { abs(Double($0) - $1) }.max()! < 1e-4)
+
+        // Column slices, as threads run them: the same numbers, nothing else written.
+        var slices = [Float](repeating: .nan, count: M * N)
+        east_matmul_qpacked(&slices, inp, codePanels, M, K, N, 0, 16, format, withOffsets ? 1 : 0)
+        east_matmul_qpacked(&slices, inp, codePanels, M, K, N, 32, N, format, withOffsets ? 1 : 0)
+        for m in 0..<M {
+            for n in 0..<N {
+                if (16..<32).contains(n) { #expect(slices[m * N + n].isNaN) } else { #expect(slices[m * N + n] == fromFloats[m * N + n]) }
+            }
+        }
+    }
+
+    /// A model quantized as llama.cpp stores Q4_0 (4-bit codes -8..7, no
+    /// offsets), Q4_1 (0..15 with offsets) and Q8_0 (bytes): the sampler
+    /// decodes from the codes at their density and gives the bits of a
+    /// Float32 copy of the same weights, tokens and log-probs.
+    @Test(.enabled(if: Self.haveKernels, Self.noKernels), arguments: [GGMLType.q4_0, .q4_1, .q8_0])
+    func decodingFromEachCodeFormatChangesNoBit(type: GGMLType) throws {
+        let config = ModelConfig(vocabSize: 96, dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 160, maxSeqLen: 48)
+        let model = try Transformer(config: config, seed: 7)
+        model.quantizeMatrices(to: type)
+        let quantized = try #require(model.quantized)
+        #expect(quantized.matrices.count == 7 * config.layers + 1, "every matrix and the tied head")
+        let format = type == .q4_0 ? EAST_CODES_4_SIGNED : type == .q4_1 ? EAST_CODES_4_UNSIGNED : EAST_CODES_8
+        #expect(quantized.matrices.values.allSatisfy { $0.format == Int32(format) && $0.hasOffsets == (type == .q4_1) })
+        let copy = try Transformer(config: config, parameters: FloatBuffer(model.parameters.array))
+        let prompt = [1, 5, 9, 2, 33, 7, 60, 4]
+        let parameters = SamplingParameters(temperature: 1, maxNewTokens: 12, seed: 3)
+        let fromCodes = Sampler(model: model, maxRows: 3, maxSequenceLength: 32).generate(prompt: prompt, n: 3, parameters: parameters)
+        let fromFloats = Sampler(model: copy, maxRows: 3, maxSequenceLength: 32).generate(prompt: prompt, n: 3, parameters: parameters)
+        #expect(fromCodes.map(\.tokens) == fromFloats.map(\.tokens))
+        #expect(fromCodes.map(\.logProbs) == fromFloats.map(\.logProbs))
+    }
+
+    /// The loader's codes are kept only when they rebuild every weight and
+    /// their scales and offsets are float16 values (the panels store them so);
+    /// a matrix that fails either decodes from Float32 instead.
+    @Test func quantizedMatricesKeepOnlyExactCodes() throws {
+        let config = ModelConfig(vocabSize: 64, dim: 32, layers: 1, heads: 2, kvHeads: 2, hiddenDim: 64, maxSeqLen: 16)
+        let layout = ParameterLayout(config: config), count = config.dim * config.dim
+        let model = try Transformer(config: config, parameters: FloatBuffer(count: layout.totalCount))
+        let codes = (0..<count).map { Int8($0 % 16) }, scales = [Float](repeating: 0.5, count: count / 32)
+        let p = model.parameters.pointer
+        for (i, c) in codes.enumerated() { p[layout.layers[0].q + i] = 0.5 * Float(c) + 0.25; p[layout.layers[0].o + i] = 0.5 * Float(c) }
+        let exact = QuantizedMatrix(codes: codes, scales: scales, offsets: [Float](repeating: 0.25, count: count / 32))
+        let notHalf = QuantizedMatrix(codes: codes.map { $0 / 2 }, scales: [Float](repeating: 1 + 0x1p-20, count: count / 32),
+                                      offsets: [Float](repeating: 0, count: count / 32))
+        let q = QuantizedMatrices(model: model, matrices: [layout.layers[0].q: exact, layout.layers[0].o: notHalf,
+                                                           layout.layers[0].k: exact])
+        #expect(Set(q.matrices.keys) == [layout.layers[0].q], "o: scale not a float16 value; k: codes do not rebuild its weights")
+        #expect(exact.format == Int32(EAST_CODES_4_UNSIGNED) && exact.hasOffsets)
     }
 
     /// One query over a cache with grouped heads, against softmax attention

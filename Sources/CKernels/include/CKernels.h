@@ -50,23 +50,38 @@ void east_pack_weight(float *packed, const float *weight, long K, long N);
 void east_matmul_packed(float *out, const float *inp, const float *packed,
                         long M, long K, long N, long n0, long n1);
 
-/// Bytes east_qpack_weight writes for a (N, K) weight, K a multiple of 32:
-/// per 16 rows and 32 columns, 16 scales, 16 offsets and 512 one-byte codes.
-static inline long east_qpacked_bytes(long K, long N) { return (N + 15) / 16 * (K / 32) * (64 + 64 + 512); }
+/// How east_qpack_weight stores a matrix's codes: one byte each (Q8_0), or
+/// two to a byte, read back as -8..7 (Q4_0's q - 8) or as 0..15 (Q4_1's q).
+enum { EAST_CODES_8 = 0, EAST_CODES_4_SIGNED = 1, EAST_CODES_4_UNSIGNED = 2 };
+
+/// Bytes of one 32-column block of 16 rows: 16 float16 scales, 16 float16
+/// offsets when the matrix has any, then 512 codes (256 bytes of nibbles or
+/// 512 bytes). Q4_1: 320 bytes, 0.625 a weight, as in the GGUF file.
+static inline long east_qblock_bytes(int format, int offsets) {
+    return 32 + (offsets ? 32 : 0) + (format == EAST_CODES_8 ? 512 : 256);
+}
+
+/// Bytes east_qpack_weight writes for a (N, K) weight, K a multiple of 32.
+static inline long east_qpacked_bytes(long K, long N, int format, int offsets) {
+    return (N + 15) / 16 * (K / 32) * east_qblock_bytes(format, offsets);
+}
 
 /// Packs a weight given as one-byte codes with a scale and an offset per row
 /// and 32 columns, weight[n][k] = scales[n][k / 32] * codes[n][k] + offsets[n][k / 32]
 /// (a multiply, then an add: how GGUF's Q4_1 blocks dequantize; Q8_0 and
-/// Q4_0 have offset 0, and the +0 changes no product).
+/// Q4_0 have no offsets, passed as NULL, and are rebuilt with + 0, which
+/// changes no product). The scales and offsets are stored as float16, so
+/// each must be a float16 value (GGUF's are); the codes must fit `format`.
 ///   codes: (N, K), scales, offsets: (N, K / 32). Needs east_kernels_available().
 void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets,
-                       long K, long N);
+                       long K, long N, int format);
 
-/// east_matmul_packed for a weight packed by east_qpack_weight: the same
-/// numbers, bit for bit, as the Float32 weights it stands for, from a
-/// quarter of the bytes. Needs east_kernels_available().
+/// east_matmul_packed for a weight packed by east_qpack_weight with the same
+/// `format` and offsets (or none): the same numbers, bit for bit, as the
+/// Float32 weights it stands for, from a sixth (Q4) or a quarter (Q8) of the
+/// bytes. Needs east_kernels_available().
 void east_matmul_qpacked(float *out, const float *inp, const void *packed,
-                         long M, long K, long N, long n0, long n1);
+                         long M, long K, long N, long n0, long n1, int format, int offsets);
 
 /// Causal attention of ONE query position over `length` cached positions,
 /// every head. Query head h reads key/value head g = h / (heads / kvHeads).

@@ -1,4 +1,5 @@
-// A blocking TLS client stream over OpenSSL, for Redis over TLS (`rediss://`).
+// OpenSSL for the transport: a blocking TLS client stream, for Redis over
+// TLS (`rediss://`), and SHA-256, which names the blobs of the policy store.
 //
 // Why this exists: Debian 12's hiredis (0.14.1) is built without SSL, so
 // RedisConnection opens the TLS connection here and keeps using hiredis only
@@ -35,5 +36,8 @@ void east_tls_close(east_tls_stream *stream);
 /// Makes an OpenSSL SSL_CTX (passed as void*, e.g. rabbitmq-c's
 /// amqp_ssl_socket_get_context) trust the system's CA store: 1 on success.
 int east_tls_use_system_cas(void *ssl_ctx);
+
+/// SHA-256 of `length` bytes into `digest`: 0 on success, -1 on failure.
+int east_sha256(const void *bytes, size_t length, unsigned char digest[32]);
 
 #endif

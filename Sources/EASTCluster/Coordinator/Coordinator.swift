@@ -82,6 +82,7 @@ public final class Coordinator {
         }
         try waitForAccuracy(version: spec.iterations, state: state, stop: stop)
         try state.setPhase(.done, iteration: spec.iterations, version: spec.iterations)
+        env.openPolicyStore().finishRun(run)  // retention: the run's resume point and old versions go
         return RunOutcome(run: run, spec: spec, iterations: try state.reports(), evaluations: try state.evaluations())
     }
 
@@ -89,12 +90,11 @@ public final class Coordinator {
         progress("starting run \(run): \(questions) train questions, \(test.count) test questions, \(spec.iterations) iteration(s)")
         try state.start(spec: spec, questions: questions, test: test)
         let start = try Policy.load(from: URL(fileURLWithPath: spec.checkpoint), lora: spec.lora, seed: spec.seed)
-        let path = try env.store.savePolicy(start, run: run, version: 0)
-        try state.recordCheckpoint(version: 0, path: path.path)
+        let manifest = try env.openPolicyStore().publish(start, run: run, version: 0)
         try state.setPhase(.sampling, iteration: 1, version: 0)
         // The evaluator measures the starting policy like any other version.
         try client.publish(exchange: Topology.eventsExchange, routingKey: "checkpoint.ready",
-                           body: CheckpointReady(version: 0, path: path.path).envelope(run: run))
+                           body: CheckpointReady(version: 0, manifest: manifest).envelope(run: run))
     }
 
     private func runIteration(_ iteration: Int, train: [Question], state: RunState, client: AMQPClient, stop: StopFlag) throws {

@@ -15,17 +15,23 @@ public final class LocalCluster {
     public let binDirectory: URL
     public let logs: URL
     public let environment: [String: String]
+    /// The folder of the workers' own caches, when given.
+    public let caches: URL?
     public private(set) var processes: [String: Process] = [:]
 
-    /// `amqp`, `redis` and `store` go to every child as EAST_AMQP_URL,
-    /// EAST_REDIS_URL and EAST_STORE.
-    public init(binDirectory: URL, amqp: Endpoint, redis: Endpoint, store: String, logs: URL) throws {
+    /// `amqp`, `redis` and `policies` go to every child as EAST_AMQP_URL,
+    /// EAST_REDIS_URL and EAST_POLICY_STORE; with `caches`, each worker's
+    /// own cache is `<caches>/<name>` (EAST_CACHE_ROOT), else `.east-cache/<name>`.
+    public init(binDirectory: URL, amqp: Endpoint, redis: Endpoint, policies: PolicyStore.Location = .redis, caches: URL? = nil,
+                logs: URL) throws {
         self.binDirectory = binDirectory
         self.logs = logs
+        self.caches = caches
         var env = ProcessInfo.processInfo.environment
         env["EAST_AMQP_URL"] = amqp.url
         env["EAST_REDIS_URL"] = redis.url
-        env["EAST_STORE"] = store
+        env["EAST_POLICY_STORE"] = policies.description
+        if let caches { env["EAST_CACHE_ROOT"] = caches.path }
         environment = env
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
     }

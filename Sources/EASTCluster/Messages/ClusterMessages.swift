@@ -74,11 +74,24 @@ public struct TrainBatch: ClusterMessage, Equatable {
     }
 }
 
-/// trainer -> evaluator (and coordinator, through Redis): a new policy version exists.
+/// trainer -> evaluator (and coordinator, through Redis): a new policy
+/// version exists. It names the version's manifest (`PolicyStore`), never a
+/// path: any host fetches and verifies the policy from the network store.
 public struct CheckpointReady: ClusterMessage, Equatable {
     public static let type = "checkpoint_ready"
     public var version: Int
-    public var path: String
+    /// The SHA-256 of the version's `PolicyManifest`.
+    public var manifest: String
+
+    public init(from decoder: any Decoder) throws {
+        try refusePath(decoder)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        (version, manifest) = (try c.decode(Int.self, forKey: .version), try c.decode(String.self, forKey: .manifest))
+    }
+
+    init(version: Int, manifest: String) { (self.version, self.manifest) = (version, manifest) }
+
+    public func validate() throws(MessageError) { try validateManifest(manifest) }
 }
 
 /// evaluator (on a checkpoint event) -> evaluators: greedy-decode test
@@ -86,15 +99,56 @@ public struct CheckpointReady: ClusterMessage, Equatable {
 public struct EvalShard: ClusterMessage, Equatable {
     public static let type = "eval_shard"
     public var version: Int
-    public var path: String
+    /// The SHA-256 of the version's `PolicyManifest`.
+    public var manifest: String
     public var shard: Int
     public var shards: Int
     public var start: Int
     public var count: Int
 
+    public init(from decoder: any Decoder) throws {
+        try refusePath(decoder)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decode(Int.self, forKey: .version)
+        manifest = try c.decode(String.self, forKey: .manifest)
+        (shard, shards) = (try c.decode(Int.self, forKey: .shard), try c.decode(Int.self, forKey: .shards))
+        (start, count) = (try c.decode(Int.self, forKey: .start), try c.decode(Int.self, forKey: .count))
+    }
+
+    init(version: Int, manifest: String, shard: Int, shards: Int, start: Int, count: Int) {
+        (self.version, self.manifest, self.shard, self.shards, self.start, self.count) = (version, manifest, shard, shards, start, count)
+    }
+
     public func validate() throws(MessageError) {
+        try validateManifest(manifest)
         guard shard >= 0, shard < shards, start >= 0, count >= 1 else {
             throw MessageError("evaluation shard \(shard) of \(shards) (questions \(start) + \(count)) is out of range")
         }
     }
+}
+
+/// Policies travel as a version and a manifest digest: a message naming a
+/// path (as messages did when workers shared a checkpoint folder) is refused.
+private struct PathKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+private func refusePath(_ decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: PathKey.self)
+    let key = PathKey(stringValue: "path")
+    if c.contains(key) {
+        let path = (try? c.decode(String.self, forKey: key)) ?? "?"
+        throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [key],
+            debugDescription: "names a path (\(path)); policies travel as a version and a manifest sha256, never a path"))
+    }
+}
+
+private func validateManifest(_ manifest: String) throws(MessageError) {
+    if manifest.contains("/") {
+        throw MessageError("field \"manifest\" names a path (\(manifest)); policies travel as a version and a manifest sha256, never a path")
+    }
+    guard SHA256.isDigest(manifest) else { throw MessageError("field \"manifest\" is not a sha256 digest (64 lowercase hex digits): \(manifest)") }
 }

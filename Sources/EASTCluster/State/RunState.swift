@@ -20,7 +20,8 @@ import Foundation
 /// | `east:run:<run>:reports`         | hash | iteration -> `IterationReport` (JSON)              | coordinator |
 /// | `east:run:<run>:trainer`         | hash | step, loss, iteration, batch                       | trainer     |
 /// | `east:run:<run>:losses`          | hash | "<iteration>:<batch>" -> loss                      | trainer     |
-/// | `east:run:<run>:checkpoints`     | hash | policy version -> checkpoint path                  | trainer     |
+/// | `east:run:<run>:checkpoints`     | hash | policy version -> its manifest's sha256 (`PolicyStore`) | trainer, coordinator (v0) |
+/// | `east:run:<run>:trainer-state`   | hash | manifest, iteration, batch, step: the resume point | trainer     |
 /// | `east:run:<run>:accuracy`        | hash | policy version -> greedy test accuracy             | evaluator   |
 /// | `east:run:<run>:evaluations`     | hash | policy version -> `[QuestionResult]` (JSON)        | evaluator   |
 /// | `east:run:<run>:eval-shards:<v>` | hash | shard index -> its `[QuestionResult]` (JSON)       | evaluators  |
@@ -199,12 +200,83 @@ public final class RunState {
         return out
     }
 
-    public func recordCheckpoint(version: Int, path: String) throws {
-        try command(["HSET", key("checkpoints"), String(version), path])
+    /// Records a policy version's manifest once; the one recorded (when a
+    /// standby trainer published the version first, its manifest stays).
+    @discardableResult
+    public func recordCheckpoint(version: Int, manifest: String) throws -> String {
+        // In the run set too: retention keeps what any listed run records.
+        let replies = try pipeline([["SADD", Self.runsKey, run], ["HSETNX", key("checkpoints"), String(version), manifest],
+                                          ["HGET", key("checkpoints"), String(version)]])
+        return replies[2].string ?? manifest
     }
 
+    /// The manifest digest of a policy version.
     public func checkpoint(version: Int) throws -> String? {
         try command(["HGET", key("checkpoints"), String(version)]).string
+    }
+
+    /// Policy version -> manifest digest.
+    public func checkpoints() throws -> [Int: String] {
+        var out: [Int: String] = [:]
+        for (k, v) in try hash(key("checkpoints")) { if let version = Int(k) { out[version] = v } }
+        return out
+    }
+
+    /// Un-records versions (retention deleted them): messages naming them are refused.
+    public func forgetCheckpoints(versions: [Int]) throws {
+        guard !versions.isEmpty else { return }
+        try command(["HDEL", key("checkpoints")] + versions.map(String.init))
+    }
+
+    /// Every manifest any run records: its policy versions and its trainer's
+    /// resume point (what retention must not delete).
+    public static func recordedManifests(_ redis: RedisConnection) throws -> Set<String> {
+        let runs = try Self.runs(redis)
+        guard !runs.isEmpty else { return [] }
+        let replies = try redis.pipeline(runs.flatMap { run in
+            [["HVALS", "east:run:\(run):checkpoints"], ["HGET", "east:run:\(run):trainer-state", "manifest"]]
+        })
+        var live = Set<String>()
+        for reply in replies {
+            if let values = reply.array { live.formUnion(values.compactMap(\.string)) } else if let value = reply.string { live.insert(value) }
+        }
+        return live
+    }
+
+    /// Where the trainer stands: the last batch whose update is in the saved model.
+    public struct TrainerPosition: Equatable, Sendable {
+        public var iteration: Int
+        public var batch: Int
+        public var step: Int
+
+        public init(iteration: Int, batch: Int, step: Int) {
+            (self.iteration, self.batch, self.step) = (iteration, batch, step)
+        }
+    }
+
+    /// The trainer's last save: its manifest (model, optimizer) and position.
+    public func trainerState() throws -> (manifest: String, position: TrainerPosition)? {
+        let fields = try hash(key("trainer-state"))
+        guard let manifest = fields["manifest"] else { return nil }
+        guard let it = fields["iteration"].flatMap({ Int($0) }), let b = fields["batch"].flatMap({ Int($0) }),
+              let s = fields["step"].flatMap({ Int($0) }) else {
+            throw MessageError("run \(run): the trainer state in Redis needs iteration, batch and step", run: run)
+        }
+        return (manifest, TrainerPosition(iteration: it, batch: b, step: s))
+    }
+
+    /// Switches the resume point to a new save in one command: a crash
+    /// leaves the old save or the new one, never a new model with an old position.
+    public func setTrainerState(manifest: String, position: TrainerPosition) throws {
+        try command(["HSET", key("trainer-state"), "manifest", manifest, "iteration", String(position.iteration),
+                     "batch", String(position.batch), "step", String(position.step)])
+    }
+
+    public func clearTrainerState() throws { try command(["DEL", key("trainer-state")]) }
+
+    /// Every run id (`east:runs`).
+    public static func runs(_ redis: RedisConnection) throws -> [String] {
+        try redis.command(["SMEMBERS", runsKey]).array?.compactMap(\.string) ?? []
     }
 
     // MARK: Failures

@@ -29,7 +29,7 @@ public final class EvaluationSplitter: Worker {
         let per = (count + shards - 1) / shards
         let jobs = (0..<shards).map { i in
             (exchange: Topology.jobsExchange, routingKey: "eval",
-             body: EvalShard(version: event.version, path: event.path, shard: i, shards: shards, start: i * per,
+             body: EvalShard(version: event.version, manifest: event.manifest, shard: i, shards: shards, start: i * per,
                              count: min(per, count - i * per)).envelope(run: work.run))
         }
         try work.client.publish(jobs)
@@ -45,8 +45,9 @@ public final class EvaluationSplitter: Worker {
 public final class EvaluatorWorker: Worker {
     public static let queue = Topology.evalQueue
     private var policy: (run: String, version: Int, policy: Policy, sampler: Sampler)?
+    let policies: PolicyStore
 
-    public init() {}
+    public init(environment: WorkerEnvironment) { policies = environment.openPolicyStore() }
 
     public func handle(_ shard: EvalShard, _ work: Work) throws -> Disposition {
         let state = work.state
@@ -58,7 +59,7 @@ public final class EvaluatorWorker: Worker {
             guard shard.start + shard.count <= questions.count else {
                 throw MessageError("evaluation shard \(shard.shard) reaches question \(shard.start + shard.count) of \(questions.count)")
             }
-            let (policy, sampler) = try load(run: work.run, version: shard.version, path: shard.path)
+            let (policy, sampler) = try load(run: work.run, version: shard.version, manifest: shard.manifest)
             results = EvaluationStage.evaluate(policy, questions: Array(questions[shard.start..<(shard.start + shard.count)]),
                                                maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32).questions
             work.environment.log("run \(work.run) v\(shard.version): evaluated shard \(shard.shard + 1) of \(shard.shards) (\(shard.count) questions)")
@@ -71,9 +72,11 @@ public final class EvaluatorWorker: Worker {
         return .done
     }
 
-    private func load(run: String, version: Int, path: String) throws -> (Policy, Sampler) {
+    /// The shard's policy, from this evaluator's cache or the store (a
+    /// manifest other than the version's recorded one is refused).
+    private func load(run: String, version: Int, manifest: String) throws -> (Policy, Sampler) {
         if let p = policy, p.run == run, p.version == version { return (p.policy, p.sampler) }
-        let loaded = try Policy.load(from: URL(fileURLWithPath: path), version: version)
+        let loaded = try policies.loadPolicy(run: run, version: version, manifest: manifest)
         let sampler = Sampler(model: loaded.model, maxRows: 32, maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
         policy = (run, version, loaded, sampler)
         return (loaded, sampler)

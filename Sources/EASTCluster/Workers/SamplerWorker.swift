@@ -29,6 +29,8 @@ public final class SamplerWorker: Worker {
     public var prefetch: Int { jobsInHand }
     let environment: WorkerEnvironment
     let maxRows: Int
+    /// Where the policies come from (the network store, into this sampler's cache).
+    let store: PolicyStore
 
     /// A job in hand: its delivery, run and settings, and its questions' samples so far.
     private final class Held {
@@ -65,6 +67,7 @@ public final class SamplerWorker: Worker {
         self.maxRows = maxRows
         fixedJobsInHand = jobsInHand.map { max(1, $0) }
         self.jobsInHand = fixedJobsInHand ?? Self.jobsFilling(rows: 2 * maxRows, n: 8, questionsPerJob: 1)
+        store = environment.openPolicyStore()
     }
 
     static func jobsFilling(rows: Int, n: Int, questionsPerJob: Int) -> Int {
@@ -168,7 +171,7 @@ public final class SamplerWorker: Worker {
             policies.append(p)
             return p
         }
-        let loaded = try environment.store.loadPolicy(run: run, version: version)
+        let loaded = try store.loadPolicy(run: run, version: version)
         let sampler = Sampler(model: loaded.model, maxRows: maxRows, maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
         // A run's older versions are never sampled again.
         policies.removeAll { $0.run == run }

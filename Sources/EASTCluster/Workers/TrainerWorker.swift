@@ -6,7 +6,8 @@ import Foundation
 
 /// The one active trainer: consumes weighted batches in order, steps the
 /// optimizer, and every `checkpointEvery` batches saves model, optimizer and
-/// position, acking those batches only after the save. Killed at any point,
+/// position to the policy store (the network store by default, so a standby
+/// on another host resumes from it), acking those batches only after the save. Killed at any point,
 /// it restarts from the last save: the broker redelivers the unacked
 /// batches, the ones already in the saved model are skipped, and training
 /// continues exactly where it stopped. At an iteration's last batch it
@@ -22,22 +23,24 @@ public final class TrainerWorker: Worker {
     public var prefetch: Int { checkpointEvery }
     let env: WorkerEnvironment
     let checkpointEvery: Int
+    let policies: PolicyStore
 
     /// One run's training in memory.
     private struct RunTraining {
         var session: (iteration: Int, session: TrainingSession)?
         /// The last save, nil before the run's first.
-        var position: CheckpointStore.TrainerPosition?
+        var position: RunState.TrainerPosition?
         /// Batches stepped since the last save, acked at the next.
         var pending: [AMQPDelivery] = []
         /// Where the session stands: its last stepped batch.
-        var stepped: CheckpointStore.TrainerPosition?
+        var stepped: RunState.TrainerPosition?
     }
     private var runs: [String: RunTraining] = [:]
 
     public init(environment: WorkerEnvironment, checkpointEvery: Int = 4) {
         env = environment
         self.checkpointEvery = max(1, checkpointEvery)
+        policies = environment.openPolicyStore()
     }
 
     private var pendingCount: Int { runs.values.map(\.pending.count).reduce(0, +) }
@@ -58,7 +61,7 @@ public final class TrainerWorker: Worker {
             throw MessageError("batch \(batch.index) of iteration \(batch.iteration) holds examples that are not \(spec.loss.rawValue)")
         }
         let run = work.run
-        if runs[run] == nil { runs[run] = RunTraining(position: try env.store.trainerPosition(run: run)) }
+        if runs[run] == nil { runs[run] = RunTraining(position: try policies.trainerState(run: run)?.position) }
         // Already in the saved model (a redelivery after a restart): skip it.
         if let p = runs[run]!.position, (batch.iteration, batch.index) <= (p.iteration, p.batch) {
             if batch.index == batch.count - 1 { try publishPolicy(batch, work, session: nil) }
@@ -89,7 +92,7 @@ public final class TrainerWorker: Worker {
     /// Saves a run's session and acks its batches up to there.
     private func save(_ run: String, session: TrainingSession, _ work: Work) throws {
         guard let position = runs[run]!.stepped else { return }
-        try env.store.saveTrainer(session, position: position, run: run)
+        try policies.saveTrainer(session, position: position, run: run)
         runs[run]!.position = position
         for d in runs[run]!.pending { try work.client.ack(d) }
         runs[run]!.pending.removeAll()
@@ -105,11 +108,11 @@ public final class TrainerWorker: Worker {
     /// when it is mid-iteration, else started from the policy version.
     private func sessionFor(_ batch: TrainBatch, run: String, spec: RunSpec) throws -> TrainingSession {
         if let s = runs[run]?.session, s.iteration == batch.iteration { return s.session }
-        let start = try env.store.loadPolicy(run: run, version: batch.version)
+        let start = try policies.loadPolicy(run: run, version: batch.version)
         var policy = start
         var optimizer: AdamW?
         if let p = runs[run]?.position, p.iteration == batch.iteration {
-            let dir = env.store.trainerDirectory(run: run)
+            let dir = try policies.trainerFolder(run: run)
             policy = try Policy.load(from: dir, version: batch.version)
             let adam = policy.model.adapter.map { AdamW(entries: $0.layout.entries, count: $0.parameterCount) }
                 ?? AdamW(layout: policy.model.layout)
@@ -123,15 +126,14 @@ public final class TrainerWorker: Worker {
         return s
     }
 
-    /// Saves policy version+1 (once), records it, tells the evaluator.
+    /// Saves policy version+1 (once) to the store, records it, tells the evaluator.
     private func publishPolicy(_ batch: TrainBatch, _ work: Work, session: TrainingSession?) throws {
         let run = work.run
         let version = batch.version + 1
-        let policy = try session?.policy ?? Policy.load(from: env.store.trainerDirectory(run: run), version: version)
+        let policy = try session?.policy ?? Policy.load(from: policies.trainerFolder(run: run), version: version)
         policy.version = version
-        let path = try env.store.savePolicy(policy, run: run, version: version)
-        try work.state.recordCheckpoint(version: version, path: path.path)
-        try work.publish(CheckpointReady(version: version, path: path.path), exchange: Topology.eventsExchange, routingKey: "checkpoint.ready")
+        let manifest = try policies.publish(policy, run: run, version: version)
+        try work.publish(CheckpointReady(version: version, manifest: manifest), exchange: Topology.eventsExchange, routingKey: "checkpoint.ready")
         env.log("published policy v\(version) of run \(run) after iteration \(batch.iteration)")
     }
 }

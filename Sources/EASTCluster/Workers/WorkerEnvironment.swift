@@ -22,22 +22,28 @@ public final class Health: @unchecked Sendable {
     }
 }
 
-/// What every worker needs: its name, the broker, Redis, the checkpoint
-/// store, its log, metrics and health.
+/// What every worker needs: its name, the broker, Redis, where policies
+/// live (and its own cache of them), its log, metrics and health.
 public struct WorkerEnvironment: Sendable {
     public var name: String
     public var amqp: Endpoint
     public var redis: Endpoint
-    public var store: CheckpointStore
+    public var policies: PolicyStore.Settings
     public var heartbeat: Int
     public var log: @Sendable (String) -> Void
     public var metrics: WorkerMetrics
     public var health = Health()
 
-    public init(name: String, role: String, amqp: Endpoint, redis: Endpoint, store: CheckpointStore, heartbeat: Int = 30,
+    public init(name: String, role: String, amqp: Endpoint, redis: Endpoint, policies: PolicyStore.Settings, heartbeat: Int = 30,
                 log: @escaping @Sendable (String) -> Void) {
-        (self.name, self.amqp, self.redis, self.store, self.heartbeat, self.log) = (name, amqp, redis, store, heartbeat, log)
+        (self.name, self.amqp, self.redis, self.policies, self.heartbeat, self.log) = (name, amqp, redis, policies, heartbeat, log)
         metrics = WorkerMetrics(role: role)
+    }
+
+    /// A policy store with its own Redis connection, for one worker loop.
+    public func openPolicyStore() -> PolicyStore {
+        let log = self.log
+        return PolicyStore(settings: policies, redis: redis, log: { log($0) })
     }
 
     /// An AMQP client that declares the standard topology on every (re)connect.

@@ -11,8 +11,9 @@ import CKernels
 /// prints the sampling speeds.
 ///
 /// A matrix the model loaded from quantized GGUF blocks (and has not
-/// trained since) is packed from its one-byte codes instead: a quarter of
-/// the bytes per step, the same numbers bit for bit.
+/// trained since) is packed from its codes instead, at the file's density
+/// (Q4_1 0.625 bytes a weight, Q8_0 1.0625, against 4): the same numbers bit
+/// for bit.
 ///
 /// The copy costs up to as much memory as the model's matrices. The sampler
 /// refreshes it at the start of a `generate` call when the model's
@@ -25,6 +26,7 @@ final class PackedWeights {
         let source: Int, K: Int, N: Int
         var floatOffset: Int?  // in floats
         var codeOffset: Int?   // in bytes
+        var format: Int32 = 0, offsets: Int32 = 0  // of the code panels
     }
     /// Indices into `matrices` of one layer's products.
     struct Layer { let q, k, v, o, gate, up, down: Int }
@@ -62,9 +64,10 @@ final class PackedWeights {
         var floatCount = 0, codeBytes = 0
         for i in matrices.indices {
             let m = matrices[i]
-            if sources[i] != nil {
+            if let q = sources[i] {
                 matrices[i].codeOffset = codeBytes; matrices[i].floatOffset = nil
-                codeBytes += east_qpacked_bytes(m.K, m.N)
+                (matrices[i].format, matrices[i].offsets) = (q.format, q.hasOffsets ? 1 : 0)
+                codeBytes += east_qpacked_bytes(m.K, m.N, q.format, q.hasOffsets ? 1 : 0)
             } else {
                 matrices[i].floatOffset = floatCount; matrices[i].codeOffset = nil
                 floatCount += east_packed_count(m.K, m.N)
@@ -85,7 +88,10 @@ final class PackedWeights {
             if let q = sources[i], let codeBase, let offset = m.codeOffset {
                 precondition(m.K % 32 == 0 && q.codes.count == m.N * m.K, "quantized matrix does not fit its shape")
                 q.codes.withUnsafeBufferPointer { c in
-                    east_qpack_weight(codeBase + offset, c.baseAddress!, q.scales, q.offsets, m.K, m.N)
+                    q.offsets.withUnsafeBufferPointer { o in
+                        east_qpack_weight(codeBase + offset, c.baseAddress!, q.scales, m.offsets != 0 ? o.baseAddress : nil,
+                                          m.K, m.N, m.format)
+                    }
                 }
             } else if let floatBase, let offset = m.floatOffset {
                 east_pack_weight(floatBase + offset, parameters + m.source, m.K, m.N)
@@ -102,7 +108,7 @@ final class PackedWeights {
         nonisolated(unsafe) let floatWeights = m.floatOffset.map { floats!.pointer + $0 }
         nonisolated(unsafe) let codeWeights = m.codeOffset.map { UnsafeRawPointer(codes! + $0) }
         @Sendable func run(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ n0: Int, _ n1: Int) {
-            if let codeWeights { east_matmul_qpacked(out, inp, codeWeights, M, K, N, n0, n1) }
+            if let codeWeights { east_matmul_qpacked(out, inp, codeWeights, M, K, N, n0, n1, m.format, m.offsets) }
             else { east_matmul_packed(out, inp, floatWeights!, M, K, N, n0, n1) }
         }
         let panels = (N + 15) / 16

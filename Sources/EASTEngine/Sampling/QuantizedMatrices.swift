@@ -1,13 +1,29 @@
+import CKernels
+
 /// One matrix as GGUF stores it quantized, unpacked to one signed byte per
 /// value: value[n][k] = scales[n][k / 32] * codes[n][k] + offsets[n][k / 32],
 /// a multiply then an add in Float32, exactly as the loader dequantizes Q4_1
-/// (Q8_0 and Q4_0 have offset 0: the +0 changes no product).
+/// (Q8_0 and Q4_0 have offset 0: the +0 changes no product). The decode
+/// kernel's panels store the codes at the file's density again (`format`).
 public struct QuantizedMatrix: Sendable {
     /// (rows, columns)
     public let codes: [Int8]
     /// (rows, columns / 32) each
     public let scales: [Float]
     public let offsets: [Float]
+    /// How the code panels hold the codes (EAST_CODES_*): 4 bits when they
+    /// all fit, -8..7 (Q4_0) or 0..15 (Q4_1), else one byte (Q8_0).
+    let format: Int32
+    /// false when every offset is +0 (Q8_0, Q4_0): the panels then leave them out.
+    let hasOffsets: Bool
+
+    public init(codes: [Int8], scales: [Float], offsets: [Float]) {
+        (self.codes, self.scales, self.offsets) = (codes, scales, offsets)
+        let (low, high) = codes.reduce((Int8.max, Int8.min)) { (min($0.0, $1), max($0.1, $1)) }
+        format = low >= 0 && high <= 15 ? Int32(EAST_CODES_4_UNSIGNED)
+            : low >= -8 && high <= 7 ? Int32(EAST_CODES_4_SIGNED) : Int32(EAST_CODES_8)
+        hasOffsets = offsets.contains { $0.bitPattern != 0 }
+    }
 
     /// The same matrix with its rows in the order `GGUFModel.unpermuteRoPERows`
     /// gives the Float32 weights.
@@ -41,13 +57,16 @@ public final class QuantizedMatrices: @unchecked Sendable {
     let matrices: [Int: QuantizedMatrix]
 
     /// Keeps only the matrices whose codes reproduce the model's weights bit
-    /// for bit (all of them, unless the loader and the codes disagree), so
-    /// that using the codes can never change a result.
+    /// for bit (all of them, unless the loader and the codes disagree) and
+    /// whose scales and offsets are float16 values (as GGUF stores them; the
+    /// panels keep them so), so that using the codes can never change a result.
     init(model: Transformer, matrices: [Int: QuantizedMatrix]) {
         version = model.parameterVersion
         let p = model.parameters.pointer
+        func isHalf(_ x: Float) -> Bool { Float(Float16(x)).bitPattern == x.bitPattern }
         self.matrices = matrices.filter { offset, m in
-            m.codes.withUnsafeBufferPointer { codes in
+            guard m.scales.allSatisfy(isHalf), m.offsets.allSatisfy(isHalf) else { return false }
+            return m.codes.withUnsafeBufferPointer { codes in
                 for b in 0..<m.scales.count {  // blocks of 32 values, row after row
                     let (d, o) = (m.scales[b], m.offsets[b])
                     for i in (b * 32)..<(b * 32 + 32) where d * Float(codes[i]) + o != p[offset + i] { return false }

@@ -90,7 +90,7 @@ public final class RedisConnection {
     private func authenticate() throws {
         if let password = endpoint.password, !password.isEmpty {
             let args = endpoint.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]
-            if case let .error(message) = try send(args) {
+            if case let .error(message) = try send(args.map { Array($0.utf8) }) {
                 throw RedisError(context: "AUTH", reason: message, connectionLost: false)
             }
         }
@@ -106,7 +106,7 @@ public final class RedisConnection {
         while true {
             do {
                 try open()
-                if case let .error(message) = try send(["PING"]), message.hasPrefix("LOADING"), Date() < deadline {
+                if case let .error(message) = try send([Array("PING".utf8)]), message.hasPrefix("LOADING"), Date() < deadline {
                     backoff.wait()
                     continue
                 }
@@ -120,9 +120,15 @@ public final class RedisConnection {
     /// Runs one command; a server error reply is thrown as `RedisError`.
     @discardableResult
     public func command(_ args: [String]) throws -> RedisReply {
+        try command(bytes: args.map { Array($0.utf8) })
+    }
+
+    /// `command` with arguments of any bytes (binary values such as blob chunks).
+    @discardableResult
+    public func command(bytes args: [[UInt8]]) throws -> RedisReply {
         let reply = try send(args)
         if case let .error(message) = reply {
-            throw RedisError(context: args.first ?? "command", reason: message, connectionLost: false)
+            throw RedisError(context: Self.name(args), reason: message, connectionLost: false)
         }
         return reply
     }
@@ -130,6 +136,11 @@ public final class RedisConnection {
     /// Sends all commands, then reads all replies (one round trip). Error
     /// replies are returned in place, not thrown.
     public func pipeline(_ commands: [[String]]) throws -> [RedisReply] {
+        try pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
+    }
+
+    /// `pipeline` with arguments of any bytes.
+    public func pipeline(bytes commands: [[[UInt8]]]) throws -> [RedisReply] {
         if let tls = try liveTLS() {
             return try dropping(tls) {
                 try tls.send(commands)
@@ -146,16 +157,18 @@ public final class RedisConnection {
 
     // MARK: Helpers
 
-    private func send(_ args: [String]) throws -> RedisReply {
+    private static func name(_ args: [[UInt8]]) -> String { args.first.map { String(decoding: $0, as: UTF8.self) } ?? "command" }
+
+    private func send(_ args: [[UInt8]]) throws -> RedisReply {
         if let tls = try liveTLS() {
             return try dropping(tls) {
                 try tls.send([args])
-                return try Self.decodeAndFree(tls.readReply(context: args.first ?? "command"))
+                return try Self.decodeAndFree(tls.readReply(context: Self.name(args)))
             }
         }
         let c = try live()
         let raw = withArgv(args) { argc, argv, lengths in redisCommandArgv(c, argc, argv, lengths) }
-        guard let raw else { throw lost(args.first ?? "command") }
+        guard let raw else { throw lost(Self.name(args)) }
         defer { freeReplyObject(raw) }
         return Self.decode(raw.assumingMemoryBound(to: redisReply.self))
     }
@@ -227,11 +240,13 @@ public final class RedisConnection {
 
 /// Lends `args` to C as argc/argv/argvlen for the duration of `body`. Each
 /// argument is copied with its length, so values may hold any bytes.
-func withArgv<T>(_ args: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
-    let lengths = args.map { $0.utf8.count }
+func withArgv<T>(_ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
+    let lengths = args.map(\.count)
     var pointers: [UnsafePointer<CChar>?] = args.map { arg in
-        let bytes = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, arg.utf8.count))
-        for (i, b) in arg.utf8.enumerated() { bytes[i] = CChar(bitPattern: b) }
+        let bytes = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, arg.count))
+        arg.withUnsafeBytes { raw in
+            if let base = raw.baseAddress { UnsafeMutableRawPointer(bytes).copyMemory(from: base, byteCount: raw.count) }
+        }
         return UnsafePointer(bytes)
     }
     defer { pointers.forEach { UnsafeMutablePointer(mutating: $0!).deallocate() } }

@@ -37,19 +37,21 @@ final class RedisTLSLink {
     }
 
     /// Encodes and writes the commands in one go.
-    func send(_ commands: [[String]]) throws {
+    func send(_ commands: [[[UInt8]]]) throws {
         var bytes: [UInt8] = []
         for args in commands {
             var command: UnsafeMutablePointer<CChar>?
             let length = withArgv(args) { argc, argv, lengths in redisFormatCommandArgv(&command, argc, argv, lengths) }
-            guard length > 0, let command else { throw failure(args.first ?? "command", "cannot encode the command") }
+            guard length > 0, let command else { throw failure(Self.name(args), "cannot encode the command") }
             bytes.append(contentsOf: UnsafeRawBufferPointer(start: command, count: Int(length)))
             redisFreeCommand(command)
         }
         guard bytes.withUnsafeBytes({ east_tls_write(stream, $0.baseAddress, $0.count) }) == 0 else {
-            throw failure(commands.first?.first ?? "command", String(cString: east_tls_error(stream)))
+            throw failure(commands.first.map(Self.name) ?? "command", String(cString: east_tls_error(stream)))
         }
     }
+
+    private static func name(_ args: [[UInt8]]) -> String { args.first.map { String(decoding: $0, as: UTF8.self) } ?? "command" }
 
     /// The next reply (free it with `freeReplyObject`), reading from the
     /// connection until one is complete.

@@ -1,0 +1,96 @@
+@testable import EASTCluster
+import EASTCore
+import EASTStages
+import EASTTransport
+import Foundation
+import Testing
+
+/// Policies through the network store, end to end: workers with private
+/// caches, retention, and messages that name paths or wrong hashes. (Part
+/// of the serialized cluster suite.)
+extension ClusterTests {
+    /// Two samplers, each with an empty cache of its own, complete a
+    /// two-iteration run; with `--keep-versions 1` the run ends keeping only
+    /// its last version: the older manifests are gone from Redis.
+    @Test func samplersWithPrivateCachesCompleteARunAndRetentionDeletesOldVersions() throws {
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        let retention = ["--keep-versions", "1", "--retention-grace", "2"]
+        try cluster.startWorkers(samplers: 2, arguments: [.trainer: retention])
+        let run = Self.uniqueRun("privatecaches")
+        // A seed no other test uses: v1 and v2 are then this run's own bytes (content addressing
+        // shares identical saves between runs, and another run's would keep them).
+        try cluster.startCoordinator(run: run, extra: ["--iterations", "2", "--seed", "9173"] + retention)
+        let state = try ClusterHarness.state(run)
+        var seen: [Int: String] = [:]
+        while cluster.processes["coordinator-\(run)"]?.isRunning == true {
+            seen.merge(try state.checkpoints()) { a, _ in a }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let (status, output) = cluster.finishCoordinator(run: run)
+        #expect(status == 0, "\(output)\nsampler-1: \(cluster.log("sampler-1"))\ntrainer: \(cluster.log("trainer"))")
+        #expect(try state.recordCount(iteration: 1) == 16 && state.recordCount(iteration: 2) == 16)
+        let samplers = try state.records(iteration: 1).values.compactMap(\.sampler) + state.records(iteration: 2).values.compactMap(\.sampler)
+        #expect(Set(samplers) == ["sampler-1", "sampler-2"])
+        let caches = try #require(cluster.caches)
+        for name in ["sampler-1", "sampler-2"] {
+            #expect(cluster.log(name).contains("policy store redis, cache \(caches.appendingPathComponent(name).path)"))
+            #expect(cluster.log(name).contains("loaded policy v"))
+        }
+
+        #expect(Set(seen.keys) == [0, 1, 2], "\(seen)")
+        #expect(try state.checkpoints() == [2: try #require(seen[2])])
+        // Blobs used within the grace wait for the next sweep (any worker's, after its next save).
+        Thread.sleep(forTimeInterval: 2.2)
+        ClusterHarness.policyStore(retention: .init(keepVersions: 1, grace: 2)).sweep()
+        let redis = try RedisConnection(endpoint: ClusterHarness.redis)
+        let blobs = RedisBlobStore(redis: redis)
+        #expect(try !RunState.recordedManifests(redis).contains(try #require(seen[1])))
+        #expect(try !blobs.exists(try #require(seen[1])))
+        // v0 is the backbone, byte for byte the v0 of every other run: it stays exactly while another run records it.
+        #expect(try blobs.exists(try #require(seen[0])) == RunState.recordedManifests(redis).contains(try #require(seen[0])))
+        #expect(try blobs.exists(try #require(seen[2])))
+        #expect(try state.trainerState() == nil)  // a finished run needs no resume point
+        #expect(try state.accuracies().keys.sorted() == [0, 1, 2])
+    }
+
+    /// A checkpoint event naming a path, and shards whose manifest is a
+    /// path or not the version's, are dead-lettered with a line saying
+    /// why; a correct event is evaluated by an evaluator whose cache starts empty.
+    @Test func messagesNamingAPathOrABadHashAreDeadLettered() throws {
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        let broker = try ClusterHarness.broker()
+        try Topology.standard.declare(on: broker)
+        for queue in [Topology.deadLetterQueue, Topology.checkpointQueue, Topology.evalQueue] { try broker.purgeQueue(queue) }
+        let run = Self.uniqueRun("badpolicy")
+        let spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 4, seed: 1),
+                           test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
+        let state = try ClusterHarness.state(run)
+        try state.start(spec: spec, questions: 4, test: try spec.test.load())
+        let manifest = try ClusterHarness.policyStore().publish(try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone)), run: run, version: 0)
+        try cluster.start(.evaluator, name: "evaluator")
+
+        let legacy = #"{"schema":1,"type":"checkpoint_ready","run":"\#(run)","body":{"version":0,"path":"/srv/east-store/policy-v0"}}"#
+        try broker.publish(exchange: Topology.eventsExchange, routingKey: "checkpoint.ready", body: Array(legacy.utf8))
+        let wrong = SHA256.hex("not the policy")
+        for bad in [wrong, "../../policy-v0"] {
+            try broker.publish(exchange: Topology.jobsExchange, routingKey: "eval",
+                               body: EvalShard(version: 0, manifest: bad, shard: 0, shards: 1, start: 0, count: 4).envelope(run: run))
+        }
+        #expect(try ClusterHarness.waitFor(timeout: 120) { try broker.inspectQueue(Topology.deadLetterQueue).messages == 3 },
+                "\(cluster.log("evaluator"))")
+        let log = cluster.log("evaluator")
+        #expect(log.contains("names a path (/srv/east-store/policy-v0); policies travel as a version and a manifest sha256, never a path"), "\(log)")
+        #expect(log.contains("names manifest \(wrong) for policy v0 of run \(run), whose manifest is \(manifest): refused"), "\(log)")
+        #expect(log.contains(#"field "manifest" names a path (../../policy-v0)"#), "\(log)")
+        #expect(try state.failures().deadLettered == 3)
+        #expect(try state.accuracies().isEmpty)
+
+        try broker.publish(exchange: Topology.eventsExchange, routingKey: "checkpoint.ready",
+                           body: CheckpointReady(version: 0, manifest: manifest).envelope(run: run))
+        #expect(try ClusterHarness.waitFor(timeout: 300) { try state.accuracies()[0] != nil }, "\(cluster.log("evaluator"))")
+        #expect(FileManager.default.fileExists(atPath: try #require(cluster.caches).appendingPathComponent("evaluator").appendingPathComponent(manifest).path))
+        try broker.purgeQueue(Topology.deadLetterQueue)
+    }
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""The measuring half of scripts/bench-vs-peers.sh (run it through that
+script, which makes the venv). Each round runs, one after the other, each in
+a fresh process so that thread pools do not meet:
+
+  llama.cpp  greedy decode of one sequence, then of 16 sequences that share
+             the prompt (prefilled once, its cache copied to the other 15,
+             one llama_decode of 16 tokens per step), on the GGUF as it is;
+  peft       a LoRA step (r 16, alpha 32, all seven targets, AdamW) of
+             transformers' float32 model of the same GGUF at BATCH x SEQ_LEN;
+  east       `east bench engine --model GGUF --json` (its own prompt: the
+             same ids are given to llama.cpp).
+
+and then prints every figure's range over the rounds and east's ratio to its
+peer, round by round (the ratios of one round share the machine's state).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+QUESTION = (
+    "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
+    "for her friends every day with four. She sells the remainder at the farmers' market daily for $2 "
+    "per fresh duck egg. How much in dollars does she make every day at the farmers' market? "
+    "Think step by step and give the final answer after ####."
+)  # east bench engine's benchQuestion (BenchCommand+Model.swift)
+
+
+def prompt_ids(east, model):
+    """The bench's chat prompt as east tokenizes it (the model's template and system message)."""
+    out = subprocess.run([east, "model", "generate", "--model", model, "--chat", "--prompt", QUESTION,
+                          "--max-tokens", "1", "--temperature", "0", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["prompt"]
+
+
+# --- llama.cpp ---------------------------------------------------------------
+
+def llama_decode(model, ids, n_seq, new_tokens, threads):
+    """Prefill `ids` once on sequence 0, copy its cache to sequences 1..n_seq-1,
+    then greedy steps of one token per sequence, all sequences in one batch."""
+    import ctypes
+    import numpy as np
+    import llama_cpp as L
+
+    L.llama_backend_init()
+    mparams = L.llama_model_default_params()
+    lmodel = L.llama_model_load_from_file(model.encode(), mparams)
+    per_seq = len(ids) + new_tokens + 8
+    cparams = L.llama_context_default_params()
+    cparams.n_ctx = per_seq * n_seq
+    cparams.n_batch = max(len(ids), n_seq)
+    cparams.n_ubatch = max(len(ids), n_seq)
+    cparams.n_seq_max = n_seq
+    cparams.n_threads = threads
+    cparams.n_threads_batch = threads
+    if hasattr(cparams, "kv_unified"):
+        cparams.kv_unified = False  # one cache stream per sequence: attention reads only its own
+    ctx = L.llama_init_from_model(lmodel, cparams)
+    vocab = L.llama_model_get_vocab(lmodel)
+    n_vocab = L.llama_vocab_n_tokens(vocab)
+
+    batch = L.llama_batch_init(max(len(ids), n_seq), 0, n_seq)
+
+    def fill(tokens, positions, seqs, logits):
+        batch.n_tokens = len(tokens)
+        for i, (t, p, s, l) in enumerate(zip(tokens, positions, seqs, logits)):
+            batch.token[i] = t
+            batch.pos[i] = p
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = s
+            batch.logits[i] = l
+
+    def argmax(i):
+        row = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
+        return int(row.argmax())
+
+    memory = L.llama_get_memory(ctx)
+
+    def run():
+        L.llama_memory_clear(memory, True)
+        start = time.perf_counter()
+        fill(ids, range(len(ids)), [0] * len(ids), [0] * (len(ids) - 1) + [1])
+        if L.llama_decode(ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed on the prompt")
+        first = argmax(len(ids) - 1)
+        for s in range(1, n_seq):
+            L.llama_memory_seq_cp(memory, 0, s, -1, -1)  # the whole sequence: what split caches can copy
+        prefilled = time.perf_counter()
+        tokens = [first] * n_seq
+        for step in range(new_tokens - 1):
+            fill(tokens, [len(ids) + step] * n_seq, range(n_seq), [1] * n_seq)
+            if L.llama_decode(ctx, batch) != 0:
+                raise RuntimeError("llama_decode failed at step %d" % step)
+            tokens = [argmax(i) for i in range(n_seq)]
+        return start, prefilled, time.perf_counter()
+
+    run()  # warm-up: the first decode calls allocate and repack
+    start, prefilled, done = run()
+    L.llama_batch_free(batch)
+    L.llama_free(ctx)
+    L.llama_model_free(lmodel)
+    produced = n_seq * new_tokens
+    return {"prefill": len(ids) / (prefilled - start), "generation": produced / (done - start),
+            "decode": n_seq * (new_tokens - 1) / (done - prefilled)}
+
+
+# --- peft --------------------------------------------------------------------
+
+def peft_step(model, batch, seq_len, steps, threads):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(threads)
+    folder, name = os.path.split(model)
+    base = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    lora = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
+    lora.train()
+    optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-4)
+    generator = torch.Generator().manual_seed(1)
+    tokens = torch.randint(3, base.config.vocab_size, (batch, seq_len), generator=generator)
+
+    def step():
+        loss = lora(input_ids=tokens, labels=tokens).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = (time.perf_counter() - start) / steps
+    return {"stepSeconds": seconds, "tokensPerSecond": batch * seq_len / seconds}
+
+
+# --- the rounds --------------------------------------------------------------
+
+def child(args, what):
+    """Runs one measurement in a fresh Python process; returns its JSON."""
+    out = subprocess.run([sys.executable, __file__, "--child", what] + sys.argv[1:],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--east", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--lora-steps", type=int, default=3)
+    p.add_argument("--child")
+    p.add_argument("--ids")
+    args = p.parse_args()
+
+    if args.child:
+        if args.child.startswith("llama"):
+            ids = [int(t) for t in args.ids.split(",")]
+            r = llama_decode(args.model, ids, int(args.child[5:]), args.new_tokens, args.threads)
+        else:
+            r = peft_step(args.model, args.batch, args.seq_len, args.lora_steps, args.threads)
+        print(json.dumps(r))
+        return
+
+    ids = prompt_ids(args.east, args.model)
+    sys.argv += ["--ids", ",".join(map(str, ids))]
+    print("prompt: %d tokens; %d new tokens a sequence; %d threads; LoRA at %d x %d"
+          % (len(ids), args.new_tokens, args.threads, args.batch, args.seq_len), flush=True)
+    rows = []
+    for r in range(args.rounds):
+        one, sixteen = child(args, "llama1"), child(args, "llama16")
+        peft = child(args, "peft")
+        east = json.loads(subprocess.run(
+            [args.east, "bench", "engine", "--model", args.model, "--threads", str(args.threads), "--json",
+             "--new-tokens", str(args.new_tokens), "--batch", str(args.batch), "--seq-len", str(args.seq_len),
+             "--steps", str(args.lora_steps)], check=True, capture_output=True, text=True).stdout)
+        g = east["generation"]
+        row = {
+            "batch-1 generation (prefill included)": (one["generation"], g["n1"]),
+            "batch-1 decode alone": (one["decode"], g["decodeN1"]),
+            "16 sequences, generation": (sixteen["generation"], g["n16"]),
+            "16 sequences, decode alone": (sixteen["decode"], g["decodeN16"]),
+            "prefill": (one["prefill"], g["prefill"]),
+            "LoRA training (peft)": (peft["tokensPerSecond"], east["loraTraining"]["tokensPerSecond"]),
+        }
+        rows.append(row)
+        print("round %d: " % (r + 1) + "; ".join("%s %.1f vs east %.1f" % (k, a, b) for k, (a, b) in row.items()),
+              flush=True)
+
+    print("\n%-40s %-20s %-20s %s" % ("tokens/s over %d rounds" % len(rows), "peer", "east", "east / peer"))
+    for k in rows[0]:
+        peer = [row[k][0] for row in rows]
+        ours = [row[k][1] for row in rows]
+        ratio = [b / a for a, b in (row[k] for row in rows)]
+        print("%-40s %-20s %-20s %.2f-%.2fx" % (k, "%.1f-%.1f" % (min(peer), max(peer)),
+                                                 "%.1f-%.1f" % (min(ours), max(ours)), min(ratio), max(ratio)))
+
+
+if __name__ == "__main__":
+    main()
