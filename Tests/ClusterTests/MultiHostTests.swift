@@ -164,6 +164,41 @@ struct MultiHostTests {
         #expect(try state.failures().deadLettered == 0)
         try InProcessReference.expectSameResults(state)
     }
+
+    /// The trainer's host dies mid-epoch (kill -9 of its process); a
+    /// standby trainer started on another host, with an empty cache of its
+    /// own, takes the resume point from the network store and finishes the
+    /// epoch: every batch trained once, and the run's reports (mean loss
+    /// included), per-question results and accuracies equal the in-process
+    /// run's, as if nothing had happened.
+    @Test func trainerHostKilledMidEpochStandbyOnAnotherHostResumes() throws {
+        let cluster = try hosts.cluster()
+        defer { cluster.stop() }
+        let common = ["--heartbeat", Self.heartbeat]
+        try cluster.start(.trainer, name: "trainer", arguments: common + ["--checkpoint-every", "2"], host: NetworkHosts.exec(on: .trainer))
+        try cluster.start(.evaluator, name: "evaluator", arguments: common, host: NetworkHosts.exec(on: .evaluator))
+        try cluster.start(.clusterer, name: "clusterer", arguments: common, host: NetworkHosts.exec(on: .evaluator))
+        for (name, host) in [("sampler-1", NetworkHosts.Host.sampler1), ("sampler-2", .sampler2)] {
+            try cluster.start(.sampler, name: name, arguments: common + ["--max-rows", "8", "--jobs-in-hand", "2"], host: NetworkHosts.exec(on: host))
+        }
+        let run = Self.uniqueRun("failover")
+        try startCoordinator(cluster, run: run, extra: ["--batch-size", "1", "--seed", "7"])
+        let state = try state(run)
+        #expect(try ClusterHarness.waitFor(timeout: 300) { (try state.trainer()["batch"].flatMap { Int($0) } ?? -1) >= 2 })
+        cluster.kill9("trainer")
+        let standbyCache = try #require(cluster.caches).appendingPathComponent("trainer-standby")
+        #expect(!FileManager.default.fileExists(atPath: standbyCache.path))
+        try cluster.start(.trainer, name: "trainer-standby", arguments: common + ["--checkpoint-every", "2"], host: NetworkHosts.exec(on: .coordinator))
+
+        let (status, output) = cluster.finishCoordinator(run: run, timeout: 300)
+        try #require(status == 0, "\(output)\n\(logs(cluster, run: run))\n--- trainer-standby:\n\(cluster.log("trainer-standby").suffix(3000))")
+        #expect(cluster.log("trainer-standby").contains("resuming run \(run) iteration 1"), "\(cluster.log("trainer-standby"))")
+        #expect(!((try? FileManager.default.contentsOfDirectory(atPath: standbyCache.path)) ?? []).isEmpty, "the standby fetched nothing into its cache")
+        let batches = try state.losses().map(\.batch)
+        let report = try #require(try state.reports().first)
+        #expect(batches.count >= 4 && batches.count == report.steps && Set(batches).count == batches.count, "batches trained: \(batches)")
+        try InProcessReference.expectSameResults(state)
+    }
 }
 
 /// The in-process run of a spec (`InProcessRun`, the stage functions the
