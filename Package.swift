@@ -111,10 +111,12 @@ let package = Package(
 
         .testTarget(name: "EASTCoreTests", dependencies: ["EASTCore"]),
         .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine", "EASTCore", "CKernels"]),
-        .testTarget(name: "EASTTransportTests", dependencies: ["EASTTransport"]),
+        // What several test targets need: TLS-only servers with a CA made at test time.
+        .target(name: "EASTTestSupport", dependencies: ["EASTTransport"], path: "Tests/EASTTestSupport"),
+        .testTarget(name: "EASTTransportTests", dependencies: ["EASTTransport", "EASTTestSupport"]),
         // Runs the worker executables against real servers.
         .testTarget(name: "ClusterTests", dependencies: [
-            "EASTCluster", "EASTTransport", "EASTCore", "EASTStages", "EASTEngine",
+            "EASTCluster", "EASTTransport", "EASTCore", "EASTStages", "EASTEngine", "EASTTestSupport",
             "east-coordinator", "east-sampler", "east-clusterer", "east-trainer", "east-evaluator", "east",
         ]),
         .testTarget(name: "EASTStagesTests", dependencies: ["EASTStages", "EASTEngine", "EASTCore"]),

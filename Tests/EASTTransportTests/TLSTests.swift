@@ -1,3 +1,4 @@
+import EASTTestSupport
 import EASTTransport
 import Foundation
 import Testing

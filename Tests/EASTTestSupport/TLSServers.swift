@@ -1,28 +1,28 @@
 import EASTTransport
 import Foundation
 
-/// A RabbitMQ and a Redis of this test's own, listening only for TLS on free
+/// A RabbitMQ and a Redis of a test's own, listening only for TLS on free
 /// loopback ports (`scripts/servers.sh` with `EAST_TLS_DIR`), with a CA and
 /// a server certificate for `localhost` made at test time by the `openssl`
 /// CLI, and a second, unrelated CA for the refusals.
-final class TLSServers {
+public final class TLSServers {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// What the test needs installed; without it the test is skipped, visibly.
-    static var toolsAvailable: Bool {
+    public static var toolsAvailable: Bool {
         ["/usr/lib/rabbitmq/bin/rabbitmq-server"].allSatisfy(FileManager.default.isExecutableFile)
             && ["openssl", "redis-server", "redis-cli"].allSatisfy { executable(named: $0) != nil }
     }
 
-    let folder: URL
-    let amqp: Endpoint
-    let redis: Endpoint
+    public let folder: URL
+    public let amqp: Endpoint
+    public let redis: Endpoint
     /// A CA that signed nothing these servers show.
-    let wrongCA: String
+    public let wrongCA: String
     private let environment: [String: String]
 
-    init() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent(Servers.unique("east-tls"))
+    public init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("east-tls-\(UUID().uuidString.prefix(8))")
         let certificates = folder.appendingPathComponent("tls")
         try FileManager.default.createDirectory(at: certificates, withIntermediateDirectories: true)
         try Self.makeCertificates(in: certificates)
@@ -45,7 +45,7 @@ final class TLSServers {
     }
 
     /// Stops both servers and removes the folder.
-    func stop() {
+    public func stop() {
         _ = try? Self.run("/bin/bash", [Self.root.appendingPathComponent("scripts/servers.sh").path, "stop"], environment: environment)
         try? FileManager.default.removeItem(at: folder)
     }
