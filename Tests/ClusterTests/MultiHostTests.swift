@@ -26,9 +26,9 @@ struct MultiHostTests {
 
     /// Every worker on its host. Samplers hold two jobs each, so both take
     /// part in a 16-question run.
-    func startWorkers(_ cluster: LocalCluster) throws {
+    func startWorkers(_ cluster: LocalCluster, trainer: [String] = []) throws {
         let common = ["--heartbeat", Self.heartbeat]
-        try cluster.start(.trainer, name: "trainer", arguments: common, host: NetworkHosts.exec(on: .trainer))
+        try cluster.start(.trainer, name: "trainer", arguments: common + trainer, host: NetworkHosts.exec(on: .trainer))
         try cluster.start(.evaluator, name: "evaluator", arguments: common, host: NetworkHosts.exec(on: .evaluator))
         try cluster.start(.clusterer, name: "clusterer", arguments: common, host: NetworkHosts.exec(on: .evaluator))
         for (name, host) in [("sampler-1", NetworkHosts.Host.sampler1), ("sampler-2", .sampler2)] {
@@ -174,13 +174,8 @@ struct MultiHostTests {
     @Test func trainerHostKilledMidEpochStandbyOnAnotherHostResumes() throws {
         let cluster = try hosts.cluster()
         defer { cluster.stop() }
-        let common = ["--heartbeat", Self.heartbeat]
-        try cluster.start(.trainer, name: "trainer", arguments: common + ["--checkpoint-every", "2"], host: NetworkHosts.exec(on: .trainer))
-        try cluster.start(.evaluator, name: "evaluator", arguments: common, host: NetworkHosts.exec(on: .evaluator))
-        try cluster.start(.clusterer, name: "clusterer", arguments: common, host: NetworkHosts.exec(on: .evaluator))
-        for (name, host) in [("sampler-1", NetworkHosts.Host.sampler1), ("sampler-2", .sampler2)] {
-            try cluster.start(.sampler, name: name, arguments: common + ["--max-rows", "8", "--jobs-in-hand", "2"], host: NetworkHosts.exec(on: host))
-        }
+        let saves = ["--checkpoint-every", "2"]
+        try startWorkers(cluster, trainer: saves)
         let run = Self.uniqueRun("failover")
         try startCoordinator(cluster, run: run, extra: ["--batch-size", "1", "--seed", "7"])
         let state = try state(run)
@@ -188,7 +183,7 @@ struct MultiHostTests {
         cluster.kill9("trainer")
         let standbyCache = try #require(cluster.caches).appendingPathComponent("trainer-standby")
         #expect(!FileManager.default.fileExists(atPath: standbyCache.path))
-        try cluster.start(.trainer, name: "trainer-standby", arguments: common + ["--checkpoint-every", "2"], host: NetworkHosts.exec(on: .coordinator))
+        try cluster.start(.trainer, name: "trainer-standby", arguments: ["--heartbeat", Self.heartbeat] + saves, host: NetworkHosts.exec(on: .coordinator))
 
         let (status, output) = cluster.finishCoordinator(run: run, timeout: 300)
         try #require(status == 0, "\(output)\n\(logs(cluster, run: run))\n--- trainer-standby:\n\(cluster.log("trainer-standby").suffix(3000))")
