@@ -133,4 +133,33 @@ import Testing
         #expect(String(decoding: second.body, as: UTF8.self) == "second")
         try client.ack(second)
     }
+
+    /// A consumer's prefetch changed while it consumes takes effect at once
+    /// (the broker applies a new prefetch only to new consumers: the client
+    /// starts its consumers again), and what was in hand stays ackable.
+    @Test func prefetchChangesWhileConsuming() throws {
+        let queue = Servers.unique("test.prefetch")
+        let client = try AMQPClient(endpoint: Servers.amqp, prefetch: 8) { c in
+            try c.declareQueue(queue, arguments: [("x-queue-type", .string("quorum"))])
+        }
+        defer { try? client.perform { try $0.deleteQueue(queue) }; client.close() }
+        for _ in 0..<30 { try client.publish(exchange: "", routingKey: queue, body: Array("m".utf8)) }
+        try client.consume(queue)
+        func drain() -> [AMQPDelivery] {
+            var got: [AMQPDelivery] = []
+            while let d = client.next(timeout: 1) { got.append(d) }
+            return got
+        }
+        let first = drain()
+        #expect(first.count == 8)
+        try client.setPrefetch(2)
+        for d in first { try client.ack(d) }
+        let second = drain()
+        #expect(second.count == 2, "the broker sent \(second.count) unacked deliveries after the prefetch went down to 2")
+        for d in second { try client.ack(d) }
+        var depth = -1
+        try client.perform { depth = try $0.inspectQueue(queue).messages }
+        #expect(depth == 20)  // 10 acked, none lost or redelivered
+        #expect(second.allSatisfy { !$0.redelivered })
+    }
 }

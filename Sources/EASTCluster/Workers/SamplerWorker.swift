@@ -77,6 +77,7 @@ public final class SamplerWorker: Worker {
 
     public var canTake: Bool { held.count < jobsInHand }
     public var isBusy: Bool { !held.isEmpty }
+    public var runsInHand: Set<String> { Set(held.map(\.run)) }
     public var stopNote: String? { isBusy ? "\(held.count) job(s) in hand returned to the queue" : nil }
 
     public func handle(_ job: SampleJob, _ work: Work) throws -> Disposition {

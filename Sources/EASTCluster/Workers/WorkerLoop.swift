@@ -54,6 +54,8 @@ public protocol Worker: AnyObject {
     var countsUtilisation: Bool { get }
     /// Does a slice of the held work, publishing and acking what it finished.
     func advance(_ client: AMQPClient) throws
+    /// The runs whose messages it holds (a failed `advance` counts against each).
+    var runsInHand: Set<String> { get }
 }
 
 extension Worker {
@@ -64,6 +66,7 @@ extension Worker {
     public var countsUtilisation: Bool { true }
     public var isBusy: Bool { false }
     public func advance(_ client: AMQPClient) throws {}
+    public var runsInHand: Set<String> { [] }
 }
 
 /// Specs never change once a run has started, so each worker reads one per run.
@@ -116,9 +119,14 @@ public enum WorkerLoop {
                 do {
                     try worker.advance(client)
                 } catch {
+                    // Counted against every run in hand: each requeue spends a
+                    // try of their messages, and a run whose work keeps failing
+                    // must fail loudly (`Coordinator.maxRequeues`), not wait.
                     env.log("returning the held messages to \(W.queue) after an error: \(error)")
+                    let runs = worker.runsInHand
                     try worker.abandon(client)
                     env.metrics.requeued.increment()
+                    for run in runs { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: false) }
                 }
                 account(env.metrics.busy, since: start)
                 workedSinceReport = true

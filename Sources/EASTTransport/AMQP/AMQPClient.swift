@@ -146,12 +146,21 @@ public final class AMQPClient: @unchecked Sendable {
     }
 
     /// Changes how many unacked deliveries the broker sends ahead (now and
-    /// after any reconnect). Deliveries already sent stay in hand.
+    /// after any reconnect). Deliveries already sent stay in hand. The broker
+    /// applies a new prefetch only to consumers started after it, so every
+    /// consumer is cancelled and started again.
     public func setPrefetch(_ count: Int) throws {
         condition.lock()
         prefetch = count
+        let queues = consumedQueues
         condition.unlock()
-        try perform { try $0.setPrefetch(count) }
+        try perform { connection in
+            try connection.setPrefetch(count)
+            for queue in queues {
+                try connection.cancel(queue)
+                try connection.consume(queue)
+            }
+        }
     }
 
     public func publish(exchange: String, routingKey: String, body: [UInt8]) throws {

@@ -41,6 +41,9 @@ public struct AMQPDelivery: Sendable {
 /// taken responsibility for the message.
 public final class AMQPConnection {
     private var state: amqp_connection_state_t?
+    /// Queue -> the tag of its consumer on this channel; consumers started so far.
+    private var consumerTags: [String: String] = [:]
+    private var consumers = 0
     private let channel: amqp_channel_t = 1
     private var nextPublishSequence: UInt64 = 1
     /// Published sequence numbers the broker has not confirmed yet.
@@ -236,11 +239,25 @@ public final class AMQPConnection {
         try check(amqp_get_rpc_reply(state), "basic.qos")
     }
 
-    /// Starts a manual-ack consumer on `queue`.
+    /// Starts a manual-ack consumer on `queue`, with a consumer tag of its own
+    /// (reusing a cancelled consumer's tag crashes RabbitMQ 3.10's channel
+    /// when a quorum queue's delivery for the old consumer is still in flight).
     public func consume(_ queue: String) throws {
         let state = try live()
-        withBytes(queue) { q in _ = amqp_basic_consume(state, channel, q, amqp_empty_bytes, 0, 0, 0, amqp_empty_table) }
+        consumers += 1
+        let tag = "\(queue).\(consumers)"
+        withBytes(queue) { q in withBytes(tag) { t in _ = amqp_basic_consume(state, channel, q, t, 0, 0, 0, amqp_empty_table) } }
         try check(amqp_get_rpc_reply(state), "consume \(queue)")
+        consumerTags[queue] = tag
+    }
+
+    /// Ends the consumer on `queue`. Its unacked deliveries stay in hand and
+    /// can still be acked (they return to the queue only if the channel closes).
+    public func cancel(_ queue: String) throws {
+        guard let tag = consumerTags.removeValue(forKey: queue) else { return }
+        let state = try live()
+        withBytes(tag) { t in _ = amqp_basic_cancel(state, channel, t) }
+        try check(amqp_get_rpc_reply(state), "cancel the consumer of \(queue)")
     }
 
     /// The socket, for a caller that waits on it together with other things
