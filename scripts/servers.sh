@@ -69,7 +69,7 @@ start_redis() {
     local access=()
     if [ -n "$REDIS_PASSWORD" ]; then
         # The ACL of docker/compose.yaml's Redis.
-        printf '%s\n' "user default off" "user $REDIS_USER on >$REDIS_PASSWORD ~east:* resetchannels +@all -@dangerous" > "$D/redis/users.acl"
+        printf '%s\n' "user default off" "user $REDIS_USER on >$REDIS_PASSWORD ~east:* resetchannels +@all -@dangerous" > "$D/redis/users.acl"; chmod 600 "$D/redis/users.acl"  # holds the password
         access=(--aclfile "$D/redis/users.acl")
     fi
     redis-server "${listen[@]}" --bind "$BIND" --daemonize yes --dir "$D/redis" \
@@ -92,6 +92,7 @@ start() {
             mkdir -p "$D/rabbitmq/definitions.d"
             printf '{"vhosts": [{"name": "east"}], "users": [{"name": "%s", "password": "%s", "tags": ""}], "permissions": [{"user": "%s", "vhost": "east", "configure": "^east\\\\.", "write": "^east\\\\.", "read": "^east\\\\."}]}\n' \
                 "$AMQP_USER" "$AMQP_PASSWORD" "$AMQP_USER" > "$D/rabbitmq/definitions.d/00-access.json"
+            chmod 600 "$D/rabbitmq/definitions.d/00-access.json"  # holds the password
             cp docker/rabbitmq/topology.json "$D/rabbitmq/definitions.d/10-topology.json"
             printf 'load_definitions = %s\n' "$D/rabbitmq/definitions.d" >> "$D/rabbitmq/rabbitmq.conf"
         fi

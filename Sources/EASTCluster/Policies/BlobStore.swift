@@ -65,7 +65,7 @@ public final class RedisBlobStore: BlobStore {
     public func put(_ data: Data) throws -> String {
         let digest = SHA256.hex(data)
         let key = Self.key(digest)
-        let replies = try redis.pipeline([["ZADD", Self.usedKey, Self.now, digest], ["EXISTS", key]])
+        let replies = try redis.pipeline([Self.markUsed([digest]), ["EXISTS", key]])
         if replies[1].integer == 1 { return digest }
         let chunks = stride(from: 0, to: data.count, by: Self.chunkSize).map { $0..<min($0 + Self.chunkSize, data.count) }
         for group in stride(from: 0, to: chunks.count, by: Self.chunksPerRoundTrip) {
@@ -82,7 +82,7 @@ public final class RedisBlobStore: BlobStore {
 
     public func confirm(_ digests: [String]) throws -> [String] {
         guard !digests.isEmpty else { return [] }
-        let replies = try redis.pipeline([["ZADD", Self.usedKey] + digests.flatMap { [Self.now, $0] }] + digests.map { ["EXISTS", Self.key($0)] })
+        let replies = try redis.pipeline([Self.markUsed(digests)] + digests.map { ["EXISTS", Self.key($0)] })
         return zip(digests, replies.dropFirst()).filter { $0.1.integer != 1 }.map(\.0)
     }
 
@@ -107,10 +107,24 @@ public final class RedisBlobStore: BlobStore {
         try redis.command(["EXISTS", Self.key(digest)]).integer == 1
     }
 
-    /// One script, so no writer can mark the blob used between the check and the deletion.
+    /// Marks blobs used now. The time is the Redis server's (as in
+    /// `deleteScript`), so hosts whose clocks disagree cannot shorten the grace.
+    static let markScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+        for _, digest in ipairs(ARGV) do redis.call('ZADD', KEYS[1], now, digest) end
+        return 1
+        """
+
+    static func markUsed(_ digests: [String]) -> [String] { ["EVAL", markScript, "1", usedKey] + digests }
+
+    /// One script, so no writer can mark the blob used between the check and
+    /// the deletion; the grace is measured on the Redis server's clock.
     static let deleteScript = """
         local used = redis.call('ZSCORE', KEYS[1], ARGV[1])
-        if used and tonumber(used) > tonumber(ARGV[2]) then return 0 end
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+        if used and tonumber(used) > now - tonumber(ARGV[2]) then return 0 end
         local chunks = tonumber(redis.call('HGET', KEYS[2], 'chunks') or '0')
         redis.call('DEL', KEYS[2])
         for i = 0, chunks - 1 do redis.call('UNLINK', KEYS[2] .. ':' .. i) end
@@ -120,9 +134,6 @@ public final class RedisBlobStore: BlobStore {
 
     @discardableResult
     public func delete(_ digest: String, grace: Double) throws -> Bool {
-        let cutoff = String(Date().timeIntervalSince1970 - grace)
-        return try redis.command(["EVAL", Self.deleteScript, "2", Self.usedKey, Self.key(digest), digest, cutoff]).integer == 1
+        try redis.command(["EVAL", Self.deleteScript, "2", Self.usedKey, Self.key(digest), digest, String(grace)]).integer == 1
     }
-
-    static var now: String { String(Date().timeIntervalSince1970) }
 }
