@@ -141,12 +141,16 @@ struct MultiHostTests {
         defer { cluster.stop() }
         try startWorkers(cluster)
         let run = Self.uniqueRun("redis")
-        try startCoordinator(cluster, run: run, extra: ["--train-count", "48"])
+        // 96 questions, so that the first restart lands mid-sampling even on
+        // a loaded machine. (A restart between the last record and the
+        // training batches' publication once gave a different training: a
+        // known gap, see the README's Status.)
+        try startCoordinator(cluster, run: run, extra: ["--train-count", "96"])
         let state = try state(run)
         #expect(try ClusterHarness.waitFor(timeout: 120) { try state.recordCount(iteration: 1) >= 2 })
         let sampled = try state.recordCount(iteration: 1)
         try hosts.restartRedis()
-        print("Redis restarted at \(sampled)/48 records")
+        print("Redis restarted at \(sampled)/96 records")
         #expect(try state.recordCount(iteration: 1) >= sampled, "records written before the restart are gone")
         let midTraining = try ClusterHarness.waitFor(timeout: 120) {
             try state.trainer()["batch"] != nil || state.snapshot().phase == .done
@@ -160,7 +164,7 @@ struct MultiHostTests {
 
         let (status, output) = cluster.finishCoordinator(run: run, timeout: 300)
         try #require(status == 0, "\(output)\n\(logs(cluster, run: run))")
-        #expect(try state.recordCount(iteration: 1) == 48)
+        #expect(try state.recordCount(iteration: 1) == 96)
         #expect(try state.failures().deadLettered == 0)
         try InProcessReference.expectSameResults(state)
     }
