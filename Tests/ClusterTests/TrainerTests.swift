@@ -66,4 +66,123 @@ extension ClusterTests {
         #expect(FileManager.default.fileExists(atPath: shared.appendingPathComponent("blobs").appendingPathComponent(trainedManifest).path))
         #expect(try !RedisBlobStore(redis: redis).exists(trainedManifest))
     }
+
+    /// A worker failing on a message while it holds earlier ones deferred
+    /// (the trainer between saves) gets them all back in the order they first
+    /// came: the held ones, the failed one, then those the broker sent ahead
+    /// (prefetch). Returned the other way round
+    /// (as before), a trainer restarting from its save would train the failed
+    /// batch before the earlier ones: another model, silently. Nothing is
+    /// acked or nacked twice (a second nack of one delivery tag closes the
+    /// channel: the deliveries' connection generation would change).
+    @Test func aFailureReturnsTheHeldMessagesBeforeTheFailedOne() throws {
+        let broker = try ClusterHarness.broker()
+        try Topology.standard.declare(on: broker)
+        try broker.purgeQueue(Topology.trainQueue)
+        let run = Self.uniqueRun("order")
+        for i in 0..<6 {
+            try broker.publish(exchange: Topology.jobsExchange, routingKey: "train",
+                               body: TrainBatch(iteration: 1, version: 0, index: i, count: 6, items: [Self.anItem]).envelope(run: run))
+        }
+        let worker = HoldingWorker(holdThenFailAt: 3)
+        let env = WorkerEnvironment(name: "order-test", role: "trainer", amqp: ClusterHarness.amqp, redis: ClusterHarness.redis,
+                                    policies: .init(cache: ClusterHarness.temporaryFolder("order-cache")), log: { _ in })
+        let stop = StopFlag()
+        worker.stop = stop
+        try WorkerLoop.run(worker, environment: env, stop: stop)
+        #expect(worker.arrivals == [0, 1, 2, 3, 0, 1, 2, 3, 4, 5])
+        #expect(Set(worker.generations).count == 1, "the channel was closed: \(worker.generations)")
+        #expect(try RunState(redis: RedisConnection(endpoint: ClusterHarness.redis), run: run).failures().requeued == 1)
+    }
+
+    /// A second copy of a run's batches (a coordinator that published them
+    /// again) trains nothing twice, and batches out of order fail the run
+    /// loudly instead of training another model.
+    @Test func duplicateBatchesTrainOnceAndOutOfOrderOnesFail() throws {
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        let broker = try ClusterHarness.broker()
+        try Topology.standard.declare(on: broker)
+        try broker.purgeQueue(Topology.trainQueue)
+        let redis = try RedisConnection(endpoint: ClusterHarness.redis)
+        let store = ClusterHarness.policyStore()
+        var spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 8, seed: 1),
+                           test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
+        spec.batchSize = 2
+        let questions = try spec.train.load()
+        let items = questions.map { q in TrainingItem(question: q.id, example: .sft(questionID: q.id, response: "So the answer is \(q.gold).\n#### \(q.gold)", weight: 1)) }
+        let batches = TrainingSession.batches(items, size: 2, epochs: 1, seed: 1)
+        let start = try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone), lora: spec.lora, seed: spec.seed)
+        let (once, twice, shuffled) = (Self.uniqueRun("once"), Self.uniqueRun("twice"), Self.uniqueRun("shuffled"))
+        for run in [once, twice, shuffled] {
+            try RunState(redis: redis, run: run).start(spec: spec, questions: questions.count, test: [])
+            try store.publish(start, run: run, version: 0)
+        }
+        func publish(_ run: String, _ i: Int) throws {
+            try broker.publish(exchange: Topology.jobsExchange, routingKey: "train",
+                               body: TrainBatch(iteration: 1, version: 0, index: i, count: batches.count, items: batches[i]).envelope(run: run))
+        }
+        for i in batches.indices { try publish(once, i) }
+        // Copies while the originals are unsaved (0 after 1) and after a save (1 after 3).
+        for i in [0, 1, 0, 2, 3, 1, 2, 3] { try publish(twice, i) }
+        for i in [0, 2, 1, 3] { try publish(shuffled, i) }
+
+        try cluster.start(.trainer, name: "trainer", arguments: ["--checkpoint-every", "3"])
+        let state = { (run: String) in RunState(redis: redis, run: run) }
+        #expect(try ClusterHarness.waitFor(timeout: 300) {
+            try state(once).checkpoint(version: 1) != nil && state(twice).checkpoint(version: 1) != nil && state(shuffled).failures().deadLettered > 0
+        }, "\(cluster.log("trainer"))")
+        #expect(try state(twice).losses().map(\.loss) == state(once).losses().map(\.loss))
+        #expect(try state(twice).checkpoint(version: 1) == state(once).checkpoint(version: 1))
+        #expect(try state(twice).failures() == RunState.Failures(deadLettered: 0, requeued: 0, last: nil))
+        #expect(try state(shuffled).checkpoint(version: 1) == nil)
+        // The first refusal is batch 2's ("arrived before batch 1"); its
+        // retries also spend batch 0's tries, so the last may name another.
+        let refused = try state(shuffled).failures()
+        #expect(refused.last?.contains("of iteration 1 of run \(shuffled) arrived before batch") == true, "\(refused)")
+        #expect(cluster.log("trainer").contains("batch 2 of iteration 1 of run \(shuffled) arrived before batch 1"))
+        cluster.stop()
+        try broker.purgeQueue(Topology.trainQueue)  // the shuffled run's rest, which no later test must get
+    }
+
+    static let anItem = TrainingItem(question: "q", example: .sft(questionID: "q", response: "#### 1", weight: 1))
+}
+
+/// Defers every message (as the trainer does between saves) and fails once,
+/// on its `holdThenFailAt`-th; acks what it holds when it has seen every
+/// message of the test's six, then stops the loop.
+final class HoldingWorker: Worker {
+    static let queue = Topology.trainQueue
+    var prefetch: Int { 8 }
+    var keepsOrder: Bool { true }
+    let failAt: Int
+    var held: [AMQPDelivery] = []
+    var arrivals: [Int] = []
+    var generations: [Int] = []
+    var failed = false
+    var stop: StopFlag?
+
+    init(holdThenFailAt: Int) { failAt = holdThenFailAt }
+
+    func handle(_ batch: TrainBatch, _ work: Work) throws -> Disposition {
+        arrivals.append(batch.index)
+        generations.append(work.delivery.generation)
+        if batch.index == failAt, !failed {
+            failed = true
+            Thread.sleep(forTimeInterval: 0.5)  // so that the broker's next two (prefetch) wait in the client
+            throw TrainerWorker.TrainerError("failing batch \(batch.index) once")
+        }
+        held.append(work.delivery)
+        if batch.index == batch.count - 1 {
+            for d in held { try work.client.ack(d) }
+            held.removeAll()
+            stop?.request()
+        }
+        return .deferred
+    }
+
+    func abandon(_ client: AMQPClient) throws {
+        for d in held { try client.nack(d, requeue: true) }
+        held.removeAll()
+    }
 }

@@ -21,6 +21,8 @@ public final class TrainerWorker: Worker {
     public static let queue = Topology.trainQueue
     /// Covers the batches held unacked until the next save.
     public var prefetch: Int { checkpointEvery }
+    /// Batches must be stepped in their order (a batch out of order is refused).
+    public var keepsOrder: Bool { true }
     let env: WorkerEnvironment
     let checkpointEvery: Int
     let policies: PolicyStore
@@ -67,35 +69,64 @@ public final class TrainerWorker: Worker {
             if batch.index == batch.count - 1 { try publishPolicy(batch, work, session: nil) }
             return .done
         }
+        let before = runs[run]!.stepped ?? runs[run]!.position
+        let expected = before?.iteration == batch.iteration ? before!.batch + 1 : 0
+        // A copy of a batch stepped but not yet saved (the coordinator published
+        // the iteration's batches again after a crash): the original is in hand.
+        if batch.index < expected { return .done }
+        // Training in another order would give another model, silently.
+        guard batch.index == expected else {
+            throw TrainerError("batch \(batch.index) of iteration \(batch.iteration) of run \(run) arrived before batch \(expected)")
+        }
         let current = try sessionFor(batch, run: run, spec: spec)
         let report = current.step(batch.items)
-        let before = runs[run]!.stepped ?? runs[run]!.position
         let step = (before?.iteration == batch.iteration ? before!.step : 0) + 1
         runs[run]!.pending.append(work.delivery)
         runs[run]!.stepped = .init(iteration: batch.iteration, batch: batch.index, step: step)
-        try work.state.recordTrainerStep(iteration: batch.iteration, batch: batch.index, step: step, loss: report.loss)
-        env.metrics.gauge("trainer_loss").record(Double(report.loss))
-        let last = batch.index == batch.count - 1
-        if runs[run]!.pending.count >= checkpointEvery || last {
-            try save(run, session: current, work)
-        } else if pendingCount >= checkpointEvery {
-            // The broker sends no more until some are acked: save every run holding some.
-            try saveAll(work)
-        }
-        if last {
-            try publishPolicy(batch, work, session: current)
-            runs[run]!.session = nil
+        do {
+            try work.state.recordTrainerStep(iteration: batch.iteration, batch: batch.index, step: step, loss: report.loss)
+            env.metrics.gauge("trainer_loss").record(Double(report.loss))
+            if batch.index == batch.count - 1 {
+                // Acked only once the new version is published: a failure in
+                // between redelivers the batch, which (saved) publishes it.
+                try save(run, session: current, work, ack: false)
+                try publishPolicy(batch, work, session: current)
+                try ackSaved(run, work)
+                runs[run]!.session = nil
+            } else if runs[run]!.pending.count >= checkpointEvery {
+                try save(run, session: current, work)
+            } else if pendingCount >= checkpointEvery {
+                // The broker sends no more until some are acked: save every run holding some.
+                try saveAll(work)
+            }
+        } catch {
+            // The loop returns this batch itself, after `abandon` returns the earlier ones.
+            runs[run]?.pending.removeAll { $0.deliveryTag == work.delivery.deliveryTag }
+            throw error
         }
         return .deferred
     }
 
-    /// Saves a run's session and acks its batches up to there.
-    private func save(_ run: String, session: TrainingSession, _ work: Work) throws {
+    /// The trainer cannot go on with this batch now (not a malformed message:
+    /// it goes back to the queue).
+    struct TrainerError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Saves a run's session and (unless told not to yet) acks its batches up to there.
+    private func save(_ run: String, session: TrainingSession, _ work: Work, ack: Bool = true) throws {
         guard let position = runs[run]!.stepped else { return }
         try policies.saveTrainer(session, position: position, run: run)
         runs[run]!.position = position
-        for d in runs[run]!.pending { try work.client.ack(d) }
-        runs[run]!.pending.removeAll()
+        if ack { try ackSaved(run, work) }
+    }
+
+    private func ackSaved(_ run: String, _ work: Work) throws {
+        while let d = runs[run]!.pending.first {
+            try work.client.ack(d)
+            runs[run]!.pending.removeFirst()
+        }
     }
 
     private func saveAll(_ work: Work) throws {

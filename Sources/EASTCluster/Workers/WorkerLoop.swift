@@ -39,9 +39,15 @@ public protocol Worker: AnyObject {
     /// Messages held at once (default 1; the trainer holds its unsaved batches).
     var prefetch: Int { get }
     func handle(_ message: Message, _ work: Work) throws -> Disposition
-    /// After a failure requeued a message: give back what was deferred and
-    /// forget in-memory progress, so the redelivery starts from saved state.
+    /// After a failure: give back what was deferred (in the order it
+    /// arrived; not the failed message, which the loop returns right after)
+    /// and forget in-memory progress, so the redelivery starts from saved state.
     func abandon(_ client: AMQPClient) throws
+    /// Whether the order of its queue matters (the trainer's batches): after
+    /// a failure the loop then also returns the messages the broker sent
+    /// ahead, so all come back in their first order. (Each return spends a
+    /// try of theirs, which is why other workers keep them.)
+    var keepsOrder: Bool { get }
     /// A line for the log when the loop stops.
     var stopNote: String? { get }
     /// A batching worker (the sampler) holds messages (`.deferred`) and
@@ -60,6 +66,7 @@ public protocol Worker: AnyObject {
 
 extension Worker {
     public var prefetch: Int { 1 }
+    public var keepsOrder: Bool { false }
     public func abandon(_ client: AMQPClient) throws {}
     public var stopNote: String? { nil }
     public var canTake: Bool { true }
@@ -168,8 +175,15 @@ public enum WorkerLoop {
                 let last = delivery.deliveryCount >= Int(Topology.deliveryLimit)
                 env.log(last ? "dead-lettering a message from \(W.queue) after \(delivery.deliveryCount + 1) tries: \(error)"
                              : "requeueing a message from \(W.queue) after an error: \(error)")
-                try client.nack(delivery, requeue: !last)
+                // The deferred messages go back first: they arrived before this
+                // one, and the broker redelivers returns in the order it got
+                // them, so the trainer's batches come back in training order.
                 try worker.abandon(client)
+                try client.nack(delivery, requeue: !last)
+                if worker.keepsOrder {
+                    // The broker sent some ahead (prefetch): they go back after, to keep the queue's order.
+                    while let ahead = client.next(timeout: 0) { try client.nack(ahead, requeue: true) }
+                }
                 (last ? env.metrics.deadLettered : env.metrics.requeued).increment()
                 if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: last) }
             }
