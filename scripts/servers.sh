@@ -72,9 +72,10 @@ start_redis() {
         printf '%s\n' "user default off" "user $REDIS_USER on >$REDIS_PASSWORD ~east:* resetchannels +@all -@dangerous" > "$D/redis/users.acl"; chmod 600 "$D/redis/users.acl"  # holds the password
         access=(--aclfile "$D/redis/users.acl")
     fi
+    # appendfsync always: an answered write survives a SIGKILL (see restart_redis).
     redis-server "${listen[@]}" --bind "$BIND" --daemonize yes --dir "$D/redis" \
         --pidfile "$D/redis/redis.pid" --logfile "$D/redis/redis.log" \
-        --appendonly yes --appendfsync everysec "${access[@]}" >/dev/null
+        --appendonly yes --appendfsync always "${access[@]}" >/dev/null
 }
 
 start() {
@@ -162,9 +163,10 @@ stop() {
 }
 
 # SIGKILL of Redis (nothing flushed at exit), then a start on the same AOF:
-# what it answered before should all be there (with appendfsync everysec
-# Redis writes a change to the file before it replies, unless a slow disk's
-# fsync makes it postpone the write; a machine crash can lose the last second).
+# what it answered before is all there, since appendfsync always writes and
+# syncs a change before Redis replies. (With everysec Redis postpones the
+# write while a slow fsync runs, for up to 2 s, and replies anyway: a SIGKILL
+# then loses acknowledged writes. Policy blobs make such fsyncs slow.)
 restart_redis() {
     if [ -f "$D/redis/redis.pid" ]; then
         local pid

@@ -42,11 +42,11 @@ enum ClusterHarness {
 
     static func broker() throws -> AMQPConnection { try AMQPConnection(endpoint: amqp) }
 
-    static func waitFor(timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    static func waitFor(timeout: Double, poll: Double = 0.2, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if try condition() { return true }
-            Thread.sleep(forTimeInterval: 0.2)
+            Thread.sleep(forTimeInterval: poll)
         }
         return false
     }

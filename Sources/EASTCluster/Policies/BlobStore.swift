@@ -49,6 +49,10 @@ extension BlobStore {
 ///
 /// Chunks keep every command short (a few MiB), so a large policy never
 /// blocks Redis for other clients; they go out `chunksPerRoundTrip` at a time.
+///
+/// Every operation is idempotent (blobs are named by their content), so each
+/// runs again once after a lost connection is restored: a Redis restart
+/// mid-save costs the writer a retry, not an error.
 public final class RedisBlobStore: BlobStore {
     public static let chunkSize = 2 << 20
     static let chunksPerRoundTrip = 8
@@ -63,48 +67,56 @@ public final class RedisBlobStore: BlobStore {
 
     @discardableResult
     public func put(_ data: Data) throws -> String {
-        let digest = SHA256.hex(data)
-        let key = Self.key(digest)
-        let replies = try redis.pipeline([Self.markUsed([digest]), ["EXISTS", key]])
-        if replies[1].integer == 1 { return digest }
-        let chunks = stride(from: 0, to: data.count, by: Self.chunkSize).map { $0..<min($0 + Self.chunkSize, data.count) }
-        for group in stride(from: 0, to: chunks.count, by: Self.chunksPerRoundTrip) {
-            let commands = chunks[group..<min(group + Self.chunksPerRoundTrip, chunks.count)].enumerated().map { offset, range in
-                [Array("SET".utf8), Array("\(key):\(group + offset)".utf8), Array(data[range])]
+        try redis.retryingOnceIfLost {
+            let digest = SHA256.hex(data)
+            let key = Self.key(digest)
+            let replies = try redis.pipeline([Self.markUsed([digest]), ["EXISTS", key]])
+            if replies[1].integer == 1 { return digest }
+            let chunks = stride(from: 0, to: data.count, by: Self.chunkSize).map { $0..<min($0 + Self.chunkSize, data.count) }
+            for group in stride(from: 0, to: chunks.count, by: Self.chunksPerRoundTrip) {
+                let commands = chunks[group..<min(group + Self.chunksPerRoundTrip, chunks.count)].enumerated().map { offset, range in
+                    [Array("SET".utf8), Array("\(key):\(group + offset)".utf8), Array(data[range])]
+                }
+                for case let .error(message) in try redis.pipeline(bytes: commands) {
+                    throw PolicyStoreError("cannot store blob \(digest) in \(name): \(message)")
+                }
             }
-            for case let .error(message) in try redis.pipeline(bytes: commands) {
-                throw PolicyStoreError("cannot store blob \(digest) in \(name): \(message)")
-            }
+            try redis.command(["HSET", key, "size", String(data.count), "chunks", String(chunks.count)])
+            return digest
         }
-        try redis.command(["HSET", key, "size", String(data.count), "chunks", String(chunks.count)])
-        return digest
     }
 
     public func confirm(_ digests: [String]) throws -> [String] {
-        guard !digests.isEmpty else { return [] }
-        let replies = try redis.pipeline([Self.markUsed(digests)] + digests.map { ["EXISTS", Self.key($0)] })
-        return zip(digests, replies.dropFirst()).filter { $0.1.integer != 1 }.map(\.0)
+        try redis.retryingOnceIfLost {
+            guard !digests.isEmpty else { return [] }
+            let replies = try redis.pipeline([Self.markUsed(digests)] + digests.map { ["EXISTS", Self.key($0)] })
+            return zip(digests, replies.dropFirst()).filter { $0.1.integer != 1 }.map(\.0)
+        }
     }
 
     public func get(_ digest: String) throws -> Data? {
-        let key = Self.key(digest)
-        guard let fields = try redis.command(["HMGET", key, "size", "chunks"]).array, fields.count == 2,
-              let size = fields[0].integer, let count = fields[1].integer else { return nil }
-        var data = Data(capacity: size)
-        for group in stride(from: 0, to: count, by: Self.chunksPerRoundTrip) {
-            let indices = group..<min(group + Self.chunksPerRoundTrip, count)
-            for (i, reply) in zip(indices, try redis.pipeline(indices.map { ["GET", "\(key):\($0)"] })) {
-                guard case let .bulk(bytes) = reply else {
-                    throw PolicyStoreError("blob \(digest) in \(name): chunk \(i) of \(count) is missing: refused")
+        try redis.retryingOnceIfLost {
+            let key = Self.key(digest)
+            guard let fields = try redis.command(["HMGET", key, "size", "chunks"]).array, fields.count == 2,
+                  let size = fields[0].integer, let count = fields[1].integer else { return nil }
+            var data = Data(capacity: size)
+            for group in stride(from: 0, to: count, by: Self.chunksPerRoundTrip) {
+                let indices = group..<min(group + Self.chunksPerRoundTrip, count)
+                for (i, reply) in zip(indices, try redis.pipeline(indices.map { ["GET", "\(key):\($0)"] })) {
+                    guard case let .bulk(bytes) = reply else {
+                        throw PolicyStoreError("blob \(digest) in \(name): chunk \(i) of \(count) is missing: refused")
+                    }
+                    data.append(contentsOf: bytes)
                 }
-                data.append(contentsOf: bytes)
             }
+            return try verified(data, digest, size: size)
         }
-        return try verified(data, digest, size: size)
     }
 
     public func exists(_ digest: String) throws -> Bool {
-        try redis.command(["EXISTS", Self.key(digest)]).integer == 1
+        try redis.retryingOnceIfLost {
+            try redis.command(["EXISTS", Self.key(digest)]).integer == 1
+        }
     }
 
     /// Marks blobs used now. The time is the Redis server's (as in
@@ -134,6 +146,8 @@ public final class RedisBlobStore: BlobStore {
 
     @discardableResult
     public func delete(_ digest: String, grace: Double) throws -> Bool {
-        try redis.command(["EVAL", Self.deleteScript, "2", Self.usedKey, Self.key(digest), digest, String(grace)]).integer == 1
+        try redis.retryingOnceIfLost {
+            try redis.command(["EVAL", Self.deleteScript, "2", Self.usedKey, Self.key(digest), digest, String(grace)]).integer == 1
+        }
     }
 }

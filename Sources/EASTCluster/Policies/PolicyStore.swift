@@ -244,7 +244,8 @@ public final class PolicyStore {
 
     func retire(_ digests: [String]) throws {
         guard !digests.isEmpty else { return }
-        try redis.command(["ZADD", Self.retiredKey] + digests.flatMap { [String(Date().timeIntervalSince1970), $0] })
+        let redis = try redis
+        try redis.retryingOnceIfLost { try redis.command(["ZADD", Self.retiredKey] + digests.flatMap { [String(Date().timeIntervalSince1970), $0] }) }
     }
 
     /// Deletes the retired saves' blobs that no recorded save of any run

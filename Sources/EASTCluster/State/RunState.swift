@@ -101,6 +101,17 @@ public final class RunState {
         try command(["HSETNX", key("records:\(iteration)"), record.questionID, try JSONCoding.string(record)]).integer == 1
     }
 
+    /// Records several questions in one round trip, each only if it has no
+    /// record yet; whether each was new.
+    @discardableResult
+    public func record(iteration: Int, _ records: [QuestionRecord]) throws -> [Bool] {
+        let commands = try records.map { ["HSETNX", key("records:\(iteration)"), $0.questionID, try JSONCoding.string($0)] }
+        return try pipeline(commands).map { reply in
+            if case let .error(message) = reply { throw RedisError(context: "HSETNX", reason: message, connectionLost: false) }
+            return reply.integer == 1
+        }
+    }
+
     public func recordCount(iteration: Int) throws -> Int {
         try command(["HLEN", key("records:\(iteration)")]).integer ?? 0
     }
@@ -313,25 +324,15 @@ public final class RunState {
     /// (a restart on its AOF takes a second or two).
     public static let reconnectWithin: Double = 30
 
-    /// One command, sent again once after a lost connection is restored:
-    /// every write here is idempotent, so a write that reached Redis before
-    /// the connection broke is harmless to repeat. Without this the first
-    /// call after a Redis restart fails, which requeues the worker's message
-    /// (and, three times over, dead-letters it) or stops the coordinator.
+    /// One command, sent again once after a lost connection is restored
+    /// (`RedisConnection.retryingOnceIfLost`): every write here is idempotent.
     @discardableResult
     private func command(_ args: [String]) throws -> RedisReply {
-        try retryingOnce { try redis.command(args) }
+        try redis.retryingOnceIfLost(within: Self.reconnectWithin) { try redis.command(args) }
     }
 
     private func pipeline(_ commands: [[String]]) throws -> [RedisReply] {
-        try retryingOnce { try redis.pipeline(commands) }
-    }
-
-    private func retryingOnce<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as RedisError where error.connectionLost {
-            try redis.reconnect(within: Self.reconnectWithin)
-            return try body()
-        }
+        try redis.retryingOnceIfLost(within: Self.reconnectWithin) { try redis.pipeline(commands) }
     }
 
     private func hash(_ key: String) throws -> [String: String] {

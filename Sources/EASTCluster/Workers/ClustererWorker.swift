@@ -21,11 +21,11 @@ public final class ClustererWorker: Worker {
             return .stale("samples of policy v\(job.version) for \(job.label), the run is at v\(current)")
         }
         let spec = try work.spec()
-        // Each record is written once: a result redelivered after a partial write completes it.
-        for (question, samples) in zip(job.questions, result.samples) {
-            let record = WeighingStage.record(question, samples, spec: spec, version: job.version, sampler: result.sampler)
-            try state.record(iteration: job.iteration, record)
+        // Each record is written once (HSETNX): a result redelivered after a partial write completes it.
+        let records = zip(job.questions, result.samples).map { question, samples in
+            WeighingStage.record(question, samples, spec: spec, version: job.version, sampler: result.sampler)
         }
+        try state.record(iteration: job.iteration, records)
         return .done
     }
 }

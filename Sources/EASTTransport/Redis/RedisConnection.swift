@@ -39,6 +39,12 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
     /// command the server refused.
     public let connectionLost: Bool
     public var description: String { "Redis \(context): \(reason)" }
+
+    public init(context: String, reason: String, connectionLost: Bool) {
+        self.context = context
+        self.reason = reason
+        self.connectionLost = connectionLost
+    }
 }
 
 /// One Redis connection over hiredis (`redis://`), or over OpenSSL with
@@ -114,6 +120,18 @@ public final class RedisConnection {
             } catch let error as RedisError where error.connectionLost && Date() < deadline {
                 backoff.wait()
             }
+        }
+    }
+
+    /// Runs `body` (idempotent Redis work) again once after a lost
+    /// connection is restored, waiting up to `within` seconds for Redis to
+    /// come back. A write that reached Redis before the connection broke is
+    /// harmless to repeat; without this the first call after a Redis restart
+    /// fails, which requeues the caller's message or stops the coordinator.
+    public func retryingOnceIfLost<T>(within: Double = 30, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as RedisError where error.connectionLost {
+            try reconnect(within: within)
+            return try body()
         }
     }
 
