@@ -45,6 +45,14 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "Address the metrics server listens on (0.0.0.0 in containers).")
     public var metricsAddress = "127.0.0.1"
 
+    /// What `east cluster up` hands on to every process it starts (the
+    /// endpoints and policy store go as environment; names, caches and
+    /// metrics ports are each process's own).
+    public var forwarded: [String] {
+        ["--keep-versions", String(keepVersions), "--retention-grace", String(retentionGrace),
+         "--threads", String(threads), "--heartbeat", String(heartbeat)]
+    }
+
     public func validate() throws {
         guard keepVersions >= 0 else { throw ValidationError("--keep-versions must be 0 (all) or more, not \(keepVersions)") }
         guard retentionGrace >= 0 else { throw ValidationError("--retention-grace must be 0 or more seconds, not \(retentionGrace)") }

@@ -7,7 +7,8 @@ import Foundation
 /// launches evaluator, trainer, clusterer and the samplers (logs in
 /// `--logs`), runs the coordinator with the run options given after `--`
 /// (its output here), and stops every worker when the run ends or on
-/// SIGTERM/SIGINT. The servers must be up (scripts/servers.sh start).
+/// SIGTERM/SIGINT. Retention, heartbeat and thread options given to it go
+/// to every worker and the coordinator. The servers must be up (scripts/servers.sh start).
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Run the cluster on this machine.", subcommands: [Up.self])
@@ -25,14 +26,16 @@ struct ClusterCommand: AsyncParsableCommand {
         var coordinator: [String] = []
 
         func run() async throws {
-            let samplers = samplers, evaluators = evaluators, logs = logs, coordinator = coordinator
+            let samplers = samplers, evaluators = evaluators, logs = logs, coordinator = coordinator, forwarded = workers.forwarded
             try await workers.runService(role: "launcher") { env, stop in
                 let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: env.amqp, redis: env.redis,
                                                policies: env.policies.location, logs: URL(fileURLWithPath: logs))
                 defer { cluster.stop() }
-                try cluster.startWorkers(samplers: samplers, evaluators: evaluators)
+                try cluster.startWorkers(samplers: samplers, evaluators: evaluators,
+                                         arguments: Dictionary(uniqueKeysWithValues: Role.allCases.map { ($0, forwarded) }))
                 say("workers up (logs in \(logs)); watch them with: east status --watch")
-                let process = try cluster.start(.coordinator, name: "coordinator", arguments: coordinator, echo: true)
+                // The coordinator's own options after `--` come last, so they win.
+                let process = try cluster.start(.coordinator, name: "coordinator", arguments: forwarded + coordinator, echo: true)
                 while process.isRunning {
                     if stop.isRequested { process.terminate() }  // it prints what it interrupted
                     Thread.sleep(forTimeInterval: 0.2)

@@ -54,6 +54,23 @@ extension ClusterTests {
         #expect(try state.accuracies().keys.sorted() == [0, 1, 2])
     }
 
+    /// `east cluster up` hands its worker options on: with `--keep-versions
+    /// 1` the trainer and the coordinator of a two-iteration run keep only
+    /// its last version (the workers' default, 2, would keep v1 too).
+    @Test func clusterUpHandsItsRetentionOptionsToTheWorkers() throws {
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        let run = Self.uniqueRun("clusterup")
+        let logs = ClusterHarness.temporaryFolder("clusterup-logs")
+        try cluster.start(executable: "east", name: "up", arguments: [
+            "cluster", "up", "--samplers", "1", "--keep-versions", "1", "--retention-grace", "0", "--logs", logs.path, "--",
+            "--run-id", run, "--iterations", "2", "--seed", "9174"] + ClusterHarness.smallRun)
+        let status = cluster.wait("up", timeout: 600)
+        let trainerLog = (try? String(contentsOf: logs.appendingPathComponent("trainer.log"), encoding: .utf8)) ?? ""
+        try #require(status == 0, "\(cluster.log("up"))\ntrainer: \(trainerLog.suffix(3000))")
+        #expect(try ClusterHarness.state(run).checkpoints().keys.sorted() == [2])
+    }
+
     /// A checkpoint event naming a path, and shards whose manifest is a
     /// path or not the version's, are dead-lettered with a line saying
     /// why; a correct event is evaluated by an evaluator whose cache starts empty.
