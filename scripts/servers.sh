@@ -98,7 +98,7 @@ start() {
             printf 'load_definitions = %s\n' "$D/rabbitmq/definitions.d" >> "$D/rabbitmq/rabbitmq.conf"
         fi
         if [ -n "$TLS" ]; then
-            printf '%s\n' "listeners.tcp = none" "listeners.ssl.default = 127.0.0.1:$AMQP_PORT" \
+            printf '%s\n' "listeners.tcp = none" "listeners.ssl.default = $BIND:$AMQP_PORT" \
                 "ssl_options.cacertfile = $TLS/ca.crt" "ssl_options.certfile = $TLS/server.crt" \
                 "ssl_options.keyfile = $TLS/server.key" "ssl_options.verify = verify_none" \
                 "ssl_options.fail_if_no_peer_cert = false" >> "$D/rabbitmq/rabbitmq.conf"
@@ -118,22 +118,16 @@ start() {
     if [ -z "$AMQP_USER" ]; then
         rabbitmqctl -q -n "$NODE" import_definitions "$PWD/topology/definitions.json" >/dev/null
     fi
+    # The URLs to export: TLS, the bind address, the user and password as set.
+    local host=$BIND amqp=amqp redis=redis query="" amqp_access="guest:guest" vhost="" redis_access=""
     if [ -n "$TLS" ]; then
-        echo "EAST_AMQP_URL=amqps://guest:guest@localhost:$AMQP_PORT/?cafile=$TLS/ca.crt"
-        echo "EAST_REDIS_URL=rediss://localhost:$REDIS_PORT?cafile=$TLS/ca.crt"
-    elif [ -n "$AMQP_USER" ] || [ -n "$REDIS_PASSWORD" ] || [ "$BIND" != 127.0.0.1 ]; then
-        local redis_credentials=""
-        if [ -n "$REDIS_PASSWORD" ]; then redis_credentials="$REDIS_USER:$REDIS_PASSWORD@"; fi
-        if [ -n "$AMQP_USER" ]; then
-            echo "EAST_AMQP_URL=amqp://$AMQP_USER:$AMQP_PASSWORD@$BIND:$AMQP_PORT/east"
-        else
-            echo "EAST_AMQP_URL=amqp://guest:guest@$BIND:$AMQP_PORT/"
-        fi
-        echo "EAST_REDIS_URL=redis://$redis_credentials$BIND:$REDIS_PORT"
-    else
-        echo "EAST_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
-        echo "EAST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+        amqp=amqps redis=rediss query="?cafile=$TLS/ca.crt"
+        if [ "$BIND" = 127.0.0.1 ]; then host=localhost; fi  # the name a loopback certificate carries
     fi
+    if [ -n "$AMQP_USER" ]; then amqp_access="$AMQP_USER:$AMQP_PASSWORD" vhost=east; fi
+    if [ -n "$REDIS_PASSWORD" ]; then redis_access="$REDIS_USER:$REDIS_PASSWORD@"; fi
+    echo "EAST_AMQP_URL=$amqp://$amqp_access@$host:$AMQP_PORT/$vhost$query"
+    echo "EAST_REDIS_URL=$redis://$redis_access$host:$REDIS_PORT$query"
     echo "EAST_AMQP_PROMETHEUS=127.0.0.1:$PROMETHEUS_PORT"
 }
 

@@ -106,7 +106,9 @@ extension ClusterTests {
         try broker.purgeQueue(Topology.trainQueue)
         let redis = try RedisConnection(endpoint: ClusterHarness.redis)
         let store = ClusterHarness.policyStore()
-        var spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 8, seed: 1),
+        // Questions no other test trains on: policies are content-addressed, and
+        // interleavedRunsTrainAsIfAlone's (shared folder) must not be in Redis.
+        var spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 8, seed: 3),
                            test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
         spec.batchSize = 2
         let questions = try spec.train.load()
