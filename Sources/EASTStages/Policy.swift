@@ -89,7 +89,9 @@ public final class Policy: @unchecked Sendable {
     ///   instruct folder's chat template (tokenizer_config.json) is used.
     /// With `lora`, a fresh adapter is attached: training then updates only
     /// the adapter and the base stays frozen.
-    public static func load(from path: URL, version: Int = 0, lora: LoRAConfig? = nil, seed: UInt64 = 1) throws -> Policy {
+    /// `base` stands in for the path in a folder's `base.json` (the policy
+    /// store's copy of the base, on a host that lacks that path).
+    public static func load(from path: URL, version: Int = 0, lora: LoRAConfig? = nil, seed: UInt64 = 1, base: URL? = nil) throws -> Policy {
         let policy: Policy
         let baseFile = path.appendingPathComponent(Self.baseFile)
         if path.pathExtension == "gguf" {
@@ -105,10 +107,11 @@ public final class Policy: @unchecked Sendable {
                   let json = try? JSON.parse(String(decoding: data, as: UTF8.self)) else {
                 throw CheckpointError(file: baseFile, message: "unreadable or not JSON")
             }
-            guard let base = json["base"]?.stringValue else { throw CheckpointError(file: baseFile, message: "needs a \"base\" path") }
-            policy = try load(from: URL(fileURLWithPath: base), version: version)
+            guard let named = json["base"]?.stringValue else { throw CheckpointError(file: baseFile, message: "needs a \"base\" path") }
+            let basePath = base ?? URL(fileURLWithPath: named)
+            policy = try load(from: basePath, version: version)
             policy.model.adapter = try LoRAAdapter.load(from: path, modelConfig: policy.model.config)
-            policy.basePath = URL(fileURLWithPath: base)
+            policy.basePath = basePath
             return policy
         } else {
             let loaded = try Checkpoint.load(from: path)

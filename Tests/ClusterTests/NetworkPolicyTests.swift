@@ -54,6 +54,38 @@ extension ClusterTests {
         #expect(try state.accuracies().keys.sorted() == [0, 1, 2])
     }
 
+    /// A LoRA run whose base (a checkpoint folder) is moved away from its
+    /// path once the coordinator has published v0: samplers, trainer and
+    /// evaluator, each with an empty cache, fetch the base from the store
+    /// (the adapter's manifest names the base's), and the run gives the
+    /// in-process run's results (computed with the base back in place).
+    /// Before, every worker read the path in `base.json` and the trainer
+    /// failed. The retired versions' base stays while a kept save names it.
+    @Test func anAdapterRunFetchesItsBaseFromTheStore() throws {
+        let cluster = try ClusterHarness.cluster()
+        defer { cluster.stop() }
+        let base = ClusterHarness.temporaryFolder("lora-base"), away = ClusterHarness.temporaryFolder("lora-base-away")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: ClusterHarness.backbone), to: base)
+        try cluster.startWorkers(samplers: 1)
+        let run = Self.uniqueRun("lorabase")
+        var settings = ClusterHarness.smallRun
+        settings[settings.firstIndex(of: ClusterHarness.backbone)!] = base.path
+        try cluster.startCoordinator(run: run, settings: settings, extra: ["--lora-rank", "4", "--seed", "9175"])
+        let state = try ClusterHarness.state(run)
+        #expect(try ClusterHarness.waitFor(timeout: 120, poll: 0.02) { try state.checkpoint(version: 0) != nil })
+        try FileManager.default.moveItem(at: base, to: away)
+        let (status, output) = cluster.finishCoordinator(run: run)
+        try #require(status == 0, "\(output)\ntrainer: \(cluster.log("trainer").suffix(3000))\nsampler-1: \(cluster.log("sampler-1").suffix(2000))")
+        #expect(try state.accuracies().keys.sorted() == [0, 1])
+        let redis = try RedisConnection(endpoint: ClusterHarness.redis)
+        let store = ClusterHarness.policyStore()
+        let v1 = try #require(try state.checkpoint(version: 1))
+        let baseManifest = try #require(try store.manifest(v1)?.base)
+        #expect(try RedisBlobStore(redis: redis).exists(baseManifest))
+        try FileManager.default.moveItem(at: away, to: base)
+        try InProcessReference.expectSameResults(state)
+    }
+
     /// `east cluster up` hands its worker options on: with `--keep-versions
     /// 1` the trainer and the coordinator of a two-iteration run keep only
     /// its last version (the workers' default, 2, would keep v1 too).

@@ -149,4 +149,48 @@ import Testing
         // A deleted version is refused by name.
         #expect { try reader.loadPolicy(run: run, version: 0) } throws: { "\($0)".contains("has no policy v0 recorded") }
     }
+
+    /// An adapter's base is stored once for all its versions, stays while a
+    /// kept save names it, and goes with the last one.
+    @Test func anAdaptersBaseGoesWithTheLastSaveNamingIt() throws {
+        let run = Self.uniqueRun("adapterbase")
+        let state = RunState(redis: redis, run: run)
+        // A base folder of its own (a note file makes its manifest unlike any other test's base).
+        let base = ClusterHarness.temporaryFolder("adapter-base")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: ClusterHarness.backbone), to: base)
+        try Data(UUID().uuidString.utf8).write(to: base.appendingPathComponent("note.txt"))
+        defer { try? FileManager.default.removeItem(at: base) }
+        let policy = try Policy.load(from: base, lora: LoRAConfig(rank: 2, alpha: 4), seed: 5)
+        // A short grace, as above (not 0: other suites' sweeps and writes run beside this one).
+        let writer = ClusterHarness.policyStore(retention: .init(keepVersions: 1, grace: 1))
+        var manifests: [String] = []
+        for version in 0...1 {
+            policy.model.adapter!.parameters.pointer[0] += 1
+            manifests.append(try writer.publish(policy, run: run, version: version))
+        }
+        let bases = try manifests.map { try #require(try writer.manifest($0)?.base) }
+        #expect(bases[0] == bases[1])
+        let baseFiles = try #require(try writer.manifest(bases[0])).files
+        #expect(baseFiles.contains { $0.name == "note.txt" })
+        #expect(!(try #require(try writer.manifest(manifests[0]))).files.contains { $0.name == "note.txt" })  // not copied per version
+        let loaded = try ClusterHarness.policyStore().loadPolicy(run: run, version: 1)
+        #expect(loaded.model.adapter!.parameters.array == policy.model.adapter!.parameters.array)
+        #expect(loaded.model.parameters.array == policy.model.parameters.array)
+
+        let blobs = RedisBlobStore(redis: redis)
+        for version in 0...1 { try redis.command(["HSET", "east:run:\(run):accuracy", String(version), "0.5"]) }
+        Thread.sleep(forTimeInterval: 1.1)
+        writer.applyRetention(run: run)  // v0 goes; v1 names the base
+        #expect(try !blobs.exists(manifests[0]))
+        #expect(try blobs.exists(bases[0]))
+        try state.forgetCheckpoints(versions: [1])
+        try writer.retire([manifests[1]])
+        writer.sweep()  // v1 goes, and its base is retired
+        #expect(try !blobs.exists(manifests[1]))
+        Thread.sleep(forTimeInterval: 1.1)
+        writer.sweep()
+        #expect(try !blobs.exists(bases[0]))
+        let note = try #require(baseFiles.first { $0.name == "note.txt" })
+        #expect(try !blobs.exists(note.sha256))
+    }
 }

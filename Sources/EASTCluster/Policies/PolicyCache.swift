@@ -25,7 +25,7 @@ public struct PolicyCache: Sendable {
     }
 
     /// The manifest of a flat folder just saved (`staging`), written into it.
-    func describe(_ staging: URL) throws -> (manifest: PolicyManifest, contents: [(file: PolicyManifest.File, data: Data)]) {
+    func describe(_ staging: URL, base: String? = nil) throws -> (manifest: PolicyManifest, contents: [(file: PolicyManifest.File, data: Data)]) {
         var contents: [(PolicyManifest.File, Data)] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: staging.path).sorted() where !name.hasPrefix(".") && name != Self.manifestFile {
             let url = staging.appendingPathComponent(name)
@@ -36,7 +36,7 @@ public struct PolicyCache: Sendable {
             let data = try Data(contentsOf: url, options: .alwaysMapped)
             contents.append((PolicyManifest.File(name: name, sha256: SHA256.hex(data), size: data.count), data))
         }
-        let manifest = PolicyManifest(files: contents.map(\.0))
+        let manifest = PolicyManifest(files: contents.map(\.0), base: base)
         try AtomicFile.write(manifest.bytes, to: staging.appendingPathComponent(Self.manifestFile))
         return (manifest, contents)
     }

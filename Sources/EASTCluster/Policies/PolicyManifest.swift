@@ -15,8 +15,16 @@ public struct PolicyManifest: Codable, Equatable, Sendable {
 
     /// Sorted by name, so the same folder always gives the same manifest.
     public var files: [File]
+    /// For a LoRA adapter's save: the manifest of its frozen base (the GGUF
+    /// file or checkpoint folder, stored once as a folder of its own), so a
+    /// host without the base at `base.json`'s path fetches it too. Absent
+    /// (and so not in the digest) for full checkpoints.
+    public var base: String?
 
-    public init(files: [File]) { self.files = files.sorted { $0.name < $1.name } }
+    public init(files: [File], base: String? = nil) {
+        self.files = files.sorted { $0.name < $1.name }
+        self.base = base
+    }
 
     /// The canonical bytes (keys sorted, compact), whose SHA-256 is the digest.
     public var bytes: Data { try! JSONCoding.encode(self) }
@@ -27,6 +35,9 @@ public struct PolicyManifest: Codable, Equatable, Sendable {
     /// would leave the folder (a manifest only names files inside it).
     public static func decode(_ data: Data, digest: String) throws -> PolicyManifest {
         let manifest = try JSONCoding.decode(PolicyManifest.self, from: data, what: "policy manifest \(digest)")
+        if let base = manifest.base, !SHA256.isDigest(base) {
+            throw PolicyStoreError("policy manifest \(digest) names an invalid base manifest \(base)")
+        }
         for file in manifest.files {
             guard !file.name.isEmpty, !file.name.contains("/"), !file.name.hasPrefix("."), SHA256.isDigest(file.sha256), file.size >= 0 else {
                 throw PolicyStoreError("policy manifest \(digest) names an invalid file \(file.name) (\(file.sha256), \(file.size) bytes)")

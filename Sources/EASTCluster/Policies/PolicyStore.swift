@@ -79,6 +79,8 @@ public final class PolicyStore {
     private var connection: RedisConnection?
     /// Manifests never change: each is fetched once.
     private var manifests: [String: PolicyManifest] = [:]
+    /// The manifest of each adapter base this store has saved (path -> digest).
+    private var bases: [URL: String] = [:]
     /// Saves whose blobs wait for deletion (retired, not yet past the grace or still shared).
     static let retiredKey = "east:blobs:retired"
 
@@ -117,7 +119,7 @@ public final class PolicyStore {
         let state = RunState(redis: try redis, run: run)
         if let recorded = try state.checkpoint(version: version), try blobs.exists(recorded) { return recorded }
         let clock = Date()
-        let digest = try save { try policy.save(to: $0) }
+        let digest = try save(base: try storeBase(of: policy)) { try policy.save(to: $0) }
         let recorded = try state.recordCheckpoint(version: version, manifest: digest)
         log(String(format: "stored policy v%d of run %@ as manifest %@ in %@ (%.3f s)", version, run, recorded, try blobs.name, Date().timeIntervalSince(clock)))
         applyRetention(run: run)
@@ -133,10 +135,48 @@ public final class PolicyStore {
         if let named, named != recorded {
             throw MessageError("the message names manifest \(named) for policy v\(version) of run \(run), whose manifest is \(recorded): refused", run: run)
         }
-        let folder = try refusing(run) { try cache.materialize(recorded, from: try blobs, log: log) }
-        let policy = try Policy.load(from: folder, version: version)
+        let policy = try refusing(run) { try load(recorded, version: version).policy }
         pruneCache()
         return policy
+    }
+
+    /// A saved folder from the cache (fetched when missing) loaded as a
+    /// policy; an adapter's base comes from the store too, not from the path
+    /// in its `base.json`, which only the saving host may have.
+    private func load(_ digest: String, version: Int) throws -> (policy: Policy, folder: URL) {
+        let folder = try cache.materialize(digest, from: try blobs, log: log)
+        var base: URL?
+        if let baseDigest = try manifest(digest)?.base {
+            let baseFolder = try cache.materialize(baseDigest, from: try blobs, log: log)
+            let files = try manifest(baseDigest)?.files ?? []
+            // A GGUF base is one file; a checkpoint base is the folder.
+            base = files.count == 1 && files[0].name.hasSuffix(".gguf") ? baseFolder.appendingPathComponent(files[0].name) : baseFolder
+        }
+        return (try Policy.load(from: folder, version: version, base: base), folder)
+    }
+
+    /// Stores the frozen base of an adapter policy once, as a folder of its
+    /// own (the GGUF file, or the checkpoint folder's files); its manifest
+    /// digest, or nil for a policy without an adapter.
+    func storeBase(of policy: Policy) throws -> String? {
+        guard policy.model.adapter != nil, let path = policy.basePath?.standardizedFileURL else { return nil }
+        if let known = bases[path] { return known }
+        let digest = try save { staging in
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isFolder) else {
+                throw PolicyStoreError("the adapter's base \(path.path) does not exist")
+            }
+            let files = isFolder.boolValue
+                ? try FileManager.default.contentsOfDirectory(at: path, includingPropertiesForKeys: nil).filter { !$0.lastPathComponent.hasPrefix(".") }
+                : [path]
+            for file in files {
+                let target = staging.appendingPathComponent(file.lastPathComponent)
+                // A hard link costs no copy of a large GGUF; another file system needs one.
+                do { try FileManager.default.linkItem(at: file, to: target) } catch { try FileManager.default.copyItem(at: file, to: target) }
+            }
+        }
+        bases[path] = digest
+        return digest
     }
 
     /// What the store cannot give (missing, not verifying) is a bad message:
@@ -152,7 +192,7 @@ public final class PolicyStore {
     public func saveTrainer(_ session: TrainingSession, position: RunState.TrainerPosition, run: String) throws {
         let state = RunState(redis: try redis, run: run)
         let previous = try state.trainerState()?.manifest
-        let digest = try save { folder in
+        let digest = try save(base: try storeBase(of: session.policy)) { folder in
             try session.policy.save(to: folder)
             try Checkpoint.saveOptimizer(session.trainer.optimizer, to: folder)
         }
@@ -166,10 +206,11 @@ public final class PolicyStore {
         try RunState(redis: try redis, run: run).trainerState()
     }
 
-    /// The folder of the run's resume point (model and optimizer), fetched when this cache lacks it.
-    public func trainerFolder(run: String) throws -> URL {
+    /// The run's resume point: its policy (as `version`) and the folder
+    /// holding the optimizer, fetched when this cache lacks them.
+    public func trainerPolicy(run: String, version: Int) throws -> (policy: Policy, folder: URL) {
         guard let saved = try trainerState(run: run) else { throw MessageError("run \(run) has no trainer state in Redis", run: run) }
-        return try refusing(run) { try cache.materialize(saved.manifest, from: try blobs, log: log) }
+        return try refusing(run) { try load(saved.manifest, version: version) }
     }
 
     /// A finished run needs no resume point, and only its kept versions.
@@ -192,11 +233,11 @@ public final class PolicyStore {
     /// manifest as blobs, confirms them all (storing again any that a
     /// concurrent deletion took), and moves the folder into the cache: the
     /// manifest digest, ready to be recorded.
-    func save(_ write: (URL) throws -> Void) throws -> String {
+    func save(base: String? = nil, _ write: (URL) throws -> Void) throws -> String {
         let staging = try cache.stagingFolder()
         do {
             try write(staging)
-            let (manifest, contents) = try cache.describe(staging)
+            let (manifest, contents) = try cache.describe(staging, base: base)
             let digest = manifest.digest
             let store = try blobs
             var pending = contents.map(\.data) + [manifest.bytes]
@@ -258,15 +299,28 @@ public final class PolicyStore {
             guard !retired.isEmpty else { return }
             let live = try RunState.recordedManifests(redis)
             var needed = live
-            for digest in live { needed.formUnion(try manifest(digest)?.files.map(\.sha256) ?? []) }
+            for digest in live {
+                guard let saved = try manifest(digest) else { continue }
+                needed.formUnion(saved.files.map(\.sha256))
+                if let base = saved.base {  // an adapter's base stays while any kept save names it
+                    needed.insert(base)
+                    needed.formUnion(try manifest(base)?.files.map(\.sha256) ?? [])
+                }
+            }
             let store = try blobs
             for digest in retired {
                 var gone = true
-                if !live.contains(digest), let manifest = try manifest(digest) {
+                if live.contains(digest) {
+                    // recorded again (another run's identical save): no longer retired
+                } else if needed.contains(digest) {
+                    gone = false  // a base a kept save still names: retired until none does
+                } else if let manifest = try manifest(digest) {
                     for file in manifest.files where !needed.contains(file.sha256) {
                         gone = try store.delete(file.sha256, grace: settings.retention.grace) && gone
                     }
                     if gone { gone = try store.delete(digest, grace: settings.retention.grace) }
+                    // Its base goes with the last save naming it (a later sweep checks).
+                    if gone, let base = manifest.base { try retire([base]) }
                 }
                 if gone {
                     try redis.command(["ZREM", Self.retiredKey, digest])

@@ -143,8 +143,8 @@ public final class TrainerWorker: Worker {
         var policy = start
         var optimizer: AdamW?
         if let p = runs[run]?.position, p.iteration == batch.iteration {
-            let dir = try policies.trainerFolder(run: run)
-            policy = try Policy.load(from: dir, version: batch.version)
+            let (saved, dir) = try policies.trainerPolicy(run: run, version: batch.version)
+            policy = saved
             let adam = policy.model.adapter.map { AdamW(entries: $0.layout.entries, count: $0.parameterCount) }
                 ?? AdamW(layout: policy.model.layout)
             try Checkpoint.loadOptimizer(into: adam, from: dir)
@@ -161,7 +161,7 @@ public final class TrainerWorker: Worker {
     private func publishPolicy(_ batch: TrainBatch, _ work: Work, session: TrainingSession?) throws {
         let run = work.run
         let version = batch.version + 1
-        let policy = try session?.policy ?? Policy.load(from: policies.trainerFolder(run: run), version: version)
+        let policy = try session?.policy ?? policies.trainerPolicy(run: run, version: version).policy
         policy.version = version
         let manifest = try policies.publish(policy, run: run, version: version)
         try work.publish(CheckpointReady(version: version, manifest: manifest), exchange: Topology.eventsExchange, routingKey: "checkpoint.ready")
