@@ -131,4 +131,12 @@ long east_draw(const float *p, long n, float tau, float u);
 /// `gate`. Works on any CPU.
 void east_swiglu(float *h, const float *gate, const float *up, long n);
 
+/// A spin-wait hint (x86 `pause`): a waiting thread yields the core's
+/// pipeline to its sibling and saves power. For `WorkerPool`'s spinning.
+static inline void east_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 #endif

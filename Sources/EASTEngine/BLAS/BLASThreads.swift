@@ -1,5 +1,4 @@
 import COpenBLAS
-import Dispatch
 
 /// OpenBLAS thread control. Several workers on one machine (two samplers, a
 /// trainer) should each use one thread rather than all fight for every core.
@@ -16,14 +15,15 @@ public enum BLASThreads {
     /// over up to `limit` of `current` threads (item i on thread i mod the
     /// thread count; `thread` indexes per-thread scratch), or all on the
     /// calling thread when one thread is set. For the decode step's own
-    /// parallel loops, so they follow the same thread setting as BLAS.
+    /// parallel loops, so they follow the same thread setting as BLAS; on
+    /// `WorkerPool`'s threads, which stay awake between loops.
     public static func shareOut(_ count: Int, limit: Int = .max, _ body: @Sendable (_ item: Int, _ thread: Int) -> Void) {
         let threads = max(1, min(current, count, limit))
         if threads == 1 {
             for item in 0..<count { body(item, 0) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+        WorkerPool.shared.run(threads) { thread in
             for item in stride(from: thread, to: count, by: threads) { body(item, thread) }
         }
     }
