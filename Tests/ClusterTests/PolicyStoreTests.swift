@@ -29,12 +29,32 @@ import Testing
             #expect(try redis.command(["STRLEN", "\(RedisBlobStore.key(digest)):\(i)"]).integer ?? 0 <= RedisBlobStore.chunkSize)
         }
         #expect(try blobs.get(digest) == data)
+        for i in 0..<3 { #expect(try redis.command(["PTTL", "\(RedisBlobStore.key(digest)):\(i)"]).integer == -1) }  // kept for good
         #expect(try blobs.put(data) == digest)  // a second put stores nothing new
         #expect(try blobs.get(SHA256.hex("never stored")) == nil)
         #expect(try blobs.delete(digest, grace: 0))
         #expect(try !blobs.exists(digest))
         #expect(try redis.command(["EXISTS", "\(RedisBlobStore.key(digest)):0"]).integer == 0)
         #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")  // FIPS 180-2's example
+    }
+
+    /// A writer that dies between its chunks and its blob's hash leaves
+    /// chunks that expire (an hour), and no blob: nothing is left for good.
+    @Test func aWriterDyingMidBlobLeavesOnlyExpiringChunks() throws {
+        let blobs = RedisBlobStore(redis: redis)
+        let data = Self.randomData(RedisBlobStore.chunkSize + 5)
+        let digest = SHA256.hex(data), key = RedisBlobStore.key(digest)
+        #expect(try blobs.writeChunks(data, key: key, digest: digest) == 2)  // ... and the writer dies here
+        #expect(try !blobs.exists(digest))
+        #expect(try blobs.get(digest) == nil)
+        for i in 0..<2 {
+            let left = try #require(try redis.command(["PTTL", "\(key):\(i)"]).integer)
+            #expect(left > 0 && left <= RedisBlobStore.unfinishedChunkMilliseconds)
+        }
+        #expect(try blobs.put(data) == digest)  // a later writer finishes it
+        #expect(try blobs.get(digest) == data)
+        #expect(try redis.command(["PTTL", "\(key):1"]).integer == -1)
+        #expect(try blobs.delete(digest, grace: 0))
     }
 
     /// A policy version published by one worker and loaded by another with

@@ -72,18 +72,33 @@ public final class RedisBlobStore: BlobStore {
             let key = Self.key(digest)
             let replies = try redis.pipeline([Self.markUsed([digest]), ["EXISTS", key]])
             if replies[1].integer == 1 { return digest }
-            let chunks = stride(from: 0, to: data.count, by: Self.chunkSize).map { $0..<min($0 + Self.chunkSize, data.count) }
-            for group in stride(from: 0, to: chunks.count, by: Self.chunksPerRoundTrip) {
-                let commands = chunks[group..<min(group + Self.chunksPerRoundTrip, chunks.count)].enumerated().map { offset, range in
-                    [Array("SET".utf8), Array("\(key):\(group + offset)".utf8), Array(data[range])]
-                }
-                for case let .error(message) in try redis.pipeline(bytes: commands) {
-                    throw PolicyStoreError("cannot store blob \(digest) in \(name): \(message)")
-                }
+            let chunks = try writeChunks(data, key: key, digest: digest)
+            // The blob exists once its hash does; its chunks then stop expiring.
+            for case let .error(message) in try redis.pipeline([["HSET", key, "size", String(data.count), "chunks", String(chunks)]]
+                                                                + (0..<chunks).map { ["PERSIST", "\(key):\($0)"] }) {
+                throw PolicyStoreError("cannot store blob \(digest) in \(name): \(message)")
             }
-            try redis.command(["HSET", key, "size", String(data.count), "chunks", String(chunks.count)])
             return digest
         }
+    }
+
+    /// A chunk expires after this many milliseconds unless its blob is
+    /// finished: a writer that dies mid-blob leaves nothing for good.
+    static let unfinishedChunkMilliseconds = 3_600_000
+
+    /// Writes the chunks (expiring); their count.
+    func writeChunks(_ data: Data, key: String, digest: String) throws -> Int {
+        let chunks = stride(from: 0, to: data.count, by: Self.chunkSize).map { $0..<min($0 + Self.chunkSize, data.count) }
+        for group in stride(from: 0, to: chunks.count, by: Self.chunksPerRoundTrip) {
+            let commands = chunks[group..<min(group + Self.chunksPerRoundTrip, chunks.count)].enumerated().map { offset, range in
+                [Array("SET".utf8), Array("\(key):\(group + offset)".utf8), Array(data[range]),
+                 Array("PX".utf8), Array(String(Self.unfinishedChunkMilliseconds).utf8)]
+            }
+            for case let .error(message) in try redis.pipeline(bytes: commands) {
+                throw PolicyStoreError("cannot store blob \(digest) in \(name): \(message)")
+            }
+        }
+        return chunks.count
     }
 
     public func confirm(_ digests: [String]) throws -> [String] {
