@@ -31,7 +31,9 @@ if [[ ! -f "$venv/.peers-ready" ]]; then
 fi
 
 [[ -s "$model" ]] || bash "$root/scripts/fetch-smollm2.sh"
-if [[ ! -x "$east" ]]; then
+# Always (incremental: seconds when up to date), unless EAST names a binary:
+# an old build left in .build/release would be measured for the tree's.
+if [[ -z "${EAST:-}" ]]; then
     (cd "$root" && swift build -c release --product east)
 fi
 
