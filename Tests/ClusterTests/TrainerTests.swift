@@ -184,8 +184,9 @@ final class HoldingWorker: Worker {
         return .deferred
     }
 
-    func abandon(_ client: AMQPClient) throws {
+    func abandon(_ client: AMQPClient) throws -> [AMQPDelivery] {
+        defer { held.removeAll() }
         for d in held { try client.nack(d, requeue: true) }
-        held.removeAll()
+        return held
     }
 }

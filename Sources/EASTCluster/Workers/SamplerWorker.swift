@@ -158,12 +158,13 @@ public final class SamplerWorker: Worker {
     }
 
     /// After a failure: every job in hand goes back to the queue.
-    public func abandon(_ client: AMQPClient) throws {
+    public func abandon(_ client: AMQPClient) throws -> [AMQPDelivery] {
         batch?.batch.cancel()
         let deliveries = held.map(\.delivery)
         held.removeAll()
         decoding.removeAll()
         for d in deliveries { try client.nack(d, requeue: true) }
+        return deliveries
     }
 
     private func load(run: String, version: Int) throws -> (run: String, version: Int, batch: SamplingBatch) {

@@ -52,9 +52,11 @@ public final class TrainerWorker: Worker {
 
     /// A failed step leaves the in-memory sessions ahead of their saves: drop
     /// them and return the unsaved batches, so training resumes from the saves.
-    public func abandon(_ client: AMQPClient) throws {
-        for d in runs.values.flatMap(\.pending) { try client.nack(d, requeue: true) }
+    public func abandon(_ client: AMQPClient) throws -> [AMQPDelivery] {
+        let pending = runs.values.flatMap(\.pending).sorted { $0.deliveryTag < $1.deliveryTag }  // as they came
+        for d in pending { try client.nack(d, requeue: true) }
         runs.removeAll()
+        return pending
     }
 
     public func handle(_ batch: TrainBatch, _ work: Work) throws -> Disposition {

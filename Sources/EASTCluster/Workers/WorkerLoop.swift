@@ -41,8 +41,10 @@ public protocol Worker: AnyObject {
     func handle(_ message: Message, _ work: Work) throws -> Disposition
     /// After a failure: give back what was deferred (in the order it
     /// arrived; not the failed message, which the loop returns right after)
-    /// and forget in-memory progress, so the redelivery starts from saved state.
-    func abandon(_ client: AMQPClient) throws
+    /// and forget in-memory progress, so the redelivery starts from saved
+    /// state. What it gave back.
+    @discardableResult
+    func abandon(_ client: AMQPClient) throws -> [AMQPDelivery]
     /// Whether the order of its queue matters (the trainer's batches): after
     /// a failure the loop then also returns the messages the broker sent
     /// ahead, so all come back in their first order. (Each return spends a
@@ -67,7 +69,7 @@ public protocol Worker: AnyObject {
 extension Worker {
     public var prefetch: Int { 1 }
     public var keepsOrder: Bool { false }
-    public func abandon(_ client: AMQPClient) throws {}
+    public func abandon(_ client: AMQPClient) throws -> [AMQPDelivery] { [] }
     public var stopNote: String? { nil }
     public var canTake: Bool { true }
     public var countsUtilisation: Bool { true }
@@ -98,6 +100,25 @@ final class SpecCache {
 /// dead-letters it after a few tries. Either way the run's failure counts in
 /// Redis go up, which is how a coordinator notices a run that cannot progress.
 public enum WorkerLoop {
+    /// For a worker whose queue order matters, after a failure returned
+    /// `returned`: the deliveries the broker had sent ahead of them (prefetch)
+    /// go back too, after them, so all come back in their first order. They
+    /// are the ones that arrive before the first of `returned` comes back
+    /// (the channel keeps the broker's order); that one stays first in line.
+    /// (Each return spends a try, which is why other workers keep theirs.)
+    static func returnSentAhead(_ client: AMQPClient, after returned: [AMQPDelivery]) throws {
+        guard !returned.isEmpty else { return }
+        let bodies = Set(returned.map(\.body))
+        let deadline = Date().addingTimeInterval(5)
+        while let next = client.next(timeout: max(0, deadline.timeIntervalSinceNow)) {
+            if bodies.contains(next.body) {
+                client.putBack(next)
+                return
+            }
+            try client.nack(next, requeue: true)
+        }
+    }
+
     public static func run<W: Worker>(_ worker: W, environment env: WorkerEnvironment, stop: StopFlag) throws {
         let client = try env.connectBroker(prefetch: worker.prefetch)
         defer { client.close() }
@@ -178,12 +199,9 @@ public enum WorkerLoop {
                 // The deferred messages go back first: they arrived before this
                 // one, and the broker redelivers returns in the order it got
                 // them, so the trainer's batches come back in training order.
-                try worker.abandon(client)
+                let returned = try worker.abandon(client) + (last ? [] : [delivery])
                 try client.nack(delivery, requeue: !last)
-                if worker.keepsOrder {
-                    // The broker sent some ahead (prefetch): they go back after, to keep the queue's order.
-                    while let ahead = client.next(timeout: 0) { try client.nack(ahead, requeue: true) }
-                }
+                if worker.keepsOrder { try returnSentAhead(client, after: returned) }
                 (last ? env.metrics.deadLettered : env.metrics.requeued).increment()
                 if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: last) }
             }

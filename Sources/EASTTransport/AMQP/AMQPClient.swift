@@ -188,6 +188,14 @@ public final class AMQPClient: @unchecked Sendable {
         return deliveries.isEmpty ? nil : deliveries.removeFirst()
     }
 
+    /// Puts a delivery taken with `next` back first in line.
+    public func putBack(_ delivery: AMQPDelivery) {
+        condition.lock()
+        defer { condition.unlock() }
+        deliveries.insert(delivery, at: 0)
+        condition.broadcast()
+    }
+
     public func ack(_ delivery: AMQPDelivery) throws {
         try perform(retry: false) { try $0.ack(delivery) }
     }
