@@ -73,11 +73,12 @@ public final class RedisBlobStore: BlobStore {
             let replies = try redis.pipeline([Self.markUsed([digest]), ["EXISTS", key]])
             if replies[1].integer == 1 { return digest }
             let chunks = try writeChunks(data, key: key, digest: digest)
-            // The blob exists once its hash does; its chunks then stop expiring.
-            for case let .error(message) in try redis.pipeline([["HSET", key, "size", String(data.count), "chunks", String(chunks)]]
-                                                                + (0..<chunks).map { ["PERSIST", "\(key):\($0)"] }) {
-                throw PolicyStoreError("cannot store blob \(digest) in \(name): \(message)")
+            // Every chunk stops expiring, then the hash makes the blob exist.
+            let persisted = try redis.pipeline((0..<chunks).flatMap { [["PERSIST", "\(key):\($0)"], ["EXISTS", "\(key):\($0)"]] })
+            for (i, reply) in persisted.enumerated() where i % 2 == 1 && reply.integer != 1 {
+                throw PolicyStoreError("cannot store blob \(digest) in \(name): chunk \(i / 2) vanished before the blob was finished")
             }
+            try redis.command(["HSET", key, "size", String(data.count), "chunks", String(chunks)])
             return digest
         }
     }
@@ -91,8 +92,9 @@ public final class RedisBlobStore: BlobStore {
         let chunks = stride(from: 0, to: data.count, by: Self.chunkSize).map { $0..<min($0 + Self.chunkSize, data.count) }
         for group in stride(from: 0, to: chunks.count, by: Self.chunksPerRoundTrip) {
             let commands = chunks[group..<min(group + Self.chunksPerRoundTrip, chunks.count)].enumerated().map { offset, range in
+                // NX: a chunk already there (another writer's, the same bytes) keeps its state.
                 [Array("SET".utf8), Array("\(key):\(group + offset)".utf8), Array(data[range]),
-                 Array("PX".utf8), Array(String(Self.unfinishedChunkMilliseconds).utf8)]
+                 Array("NX".utf8), Array("PX".utf8), Array(String(Self.unfinishedChunkMilliseconds).utf8)]
             }
             for case let .error(message) in try redis.pipeline(bytes: commands) {
                 throw PolicyStoreError("cannot store blob \(digest) in \(name): \(message)")

@@ -160,7 +160,8 @@ public final class PolicyStore {
     /// digest, or nil for a policy without an adapter.
     func storeBase(of policy: Policy) throws -> String? {
         guard policy.model.adapter != nil, let path = policy.basePath?.standardizedFileURL else { return nil }
-        if let known = bases[path] { return known }
+        // Known: marked used now (against a concurrent sweep) and still there.
+        if let known = bases[path], try blobs.confirm([known]).isEmpty { return known }
         let digest = try save { staging in
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isFolder) else {
@@ -315,12 +316,13 @@ public final class PolicyStore {
                 } else if needed.contains(digest) {
                     gone = false  // a base a kept save still names: retired until none does
                 } else if let manifest = try manifest(digest) {
+                    // Its base goes with the last save naming it (a later sweep checks);
+                    // retired first, so that no crash between can leave it behind.
+                    if let base = manifest.base { try retire([base]) }
                     for file in manifest.files where !needed.contains(file.sha256) {
                         gone = try store.delete(file.sha256, grace: settings.retention.grace) && gone
                     }
                     if gone { gone = try store.delete(digest, grace: settings.retention.grace) }
-                    // Its base goes with the last save naming it (a later sweep checks).
-                    if gone, let base = manifest.base { try retire([base]) }
                 }
                 if gone {
                     try redis.command(["ZREM", Self.retiredKey, digest])

@@ -65,6 +65,12 @@ public final class TrainerWorker: Worker {
             throw MessageError("batch \(batch.index) of iteration \(batch.iteration) holds examples that are not \(spec.loss.rawValue)")
         }
         let run = work.run
+        // After a reconnect the broker has requeued every unsaved batch (acks
+        // of the old connection's tags do nothing): start again from the saves.
+        if runs.values.contains(where: { $0.pending.contains { $0.generation != work.delivery.generation } }) {
+            env.log("the broker connection was renewed: unsaved batches come again, training resumes from the last saves")
+            runs.removeAll()
+        }
         if runs[run] == nil { runs[run] = RunTraining(position: try policies.trainerState(run: run)?.position) }
         // Already in the saved model (a redelivery after a restart): skip it.
         if let p = runs[run]!.position, (batch.iteration, batch.index) <= (p.iteration, p.batch) {
@@ -99,7 +105,7 @@ public final class TrainerWorker: Worker {
                 try save(run, session: current, work)
             } else if pendingCount >= checkpointEvery {
                 // The broker sends no more until some are acked: save every run holding some.
-                try saveAll(work)
+                try saveAll(work, last: run)
             }
         } catch {
             // The loop returns this batch itself, after `abandon` returns the earlier ones.
@@ -131,9 +137,11 @@ public final class TrainerWorker: Worker {
         }
     }
 
-    private func saveAll(_ work: Work) throws {
-        for (run, training) in runs where !training.pending.isEmpty {
-            if let session = training.session?.session { try save(run, session: session, work) }
+    /// `current`'s run last: once its save acks the batch in hand, nothing
+    /// may fail and have the loop nack that batch again.
+    private func saveAll(_ work: Work, last current: String) throws {
+        for run in runs.keys.filter({ $0 != current }) + [current] where !(runs[run]?.pending.isEmpty ?? true) {
+            if let session = runs[run]!.session?.session { try save(run, session: session, work) }
         }
     }
 

@@ -106,17 +106,22 @@ public enum WorkerLoop {
     /// are the ones that arrive before the first of `returned` comes back
     /// (the channel keeps the broker's order); that one stays first in line.
     /// (Each return spends a try, which is why other workers keep theirs.)
-    static func returnSentAhead(_ client: AMQPClient, after returned: [AMQPDelivery]) throws {
-        guard !returned.isEmpty else { return }
+    /// Those on their last try the broker dead-letters: they are returned
+    /// (their runs must count them, or would wait for them).
+    static func returnSentAhead(_ client: AMQPClient, after returned: [AMQPDelivery]) throws -> [AMQPDelivery] {
+        guard !returned.isEmpty else { return [] }
         let bodies = Set(returned.map(\.body))
         let deadline = Date().addingTimeInterval(5)
+        var lost: [AMQPDelivery] = []
         while let next = client.next(timeout: max(0, deadline.timeIntervalSinceNow)) {
             if bodies.contains(next.body) {
                 client.putBack(next)
-                return
+                break
             }
             try client.nack(next, requeue: true)
+            if next.deliveryCount >= Int(Topology.deliveryLimit) { lost.append(next) }
         }
+        return lost
     }
 
     public static func run<W: Worker>(_ worker: W, environment env: WorkerEnvironment, stop: StopFlag) throws {
@@ -201,7 +206,14 @@ public enum WorkerLoop {
                 // them, so the trainer's batches come back in training order.
                 let returned = try worker.abandon(client) + (last ? [] : [delivery])
                 try client.nack(delivery, requeue: !last)
-                if worker.keepsOrder { try returnSentAhead(client, after: returned) }
+                if worker.keepsOrder {
+                    for gone in try returnSentAhead(client, after: returned) {
+                        let failed = (try? Envelope<W.Message>(bytes: gone.body, expecting: W.Message.type))?.run
+                        env.log("a message sent ahead was dead-lettered by the broker when returned (its last try)")
+                        env.metrics.deadLettered.increment()
+                        if let failed { try? RunState(redis: redis, run: failed).recordFailure(worker: env.name, reason: "returned on its last try after \(error)", deadLettered: true) }
+                    }
+                }
                 (last ? env.metrics.deadLettered : env.metrics.requeued).increment()
                 if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: last) }
             }

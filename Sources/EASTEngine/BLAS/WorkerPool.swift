@@ -21,15 +21,15 @@ final class WorkerPool: @unchecked Sendable {
     /// parts, its norms, attention at batch 1, token choice, take less).
     static let spinBudget: UInt64 = 200_000  // ns
 
-    /// Bumped (releasing) once a job is in place; workers wait for a change.
+    /// The job's serial number times 256 plus its number of parts, bumped
+    /// (releasing) once the job is in place; workers wait for a change. A
+    /// worker without a part (index >= parts) touches nothing else.
     private let generation = Atomic<Int>(0)
-    /// Workers that have not yet finished the current job (every worker
-    /// answers every job, those without a part too: none can then still be
-    /// looking at a job when the next one is put in place).
+    /// Parts on workers not yet finished.
     private let remaining = Atomic<Int>(0)
     /// The current job: part index -> work; parts 1... go to the workers.
     private var job: ((Int) -> Void)?
-    private var parts = 0
+    static let maxParts = 255
     /// Parked workers wait here; `parked` counts them.
     private let condition = NSCondition()
     private var parked = 0
@@ -40,6 +40,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Runs `body(part)` for every part in 0..<count, part 0 on the calling
     /// thread, the others on the pool's workers; returns when all are done.
     func run(_ count: Int, _ body: (Int) -> Void) {
+        precondition(count <= Self.maxParts, "WorkerPool: \(count) parts")
         guard count > 1 else {
             if count == 1 { body(0) }
             return
@@ -54,9 +55,9 @@ final class WorkerPool: @unchecked Sendable {
         grow(to: count - 1)
         withoutActuallyEscaping(body) { body in
             job = body
-            parts = count
-            remaining.store(workers, ordering: .relaxed)
-            generation.add(1, ordering: .releasing)
+            remaining.store(count - 1, ordering: .relaxed)
+            let serial = generation.load(ordering: .relaxed) >> 8 + 1
+            generation.store(serial << 8 | count, ordering: .releasing)
             condition.lock()
             if parked > 0 { condition.broadcast() }
             condition.unlock()
@@ -106,8 +107,10 @@ final class WorkerPool: @unchecked Sendable {
             }
             seen = current
             // A job has fewer parts than there are workers when a caller asked for fewer threads.
-            if index < parts, let job { job(index) }
-            remaining.subtract(1, ordering: .releasing)
+            if index < current & 0xFF {
+                job!(index)
+                remaining.subtract(1, ordering: .releasing)
+            }
         }
     }
 }
