@@ -2,7 +2,7 @@
 import EASTCore
 import EASTEngine
 import EASTStages
-import EASTTransport
+@testable import EASTTransport
 import Foundation
 import Testing
 
@@ -146,6 +146,47 @@ extension ClusterTests {
         cluster.stop()
         // The shuffled run's rest and the new versions' events (no evaluator here): no later test must get them.
         for queue in [Topology.trainQueue, Topology.checkpointQueue, Topology.deadLetterQueue] { try broker.purgeQueue(queue) }
+    }
+
+    /// After a broker reconnect the broker has requeued the trainer's
+    /// unsaved batches, and their copies arrive on the new connection: the
+    /// trainer steps them again from its save and holds them (acks of the
+    /// old connection's tags do nothing). Acking them as duplicates of the
+    /// old ones, as before, lost them to any later failure. (The trainer's
+    /// handler driven directly, so the renewed connection is exact.)
+    @Test func aRenewedConnectionRestartsTheTrainerFromItsSaves() throws {
+        let redis = try RedisConnection(endpoint: ClusterHarness.redis)
+        let store = ClusterHarness.policyStore()
+        var spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 8, seed: 4),
+                           test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
+        spec.batchSize = 2
+        let questions = try spec.train.load()
+        let items = questions.map { q in TrainingItem(question: q.id, example: .sft(questionID: q.id, response: "#### \(q.gold)", weight: 1)) }
+        let batches = TrainingSession.batches(items, size: 2, epochs: 1, seed: 1)
+        let run = Self.uniqueRun("renewed")
+        try RunState(redis: redis, run: run).start(spec: spec, questions: questions.count, test: [])
+        try store.publish(try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone)), run: run, version: 0)
+        let env = WorkerEnvironment(name: "renewed-test", role: "trainer", amqp: ClusterHarness.amqp, redis: ClusterHarness.redis,
+                                    policies: .init(cache: ClusterHarness.temporaryFolder("renewed-cache")), log: { _ in })
+        let client = try env.connectBroker(prefetch: 1)
+        defer { client.close() }
+        let trainer = TrainerWorker(environment: env, checkpointEvery: 8)
+        let specs = SpecCache()
+        func handle(_ index: Int, generation: Int) throws -> Bool {  // whether the trainer holds it (deferred)
+            let delivery = AMQPDelivery(body: [], deliveryTag: UInt64(10 * generation + index), redelivered: generation > 1,
+                                        exchange: Topology.jobsExchange, routingKey: "train", generation: generation)
+            let work = Work(run: run, delivery: delivery, client: client, redis: redis, environment: env, specs: specs)
+            let batch = TrainBatch(iteration: 1, version: 0, index: index, count: batches.count, items: batches[index])
+            if case .deferred = try trainer.handle(batch, work) { return true }
+            return false
+        }
+        #expect(try handle(0, generation: 1) && handle(1, generation: 1))
+        #expect(trainer.stopNote == "2 unsaved batch(es) returned to the queue")
+        // The connection is renewed; the broker sends batch 0 again.
+        #expect(try handle(0, generation: 2), "acked as a copy: lost if the trainer then fails")
+        #expect(trainer.stopNote == "1 unsaved batch(es) returned to the queue")
+        #expect(try handle(1, generation: 2))
+        #expect(try RunState(redis: redis, run: run).losses().count == 2)
     }
 
     static let anItem = TrainingItem(question: "q", example: .sft(questionID: "q", response: "#### 1", weight: 1))
