@@ -94,15 +94,9 @@ public final class RunState {
 
     // MARK: Per-question records and per-iteration reports
 
-    /// Records a question's record once: a second write (a redelivered job,
-    /// a duplicate sample) is ignored. Returns whether this call wrote it.
-    @discardableResult
-    public func record(iteration: Int, _ record: QuestionRecord) throws -> Bool {
-        try command(["HSETNX", key("records:\(iteration)"), record.questionID, try JSONCoding.string(record)]).integer == 1
-    }
-
-    /// Records several questions in one round trip, each only if it has no
-    /// record yet; whether each was new.
+    /// Records each question's record once, in one round trip: a second
+    /// write (a redelivered result, a duplicate sample) is ignored. Whether
+    /// each was new.
     @discardableResult
     public func record(iteration: Int, _ records: [QuestionRecord]) throws -> [Bool] {
         let commands = try records.map { ["HSETNX", key("records:\(iteration)"), $0.questionID, try JSONCoding.string($0)] }
@@ -320,19 +314,15 @@ public final class RunState {
         try redis.command(["GET", currentKey]).string
     }
 
-    /// How long a call waits for Redis to come back after a lost connection
-    /// (a restart on its AOF takes a second or two).
-    public static let reconnectWithin: Double = 30
-
     /// One command, sent again once after a lost connection is restored
     /// (`RedisConnection.retryingOnceIfLost`): every write here is idempotent.
     @discardableResult
     private func command(_ args: [String]) throws -> RedisReply {
-        try redis.retryingOnceIfLost(within: Self.reconnectWithin) { try redis.command(args) }
+        try redis.retryingOnceIfLost { try redis.command(args) }
     }
 
     private func pipeline(_ commands: [[String]]) throws -> [RedisReply] {
-        try redis.retryingOnceIfLost(within: Self.reconnectWithin) { try redis.pipeline(commands) }
+        try redis.retryingOnceIfLost { try redis.pipeline(commands) }
     }
 
     private func hash(_ key: String) throws -> [String: String] {

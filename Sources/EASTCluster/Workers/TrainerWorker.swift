@@ -77,8 +77,9 @@ public final class TrainerWorker: Worker {
             if batch.index == batch.count - 1 { try publishPolicy(batch, work, session: nil) }
             return .done
         }
-        let before = runs[run]!.stepped ?? runs[run]!.position
-        let expected = before?.iteration == batch.iteration ? before!.batch + 1 : 0
+        // The last batch stepped (or saved) in this batch's iteration, if any.
+        let before = (runs[run]!.stepped ?? runs[run]!.position).flatMap { $0.iteration == batch.iteration ? $0 : nil }
+        let expected = before.map { $0.batch + 1 } ?? 0
         // A copy of a batch stepped but not yet saved (the coordinator published
         // the iteration's batches again after a crash): the original is in hand.
         if batch.index < expected { return .done }
@@ -88,7 +89,7 @@ public final class TrainerWorker: Worker {
         }
         let current = try sessionFor(batch, run: run, spec: spec)
         let report = current.step(batch.items)
-        let step = (before?.iteration == batch.iteration ? before!.step : 0) + 1
+        let step = (before?.step ?? 0) + 1
         runs[run]!.pending.append(work.delivery)
         runs[run]!.stepped = .init(iteration: batch.iteration, batch: batch.index, step: step)
         do {

@@ -131,6 +131,10 @@ public enum WorkerLoop {
         let specs = SpecCache()
         try client.consume(W.queue)
         env.log("consuming \(W.queue)")
+        // A run's failure counts go up where a worker gives up on its message.
+        func countFailure(_ run: String?, _ reason: String, deadLettered: Bool) {
+            if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: reason, deadLettered: deadLettered) }
+        }
         var reported = Date.distantPast
         var workedSinceReport = false
         // Busy and idle seconds count for the role unless the worker is a helper loop.
@@ -159,7 +163,7 @@ public enum WorkerLoop {
                     let runs = worker.runsInHand
                     try worker.abandon(client)
                     env.metrics.requeued.increment()
-                    for run in runs { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: false) }
+                    for run in runs { countFailure(run, "\(error)", deadLettered: false) }
                 }
                 account(env.metrics.busy, since: start)
                 workedSinceReport = true
@@ -191,9 +195,7 @@ public enum WorkerLoop {
                 env.log("dead-lettering a message from \(W.queue): \(error)")
                 try client.nack(delivery, requeue: false)
                 env.metrics.deadLettered.increment()
-                if let failed = run ?? error.run {
-                    try? RunState(redis: redis, run: failed).recordFailure(worker: env.name, reason: error.description, deadLettered: true)
-                }
+                countFailure(run ?? error.run, error.description, deadLettered: true)
             } catch {
                 // After its last allowed try the broker dead-letters the
                 // requeued message itself: count it as dead-lettered, or a
@@ -208,14 +210,14 @@ public enum WorkerLoop {
                 try client.nack(delivery, requeue: !last)
                 if worker.keepsOrder {
                     for gone in try returnSentAhead(client, after: returned) {
-                        let failed = (try? Envelope<W.Message>(bytes: gone.body, expecting: W.Message.type))?.run
                         env.log("a message sent ahead was dead-lettered by the broker when returned (its last try)")
                         env.metrics.deadLettered.increment()
-                        if let failed { try? RunState(redis: redis, run: failed).recordFailure(worker: env.name, reason: "returned on its last try after \(error)", deadLettered: true) }
+                        countFailure((try? Envelope<W.Message>(bytes: gone.body, expecting: W.Message.type))?.run,
+                                     "returned on its last try after \(error)", deadLettered: true)
                     }
                 }
                 (last ? env.metrics.deadLettered : env.metrics.requeued).increment()
-                if let run { try? RunState(redis: redis, run: run).recordFailure(worker: env.name, reason: "\(error)", deadLettered: last) }
+                countFailure(run, "\(error)", deadLettered: last)
             }
             env.metrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds))
             account(env.metrics.busy, since: start)

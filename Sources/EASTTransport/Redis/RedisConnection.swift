@@ -102,11 +102,15 @@ public final class RedisConnection {
         }
     }
 
+    /// How long a caller waits for Redis to come back after a lost
+    /// connection (a restart on its AOF takes a second or two).
+    public static let reconnectWithin: Double = 30
+
     /// Drops the connection and connects again, retrying with backoff for up
     /// to `within` seconds, until Redis answers: one restarting on its AOF
     /// accepts connections but refuses commands with LOADING until it has
     /// read the file.
-    public func reconnect(within: Double = 30) throws {
+    public func reconnect(within: Double = reconnectWithin) throws {
         var backoff = Backoff()
         let deadline = Date().addingTimeInterval(within)
         while true {
@@ -128,7 +132,7 @@ public final class RedisConnection {
     /// come back. A write that reached Redis before the connection broke is
     /// harmless to repeat; without this the first call after a Redis restart
     /// fails, which requeues the caller's message or stops the coordinator.
-    public func retryingOnceIfLost<T>(within: Double = 30, _ body: () throws -> T) throws -> T {
+    public func retryingOnceIfLost<T>(within: Double = reconnectWithin, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as RedisError where error.connectionLost {
             try reconnect(within: within)
             return try body()
