@@ -26,23 +26,12 @@ extension ClusterTests {
         let redis = try RedisConnection(endpoint: ClusterHarness.redis)
         let store = ClusterHarness.policyStore(.shared(shared.path))
 
-        var spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 8, seed: 1),
-                           test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
-        spec.batchSize = 2
-        let questions = try spec.train.load()
-        let items = questions.map { q in TrainingItem(question: q.id, example: .sft(questionID: q.id, response: "So the answer is \(q.gold).\n#### \(q.gold)", weight: 1)) }
-        let batches = TrainingSession.batches(items, size: 2, epochs: 1, seed: 1)
+        let fixture = try TrainingFixture(questionSeed: 1)
+        let batches = fixture.batches
         #expect(batches.count == 4)
-        let start = try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone), lora: spec.lora, seed: spec.seed)
         let (alone, a, b) = (Self.uniqueRun("alone"), Self.uniqueRun("interleaved-a"), Self.uniqueRun("interleaved-b"))
-        for run in [alone, a, b] {
-            try RunState(redis: redis, run: run).start(spec: spec, questions: questions.count, test: [])
-            try store.publish(start, run: run, version: 0)
-        }
-        func publish(_ run: String, _ i: Int) throws {
-            try broker.publish(exchange: Topology.jobsExchange, routingKey: "train",
-                               body: TrainBatch(iteration: 1, version: 0, index: i, count: batches.count, items: batches[i]).envelope(run: run))
-        }
+        try fixture.start([alone, a, b], redis: redis, store: store)
+        func publish(_ run: String, _ i: Int) throws { try fixture.publish(run, i, on: broker) }
         for i in batches.indices { try publish(alone, i) }
         for i in batches.indices { try publish(a, i); try publish(b, i) }
 
@@ -108,22 +97,11 @@ extension ClusterTests {
         let store = ClusterHarness.policyStore()
         // Questions no other test trains on: policies are content-addressed, and
         // interleavedRunsTrainAsIfAlone's (shared folder) must not be in Redis.
-        var spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 8, seed: 3),
-                           test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
-        spec.batchSize = 2
-        let questions = try spec.train.load()
-        let items = questions.map { q in TrainingItem(question: q.id, example: .sft(questionID: q.id, response: "So the answer is \(q.gold).\n#### \(q.gold)", weight: 1)) }
-        let batches = TrainingSession.batches(items, size: 2, epochs: 1, seed: 1)
-        let start = try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone), lora: spec.lora, seed: spec.seed)
+        let fixture = try TrainingFixture(questionSeed: 3)
+        let batches = fixture.batches
         let (once, twice, shuffled) = (Self.uniqueRun("once"), Self.uniqueRun("twice"), Self.uniqueRun("shuffled"))
-        for run in [once, twice, shuffled] {
-            try RunState(redis: redis, run: run).start(spec: spec, questions: questions.count, test: [])
-            try store.publish(start, run: run, version: 0)
-        }
-        func publish(_ run: String, _ i: Int) throws {
-            try broker.publish(exchange: Topology.jobsExchange, routingKey: "train",
-                               body: TrainBatch(iteration: 1, version: 0, index: i, count: batches.count, items: batches[i]).envelope(run: run))
-        }
+        try fixture.start([once, twice, shuffled], redis: redis, store: store)
+        func publish(_ run: String, _ i: Int) throws { try fixture.publish(run, i, on: broker) }
         for i in batches.indices { try publish(once, i) }
         // Copies while the originals are unsaved (0 after 1) and after a save (1 after 3).
         for i in [0, 1, 0, 2, 3, 1, 2, 3] { try publish(twice, i) }
@@ -157,15 +135,9 @@ extension ClusterTests {
     @Test func aRenewedConnectionRestartsTheTrainerFromItsSaves() throws {
         let redis = try RedisConnection(endpoint: ClusterHarness.redis)
         let store = ClusterHarness.policyStore()
-        var spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 8, seed: 4),
-                           test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
-        spec.batchSize = 2
-        let questions = try spec.train.load()
-        let items = questions.map { q in TrainingItem(question: q.id, example: .sft(questionID: q.id, response: "#### \(q.gold)", weight: 1)) }
-        let batches = TrainingSession.batches(items, size: 2, epochs: 1, seed: 1)
+        let fixture = try TrainingFixture(questionSeed: 4)
         let run = Self.uniqueRun("renewed")
-        try RunState(redis: redis, run: run).start(spec: spec, questions: questions.count, test: [])
-        try store.publish(try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone)), run: run, version: 0)
+        try fixture.start([run], redis: redis, store: store)
         let env = WorkerEnvironment(name: "renewed-test", role: "trainer", amqp: ClusterHarness.amqp, redis: ClusterHarness.redis,
                                     policies: .init(cache: ClusterHarness.temporaryFolder("renewed-cache")), log: { _ in })
         let client = try env.connectBroker(prefetch: 1)
@@ -176,8 +148,7 @@ extension ClusterTests {
             let delivery = AMQPDelivery(body: [], deliveryTag: UInt64(10 * generation + index), redelivered: generation > 1,
                                         exchange: Topology.jobsExchange, routingKey: "train", generation: generation)
             let work = Work(run: run, delivery: delivery, client: client, redis: redis, environment: env, specs: specs)
-            let batch = TrainBatch(iteration: 1, version: 0, index: index, count: batches.count, items: batches[index])
-            if case .deferred = try trainer.handle(batch, work) { return true }
+            if case .deferred = try trainer.handle(fixture.batch(index), work) { return true }
             return false
         }
         #expect(try handle(0, generation: 1) && handle(1, generation: 1))
@@ -190,6 +161,43 @@ extension ClusterTests {
     }
 
     static let anItem = TrainingItem(question: "q", example: .sft(questionID: "q", response: "#### 1", weight: 1))
+}
+
+/// What the tests that feed the trainer directly train on: eight questions
+/// of the embedded task as SFT examples, in four batches of two. Each seed
+/// gives other questions: policies are content-addressed, so tests that must
+/// not share trained bytes take different seeds.
+struct TrainingFixture {
+    let spec: RunSpec
+    let questions: [Question]
+    let batches: [[TrainingItem]]
+
+    init(questionSeed: UInt64) throws {
+        var spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 8, seed: questionSeed),
+                           test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
+        spec.batchSize = 2
+        self.spec = spec
+        questions = try spec.train.load()
+        let items = questions.map { q in TrainingItem(question: q.id, example: .sft(questionID: q.id, response: "So the answer is \(q.gold).\n#### \(q.gold)", weight: 1)) }
+        batches = TrainingSession.batches(items, size: 2, epochs: 1, seed: 1)
+    }
+
+    /// Starts each run on it: the spec in Redis, the backbone as v0 in `store`.
+    func start(_ runs: [String], redis: RedisConnection, store: PolicyStore) throws {
+        let start = try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone), lora: spec.lora, seed: spec.seed)
+        for run in runs {
+            try RunState(redis: redis, run: run).start(spec: spec, questions: questions.count, test: [])
+            try store.publish(start, run: run, version: 0)
+        }
+    }
+
+    func batch(_ index: Int) -> TrainBatch {
+        TrainBatch(iteration: 1, version: 0, index: index, count: batches.count, items: batches[index])
+    }
+
+    func publish(_ run: String, _ index: Int, on broker: AMQPConnection) throws {
+        try broker.publish(exchange: Topology.jobsExchange, routingKey: "train", body: batch(index).envelope(run: run))
+    }
 }
 
 /// Defers every message (as the trainer does between saves) and fails once,

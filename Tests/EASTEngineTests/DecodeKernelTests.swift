@@ -168,13 +168,20 @@ import Testing
         #expect(quantized.matrices.count == 7 * config.layers + 1, "every matrix and the tied head")
         let format = type == .q4_0 ? EAST_CODES_4_SIGNED : type == .q4_1 ? EAST_CODES_4_UNSIGNED : EAST_CODES_8
         #expect(quantized.matrices.values.allSatisfy { $0.format == Int32(format) && $0.hasOffsets == (type == .q4_1) })
-        let copy = try Transformer(config: config, parameters: FloatBuffer(model.parameters.array))
-        let prompt = [1, 5, 9, 2, 33, 7, 60, 4]
+        try Self.expectCodesSampleLikeFloats(model, prompt: [1, 5, 9, 2, 33, 7, 60, 4], maxSequenceLength: 32)
+    }
+
+    /// Three samples of `model` decoded from its codes are those of a copy
+    /// holding only its Float32 weights, token for token and bit for bit.
+    static func expectCodesSampleLikeFloats(_ model: Transformer, prompt: [Int], maxSequenceLength: Int,
+                                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let copy = try Transformer(config: model.config, parameters: FloatBuffer(model.parameters.array))
+        #expect(copy.quantized == nil, sourceLocation: sourceLocation)
         let parameters = SamplingParameters(temperature: 1, maxNewTokens: 12, seed: 3)
-        let fromCodes = Sampler(model: model, maxRows: 3, maxSequenceLength: 32).generate(prompt: prompt, n: 3, parameters: parameters)
-        let fromFloats = Sampler(model: copy, maxRows: 3, maxSequenceLength: 32).generate(prompt: prompt, n: 3, parameters: parameters)
-        #expect(fromCodes.map(\.tokens) == fromFloats.map(\.tokens))
-        #expect(fromCodes.map(\.logProbs) == fromFloats.map(\.logProbs))
+        let fromCodes = Sampler(model: model, maxRows: 3, maxSequenceLength: maxSequenceLength).generate(prompt: prompt, n: 3, parameters: parameters)
+        let fromFloats = Sampler(model: copy, maxRows: 3, maxSequenceLength: maxSequenceLength).generate(prompt: prompt, n: 3, parameters: parameters)
+        #expect(fromCodes.map(\.tokens) == fromFloats.map(\.tokens), sourceLocation: sourceLocation)
+        #expect(fromCodes.map(\.logProbs) == fromFloats.map(\.logProbs), sourceLocation: sourceLocation)
     }
 
     /// The loader's codes are kept only when they rebuild every weight and

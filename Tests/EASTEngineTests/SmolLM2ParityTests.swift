@@ -80,14 +80,7 @@ struct SmolLM2ParityTests {
         let model = try Self.loaded.get().model
         let quantized = try #require(model.quantized)
         #expect(quantized.matrices.count == 7 * model.config.layers + 1, "every matrix and the tied head")
-        let copy = try Transformer(config: model.config, parameters: FloatBuffer(model.parameters.array))
-        #expect(copy.quantized == nil)
-        let prompt = Self.fixture.greedy.prompt_ids
-        let parameters = SamplingParameters(temperature: 1, maxNewTokens: 12, seed: 3)
-        let fromCodes = Sampler(model: model, maxRows: 3, maxSequenceLength: 256).generate(prompt: prompt, n: 3, parameters: parameters)
-        let fromFloats = Sampler(model: copy, maxRows: 3, maxSequenceLength: 256).generate(prompt: prompt, n: 3, parameters: parameters)
-        #expect(fromCodes.map(\.tokens) == fromFloats.map(\.tokens))
-        #expect(fromCodes.map(\.logProbs) == fromFloats.map(\.logProbs))
+        try DecodeKernelTests.expectCodesSampleLikeFloats(model, prompt: Self.fixture.greedy.prompt_ids, maxSequenceLength: 256)
     }
 
     @Test func greedyContinuationMatches() throws {
