@@ -17,6 +17,48 @@ import Testing
         }
     }
 
+    /// Matmul splits a product into slices of C's rows (C taller than wide)
+    /// or columns (wider than tall), one single-threaded sgemm each: every
+    /// transpose, with leading dimensions wider than the matrices, sizes not
+    /// multiples of the slice alignment (64 rows in 3 slices of 32 leave one
+    /// empty), beta 0 and 1, against a Double
+    /// reference. In a child process with 3 threads, so the slices are
+    /// uneven (the thread count is process-wide, see above).
+    @Test func splitProductsEqualTheWholeProduct() async {
+        await #expect(processExitsWith: .success) {
+            BLASThreads.set(3)
+            for (M, N, K) in [(301, 45, 130), (37, 290, 200), (64, 64, 400)] {
+                for transA in [false, true] {
+                    for transB in [false, true] {
+                        let lda = (transA ? M : K) + 3, ldb = (transB ? K : N) + 5, ldc = N + 2
+                        let a = randomFloats((transA ? K : M) * lda, seed: 31), b = randomFloats((transB ? N : K) * ldb, seed: 32)
+                        let c0 = randomFloats(M * ldc, seed: 33)
+                        for beta: Float in [0, 1] {
+                            let c = c0.mutated {
+                                Matmul.gemm(transA: transA, transB: transB, M: M, N: N, K: K, alpha: 0.5,
+                                            A: a, lda: lda, B: b, ldb: ldb, beta: beta, C: $0, ldc: ldc)
+                            }
+                            for i in 0..<M {
+                                for j in 0..<ldc {
+                                    guard j < N else {  // the padding beyond N stays as it was
+                                        if c[i * ldc + j] != c0[i * ldc + j] { exit(2) }
+                                        continue
+                                    }
+                                    var sum = 0.0
+                                    for p in 0..<K {
+                                        sum += Double(transA ? a[p * lda + i] : a[i * lda + p]) * Double(transB ? b[j * ldb + p] : b[p * ldb + j])
+                                    }
+                                    let expected = 0.5 * sum + Double(beta) * Double(c0[i * ldc + j])
+                                    if abs(expected - Double(c[i * ldc + j])) > 1e-4 { exit(1) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Every part of every job runs exactly once, whatever the number of
     /// parts (more or fewer than the workers), from several calling threads
     /// at once (a busy pool runs a caller's parts on the caller) and from

@@ -1,7 +1,8 @@
 import COpenBLAS
 
-/// Every matrix product of the model goes through these two functions, both
-/// thin wrappers over OpenBLAS `cblas_sgemm` (row-major).
+/// Every matrix product of the model goes through these functions, thin
+/// wrappers over OpenBLAS `cblas_sgemm` (row-major), each product split over
+/// the engine's threads (`BLASThreads`) by slices of its output.
 ///
 /// Weights are stored (out, in) like PyTorch's `nn.Linear`, so a layer computes
 /// `y = x W^T`; checkpoints then hold the same layout as Hugging Face files.
@@ -19,9 +20,7 @@ public enum Matmul {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(N), Int32(K), 1, weight, Int32(K), inp, 1, 0, out, 1)
             return
         }
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(M), Int32(N), Int32(K),
-            1, inp, Int32(K), weight, Int32(K), 0, out, Int32(N))
+        gemm(transA: false, transB: true, M: M, N: N, K: K, A: inp, lda: K, B: weight, ldb: K, beta: 0, C: out, ldc: N)
     }
 
     /// Given dout = dL/dout, computes
@@ -35,25 +34,58 @@ public enum Matmul {
         M: Int, K: Int, N: Int, accumulateInput: Bool = false
     ) {
         if let dinp {
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(M), Int32(K), Int32(N),
-                1, dout, Int32(N), weight, Int32(K), accumulateInput ? 1 : 0, dinp, Int32(K))
+            gemm(transA: false, transB: false, M: M, N: K, K: N, A: dout, lda: N, B: weight, ldb: K,
+                 beta: accumulateInput ? 1 : 0, C: dinp, ldc: K)
         }
         if let dweight {
-            cblas_sgemm(
-                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(N), Int32(K), Int32(M),
-                1, dout, Int32(N), inp, Int32(K), 1, dweight, Int32(K))
+            gemm(transA: true, transB: false, M: N, N: K, K: M, A: dout, lda: N, B: inp, ldb: K,
+                 beta: 1, C: dweight, ldc: K)
         }
     }
 
     /// The general row-major product C = alpha * op(A) op(B) + beta * C with
-    /// explicit leading dimensions, for attention, where Q, K and V of one head
-    /// are strided views into (T, heads * headDim) rows.
-    @inline(__always)
+    /// explicit leading dimensions (attention takes one head of Q, K and V as
+    /// strided views into (T, heads * headDim) rows).
+    ///
+    /// Split over the engine's threads into slices of C's rows (or columns,
+    /// when C is wider than tall), each one single-threaded sgemm; `serial`
+    /// keeps the product on the calling thread (a caller that already runs
+    /// its own loop in parallel). Products too small to pay for a hand-off
+    /// stay whole.
     public static func gemm(
         transA: Bool, transB: Bool, M: Int, N: Int, K: Int, alpha: Float = 1,
         A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int,
-        beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int, serial: Bool = false
+    ) {
+        let byRows = M >= N
+        let long = byRows ? M : N
+        // at least 16 rows or columns and ~1 MFLOP a slice
+        let slices = serial ? 1 : max(1, min(BLASThreads.current, long / 16, M * N * K / (1 << 19)))
+        if slices == 1 {
+            sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+            return
+        }
+        let per = (long + slices - 1) / slices
+        let step = (per + 15) / 16 * 16
+        nonisolated(unsafe) let (a, b, c) = (A, B, C)
+        WorkerPool.shared.run(slices) { s in
+            let start = s * step, count = min(long, start + step) - start
+            guard count > 0 else { return }
+            if byRows {  // rows start..<start+count of op(A) and of C
+                let aSlice = transA ? a + start : a + start * lda
+                sgemm(transA, transB, count, N, K, alpha, aSlice, lda, b, ldb, beta, c + start * ldc, ldc)
+            } else {     // columns start..<start+count of op(B) and of C
+                let bSlice = transB ? b + start * ldb : b + start
+                sgemm(transA, transB, M, count, K, alpha, a, lda, bSlice, ldb, beta, c + start, ldc)
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func sgemm(
+        _ transA: Bool, _ transB: Bool, _ M: Int, _ N: Int, _ K: Int, _ alpha: Float,
+        _ A: UnsafePointer<Float>, _ lda: Int, _ B: UnsafePointer<Float>, _ ldb: Int,
+        _ beta: Float, _ C: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
