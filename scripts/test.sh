@@ -35,11 +35,12 @@ for line in $(scripts/servers.sh start); do export "$line"; done
 swift build --build-tests
 swift test --skip-build --disable-xctest "$@"
 
-# The decode path of CPUs without AVX-512 (AVX2 rows, OpenBLAS prefill,
-# portable attention), which an AVX2-only CI machine runs in the line above:
-# on an AVX-512 machine, the engine suites that decode run again with the
-# kernels switched off (EAST_NO_AVX512 is read when the library loads).
+# The paths of CPUs without AVX-512 (AVX2 rows, OpenBLAS prefill, portable
+# attention, libm's exponentials in the training layers), which an AVX2-only
+# CI machine runs in the line above: on an AVX-512 machine, the engine suites
+# that decode or check the layers' gradients run again with the kernels
+# switched off (EAST_NO_AVX512 is read when the library loads).
 if [ $# -eq 0 ] && [ -z "${EAST_NO_AVX512:-}" ]; then
     EAST_NO_AVX512=1 swift test --skip-build --disable-xctest \
-        --filter 'DecodeKernelTests|SamplingTests|SmolLM2ParityTests|Llama3Qwen2ParityTests'
+        --filter 'DecodeKernelTests|SamplingTests|SmolLM2ParityTests|Llama3Qwen2ParityTests|LayerGradientTests|ModelGradientTests'
 fi

@@ -596,6 +596,93 @@ void east_swiglu(float *h, const float *gate, const float *up, long n) {
 }
 
 // ---------------------------------------------------------------------------
+// Training: the output head's log-softmax, SwiGLU's backward, attention's softmax
+
+#if EAST_X86
+static AVX512 void softmax_stats_avx512(const float *x, long n, float *stats) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (long i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, lanes(n - i), x + i));
+    float max = _mm512_reduce_max_ps(mx);
+    __m512 s = _mm512_set1_ps(max), sum = _mm512_setzero_ps(), squares = _mm512_setzero_ps();
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 mask = lanes(n - i);
+        __m512 e = _mm512_maskz_mov_ps(mask, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), s)));
+        sum = _mm512_add_ps(sum, e);
+        squares = _mm512_fmadd_ps(e, e, squares);
+    }
+    stats[0] = max;
+    stats[1] = _mm512_reduce_add_ps(sum);
+    stats[2] = _mm512_reduce_add_ps(squares);
+}
+
+static AVX512 void scaled_exp_avx512(float *x, long n, float shift, float factor) {
+    __m512 s = _mm512_set1_ps(shift), f = _mm512_set1_ps(factor);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 mask = lanes(n - i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), s));
+        _mm512_mask_storeu_ps(x + i, mask, _mm512_mul_ps(f, e));
+    }
+}
+
+static AVX512 void swiglu_backward_avx512(float *dgate, float *dup, const float *dh, const float *gate,
+                                          const float *up, long n) {
+    __m512 one = _mm512_set1_ps(1.0f);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 mask = lanes(n - i);
+        __m512 g = _mm512_maskz_loadu_ps(mask, gate + i), u = _mm512_maskz_loadu_ps(mask, up + i);
+        __m512 d = _mm512_maskz_loadu_ps(mask, dh + i);
+        __m512 sig = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        // silu'(g) = s * (1 + g * (1 - s))
+        __m512 dsilu = _mm512_mul_ps(sig, _mm512_add_ps(one, _mm512_mul_ps(g, _mm512_sub_ps(one, sig))));
+        _mm512_mask_storeu_ps(dgate + i, mask, _mm512_mul_ps(_mm512_mul_ps(d, u), dsilu));
+        _mm512_mask_storeu_ps(dup + i, mask, _mm512_mul_ps(d, _mm512_mul_ps(g, sig)));
+    }
+}
+#endif
+
+void east_softmax_stats(const float *x, long n, float *stats) {
+#if EAST_X86
+    if (avx512()) { softmax_stats_avx512(x, n, stats); return; }
+#endif
+    float max = -INFINITY, sum = 0, squares = 0;
+    for (long i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
+    for (long i = 0; i < n; i++) {
+        float e = expf(x[i] - max);
+        sum += e;
+        squares += e * e;
+    }
+    stats[0] = max;
+    stats[1] = sum;
+    stats[2] = squares;
+}
+
+void east_scaled_exp(float *x, long n, float shift, float factor) {
+#if EAST_X86
+    if (avx512()) { scaled_exp_avx512(x, n, shift, factor); return; }
+#endif
+    for (long i = 0; i < n; i++) x[i] = factor * expf(x[i] - shift);
+}
+
+void east_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, long n) {
+#if EAST_X86
+    if (avx512()) { swiglu_backward_avx512(dgate, dup, dh, gate, up, n); return; }
+#endif
+    for (long i = 0; i < n; i++) {
+        float g = gate[i], s = 1 / (1 + expf(-g));
+        dgate[i] = dh[i] * up[i] * (s * (1 + g * (1 - s)));
+        dup[i] = dh[i] * (g * s);
+    }
+}
+
+void east_causal_softmax(float *row, long n, long kept) {
+    float max = -INFINITY;
+    for (long j = 0; j < kept; j++) max = row[j] > max ? row[j] : max;
+    float inv = 1 / east_exp_sum(row, row, kept, max, 1);
+    for (long j = 0; j < kept; j++) row[j] *= inv;
+    for (long j = kept; j < n; j++) row[j] = 0;
+}
+
+// ---------------------------------------------------------------------------
 // Drawing a token from unnormalized weights
 
 // Token choice walks the vocabulary several times per token (the kept mass,

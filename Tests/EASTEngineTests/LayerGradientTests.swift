@@ -130,8 +130,8 @@ import Testing
             Attention.forward(out: $0, probs: &probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
         }
         var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count)
-        var dv = dk, scratch = [Float](repeating: 0, count: T * T)
-        Attention.backward(dq: &dq, dk: &dk, dv: &dv, scratch: &scratch, dout: dy, probs: probs,
+        var dv = dk
+        Attention.backward(dq: &dq, dk: &dk, dv: &dv, dout: dy, probs: probs,
                            q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
         checkGradient("dq", values: q, analytic: dq) { weightedSum(f($0, k, v), dy) }
         checkGradient("dk", values: k, analytic: dk) { weightedSum(f(q, $0, v), dy) }
@@ -140,24 +140,66 @@ import Testing
         #expect(probs[0] == 1 && probs[1] == 0)
     }
 
-    @Test func outputHeadLogSoftmax() {
-        let N = 5, C = 6, V = 7, chunk = 2
+    /// T = 70 spans two row blocks of 64 (the second partial): the output
+    /// against attention computed in Double over the whole (T, T) scores,
+    /// the gradients against finite differences.
+    @Test func causalAttentionAcrossRowBlocks() {
+        let B = 1, T = Attention.rowBlock + 6, H = 2, KV = 1, hd = 4
+        let q = randomFloats(B * T * H * hd, seed: 24), k = randomFloats(B * T * KV * hd, seed: 25)
+        let v = randomFloats(B * T * KV * hd, seed: 26), dy = randomFloats(B * T * H * hd, seed: 27)
+        var probs = [Float](repeating: .nan, count: B * H * T * T)
+        func f(_ q: [Float], _ k: [Float], _ v: [Float]) -> [Float] {
+            var probs = [Float](repeating: 0, count: B * H * T * T)
+            return [Float](repeating: 0, count: B * T * H * hd).mutated {
+                Attention.forward(out: $0, probs: &probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
+            }
+        }
+        let out = [Float](repeating: .nan, count: B * T * H * hd).mutated {
+            Attention.forward(out: $0, probs: &probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
+        }
+        var worst = 0.0
+        for h in 0..<H {
+            for i in 0..<T {
+                let scores = (0...i).map { j in (0..<hd).reduce(0.0) { $0 + Double(q[(i * H + h) * hd + $1]) * Double(k[j * hd + $1]) } / 2 }
+                let top = scores.max()!, weights = scores.map { Foundation.exp($0 - top) }, total = weights.reduce(0, +)
+                for d in 0..<hd {
+                    let expected = (0...i).reduce(0.0) { $0 + weights[$1] / total * Double(v[$1 * hd + d]) }
+                    worst = max(worst, abs(expected - Double(out[(i * H + h) * hd + d])))
+                }
+                #expect(probs[(h * T + i) * T + i + 1..<(h * T + i + 1) * T].allSatisfy { $0 == 0 })
+            }
+        }
+        #expect(worst < 1e-5)
+        var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
+        Attention.backward(dq: &dq, dk: &dk, dv: &dv, dout: dy, probs: probs,
+                           q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
+        checkGradient("dq", values: q, analytic: dq) { weightedSum(f($0, k, v), dy) }
+        checkGradient("dk", values: k, analytic: dk) { weightedSum(f(q, $0, v), dy) }
+        checkGradient("dv", values: v, analytic: dv) { weightedSum(f(q, k, $0), dy) }
+    }
+
+    /// chunk 2: the logits in chunks, computed again in backward; chunk 5
+    /// (= N): the forward's logits kept in the scratch and reused. Row 2 has
+    /// no gradient, so the backward's products run over two runs of rows.
+    @Test(arguments: [2, 5]) func outputHeadLogSoftmax(chunk: Int) {
+        let N = 5, C = 6, V = 7
         let hidden = randomFloats(N * C, seed: 18), w = randomFloats(V * C, seed: 19)
         let targets: [Int32] = [0, 6, 3, 3, 1]
         let dlogp: [Float] = [0.5, -1, 0, 2, 0.25]
-        func run(_ hidden: [Float], _ w: [Float]) -> (logp: [Float], lse: [Float], sq: [Float]) {
+        func run(_ hidden: [Float], _ w: [Float]) -> (logp: [Float], lse: [Float], sq: [Float], scratch: [Float]) {
             var logp = [Float](repeating: 0, count: N), lse = logp, sq = logp
             var scratch = [Float](repeating: 0, count: chunk * V)
             OutputHead.forward(targetLogProbs: &logp, logSumExp: &lse, logSumSquaredProbs: &sq,
                                hidden: hidden, weight: w, targets: targets, scratch: &scratch,
                                chunkRows: chunk, N: N, C: C, V: V)
-            return (logp, lse, sq)
+            return (logp, lse, sq, scratch)
         }
-        let (_, lse, sq) = run(hidden, w)
-        var dh = [Float](repeating: 0, count: N * C), dw = [Float](repeating: 0, count: V * C)
-        var scratch = [Float](repeating: 0, count: chunk * V)
+        var (_, lse, sq, scratch) = run(hidden, w)
+        if chunk < N { scratch = [Float](repeating: .nan, count: chunk * V) }  // must be computed again
+        var dh = [Float](repeating: .nan, count: N * C), dw = [Float](repeating: 0, count: V * C)
         OutputHead.backward(dhidden: &dh, dweight: &dw, dlogp: dlogp, hidden: hidden, weight: w,
                             targets: targets, logSumExp: lse, scratch: &scratch, chunkRows: chunk, N: N, C: C, V: V)
+        #expect(dh[(2 * C)..<(3 * C)].allSatisfy { $0 == 0 })
         checkGradient("dhidden", values: hidden, analytic: dh) { weightedSum(run($0, w).logp, dlogp) }
         checkGradient("dweight", values: w, analytic: dw) { weightedSum(run(hidden, $0).logp, dlogp) }
         // log sum p^2 by hand for row 0

@@ -131,6 +131,23 @@ long east_draw(const float *p, long n, float tau, float u);
 /// `gate`. Works on any CPU.
 void east_swiglu(float *h, const float *gate, const float *up, long n);
 
+/// The log-softmax statistics of one row of logits: stats[0] = max x,
+/// stats[1] = sum exp(x - max), stats[2] = sum exp(x - max)^2 (the output
+/// head's log-sum-exp and WPO's sum of squared probabilities). Works on any CPU.
+void east_softmax_stats(const float *x, long n, float *stats);
+
+/// x[i] = factor * exp(x[i] - shift) in place: the output head's gradient
+/// of a row's logits, -g * softmax, with shift = log-sum-exp. Works on any CPU.
+void east_scaled_exp(float *x, long n, float shift, float factor);
+
+/// SwiGLU's backward: dgate = dh * up * silu'(gate), dup = dh * silu(gate),
+/// silu'(g) = s (1 + g (1 - s)), s = sigmoid(g). Works on any CPU.
+void east_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, long n);
+
+/// Softmax over row[0..<kept] in place, row[kept..<n] set to 0: one query
+/// row of causal attention. Works on any CPU.
+void east_causal_softmax(float *row, long n, long kept);
+
 /// A spin-wait hint (x86 `pause`): a waiting thread yields the core's
 /// pipeline to its sibling and saves power. For `WorkerPool`'s spinning.
 static inline void east_cpu_relax(void) {

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Causal self-attention with grouped key/value heads (GQA), on sgemm.
@@ -7,9 +8,17 @@ import Foundation
 /// strided (T, headDim) view with leading dimension heads * headDim, which
 /// sgemm takes directly, so nothing is transposed or copied.
 ///
+/// The heads (forward) and key/value groups (backward) are shared out over
+/// the threads, each running its small products serially: one 256 x 256 x 64
+/// product split over two threads hands off for less work than it saves.
+/// Only the lower triangle of the scores is computed, in row blocks.
 /// Sequences are right-padded, so the causal mask alone keeps real tokens
 /// from seeing padding; padded positions compute garbage that the loss mask drops.
 enum Attention {
+    /// Query rows per block: a block of rows [i0, i1) needs keys 0..<i1 only,
+    /// so at T = 256 the products do 62.5% of the full (T, T) work.
+    static let rowBlock = 64
+
     /// q: (B, T, H, hd), k, v: (B, T, KV, hd) with RoPE already applied to q and k
     /// probs: (B, H, T, T) softmax(q k^T / sqrt(hd)) with the causal mask, kept for backward
     /// out: (B, T, H, hd)
@@ -20,21 +29,26 @@ enum Attention {
     ) {
         let scale = 1 / Float(hd).squareRoot()
         let qStride = H * hd, kvStride = KV * hd
-        for b in 0..<B {
-            for h in 0..<H {
-                let g = h / (H / KV)
-                let qh = q + b * T * qStride + h * hd
-                let kg = k + b * T * kvStride + g * hd
-                let vg = v + b * T * kvStride + g * hd
-                let p = probs + (b * H + h) * T * T
-                // scores (T, T) = scale * q_h k_g^T
-                Matmul.gemm(transA: false, transB: true, M: T, N: T, K: hd, alpha: scale,
-                            A: qh, lda: qStride, B: kg, ldb: kvStride, beta: 0, C: p, ldc: T)
-                causalSoftmaxRows(p, T: T)
-                // out_h (T, hd) = probs (T, T) v_g (T, hd)
-                Matmul.gemm(transA: false, transB: false, M: T, N: hd, K: T,
-                            A: p, lda: T, B: vg, ldb: kvStride, beta: 0,
-                            C: out + b * T * qStride + h * hd, ldc: qStride)
+        nonisolated(unsafe) let (out, probs, q, k, v) = (out, probs, q, k, v)
+        BLASThreads.shareOut(B * H) { bh, _ in
+            let (b, h) = (bh / H, bh % H)
+            let g = h / (H / KV)
+            let qh = q + b * T * qStride + h * hd
+            let kg = k + b * T * kvStride + g * hd
+            let vg = v + b * T * kvStride + g * hd
+            let p = probs + (b * H + h) * T * T
+            // Row block [i0, i1) of the causal scores reads keys 0..<i1 only.
+            for i0 in stride(from: 0, to: T, by: rowBlock) {
+                let i1 = min(T, i0 + rowBlock)
+                // scores (rows, i1) = scale * q_h k_g^T
+                Matmul.gemm(transA: false, transB: true, M: i1 - i0, N: i1, K: hd, alpha: scale,
+                            A: qh + i0 * qStride, lda: qStride, B: kg, ldb: kvStride, beta: 0,
+                            C: p + i0 * T, ldc: T, serial: true)
+                for i in i0..<i1 { east_causal_softmax(p + i * T, T, i + 1) }
+                // out_h (rows, hd) = probs (rows, i1) v_g (i1, hd)
+                Matmul.gemm(transA: false, transB: false, M: i1 - i0, N: hd, K: i1,
+                            A: p + i0 * T, lda: T, B: vg, ldb: kvStride, beta: 0,
+                            C: out + (b * T + i0) * qStride + h * hd, ldc: qStride, serial: true)
             }
         }
     }
@@ -44,10 +58,11 @@ enum Attention {
     ///   dS = P * (dP - rowsum(P * dP)) * scale
     ///   dq = dS k,      dk += dS^T q
     /// dq is overwritten; dk and dv are zeroed here and summed over the query
-    /// heads that share each KV head. scratch: (T, T).
+    /// heads that share each KV head (one thread per (sequence, KV head), so
+    /// no two threads add into the same rows).
     static func backward(
         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-        scratch: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+        dout: UnsafePointer<Float>, probs: UnsafePointer<Float>,
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         B: Int, T: Int, H: Int, KV: Int, hd: Int
     ) {
@@ -55,58 +70,51 @@ enum Attention {
         let qStride = H * hd, kvStride = KV * hd
         dk.update(repeating: 0, count: B * T * kvStride)
         dv.update(repeating: 0, count: B * T * kvStride)
-        let dP = scratch
-        for b in 0..<B {
-            for h in 0..<H {
-                let g = h / (H / KV)
+        let threads = max(1, min(BLASThreads.current, B * KV))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: threads * T * T)  // dP, one (T, T) per thread
+        defer { scratch.deallocate() }
+        nonisolated(unsafe) let (dq, dk, dv, dout, probs, q, k, v, dPs) = (dq, dk, dv, dout, probs, q, k, v, scratch)
+        BLASThreads.shareOut(B * KV) { bg, thread in
+            let (b, g) = (bg / KV, bg % KV)
+            let dP = dPs + thread * T * T
+            let kg = k + b * T * kvStride + g * hd
+            let vg = v + b * T * kvStride + g * hd
+            let dkg = dk + b * T * kvStride + g * hd
+            let dvg = dv + b * T * kvStride + g * hd
+            for h in (g * (H / KV))..<((g + 1) * (H / KV)) {
                 let qh = q + b * T * qStride + h * hd
-                let kg = k + b * T * kvStride + g * hd
-                let vg = v + b * T * kvStride + g * hd
                 let douth = dout + b * T * qStride + h * hd
                 let dqh = dq + b * T * qStride + h * hd
-                let dkg = dk + b * T * kvStride + g * hd
-                let dvg = dv + b * T * kvStride + g * hd
                 let p = probs + (b * H + h) * T * T
-                // dP (T, T) = dout_h v_g^T
-                Matmul.gemm(transA: false, transB: true, M: T, N: T, K: hd,
-                            A: douth, lda: qStride, B: vg, ldb: kvStride, beta: 0, C: dP, ldc: T)
-                // dv_g (T, hd) += P^T dout_h
-                Matmul.gemm(transA: true, transB: false, M: T, N: hd, K: T,
-                            A: p, lda: T, B: douth, ldb: qStride, beta: 1, C: dvg, ldc: kvStride)
-                // softmax backward, in place: dP becomes dS (already times scale)
-                for i in 0..<T {
-                    let pRow = p + i * T, dRow = dP + i * T
-                    var dot: Float = 0
-                    for j in 0...i { dot += pRow[j] * dRow[j] }
-                    for j in 0...i { dRow[j] = pRow[j] * (dRow[j] - dot) * scale }
-                    for j in (i + 1)..<T { dRow[j] = 0 }
+                for i0 in stride(from: 0, to: T, by: rowBlock) {
+                    let i1 = min(T, i0 + rowBlock), rows = i1 - i0
+                    let pBlock = p + i0 * T, dPBlock = dP + i0 * T
+                    // dP (rows, i1) = dout_h v_g^T
+                    Matmul.gemm(transA: false, transB: true, M: rows, N: i1, K: hd,
+                                A: douth + i0 * qStride, lda: qStride, B: vg, ldb: kvStride, beta: 0,
+                                C: dPBlock, ldc: T, serial: true)
+                    // dv_g (i1, hd) += P^T dout_h
+                    Matmul.gemm(transA: true, transB: false, M: i1, N: hd, K: rows,
+                                A: pBlock, lda: T, B: douth + i0 * qStride, ldb: qStride, beta: 1,
+                                C: dvg, ldc: kvStride, serial: true)
+                    // softmax backward, in place: dP becomes dS (already times scale)
+                    for i in i0..<i1 {
+                        let pRow = p + i * T, dRow = dP + i * T
+                        var dot: Float = 0
+                        for j in 0...i { dot += pRow[j] * dRow[j] }
+                        for j in 0...i { dRow[j] = pRow[j] * (dRow[j] - dot) * scale }
+                        for j in (i + 1)..<i1 { dRow[j] = 0 }
+                    }
+                    // dq_h (rows, hd) = dS k_g
+                    Matmul.gemm(transA: false, transB: false, M: rows, N: hd, K: i1,
+                                A: dPBlock, lda: T, B: kg, ldb: kvStride, beta: 0,
+                                C: dqh + i0 * qStride, ldc: qStride, serial: true)
+                    // dk_g (i1, hd) += dS^T q_h
+                    Matmul.gemm(transA: true, transB: false, M: i1, N: hd, K: rows,
+                                A: dPBlock, lda: T, B: qh + i0 * qStride, ldb: qStride, beta: 1,
+                                C: dkg, ldc: kvStride, serial: true)
                 }
-                // dq_h (T, hd) = dS k_g
-                Matmul.gemm(transA: false, transB: false, M: T, N: hd, K: T,
-                            A: dP, lda: T, B: kg, ldb: kvStride, beta: 0, C: dqh, ldc: qStride)
-                // dk_g (T, hd) += dS^T q_h
-                Matmul.gemm(transA: true, transB: false, M: T, N: hd, K: T,
-                            A: dP, lda: T, B: qh, ldb: qStride, beta: 1, C: dkg, ldc: kvStride)
             }
-        }
-    }
-
-    /// Row i keeps columns 0...i (softmax over them) and zeroes the rest.
-    /// p: (T, T)
-    static func causalSoftmaxRows(_ p: UnsafeMutablePointer<Float>, T: Int) {
-        for i in 0..<T {
-            let row = p + i * T
-            var maxScore = -Float.infinity
-            for j in 0...i { maxScore = max(maxScore, row[j]) }
-            var sum: Float = 0
-            for j in 0...i {
-                let e = exp(row[j] - maxScore)
-                row[j] = e
-                sum += e
-            }
-            let inv = 1 / sum
-            for j in 0...i { row[j] *= inv }
-            for j in (i + 1)..<T { row[j] = 0 }
         }
     }
 }

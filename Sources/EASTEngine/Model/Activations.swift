@@ -7,8 +7,12 @@
 public final class Activations {
     public let batchSize: Int
     public let seqLen: Int
-    /// Rows of logits computed at once in the output head.
+    /// Rows of logits computed at once in the output head; the whole batch
+    /// when its logits fit `keptLogitsBytes`, so backward reuses them.
     public let chunkRows: Int
+    /// The most memory the whole batch's logits may take (otherwise they are
+    /// computed in chunks of 256 rows, twice).
+    public static let keptLogitsBytes = 512 << 20
 
     // forward, kept for backward
     let residual: FloatBuffer   // (L+1, N, C): input of layer l; [L] feeds the final norm
@@ -22,13 +26,12 @@ public final class Activations {
     let lnf, lnfRstd: FloatBuffer       // (N, C), (N)
     let logSumExp: FloatBuffer          // (N)
     let targetLogProbs, logSumSquaredProbs: FloatBuffer  // (N)
-    let logitsChunk: FloatBuffer        // (chunkRows, V)
+    let logitsChunk: FloatBuffer        // (chunkRows, V): the head's logits, then their gradient
 
     // backward scratch
     let dResidual, dNormed: FloatBuffer  // (N, C)
     let dAttention: FloatBuffer         // (N, qC)
     let dq, dk, dv: FloatBuffer         // (N, qC), (N, kvC), (N, kvC)
-    let dScores: FloatBuffer            // (T, T)
     let dGate, dUp, dSwiglu: FloatBuffer  // (N, hidden)
     let projection: FloatBuffer         // (N, C): o_proj / down_proj output in forward
     /// The LoRA path's kept inputs and scratch, allocated by the first pass with an adapter.
@@ -37,11 +40,13 @@ public final class Activations {
     // strides of the stacked per-layer buffers
     private let layerRows, dim, qDim, kvDim, hidden, probsStride: Int
 
-    public init(config c: ModelConfig, batchSize: Int, seqLen: Int, chunkRows: Int = 256) {
+    /// chunkRows: nil for the whole batch within `keptLogitsBytes`, else 256.
+    public init(config c: ModelConfig, batchSize: Int, seqLen: Int, chunkRows: Int? = nil) {
         self.batchSize = batchSize
         self.seqLen = seqLen
-        self.chunkRows = chunkRows
-        let N = batchSize * seqLen, L = c.layers, C = c.dim, qC = c.qDim, kvC = c.kvDim, Hd = c.hiddenDim
+        let N = batchSize * seqLen
+        self.chunkRows = chunkRows ?? (N * c.vocabSize * 4 <= Self.keptLogitsBytes ? N : min(N, 256))
+        let L = c.layers, C = c.dim, qC = c.qDim, kvC = c.kvDim, Hd = c.hiddenDim
         (layerRows, dim, qDim, kvDim, hidden) = (N, C, qC, kvC, Hd)
         probsStride = batchSize * c.heads * seqLen * seqLen
         residual = FloatBuffer(count: (L + 1) * N * C)
@@ -57,11 +62,10 @@ public final class Activations {
         lnf = FloatBuffer(count: N * C); lnfRstd = FloatBuffer(count: N)
         logSumExp = FloatBuffer(count: N)
         targetLogProbs = FloatBuffer(count: N); logSumSquaredProbs = FloatBuffer(count: N)
-        logitsChunk = FloatBuffer(count: chunkRows * c.vocabSize)
+        logitsChunk = FloatBuffer(count: self.chunkRows * c.vocabSize)
         dResidual = FloatBuffer(count: N * C); dNormed = FloatBuffer(count: N * C)
         dAttention = FloatBuffer(count: N * qC)
         dq = FloatBuffer(count: N * qC); dk = FloatBuffer(count: N * kvC); dv = FloatBuffer(count: N * kvC)
-        dScores = FloatBuffer(count: seqLen * seqLen)
         dGate = FloatBuffer(count: N * Hd); dUp = FloatBuffer(count: N * Hd); dSwiglu = FloatBuffer(count: N * Hd)
         projection = FloatBuffer(count: N * C)
     }

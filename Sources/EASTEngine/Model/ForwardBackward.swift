@@ -138,7 +138,7 @@ extension Transformer {
             Matmul.backward(dinp: datt, dweight: grad(w.o), dout: dx, inp: att, weight: p + w.o,
                             M: N, K: qC, N: C)
             lora?.backward(.o, l, dinp: datt, dout: dx, inp: att)
-            Attention.backward(dq: dq, dk: dk, dv: dv, scratch: acts.dScores.pointer, dout: datt,
+            Attention.backward(dq: dq, dk: dk, dv: dv, dout: datt,
                                probs: probs, q: q, k: k, v: v, B: B, T: T, H: H, KV: KV, hd: hd)
             rope.backward(dq, N: N, T: T, heads: H)
             rope.backward(dk, N: N, T: T, heads: KV)
