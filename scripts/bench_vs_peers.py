@@ -7,7 +7,9 @@ a fresh process so that thread pools do not meet:
              the prompt (prefilled once, its cache copied to the other 15,
              one llama_decode of 16 tokens per step), on the GGUF as it is;
   peft       a LoRA step (r 16, alpha 32, all seven targets, AdamW) of
-             transformers' float32 model of the same GGUF at BATCH x SEQ_LEN;
+             transformers' float32 model of the same GGUF at BATCH x SEQ_LEN,
+             each sequence the prompt and a completion, the loss on the
+             completion (as east's step);
   east       `east bench engine --model GGUF --json` (its own prompt: the
              same ids are given to llama.cpp).
 
@@ -110,7 +112,7 @@ def llama_decode(model, ids, n_seq, new_tokens, threads):
 
 # --- peft --------------------------------------------------------------------
 
-def peft_step(model, batch, seq_len, steps, threads):
+def peft_step(model, batch, seq_len, steps, threads, prompt):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -122,11 +124,16 @@ def peft_step(model, batch, seq_len, steps, threads):
     lora = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
     lora.train()
     optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-4)
+    # east's batch: the chat prompt, then a completion to fill seq_len, the
+    # loss on the completion only (the prompt's labels are -100)
     generator = torch.Generator().manual_seed(1)
-    tokens = torch.randint(3, base.config.vocab_size, (batch, seq_len), generator=generator)
+    completion = torch.randint(3, base.config.vocab_size, (batch, seq_len - len(prompt)), generator=generator)
+    tokens = torch.cat([torch.tensor([prompt] * batch), completion], dim=1)
+    labels = tokens.clone()
+    labels[:, :len(prompt)] = -100
 
     def step():
-        loss = lora(input_ids=tokens, labels=tokens).loss
+        loss = lora(input_ids=tokens, labels=labels).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -167,7 +174,8 @@ def main():
             ids = [int(t) for t in args.ids.split(",")]
             r = llama_decode(args.model, ids, int(args.child[5:]), args.new_tokens, args.threads)
         else:
-            r = peft_step(args.model, args.batch, args.seq_len, args.lora_steps, args.threads)
+            ids = [int(t) for t in args.ids.split(",")]
+            r = peft_step(args.model, args.batch, args.seq_len, args.lora_steps, args.threads, ids)
         print(json.dumps(r))
         return
 
