@@ -12,7 +12,7 @@ public final class Activations {
     public let chunkRows: Int
     /// The most memory the whole batch's logits may take (otherwise they are
     /// computed in chunks of 256 rows, twice).
-    public static let keptLogitsBytes = 512 << 20
+    public static let keptLogitsBytes = 1 << 30
 
     // forward, kept for backward
     let residual: FloatBuffer   // (L+1, N, C): input of layer l; [L] feeds the final norm
