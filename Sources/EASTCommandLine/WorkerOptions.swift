@@ -33,7 +33,7 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "Name in logs and results (default: role-pid).")
     public var name: String?
 
-    @Option(help: "OpenBLAS threads (several workers on one machine: 1 each).")
+    @Option(help: "Threads for the engine (several workers on one machine: 1 each).")
     public var threads = 1
 
     @Option(help: "AMQP heartbeat in seconds.")

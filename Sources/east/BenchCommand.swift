@@ -26,7 +26,7 @@ extension BenchCommand {
         static let configuration = CommandConfiguration(abstract: "Benchmark sgemm, training and sampling.")
 
         @Flag(help: "Print JSON instead of text.") var json = false
-        @Option(help: "OpenBLAS threads.") var threads = 1
+        @Option(help: "Threads for the engine (matrix products and parallel loops).") var threads = 1
         @Option(help: "Width of the benchmark model.") var dim = 512
         @Option(help: "Layers of the benchmark model.") var layers = 8
         @Option(help: "Attention heads (default: dim / 64).") var heads: Int?
@@ -217,7 +217,7 @@ extension BenchCommand {
                 try printJSON(r)
             } else {
                 Swift.print("SmolLM2-135M shape (\(r.parameters) parameters), training at \(r.batch), "
-                            + "\(threads) BLAS thread(s), \(r.blasCore) kernels")
+                            + "\(threads) thread(s), OpenBLAS \(r.blasCore) kernels")
                 Swift.print(String(format: "  full training        %6.2f s/step  %7.0f tokens/s", fullSeconds, r.fullTokensPerSecond))
                 Swift.print(String(format: "  LoRA r=%-3d          %6.2f s/step  %7.0f tokens/s  = %.2fx full (%d adapter parameters, %@)",
                                    loraRank, loraSeconds, r.loraTokensPerSecond, r.speedup, r.adapterParameters,
@@ -314,7 +314,7 @@ struct BenchSetup: Encodable {
     var line: String {
         let c = config
         return "dim \(c.dim), \(c.layers) layers, \(c.heads) heads / \(c.kvHeads) kv, hidden \(c.hiddenDim), "
-            + "vocab \(c.vocabSize), \(parameters) parameters; \(threads) BLAS thread(s), \(blasCore) kernels"
+            + "vocab \(c.vocabSize), \(parameters) parameters; \(threads) thread(s), OpenBLAS \(blasCore) kernels"
     }
 }
 

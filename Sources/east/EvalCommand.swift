@@ -19,7 +19,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Temperature for --n.") var temperature: Float = 0.8
     @Option(help: "Most new tokens per answer.") var maxTokens = 96
     @Option(help: "Seed of the task questions and the samples.") var seed: UInt64 = 1
-    @Option(help: "OpenBLAS threads.") var threads = 1
+    @Option(help: "Threads for the engine (matrix products and parallel loops).") var threads = 1
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {

@@ -34,7 +34,7 @@ struct CheckpointOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Threads for the engine (matrix products and parallel loops).")
     var threads = 1
 
     func validate() throws {

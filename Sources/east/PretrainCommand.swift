@@ -23,7 +23,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Key/value heads.") var kvHeads = PretrainingStage.Settings().kvHeads
     @Option(help: "SwiGLU hidden width.") var hidden = PretrainingStage.Settings().hiddenDim
     @Option(help: "Random seed.") var seed: UInt64 = 1
-    @Option(help: "OpenBLAS threads.") var threads = 1
+    @Option(help: "Threads for the engine (matrix products and parallel loops).") var threads = 1
     @Option(help: "Questions for the closing figures.") var evalCount = 200
 
     func validate() throws {

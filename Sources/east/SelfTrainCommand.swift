@@ -16,7 +16,7 @@ struct SelfTrainCommand: ParsableCommand {
     @Flag(help: "Run every stage in this process (required: the cluster is `east cluster up`).")
     var inprocess = false
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Threads for the engine (matrix products and parallel loops).")
     var threads = 1
 
     @Option(help: "Save the final policy to this checkpoint directory.")

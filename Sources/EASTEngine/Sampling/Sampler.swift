@@ -18,8 +18,8 @@ import Foundation
 /// and every product is row by row (see `forwardCached`).
 ///
 /// Buffers are allocated once per sampler; the decode loop allocates nothing
-/// per token. Not thread-safe: one sampler per thread. OpenBLAS threads are
-/// process-wide: set them with `BLASThreads.set(_:)`.
+/// per token. Not thread-safe: one sampler per thread. The engine's threads
+/// are process-wide: set them with `BLASThreads.set(_:)`.
 public final class Sampler {
     public let model: Transformer
     /// Most samples (over all requests in flight) decoded together.
