@@ -15,6 +15,15 @@ a fresh process so that thread pools do not meet:
 
 and then prints every figure's range over the rounds and east's ratio to its
 peer, round by round (the ratios of one round share the machine's state).
+
+With --shape qwen2.5-0.5b|llama3.2-1b (and --quantize q4_1|q8_0) the models
+are random weights of that real model's shape instead, the same on both
+sides in shape and storage: llama.cpp reads a GGUF written here with the
+`gguf` package (every matrix, the tied embedding too, in the --quantize type,
+as `east bench engine --shape --quantize` quantizes them; a placeholder
+SentencePiece vocabulary of the model's size, since the ids are given), peft
+trains transformers' randomly initialised model of that config, and east
+runs `east bench engine --shape --quantize`. The prompt is 100 random ids.
 """
 import argparse
 import json
@@ -110,16 +119,114 @@ def llama_decode(model, ids, n_seq, new_tokens, threads):
             "decode": n_seq * (new_tokens - 1) / (done - prefilled)}
 
 
+# --- random-weight models of the real shapes ---------------------------------
+
+# east's ModelConfig.qwen25_05B and .llama32_1B (Sources/EASTEngine/Model/ModelConfig.swift)
+SHAPES = {
+    "qwen2.5-0.5b": dict(arch="qwen2", vocab=151936, dim=896, layers=24, heads=14, kv_heads=2, hidden=4864,
+                         rope_theta=1e6, eps=1e-6, bias=True),
+    "llama3.2-1b": dict(arch="llama", vocab=128256, dim=2048, layers=16, heads=32, kv_heads=8, hidden=8192,
+                        rope_theta=5e5, eps=1e-5, bias=False),
+}
+
+
+def shape_gguf(shape, quantize, folder):
+    """A GGUF of random weights (normal, std 0.02; norms 1) of `shape`, every
+    matrix stored as `quantize`; written once into `folder`, then reused."""
+    import numpy as np
+    import gguf
+    from gguf import GGMLQuantizationType as Q
+
+    path = os.path.join(folder, "%s-random-%s.gguf" % (shape, quantize))
+    if os.path.exists(path):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    c = SHAPES[shape]
+    qtype = {"q4_0": Q.Q4_0, "q4_1": Q.Q4_1, "q8_0": Q.Q8_0}[quantize]
+    hd = c["dim"] // c["heads"]
+    w = gguf.GGUFWriter(path + ".part", c["arch"])
+    w.add_name("%s random %s" % (shape, quantize))
+    w.add_context_length(4096)
+    w.add_embedding_length(c["dim"])
+    w.add_block_count(c["layers"])
+    w.add_feed_forward_length(c["hidden"])
+    w.add_head_count(c["heads"])
+    w.add_head_count_kv(c["kv_heads"])
+    w.add_rope_dimension_count(hd)
+    w.add_rope_freq_base(c["rope_theta"])
+    w.add_layer_norm_rms_eps(c["eps"])
+    w.add_vocab_size(c["vocab"])
+    # placeholder SentencePiece vocabulary: llama.cpp needs one to load, the bench passes ids
+    tokens = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(256)]
+    tokens += ["t%d" % i for i in range(c["vocab"] - len(tokens))]
+    types = [2, 3, 3] + [6] * 256 + [1] * (c["vocab"] - 259)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores([0.0] * c["vocab"])
+    w.add_token_types(types)
+    w.add_unk_token_id(0)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    rng = np.random.default_rng(1)
+
+    def matrix(name, rows, cols):
+        blocks = gguf.quants.quantize((rng.standard_normal((rows, cols), dtype=np.float32) * 0.02), qtype)
+        w.add_tensor(name, blocks, raw_shape=blocks.shape, raw_dtype=qtype)
+
+    def vector(name, n, value=None):
+        v = np.ones(n, dtype=np.float32) if value is None else rng.standard_normal(n, dtype=np.float32) * value
+        w.add_tensor(name, v)
+
+    kv = c["kv_heads"] * hd
+    matrix("token_embd.weight", c["vocab"], c["dim"])  # tied: also the output head
+    for l in range(c["layers"]):
+        b = "blk.%d." % l
+        vector(b + "attn_norm.weight", c["dim"])
+        matrix(b + "attn_q.weight", c["dim"], c["dim"])
+        matrix(b + "attn_k.weight", kv, c["dim"])
+        matrix(b + "attn_v.weight", kv, c["dim"])
+        if c["bias"]:
+            vector(b + "attn_q.bias", c["dim"], 0.02)
+            vector(b + "attn_k.bias", kv, 0.02)
+            vector(b + "attn_v.bias", kv, 0.02)
+        matrix(b + "attn_output.weight", c["dim"], c["dim"])
+        vector(b + "ffn_norm.weight", c["dim"])
+        matrix(b + "ffn_gate.weight", c["hidden"], c["dim"])
+        matrix(b + "ffn_up.weight", c["hidden"], c["dim"])
+        matrix(b + "ffn_down.weight", c["dim"], c["hidden"])
+    vector("output_norm.weight", c["dim"])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    os.rename(path + ".part", path)
+    return path
+
+
+def shape_model(shape):
+    """transformers' model of `shape`, randomly initialised, float32."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+    c = SHAPES[shape]
+    config = AutoConfig.for_model(
+        c["arch"], vocab_size=c["vocab"], hidden_size=c["dim"], num_hidden_layers=c["layers"],
+        num_attention_heads=c["heads"], num_key_value_heads=c["kv_heads"], intermediate_size=c["hidden"],
+        rope_theta=c["rope_theta"], rms_norm_eps=c["eps"], tie_word_embeddings=True, max_position_embeddings=4096)
+    return AutoModelForCausalLM.from_config(config)
+
+
 # --- peft --------------------------------------------------------------------
 
-def peft_step(model, batch, seq_len, steps, threads, prompt):
+def peft_step(model, batch, seq_len, steps, threads, prompt, shape=None):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(threads)
-    folder, name = os.path.split(model)
-    base = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    if shape:
+        base = shape_model(shape)
+    else:
+        folder, name = os.path.split(model)
+        base = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     lora = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
     lora.train()
@@ -165,6 +272,9 @@ def main():
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--lora-steps", type=int, default=3)
+    p.add_argument("--shape", choices=sorted(SHAPES))
+    p.add_argument("--quantize", default="q4_1", choices=["q4_0", "q4_1", "q8_0"])
+    p.add_argument("--shapes-dir", default=os.path.join(sys.prefix, "shapes"))
     p.add_argument("--child")
     p.add_argument("--ids")
     args = p.parse_args()
@@ -175,22 +285,35 @@ def main():
             r = llama_decode(args.model, ids, int(args.child[5:]), args.new_tokens, args.threads)
         else:
             ids = [int(t) for t in args.ids.split(",")]
-            r = peft_step(args.model, args.batch, args.seq_len, args.lora_steps, args.threads, ids)
+            r = peft_step(args.model, args.batch, args.seq_len, args.lora_steps, args.threads, ids, args.shape)
         print(json.dumps(r))
         return
 
-    ids = prompt_ids(args.east, args.model)
+    if args.shape:
+        import random
+        gguf_path = shape_gguf(args.shape, args.quantize, args.shapes_dir)
+        sys.argv += ["--model", gguf_path]  # the children's llama.cpp reads it
+        args.model = gguf_path
+        ids = random.Random(5).sample(range(259, SHAPES[args.shape]["vocab"]), 100)
+        east_model = ["--shape", args.shape, "--quantize", args.quantize]
+        print("%s shape, random weights as %s" % (args.shape, args.quantize), flush=True)
+    else:
+        ids = prompt_ids(args.east, args.model)
+        east_model = ["--model", args.model]
+    training = args.lora_steps > 0
     sys.argv += ["--ids", ",".join(map(str, ids))]
-    print("prompt: %d tokens; %d new tokens a sequence; %d threads; LoRA at %d x %d"
-          % (len(ids), args.new_tokens, args.threads, args.batch, args.seq_len), flush=True)
+    print("prompt: %d tokens; %d new tokens a sequence; %d threads; %s"
+          % (len(ids), args.new_tokens, args.threads,
+             "LoRA at %d x %d" % (args.batch, args.seq_len) if training else "no LoRA (--lora-steps 0)"), flush=True)
     rows = []
     for r in range(args.rounds):
         one, sixteen = child(args, "llama1"), child(args, "llama16")
-        peft = child(args, "peft")
+        peft = child(args, "peft") if training else None
         east = json.loads(subprocess.run(
-            [args.east, "bench", "engine", "--model", args.model, "--threads", str(args.threads), "--json",
-             "--new-tokens", str(args.new_tokens), "--batch", str(args.batch), "--seq-len", str(args.seq_len),
-             "--steps", str(args.lora_steps)], check=True, capture_output=True, text=True).stdout)
+            [args.east, "bench", "engine"] + east_model + ["--threads", str(args.threads), "--json",
+             "--new-tokens", str(args.new_tokens), "--batch", str(args.batch), "--seq-len", str(args.seq_len)]
+            + (["--steps", str(args.lora_steps)] if training else ["--skip-training"]),
+            check=True, capture_output=True, text=True).stdout)
         g = east["generation"]
         row = {
             "batch-1 generation (prefill included)": (one["generation"], g["n1"]),
@@ -198,8 +321,9 @@ def main():
             "16 sequences, generation": (sixteen["generation"], g["n16"]),
             "16 sequences, decode alone": (sixteen["decode"], g["decodeN16"]),
             "prefill": (one["prefill"], g["prefill"]),
-            "LoRA training (peft)": (peft["tokensPerSecond"], east["loraTraining"]["tokensPerSecond"]),
         }
+        if training:
+            row["LoRA training (peft)"] = (peft["tokensPerSecond"], east["loraTraining"]["tokensPerSecond"])
         rows.append(row)
         print("round %d: " % (r + 1) + "; ".join("%s %.1f vs east %.1f" % (k, a, b) for k, (a, b) in row.items()),
               flush=True)
