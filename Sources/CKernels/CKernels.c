@@ -954,32 +954,50 @@ static inline __attribute__((always_inline)) AVX2 float finish8(__m256 acc, cons
 
 // Four rows share each load of a weight row; the rest go one by one with
 // the same steps, so a row's bits do not depend on which block it is in.
+// Two accumulators a row (8-lane groups alternating between them, added
+// before the horizontal sum): one would make a single row wait on the FMA
+// latency at every step.
+// (W(k) is each caller's 8 weights from column k.)
+#define ROWS_STEP(A, B, X, k)                                                          \
+    A = _mm256_fmadd_ps(_mm256_loadu_ps((X) + (k)), W(k), A);                          \
+    B = _mm256_fmadd_ps(_mm256_loadu_ps((X) + (k) + 8), W((k) + 8), B);
+
 static AVX2 void rows_avx2(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
-    const long K8 = K & ~7L;
+    const long K8 = K & ~7L, K16 = K & ~15L;
     for (long n = n0; n < n1; n++) {
         const float *w = weight + n * K;
+#define W(k) _mm256_loadu_ps(w + (k))
         long m = 0;
         for (; m + 4 <= M; m += 4) {
             const float *x0 = inp + m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (long k = 0; k < K8; k += 8) {
-                const __m256 wv = _mm256_loadu_ps(w + k);
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k), wv, a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k), wv, a1);
-                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k), wv, a2);
-                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k), wv, a3);
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (long k = 0; k < K16; k += 16) {
+                const __m256 wa = W(k), wb = W(k + 8);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k), wa, a0); b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + 8), wb, b0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k), wa, a1); b1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k + 8), wb, b1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k), wa, a2); b2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k + 8), wb, b2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k), wa, a3); b3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k + 8), wb, b3);
             }
-            out[(m + 0) * N + n] = finish8(a0, x0, w, K8, K);
-            out[(m + 1) * N + n] = finish8(a1, x1, w, K8, K);
-            out[(m + 2) * N + n] = finish8(a2, x2, w, K8, K);
-            out[(m + 3) * N + n] = finish8(a3, x3, w, K8, K);
+            if (K16 < K8) {
+                const __m256 wa = W(K16);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + K16), wa, a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + K16), wa, a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + K16), wa, a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + K16), wa, a3);
+            }
+            out[(m + 0) * N + n] = finish8(_mm256_add_ps(a0, b0), x0, w, K8, K);
+            out[(m + 1) * N + n] = finish8(_mm256_add_ps(a1, b1), x1, w, K8, K);
+            out[(m + 2) * N + n] = finish8(_mm256_add_ps(a2, b2), x2, w, K8, K);
+            out[(m + 3) * N + n] = finish8(_mm256_add_ps(a3, b3), x3, w, K8, K);
         }
         for (; m < M; m++) {
             const float *x = inp + m * K;
-            __m256 a = _mm256_setzero_ps();
-            for (long k = 0; k < K8; k += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(w + k), a);
-            out[m * N + n] = finish8(a, x, w, K8, K);
+            __m256 a = _mm256_setzero_ps(), b = a;
+            for (long k = 0; k < K16; k += 16) { ROWS_STEP(a, b, x, k) }
+            if (K16 < K8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + K16), W(K16), a);
+            out[m * N + n] = finish8(_mm256_add_ps(a, b), x, w, K8, K);
         }
+#undef W
     }
 }
 #endif
@@ -994,6 +1012,68 @@ void east_matmul_rows(float *out, const float *inp, const float *weight, long M,
             const float *x = inp + m * K;
             float sum = 0;
             for (long k = 0; k < K; k++) sum = fmaf(x[k], w[k], sum);
+            out[m * N + n] = sum;
+        }
+    }
+}
+
+// The same products with each weight rebuilt from its one-byte code,
+// scale * code + offset (a multiply, then an add: the loader's rounding), 8
+// at a time, and accumulated in rows_avx2's order: the same bits as the
+// Float32 weights, from a quarter of the bytes.
+#if EAST_X86
+static inline __attribute__((always_inline)) AVX2 __m256 rebuild8(const int8_t *codes, float scale, float offset) {
+    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)codes)));
+    return _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(scale), q), _mm256_set1_ps(offset));
+}
+
+static AVX2 void code_rows_avx2(float *out, const float *inp, const int8_t *codes, const float *scales,
+                                const float *offsets, long M, long K, long N, long n0, long n1) {
+    for (long n = n0; n < n1; n++) {
+        const int8_t *c = codes + n * K;
+        const float *s = scales + n * (K / 32), *o = offsets ? offsets + n * (K / 32) : NULL;
+#define W(k) rebuild8(c + (k), s[(k) / 32], o ? o[(k) / 32] : 0.0f)
+        long m = 0;
+        for (; m + 4 <= M; m += 4) {
+            const float *x0 = inp + m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (long k = 0; k < K; k += 16) {
+                const __m256 wa = W(k), wb = W(k + 8);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k), wa, a0); b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + 8), wb, b0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k), wa, a1); b1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k + 8), wb, b1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k), wa, a2); b2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k + 8), wb, b2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k), wa, a3); b3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k + 8), wb, b3);
+            }
+            out[(m + 0) * N + n] = finish8(_mm256_add_ps(a0, b0), x0, NULL, K, K);
+            out[(m + 1) * N + n] = finish8(_mm256_add_ps(a1, b1), x1, NULL, K, K);
+            out[(m + 2) * N + n] = finish8(_mm256_add_ps(a2, b2), x2, NULL, K, K);
+            out[(m + 3) * N + n] = finish8(_mm256_add_ps(a3, b3), x3, NULL, K, K);
+        }
+        for (; m < M; m++) {
+            const float *x = inp + m * K;
+            __m256 a = _mm256_setzero_ps(), b = a;
+            for (long k = 0; k < K; k += 16) { ROWS_STEP(a, b, x, k) }
+            out[m * N + n] = finish8(_mm256_add_ps(a, b), x, NULL, K, K);
+        }
+#undef W
+    }
+}
+#endif
+
+void east_matmul_rows_codes(float *out, const float *inp, const int8_t *codes, const float *scales,
+                            const float *offsets, long M, long K, long N, long n0, long n1) {
+#if EAST_X86
+    if (has_avx2) { code_rows_avx2(out, inp, codes, scales, offsets, M, K, N, n0, n1); return; }
+#endif
+    for (long n = n0; n < n1; n++) {
+        const int8_t *c = codes + n * K;
+        for (long m = 0; m < M; m++) {
+            const float *x = inp + m * K;
+            float sum = 0;
+            for (long k = 0; k < K; k++) {
+                float w = scales[n * (K / 32) + k / 32] * (float)c[k] + (offsets ? offsets[n * (K / 32) + k / 32] : 0.0f);
+                sum = fmaf(x[k], w, sum);
+            }
             out[m * N + n] = sum;
         }
     }

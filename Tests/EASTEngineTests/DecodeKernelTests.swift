@@ -95,6 +95,38 @@ import Testing
         #expect(halves == out)
     }
 
+    /// The same product from one-byte codes, a scale and an offset a block
+    /// of 32 (without AVX-512 the sampler decodes so): the bits of
+    /// east_matmul_rows on the weights rebuilt in Swift as the loader does
+    /// (scale * code, then + offset), with and without offsets, alone and
+    /// in column slices. Runs on every machine (AVX2 + FMA, else C).
+    @Test(arguments: [1, 3, 4, 9], [false, true])
+    func rowProductFromCodesGivesTheFloatBits(M: Int, withOffsets: Bool) {
+        let (K, N) = (96, 37), blocks = K / 32
+        var rng = SeededGenerator(seed: 23)
+        let codes = (0..<(N * K)).map { _ in Int8(Int(rng.next() % 24) - 8) }
+        let scales = (0..<(N * blocks)).map { _ in Float(Float16(rng.nextUnitFloat() * 0.1 - 0.05)) }
+        let offsets = (0..<(N * blocks)).map { _ in withOffsets ? Float(Float16(rng.nextUnitFloat() - 0.5)) : 0 }
+        var w = [Float](repeating: 0, count: N * K)
+        for n in 0..<N {
+            for k in 0..<K {
+                let product = scales[n * blocks + k / 32] * Float(codes[n * K + k])
+                w[n * K + k] = product + offsets[n * blocks + k / 32]
+            }
+        }
+        let inp = randomFloats(M * K, seed: 24)
+        var fromFloats = [Float](repeating: .nan, count: M * N), fromCodes = fromFloats, slices = fromFloats
+        east_matmul_rows(&fromFloats, inp, w, M, K, N, 0, N)
+        offsets.withUnsafeBufferPointer { o in
+            let offs = withOffsets ? o.baseAddress : nil
+            east_matmul_rows_codes(&fromCodes, inp, codes, scales, offs, M, K, N, 0, N)
+            east_matmul_rows_codes(&slices, inp, codes, scales, offs, M, K, N, 0, 20)
+            east_matmul_rows_codes(&slices, inp, codes, scales, offs, M, K, N, 20, N)
+        }
+        #expect(fromCodes == fromFloats)
+        #expect(slices == fromFloats)
+    }
+
     /// The code formats of the code panels: (format, offsets, lowest code, highest code).
     static let codeFormats: [(Int32, Bool, Int8, Int8)] = [
         (Int32(EAST_CODES_8), true, -128, 127),  // Q8_0's bytes (with offsets too, which it never has)
@@ -157,9 +189,10 @@ import Testing
 
     /// A model quantized as llama.cpp stores Q4_0 (4-bit codes -8..7, no
     /// offsets), Q4_1 (0..15 with offsets) and Q8_0 (bytes): the sampler
-    /// decodes from the codes at their density and gives the bits of a
-    /// Float32 copy of the same weights, tokens and log-probs.
-    @Test(.enabled(if: Self.haveKernels, Self.noKernels), arguments: [GGMLType.q4_0, .q4_1, .q8_0])
+    /// decodes from the codes (at their density with AVX-512, one byte each
+    /// without) and gives the bits of a Float32 copy of the same weights,
+    /// tokens and log-probs. On both paths.
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q8_0])
     func decodingFromEachCodeFormatChangesNoBit(type: GGMLType) throws {
         let config = ModelConfig(vocabSize: 96, dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 160, maxSeqLen: 48)
         let model = try Transformer(config: config, seed: 7)

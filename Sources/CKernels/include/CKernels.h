@@ -111,6 +111,15 @@ void east_attend_one(float *out, const float *q, const float *prefixKeys, const 
 /// AVX-512, where sgemm's would). AVX2 + FMA when the CPU has them, else C.
 void east_matmul_rows(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1);
 
+/// east_matmul_rows with weight[n][k] = scales[n][k / 32] * codes[n][k] +
+/// offsets[n][k / 32] (a multiply, then an add, as the GGUF loader
+/// dequantizes; offsets NULL for none), rebuilt in registers: the same bits
+/// as east_matmul_rows on those Float32 weights, from 1 byte a weight and 8
+/// a block of 32 instead of 4 a weight. K a multiple of 32.
+///   codes: (N, K), scales, offsets: (N, K / 32)
+void east_matmul_rows_codes(float *out, const float *inp, const int8_t *codes, const float *scales,
+                            const float *offsets, long M, long K, long N, long n0, long n1);
+
 float east_exp_sum(float *out, const float *in, long n, float shift, float scale);
 
 /// The first index of the largest of x[0..<n] (0 when all are NaN). Works on any CPU.

@@ -54,8 +54,9 @@ extension Transformer {
     /// depend neither on which others share its steps nor on the thread
     /// count (OpenBLAS's sgemm gives other bits with 1 and 2 threads at some
     /// prompt lengths). Without a packed copy (no AVX-512), decode steps run
-    /// on `RowMatmul`, with the same independence, and prefill on sgemm (a
-    /// prompt is prefilled alone, so its M does not depend on companions).
+    /// on `RowMatmul` (from the loader's codes where the model has them),
+    /// with the same independence, and prefill on sgemm (a prompt is
+    /// prefilled alone, so its M does not depend on companions).
     /// With an adapter attached, its low-rank products still run on BLAS.
     func forwardCached(tokens: UnsafePointer<Int32>, rows: Int, T: Int, cache: KVCache, buffers b: InferenceBuffers,
                        packed: PackedWeights? = nil) {
@@ -79,6 +80,9 @@ extension Transformer {
                     rows: Int? = nil) {
             if let packed, let packedAt {
                 packed.matmul(out: out, inp: inp, matrix: packedAt, M: rows ?? M)
+            } else if T == 1, let codes = quantized?.matrix(at: weight, for: self) {
+                // decode without AVX-512 from the loader's codes: the same bits as the next branch
+                RowMatmul.forward(out: out, inp: inp, codes: codes, M: rows ?? M, K: K, N: N)
             } else if T == 1 {
                 // decode without AVX-512: still independent of the batch companions
                 RowMatmul.forward(out: out, inp: inp, weight: p + weight, M: rows ?? M, K: K, N: N)
