@@ -6,7 +6,8 @@
 //   CRabbitMQ, CHiredis, COpenBLAS  system-library shims for the C libraries we link
 //   EASTCore                         answers, clusters, entropy, weights (pure Swift, no servers, no BLAS)
 //   EASTEngine                       the transformer on OpenBLAS: tensors, layers, losses, sampling
-//   CKernels                         AVX-512 C kernels for decoding (few-row matmul, one-query attention)
+//   CKernels                         AVX-512 (and AVX2) C kernels for decoding (few-row matmul, one-query
+//                                    attention) and the training layers' exponentials
 //   CTLS                             OpenSSL: a TLS client stream (Redis over TLS) and SHA-256
 //   EASTTransport                    AMQP (rabbitmq-c) and Redis (hiredis) clients, topology, messages
 //   EASTStages                       the stage functions (sample, weigh, train, evaluate), the run

@@ -59,6 +59,33 @@ import Testing
         }
     }
 
+    /// shareRanges cuts 0..<count into one contiguous range per thread, its
+    /// starts multiples of `align`, every index in exactly one range, and
+    /// stays on one thread below `minimum` items a thread. With 3 threads in
+    /// a child process (the count is process-wide).
+    @Test func shareRangesCoverEveryIndexOnce() async {
+        await #expect(processExitsWith: .success) {
+            BLASThreads.set(3)
+            for (count, align, minimum) in [(0, 16, 1), (5, 1, 1), (100, 16, 1), (1000, 7, 10), (50_000, 16, 1 << 14), (20, 1, 64)] {
+                let hits = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(count, 1))
+                let starts = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(count, 1))  // 1 where a range starts
+                hits.initialize(repeating: 0)
+                starts.initialize(repeating: 0)
+                nonisolated(unsafe) let (h, st) = (hits, starts)
+                BLASThreads.shareRanges(count, align: align, minimum: minimum) { start, end in
+                    st[start] = 1
+                    for i in start..<end { h[i] += 1 }
+                }
+                if hits.prefix(count).contains(where: { $0 != 1 }) { exit(1) }
+                let rangeStarts = (0..<count).filter { starts[$0] == 1 }
+                if rangeStarts.contains(where: { $0 % align != 0 }) || rangeStarts.count > 3 { exit(2) }
+                if count / minimum < 2 && rangeStarts.count > 1 { exit(3) }  // one thread: one range
+                if count / minimum >= 3 && count >= 3 * align && rangeStarts.count != 3 { exit(4) }
+                hits.deallocate(); starts.deallocate()
+            }
+        }
+    }
+
     /// Every part of every job runs exactly once, whatever the number of
     /// parts (more or fewer than the workers), from several calling threads
     /// at once (a busy pool runs a caller's parts on the caller) and from
