@@ -935,6 +935,23 @@ void east_attend_one(float *out, const float *q, const float *prefixKeys, const 
 // fixed horizontal sum, then the tail), whatever M, and the Swift side
 // splits a product by columns only, so rows never depend on each other.
 
+// The weights of a product: Float32 as stored, or (codes given) rebuilt
+// from one-byte codes as scale * code + offset, a multiply then an add, as
+// the loader dequantizes, so both give the same floats. weight_at is one
+// weight (the tail, the portable path); weights8 below is 8 of them.
+typedef struct {
+    const float *weight;                  // (N, K), or NULL with codes
+    const int8_t *codes;                  // (N, K)
+    const float *scales, *offsets;        // (N, K / 32); offsets NULL for none
+    long K;
+} weight_rows;
+
+static inline float weight_at(const weight_rows *W, long n, long k) {
+    if (!W->codes) return W->weight[n * W->K + k];
+    long b = n * (W->K / 32) + k / 32;
+    return W->scales[b] * (float)W->codes[n * W->K + k] + (W->offsets ? W->offsets[b] : 0.0f);
+}
+
 #if EAST_X86
 #define AVX2 __attribute__((target("avx2,fma")))
 static int has_avx2;
@@ -943,138 +960,120 @@ __attribute__((constructor)) static void detect_avx2(void) {
     has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-static inline __attribute__((always_inline)) AVX2 float finish8(__m256 acc, const float *x, const float *w, long k, long K) {
+// Row n of a product's weights, its pointers taken once per row.
+typedef struct { const float *w; const int8_t *c; const float *s, *o; } weight_row;
+
+static inline __attribute__((always_inline)) weight_row row_of(const weight_rows *W, long n) {
+    weight_row r = {W->weight ? W->weight + n * W->K : NULL, W->codes ? W->codes + n * W->K : NULL,
+                    W->codes ? W->scales + n * (W->K / 32) : NULL,
+                    W->offsets ? W->offsets + n * (W->K / 32) : NULL};
+    return r;
+}
+
+// 8 weights of a row from column k. `coded` is a constant at each inlined
+// call, so each variant keeps one branch.
+static inline __attribute__((always_inline)) AVX2 __m256 weights8(weight_row r, int coded, long k) {
+    if (!coded) return _mm256_loadu_ps(r.w + k);
+    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(r.c + k))));
+    return _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(r.s[k / 32]), q), _mm256_set1_ps(r.o ? r.o[k / 32] : 0.0f));
+}
+
+// 8 lanes summed horizontally in a fixed order, then the tail k..<K one by one.
+static inline __attribute__((always_inline)) AVX2 float finish_row(__m256 acc, const float *x, const weight_rows *W,
+                                                                   long n, long k) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     float sum = _mm_cvtss_f32(s);
-    for (; k < K; k++) sum = fmaf(x[k], w[k], sum);
+    for (; k < W->K; k++) sum = fmaf(x[k], weight_at(W, n, k), sum);
     return sum;
 }
 
-// Four rows share each load of a weight row; the rest go one by one with
-// the same steps, so a row's bits do not depend on which block it is in.
-// Two accumulators a row (8-lane groups alternating between them, added
-// before the horizontal sum): one would make a single row wait on the FMA
-// latency at every step.
-// (W(k) is each caller's 8 weights from column k.)
-#define ROWS_STEP(A, B, X, k)                                                          \
-    A = _mm256_fmadd_ps(_mm256_loadu_ps((X) + (k)), W(k), A);                          \
-    B = _mm256_fmadd_ps(_mm256_loadu_ps((X) + (k) + 8), W((k) + 8), B);
-
-static AVX2 void rows_avx2(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
-    const long K8 = K & ~7L, K16 = K & ~15L;
+// Four rows share each weight vector; the rest go one by one with the same
+// steps, so a row's bits do not depend on which block it is in. Two
+// accumulators a row (8-lane groups alternating between them, added before
+// the horizontal sum): one would make a single row wait on the FMA latency
+// at every step. Always inlined into its two callers with `coded` a
+// constant, so the Float32 and code variants each compile without the
+// other's branch.
+static inline __attribute__((always_inline)) AVX2 void rows_avx2(float *out, const float *inp, const weight_rows *W,
+                                                                 int coded, long M, long N, long n0, long n1) {
+    // codes come in blocks of 32 columns: no odd group of 8, no tail
+    const long K = W->K, K8 = coded ? K : K & ~7L, K16 = coded ? K : K & ~15L;
     for (long n = n0; n < n1; n++) {
-        const float *w = weight + n * K;
-#define W(k) _mm256_loadu_ps(w + (k))
+        const weight_row r = row_of(W, n);
         long m = 0;
         for (; m + 4 <= M; m += 4) {
             const float *x0 = inp + m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
             for (long k = 0; k < K16; k += 16) {
-                const __m256 wa = W(k), wb = W(k + 8);
+                const __m256 wa = weights8(r, coded, k), wb = weights8(r, coded, k + 8);
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k), wa, a0); b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + 8), wb, b0);
                 a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k), wa, a1); b1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k + 8), wb, b1);
                 a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k), wa, a2); b2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k + 8), wb, b2);
                 a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k), wa, a3); b3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k + 8), wb, b3);
             }
             if (K16 < K8) {
-                const __m256 wa = W(K16);
+                const __m256 wa = weights8(r, coded, K16);
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + K16), wa, a0);
                 a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + K16), wa, a1);
                 a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + K16), wa, a2);
                 a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + K16), wa, a3);
             }
-            out[(m + 0) * N + n] = finish8(_mm256_add_ps(a0, b0), x0, w, K8, K);
-            out[(m + 1) * N + n] = finish8(_mm256_add_ps(a1, b1), x1, w, K8, K);
-            out[(m + 2) * N + n] = finish8(_mm256_add_ps(a2, b2), x2, w, K8, K);
-            out[(m + 3) * N + n] = finish8(_mm256_add_ps(a3, b3), x3, w, K8, K);
+            out[(m + 0) * N + n] = finish_row(_mm256_add_ps(a0, b0), x0, W, n, K8);
+            out[(m + 1) * N + n] = finish_row(_mm256_add_ps(a1, b1), x1, W, n, K8);
+            out[(m + 2) * N + n] = finish_row(_mm256_add_ps(a2, b2), x2, W, n, K8);
+            out[(m + 3) * N + n] = finish_row(_mm256_add_ps(a3, b3), x3, W, n, K8);
         }
         for (; m < M; m++) {
             const float *x = inp + m * K;
             __m256 a = _mm256_setzero_ps(), b = a;
-            for (long k = 0; k < K16; k += 16) { ROWS_STEP(a, b, x, k) }
-            if (K16 < K8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + K16), W(K16), a);
-            out[m * N + n] = finish8(_mm256_add_ps(a, b), x, w, K8, K);
+            for (long k = 0; k < K16; k += 16) {
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), weights8(r, coded, k), a);
+                b = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), weights8(r, coded, k + 8), b);
+            }
+            if (K16 < K8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + K16), weights8(r, coded, K16), a);
+            out[m * N + n] = finish_row(_mm256_add_ps(a, b), x, W, n, K8);
         }
-#undef W
     }
 }
+
+static AVX2 void float_rows_avx2(float *out, const float *inp, const weight_rows *W, long M, long N, long n0, long n1) {
+    rows_avx2(out, inp, W, 0, M, N, n0, n1);
+}
+
+static AVX2 void code_rows_avx2(float *out, const float *inp, const weight_rows *W, long M, long N, long n0, long n1) {
+    rows_avx2(out, inp, W, 1, M, N, n0, n1);
+}
 #endif
+
+// Without AVX2: every output one dot product in column order.
+static void rows_portable(float *out, const float *inp, const weight_rows *W, long M, long N, long n0, long n1) {
+    for (long n = n0; n < n1; n++) {
+        for (long m = 0; m < M; m++) {
+            const float *x = inp + m * W->K;
+            float sum = 0;
+            for (long k = 0; k < W->K; k++) sum = fmaf(x[k], weight_at(W, n, k), sum);
+            out[m * N + n] = sum;
+        }
+    }
+}
 
 void east_matmul_rows(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
+    const weight_rows W = {weight, NULL, NULL, NULL, K};
 #if EAST_X86
-    if (has_avx2) { rows_avx2(out, inp, weight, M, K, N, n0, n1); return; }
+    if (has_avx2) { float_rows_avx2(out, inp, &W, M, N, n0, n1); return; }
 #endif
-    for (long n = n0; n < n1; n++) {
-        const float *w = weight + n * K;
-        for (long m = 0; m < M; m++) {
-            const float *x = inp + m * K;
-            float sum = 0;
-            for (long k = 0; k < K; k++) sum = fmaf(x[k], w[k], sum);
-            out[m * N + n] = sum;
-        }
-    }
+    rows_portable(out, inp, &W, M, N, n0, n1);
 }
 
-// The same products with each weight rebuilt from its one-byte code,
-// scale * code + offset (a multiply, then an add: the loader's rounding), 8
-// at a time, and accumulated in rows_avx2's order: the same bits as the
-// Float32 weights, from a quarter of the bytes.
-#if EAST_X86
-static inline __attribute__((always_inline)) AVX2 __m256 rebuild8(const int8_t *codes, float scale, float offset) {
-    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)codes)));
-    return _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(scale), q), _mm256_set1_ps(offset));
-}
-
-static AVX2 void code_rows_avx2(float *out, const float *inp, const int8_t *codes, const float *scales,
-                                const float *offsets, long M, long K, long N, long n0, long n1) {
-    for (long n = n0; n < n1; n++) {
-        const int8_t *c = codes + n * K;
-        const float *s = scales + n * (K / 32), *o = offsets ? offsets + n * (K / 32) : NULL;
-#define W(k) rebuild8(c + (k), s[(k) / 32], o ? o[(k) / 32] : 0.0f)
-        long m = 0;
-        for (; m + 4 <= M; m += 4) {
-            const float *x0 = inp + m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            for (long k = 0; k < K; k += 16) {
-                const __m256 wa = W(k), wb = W(k + 8);
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k), wa, a0); b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + 8), wb, b0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k), wa, a1); b1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k + 8), wb, b1);
-                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k), wa, a2); b2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k + 8), wb, b2);
-                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k), wa, a3); b3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k + 8), wb, b3);
-            }
-            out[(m + 0) * N + n] = finish8(_mm256_add_ps(a0, b0), x0, NULL, K, K);
-            out[(m + 1) * N + n] = finish8(_mm256_add_ps(a1, b1), x1, NULL, K, K);
-            out[(m + 2) * N + n] = finish8(_mm256_add_ps(a2, b2), x2, NULL, K, K);
-            out[(m + 3) * N + n] = finish8(_mm256_add_ps(a3, b3), x3, NULL, K, K);
-        }
-        for (; m < M; m++) {
-            const float *x = inp + m * K;
-            __m256 a = _mm256_setzero_ps(), b = a;
-            for (long k = 0; k < K; k += 16) { ROWS_STEP(a, b, x, k) }
-            out[m * N + n] = finish8(_mm256_add_ps(a, b), x, NULL, K, K);
-        }
-#undef W
-    }
-}
-#endif
-
+// The same products from one-byte codes: the same bits as the Float32
+// weights they stand for, from a quarter of the bytes.
 void east_matmul_rows_codes(float *out, const float *inp, const int8_t *codes, const float *scales,
                             const float *offsets, long M, long K, long N, long n0, long n1) {
+    const weight_rows W = {NULL, codes, scales, offsets, K};
 #if EAST_X86
-    if (has_avx2) { code_rows_avx2(out, inp, codes, scales, offsets, M, K, N, n0, n1); return; }
+    if (has_avx2) { code_rows_avx2(out, inp, &W, M, N, n0, n1); return; }
 #endif
-    for (long n = n0; n < n1; n++) {
-        const int8_t *c = codes + n * K;
-        for (long m = 0; m < M; m++) {
-            const float *x = inp + m * K;
-            float sum = 0;
-            for (long k = 0; k < K; k++) {
-                float w = scales[n * (K / 32) + k / 32] * (float)c[k] + (offsets ? offsets[n * (K / 32) + k / 32] : 0.0f);
-                sum = fmaf(x[k], w, sum);
-            }
-            out[m * N + n] = sum;
-        }
-    }
+    rows_portable(out, inp, &W, M, N, n0, n1);
 }
