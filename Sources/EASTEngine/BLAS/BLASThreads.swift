@@ -51,17 +51,26 @@ public enum BLASThreads {
     }
 
     /// Runs `body(start, end)` over 0..<count cut into one contiguous range
-    /// per thread (starts multiples of `align`), for elementwise loops.
+    /// per thread (starts multiples of `align`), for elementwise loops: on
+    /// one thread below `minimum` items a thread.
     public static func shareRanges(_ count: Int, align: Int = 16, minimum: Int = 1 << 14,
                                    _ body: @Sendable (_ start: Int, _ end: Int) -> Void) {
-        let threads = max(1, min(current, count / max(minimum, 1)))
-        if threads == 1 {
+        shareRanges(count, parts: min(current, count / max(minimum, 1)), align: align, body)
+    }
+
+    /// Runs `body(start, end)` over 0..<count cut into `parts` contiguous
+    /// ranges of equal length rounded up to a multiple of `align` (the last
+    /// shorter, trailing ones empty and skipped), one per `WorkerPool` part;
+    /// all on the calling thread when `parts` is 1 or less.
+    public static func shareRanges(_ count: Int, parts: Int, align: Int,
+                                   _ body: @Sendable (_ start: Int, _ end: Int) -> Void) {
+        guard parts > 1 else {
             if count > 0 { body(0, count) }
             return
         }
-        let per = (count + threads - 1) / threads
+        let per = (count + parts - 1) / parts
         let step = (per + align - 1) / align * align
-        WorkerPool.shared.run(threads) { t in
+        WorkerPool.shared.run(parts) { t in
             let start = t * step, end = min(count, start + step)
             if start < end { body(start, end) }
         }

@@ -60,23 +60,15 @@ public enum Matmul {
         let byRows = M >= N
         let long = byRows ? M : N
         // at least 16 rows or columns and ~1 MFLOP a slice
-        let slices = serial ? 1 : max(1, min(BLASThreads.current, long / 16, M * N * K / (1 << 19)))
-        if slices == 1 {
-            sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-            return
-        }
-        let per = (long + slices - 1) / slices
-        let step = (per + 15) / 16 * 16
+        let slices = serial ? 1 : min(BLASThreads.current, long / 16, M * N * K / (1 << 19))
         nonisolated(unsafe) let (a, b, c) = (A, B, C)
-        WorkerPool.shared.run(slices) { s in
-            let start = s * step, count = min(long, start + step) - start
-            guard count > 0 else { return }
-            if byRows {  // rows start..<start+count of op(A) and of C
+        BLASThreads.shareRanges(long, parts: slices, align: 16) { start, end in
+            if byRows {  // rows start..<end of op(A) and of C
                 let aSlice = transA ? a + start : a + start * lda
-                sgemm(transA, transB, count, N, K, alpha, aSlice, lda, b, ldb, beta, c + start * ldc, ldc)
-            } else {     // columns start..<start+count of op(B) and of C
+                sgemm(transA, transB, end - start, N, K, alpha, aSlice, lda, b, ldb, beta, c + start * ldc, ldc)
+            } else {     // columns start..<end of op(B) and of C
                 let bSlice = transB ? b + start * ldb : b + start
-                sgemm(transA, transB, M, count, K, alpha, a, lda, bSlice, ldb, beta, c + start, ldc)
+                sgemm(transA, transB, M, end - start, K, alpha, a, lda, bSlice, ldb, beta, c + start, ldc)
             }
         }
     }

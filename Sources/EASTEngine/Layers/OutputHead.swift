@@ -29,12 +29,12 @@ enum OutputHead {
             Matmul.forward(out: scratch, inp: hidden + start * C, weight: weight, M: rows, K: C, N: V)
             nonisolated(unsafe) let chunk = scratch
             BLASThreads.shareRanges(rows, align: 1, minimum: 8) { r0, r1 in
-                var stats: (Float, Float, Float) = (0, 0, 0)
+                var stats: [Float] = [0, 0, 0]  // max, sum of exp(x - max), sum of its squares
                 for r in r0..<r1 {
                     let n = start + r
                     let logits = chunk + r * V
-                    withUnsafeMutableBytes(of: &stats) { east_softmax_stats(logits, V, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
-                    let (maxLogit, sum, sumSquares) = stats
+                    east_softmax_stats(logits, V, &stats)
+                    let (maxLogit, sum, sumSquares) = (stats[0], stats[1], stats[2])
                     let logSum = log(sum)
                     lse[n] = maxLogit + logSum
                     lp[n] = logits[Int(tg[n])] - lse[n]

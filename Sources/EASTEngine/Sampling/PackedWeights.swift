@@ -112,12 +112,8 @@ final class PackedWeights {
             else { east_matmul_packed(out, inp, floatWeights!, M, K, N, n0, n1) }
         }
         let panels = (N + 15) / 16
-        let slices = M * N * K < 1 << 18 ? 1 : max(1, min(BLASThreads.current, panels / 4))
-        let per = (panels + slices - 1) / slices * 16  // whole panels per slice
+        let slices = M * N * K < 1 << 18 ? 1 : min(BLASThreads.current, panels / 4)
         nonisolated(unsafe) let (o, x) = (out, inp)
-        BLASThreads.shareOut(slices) { t, _ in  // one slice per thread
-            let n0 = t * per, n1 = min(N, n0 + per)
-            if n0 < n1 { run(o, x, n0, n1) }
-        }
+        BLASThreads.shareRanges(N, parts: slices, align: 16) { n0, n1 in run(o, x, n0, n1) }  // whole panels per slice
     }
 }

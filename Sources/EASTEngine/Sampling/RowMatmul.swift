@@ -31,11 +31,7 @@ enum RowMatmul {
 
     /// Columns n0..<n1 of the product, one slice per thread when the product pays for the hand-off.
     private static func shareColumns(M: Int, K: Int, N: Int, _ body: @Sendable (_ n0: Int, _ n1: Int) -> Void) {
-        let slices = M * N * K < 1 << 18 ? 1 : max(1, min(BLASThreads.current, N / 64))
-        let per = (N + slices - 1) / slices
-        BLASThreads.shareOut(slices) { t, _ in
-            let n0 = t * per, n1 = min(N, n0 + per)
-            if n0 < n1 { body(n0, n1) }
-        }
+        let slices = M * N * K < 1 << 18 ? 1 : min(BLASThreads.current, N / 64)
+        BLASThreads.shareRanges(N, parts: slices, align: 1, body)
     }
 }
