@@ -21,17 +21,23 @@ final class NetworkHosts: @unchecked Sendable {
         /// Names unique on a shared machine: a crashed run's leftovers are found by them.
         var namespace: String { NetworkHosts.prefix + rawValue }
         /// The veth end on the bridge (interface names have at most 15 characters).
-        var link: String { "e15n-\(rawValue)" }
+        var link: String { "e\(NetworkHosts.tag)n-\(rawValue)" }
         var address: String { "\(NetworkHosts.subnet).\(Host.allCases.firstIndex(of: self)! + 1)" }
     }
 
-    static let prefix = "east15n-"
-    static let bridge = "east15n-br"
-    static let subnet = "10.77.0"
-    static let bridgeAddress = "10.77.0.254"
+    /// `EAST_TEST_NET` (0-9, default 0) picks the names and the subnet, so
+    /// that two checkouts on one machine can run these tests side by side.
+    static let tag: Int = {
+        let value = ProcessInfo.processInfo.environment["EAST_TEST_NET"].flatMap { Int($0) } ?? 0
+        return (0...9).contains(value) ? value : 0
+    }()
+    static let prefix = "east\(tag)n-"
+    static let bridge = "east\(tag)n-br"
+    static let subnet = "10.\(77 + tag).0"
+    static let bridgeAddress = "\(subnet).254"
     static let ip = "/usr/sbin/ip"
     /// The servers' files, the workers' caches and the logs.
-    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("east15n-hosts")
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("east\(tag)n-hosts")
 
     let amqp: Endpoint
     let redis: Endpoint
@@ -157,7 +163,7 @@ final class NetworkHosts: @unchecked Sendable {
         // The loopback servers' settings of scripts/test.sh must not leak into the hosts' servers.
         for key in environment.keys where key.hasPrefix("EAST_") { environment[key] = nil }
         environment.merge(extra) { $1 }
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("east15n-\(UUID().uuidString).out")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("east\(NetworkHosts.tag)n-\(UUID().uuidString).out")
         let err = out.deletingPathExtension().appendingPathExtension("err")
         defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
 
