@@ -4,7 +4,8 @@
 //
 // One target per concern:
 //   CRabbitMQ, CHiredis, COpenBLAS  system-library shims for the C libraries we link
-//   EASTCore                         answers, clusters, entropy, weights (pure Swift, no servers, no BLAS)
+//   EASTCore                         answers, clusters, entropy, weights, statistics (no servers, no BLAS;
+//                                    OpenSSL's SHA-256 through CTLS for content addresses)
 //   EASTEngine                       the transformer on OpenBLAS: tensors, layers, losses, sampling
 //   CKernels                         AVX-512 (and AVX2) C kernels for decoding (few-row matmul, one-query
 //                                    attention) and the training layers' exponentials
@@ -68,7 +69,7 @@ let package = Package(
         // OpenSSL: a TLS client stream for `rediss://` (Debian's hiredis 0.14 has no SSL) and SHA-256 for the policy store.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
 
-        .target(name: "EASTCore"),
+        .target(name: "EASTCore", dependencies: ["CTLS"]),
         .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS", "CKernels"]),
         .target(name: "EASTTransport", dependencies: ["EASTCore", "CRabbitMQ", "CHiredis", "CTLS"]),
         .target(name: "EASTStages", dependencies: ["EASTCore", "EASTEngine"]),

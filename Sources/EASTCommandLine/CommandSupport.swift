@@ -36,18 +36,13 @@ public func printError(_ message: String) {
 }
 
 /// Writes JSON lines to a file (atomically) or to stdout.
-public func writeLines(_ lines: [JSON], to output: String?) throws {
-    let text = lines.map { $0.text + "\n" }.joined()
+public func writeLines<T: Encodable>(_ values: [T], to output: String?) throws {
+    let text = try values.map { try JSONCoding.string($0) + "\n" }.joined()
     if let output {
         try AtomicFile.write(text, to: output)
     } else {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
-}
-
-/// The same for values that encode themselves.
-public func writeLines<T: Encodable>(_ values: [T], to output: String?) throws {
-    try writeLines(try values.map { try JSON.parse(JSONCoding.string($0)) }, to: output)
 }
 
 extension WeightingStrategy: ExpressibleByArgument {}

@@ -45,12 +45,15 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "Address the metrics server listens on (0.0.0.0 in containers).")
     public var metricsAddress = "127.0.0.1"
 
+    @Flag(help: "Sample every question again instead of reusing samples and greedy answers kept in Redis by content address (to measure what reuse saves; the results are the same).")
+    public var noSampleReuse = false
+
     /// What `east cluster up` hands on to every process it starts (the
     /// endpoints and policy store go as environment; names, caches and
     /// metrics ports are each process's own).
     public var forwarded: [String] {
         ["--keep-versions", String(keepVersions), "--retention-grace", String(retentionGrace),
-         "--threads", String(threads), "--heartbeat", String(heartbeat)]
+         "--threads", String(threads), "--heartbeat", String(heartbeat)] + (noSampleReuse ? ["--no-sample-reuse"] : [])
     }
 
     public func validate() throws {
@@ -63,7 +66,7 @@ public struct WorkerOptions: ParsableArguments {
         let workerName = name ?? "\(role)-\(getpid())"
         BLASThreads.set(threads)
         let logger = Logger(label: workerName)
-        return WorkerEnvironment(
+        var environment = WorkerEnvironment(
             name: workerName, role: role,
             amqp: try Endpoint.amqp(amqpURL, environment: env), redis: try Endpoint.redis(redisURL, environment: env),
             policies: PolicyStore.Settings(
@@ -72,6 +75,8 @@ public struct WorkerOptions: ParsableArguments {
                 retention: PolicyStore.Retention(keepVersions: keepVersions, grace: retentionGrace)),
             heartbeat: heartbeat,
             log: { line in logger.info("\(line)") })
+        environment.reuseSamples = !noSampleReuse
+        return environment
     }
 
     /// Runs `body` as a service beside the metrics server (when asked for)

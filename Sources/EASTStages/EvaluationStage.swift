@@ -23,25 +23,37 @@ public enum EvaluationStage {
         }
     }
 
-    /// Greedy answers, `batch` questions decoded together.
-    public static func evaluate(_ policy: Policy, questions: [Question], maxNewTokens: Int, sampler: Sampler, batch: Int = 16) -> Result {
-        var results: [QuestionResult] = []
+    /// Greedy answers, `batch` questions decoded together. With `store`,
+    /// answers it holds for this policy are taken from there (and graded
+    /// again), and new ones are put there.
+    public static func evaluate(
+        _ policy: Policy, questions: [Question], maxNewTokens: Int, sampler: Sampler, batch: Int = 16, store: SampleStore? = nil
+    ) throws -> Result {
+        let fingerprint = store == nil ? "" : policy.fingerprint()
+        let keys = questions.map { SampleKey.greedy(policy: fingerprint, question: $0, maxNewTokens: maxNewTokens) }
+        var responses = try store?.load(keys).map { $0?.responses.first } ?? [String?](repeating: nil, count: questions.count)
+        let missing = questions.indices.filter { responses[$0] == nil }
         var start = 0
-        while start < questions.count {
-            let chunk = Array(questions[start..<min(start + batch, questions.count)])
+        while start < missing.count {
+            let chunk = Array(missing[start..<min(start + batch, missing.count)])
             let requests = chunk.map {
-                GenerationRequest(prompt: policy.format.prompt($0.text, tokenizer: policy.tokenizer), n: 1,
+                GenerationRequest(prompt: policy.format.prompt(questions[$0].text, tokenizer: policy.tokenizer), n: 1,
                                   parameters: .greedy(maxNewTokens: maxNewTokens, stopTokens: policy.format.stopTokens(policy.tokenizer)))
             }
-            for (question, samples) in zip(chunk, sampler.generate(requests)) {
+            var fresh: [(key: String, samples: QuestionSamples)] = []
+            for (index, samples) in zip(chunk, sampler.generate(requests)) {
                 let response = policy.format.response(samples[0].tokens, tokenizer: policy.tokenizer)
-                let answer = AnswerExtractor.extract(from: response)
-                results.append(QuestionResult(id: question.id, correct: answer.map { AnswerEquivalence.equivalent($0, question.gold) } ?? false,
-                                              extracted: answer))
+                responses[index] = response
+                fresh.append((keys[index], QuestionSamples(questionID: questions[index].id, responses: [response], meanLogProbs: [0],
+                                                           tokenCounts: [samples[0].tokens.count])))
             }
+            try store?.save(fresh)
             start += batch
         }
-        return Result(questions: results)
+        return Result(questions: zip(questions, responses).map { question, response in
+            let grade = Grader.grade(response: response!, gold: question.gold)
+            return QuestionResult(id: question.id, correct: grade.correct, extracted: grade.extracted)
+        })
     }
 
     /// The share of questions whose `n` samples hold both right and wrong

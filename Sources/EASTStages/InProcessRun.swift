@@ -13,29 +13,35 @@ public final class InProcessRun {
     private let trainQuestions: [Question]
     private let testQuestions: [Question]
     private let sampler: Sampler
+    /// Where samples and greedy answers are reused from and kept (nil: none).
+    private let store: SampleStore?
 
-    public init(spec: RunSpec) throws {
+    public init(spec: RunSpec, store: SampleStore? = nil) throws {
         try spec.validate()
         self.spec = spec
+        self.store = store
         policy = try Policy.load(from: URL(fileURLWithPath: spec.checkpoint), lora: spec.lora, seed: spec.seed)
+        policy.adopt(spec)
         trainQuestions = try spec.train.load()
         testQuestions = try spec.test.load()
         sampler = Sampler(model: policy.model, maxRows: max(64, spec.sampling.n), maxSequenceLength: min(512, policy.model.config.maxSeqLen))
     }
 
-    public func evaluate() -> [QuestionResult] {
-        EvaluationStage.evaluate(policy, questions: testQuestions, maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32).questions
+    public func evaluate() throws -> [QuestionResult] {
+        try EvaluationStage.evaluate(policy, questions: testQuestions, maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32,
+                                     store: store).questions
     }
 
     /// Runs every iteration; `progress` gets a line now and then and each iteration's summary.
     public func run(id: String, progress: (String) -> Void) throws -> RunOutcome {
-        var outcome = RunOutcome(run: id, spec: spec, iterations: [], evaluations: [policy.version: evaluate()])
+        var outcome = RunOutcome(run: id, spec: spec, iterations: [], evaluations: [policy.version: try evaluate()],
+                                 prompt: policy.format.description)
         progress(String(format: "start: greedy test accuracy %.1f%% on %d questions", outcome.accuracy[policy.version]! * 100, testQuestions.count))
         for iteration in 1...spec.iterations {
             let start = Date()
             let before = policy.version
             let report = try runIteration(iteration, progress: progress)
-            outcome.evaluations[policy.version] = evaluate()
+            outcome.evaluations[policy.version] = try evaluate()
             outcome.iterations.append(report)
             progress(report.summary(accuracyBefore: outcome.accuracy[before], accuracyAfter: outcome.accuracy[policy.version])
                      + String(format: "; %.0f s", Date().timeIntervalSince(start)))
@@ -45,7 +51,8 @@ public final class InProcessRun {
 
     private func runIteration(_ iteration: Int, progress: (String) -> Void) throws -> IterationReport {
         // 1. Sample n responses per question, through one continuous batch.
-        let samples = SamplingStage.sample(policy, questions: trainQuestions, settings: spec.sampling, runSeed: spec.seed, sampler: sampler)
+        let samples = try SamplingStage.sample(policy, questions: trainQuestions, settings: spec.sampling, runSeed: spec.seed,
+                                               sampler: sampler, store: store)
         progress("iteration \(iteration): sampled \(spec.sampling.n) x \(samples.count) questions")
 
         // 2. Cluster and pick examples per question, then weigh them all.
@@ -55,11 +62,8 @@ public final class InProcessRun {
         // 3. Train.
         let batches = TrainingSession.batches(items, size: spec.batchSize, epochs: spec.epochs, seed: spec.seed &+ UInt64(iteration))
         let session = TrainingSession(policy: policy, spec: spec, totalSteps: batches.count)
-        var lossSum = 0.0
-        for batch in batches { lossSum += Double(session.step(batch).loss) }
+        report.training = batches.map { session.step($0) }
         policy.version += 1
-        report.steps = batches.count
-        report.meanLoss = batches.isEmpty ? 0 : lossSum / Double(batches.count)
         return report
     }
 }

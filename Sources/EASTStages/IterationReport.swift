@@ -1,3 +1,4 @@
+import EASTCore
 import Foundation
 
 /// What one self-training iteration did, the same record for the in-process
@@ -13,19 +14,41 @@ public struct IterationReport: Codable, Equatable, Sendable {
     public var weightQuantiles: [Double]
     public var examples: Int
     /// New tokens sampled in the iteration (all questions, all n responses).
-    public var sampledTokens: Int?
+    public var sampledTokens: Int
+    /// (sum w)^2 / (N sum w^2) over the kept questions' weights (nil: none kept).
+    public var effectiveSampleSize: Double?
+    /// The correlation, across kept questions, of the entropy computed from
+    /// the first and the second half of each question's samples (nil: too few
+    /// questions, or no spread); `Reliability.spearmanBrown` of it is the
+    /// reliability of the entropy from all n samples.
+    public var entropySplitHalf: Double?
     /// Every question's entropy, accuracy, R and weight, in question order.
     public var points: [QuestionPoint]
-    /// Training: optimizer steps and their mean loss (nil until trained).
-    public var steps: Int?
-    public var meanLoss: Double?
+    /// Every optimizer step, in order (empty until trained).
+    public var training: [TrainingStep] = []
+
+    enum CodingKeys: String, CodingKey {
+        case iteration, questions, kept, droppedAllRight = "dropped_all_right", droppedAllWrong = "dropped_all_wrong"
+        case weightQuantiles = "weight_quantiles", examples, sampledTokens = "sampled_tokens"
+        case effectiveSampleSize = "effective_sample_size", entropySplitHalf = "entropy_split_half", points, training
+    }
+
+    public var steps: Int { training.count }
+    public var meanLoss: Double? { training.isEmpty ? nil : training.map(\.loss).reduce(0, +) / Double(training.count) }
 
     public func summary(accuracyBefore: Double?, accuracyAfter: Double?) -> String {
         let q = weightQuantiles.map { String(format: "%.3f", $0) }.joined(separator: " / ")
         let accuracy = [accuracyBefore, accuracyAfter].map { $0.map { String(format: "%.1f%%", $0 * 100) } ?? "-" }
-        return "iteration \(iteration): accuracy \(accuracy[0]) -> \(accuracy[1]); questions \(questions): kept \(kept), "
-            + "dropped all-right \(droppedAllRight), all-wrong \(droppedAllWrong); weights min/q1/median/q3/max \(q); "
-            + "\(examples) examples, \(steps.map(String.init) ?? "-") steps, mean loss " + (meanLoss.map { String(format: "%.4f", $0) } ?? "-")
+        var line = "iteration \(iteration): accuracy \(accuracy[0]) -> \(accuracy[1]); questions \(questions): kept \(kept), "
+            + "dropped all-right \(droppedAllRight), all-wrong \(droppedAllWrong); weights min/q1/median/q3/max \(q)"
+        if let effectiveSampleSize { line += String(format: " (ESS %.3f)", effectiveSampleSize) }
+        if let r = entropySplitHalf { line += String(format: "; entropy split-half r %.2f", r) }
+        line += "; \(examples) examples, \(steps) steps, mean loss " + (meanLoss.map { String(format: "%.4f", $0) } ?? "-")
+        if let first = training.first, let last = training.last {
+            line += String(format: "; log-prob of preferred responses %.2f -> %.2f", first.chosenLogProb, last.chosenLogProb)
+            if let a = first.rejectedLogProb, let b = last.rejectedLogProb { line += String(format: ", of dispreferred %.2f -> %.2f", a, b) }
+        }
+        return line
     }
 }
 
@@ -37,9 +60,11 @@ public struct RunOutcome: Sendable {
     public var iterations: [IterationReport]
     /// Policy version -> one result per test question, in test-set order.
     public var evaluations: [Int: [QuestionResult]]
+    /// The prompt format the run used (`PromptFormat.description`).
+    public var prompt: String
 
-    public init(run: String, spec: RunSpec, iterations: [IterationReport], evaluations: [Int: [QuestionResult]]) {
-        (self.run, self.spec, self.iterations, self.evaluations) = (run, spec, iterations, evaluations)
+    public init(run: String, spec: RunSpec, iterations: [IterationReport], evaluations: [Int: [QuestionResult]], prompt: String) {
+        (self.run, self.spec, self.iterations, self.evaluations, self.prompt) = (run, spec, iterations, evaluations, prompt)
     }
 
     /// Policy version -> greedy test accuracy.

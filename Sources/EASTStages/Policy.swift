@@ -52,6 +52,20 @@ public struct PromptFormat: Sendable {
         }
     }
 
+    /// The same format with another system message (plain prompts have none).
+    public func with(system: String) -> PromptFormat {
+        guard case let .chat(template, _, endOfTurn) = style else { return self }
+        return PromptFormat(style: .chat(template, system: system, endOfTurn: endOfTurn))
+    }
+
+    /// What the format is, for run records and content addresses.
+    public var description: String {
+        switch style {
+        case .plain: return "plain: \"Question: <question>\\nAnswer:\""
+        case let .chat(template, system, _): return "chat \(template.format.rawValue), system: \"\(system)\""
+        }
+    }
+
     /// The response text of generated tokens (stop tokens are not part of it).
     public func response(_ tokens: [Int], tokenizer: any Tokenizer) -> String {
         let stops = stopTokens(tokenizer)
@@ -67,7 +81,7 @@ public struct PromptFormat: Sendable {
 public final class Policy: @unchecked Sendable {
     public let model: Transformer
     public let tokenizer: any Tokenizer
-    public let format: PromptFormat
+    public private(set) var format: PromptFormat
     public var version: Int
     /// Where the frozen base lives when the policy trains through a LoRA
     /// adapter (a GGUF file or checkpoint folder); saved policies point at it.
@@ -103,12 +117,14 @@ public final class Policy: @unchecked Sendable {
                             format: PromptFormat(style: .chat(loaded.chatTemplate, system: PromptFormat.paperSystem, endOfTurn: endOfTurn)),
                             version: version)
         } else if FileManager.default.fileExists(atPath: baseFile.path) {
-            guard let data = FileManager.default.contents(atPath: baseFile.path),
-                  let json = try? JSON.parse(String(decoding: data, as: UTF8.self)) else {
-                throw CheckpointError(file: baseFile, message: "unreadable or not JSON")
+            guard let data = FileManager.default.contents(atPath: baseFile.path) else {
+                throw CheckpointError(file: baseFile, message: "cannot be read")
             }
-            guard let named = json["base"]?.stringValue else { throw CheckpointError(file: baseFile, message: "needs a \"base\" path") }
-            let basePath = base ?? URL(fileURLWithPath: named)
+            let named: BaseFile
+            do { named = try JSONCoding.decode(BaseFile.self, from: data, what: baseFile.path) } catch {
+                throw CheckpointError(file: baseFile, message: error.reason)
+            }
+            let basePath = base ?? URL(fileURLWithPath: named.base)
             policy = try load(from: basePath, version: version)
             policy.model.adapter = try LoRAAdapter.load(from: path, modelConfig: policy.model.config)
             policy.basePath = basePath
@@ -138,6 +154,9 @@ public final class Policy: @unchecked Sendable {
     /// Names the frozen base of an adapter-trained policy folder.
     public static let baseFile = "base.json"
 
+    /// `base.json`: where an adapter's frozen base lives.
+    struct BaseFile: Codable { var base: String }
+
     /// Saves the policy: a checkpoint folder, or, for a model trained through
     /// a LoRA adapter, the adapter in PEFT's files plus `base.json` naming the
     /// frozen base (which is not copied).
@@ -147,8 +166,7 @@ public final class Policy: @unchecked Sendable {
                 throw CheckpointError(file: directory, message: "an adapter policy needs its base path to be saved")
             }
             try adapter.save(to: directory, baseModel: basePath.lastPathComponent)
-            try AtomicFile.write(Data(JSON.object([("base", .string(basePath.path))]).prettyText.utf8),
-                                 to: directory.appendingPathComponent(Self.baseFile))
+            try AtomicFile.write(try JSONCoding.encode(BaseFile(base: basePath.path), pretty: true), to: directory.appendingPathComponent(Self.baseFile))
         } else {
             if case .chat = format.style {
                 // A checkpoint folder has no place for the chat template yet.
@@ -156,6 +174,34 @@ public final class Policy: @unchecked Sendable {
             }
             try Checkpoint.save(model, tokenizer: tokenizer, to: directory)
         }
+    }
+
+    /// The content address of what this policy samples: SHA-256 of its
+    /// configuration and weights (an attached adapter's too), its tokenizer's
+    /// vocabulary and its prompt format (system message included). Computed
+    /// each time (training changes the weights in place): about a second per
+    /// 500 MB of weights.
+    public func fingerprint() -> String {
+        var hasher = SHA256.Hasher()
+        hasher.update((try? JSONCoding.string(model.config)) ?? "")
+        let parameters = model.parameters
+        hasher.update(UnsafeRawBufferPointer(start: parameters.pointer, count: parameters.count * MemoryLayout<Float>.stride))
+        if let adapter = model.adapter {
+            hasher.update((try? JSONCoding.string(adapter.config)) ?? "")
+            hasher.update(UnsafeRawBufferPointer(start: adapter.parameters.pointer, count: adapter.parameters.count * MemoryLayout<Float>.stride))
+        }
+        hasher.update("tokenizer \(tokenizer.vocabSize) \(tokenizer.bosId) \(tokenizer.eosId) \(tokenizer.padId)")
+        for id in 0..<tokenizer.vocabSize {
+            let text = tokenizer.tokenText(id)
+            hasher.update("\(text.utf8.count):\(text)")
+        }
+        hasher.update(format.description)
+        return hasher.finish()
+    }
+
+    /// The policy prompting as `spec` says (its system message).
+    public func adopt(_ spec: RunSpec) {
+        format = format.with(system: spec.systemPrompt)
     }
 
     /// The policy as one plain model: an attached adapter folded into a copy

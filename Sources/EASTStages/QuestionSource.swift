@@ -12,11 +12,33 @@ public enum QuestionSource: Equatable, Sendable {
             return task.problems(split: split, count: count, seed: seed).enumerated().map { i, p in
                 let row = p.row(for: split)
                 return Question(id: "\(task.rawValue)-\(split.rawValue)-\(seed)-\(i)", text: p.question, gold: String(p.answer),
-                                solution: row["answer"]?.stringValue)
+                                solution: row.answer)
             }
         case let .file(path, limit):
             let questions = try DatasetReader().read(file: path).questions
             return limit.map { Array(questions.prefix($0)) } ?? questions
+        }
+    }
+
+    /// Refuses counts that are not positive or would make the task
+    /// generator search without end, naming the setting (`train.count`).
+    public func validate(setting: String) throws(RunSpec.Invalid) {
+        switch self {
+        case let .task(_, _, count, _):
+            guard count >= 1, count <= ArithmeticTask.maxCount else {
+                throw RunSpec.Invalid(setting: "\(setting).count", reason: "must be from 1 to \(ArithmeticTask.maxCount), got \(count)")
+            }
+        case let .file(path, limit):
+            guard !path.isEmpty else { throw RunSpec.Invalid(setting: "\(setting).file", reason: "must name a file") }
+            if let limit, limit < 1 { throw RunSpec.Invalid(setting: "\(setting).limit", reason: "must be at least 1, got \(limit)") }
+        }
+    }
+
+    /// How many questions it asks for (a file's limit, or nil: the whole file).
+    public var count: Int? {
+        switch self {
+        case let .task(_, _, count, _): return count
+        case let .file(_, limit): return limit
         }
     }
 
@@ -31,9 +53,10 @@ public enum QuestionSource: Equatable, Sendable {
 /// `{"task": "arith-easy", "split": "train", "count": 2048, "seed": 1}` or
 /// `{"file": "path.jsonl", "limit": 500}` (limit optional).
 extension QuestionSource: Codable {
-    enum CodingKeys: String, CodingKey { case task, split, count, seed, file, limit }
+    enum CodingKeys: String, CodingKey, CaseIterable { case task, split, count, seed, file, limit }
 
     public init(from decoder: Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         if let path = try c.decodeIfPresent(String.self, forKey: .file) {
             self = .file(path: path, limit: try c.decodeIfPresent(Int.self, forKey: .limit))

@@ -1,11 +1,30 @@
 import EASTCore
 import Foundation
 
+/// A run's record (`run.json`): its resolved settings (every hyperparameter,
+/// defaults included), the prompt it used and its accuracy per policy
+/// version. With `eval-v<k>.jsonl` and `iterations.json` beside it, enough to
+/// say exactly how the run ran and what it measured.
+public struct RunRecord: Codable, Equatable, Sendable {
+    public var run: String
+    public var settings: RunSpec
+    /// The prompt format, system message included (`PromptFormat.description`).
+    public var prompt: String
+    /// Policy version -> greedy test accuracy.
+    public var accuracy: [String: Double]
+
+    public init(run: String, settings: RunSpec, prompt: String, accuracy: [String: Double]) {
+        (self.run, self.settings, self.prompt, self.accuracy) = (run, settings, prompt, accuracy)
+    }
+}
+
 /// The run report, written by the in-process run and the coordinator alike:
-/// `report.md` with the figures, three SVG plots (entropy histogram, weight
-/// vs entropy, accuracy per policy version), `eval-v<k>.jsonl` with every
-/// test question's greedy result per policy version, and `iterations.json`
-/// (the iteration reports, with every question's entropy, accuracy and R).
+/// `run.json` (the `RunRecord`), `report.md` with the figures, SVG plots
+/// (entropy histogram, weight vs entropy, accuracy per policy version, and
+/// the log-probabilities of preferred and dispreferred responses during
+/// training), `eval-v<k>.jsonl` with every test question's greedy result per
+/// policy version, and `iterations.json` (the iteration reports, with every
+/// question's entropy, accuracy and R, and every training step).
 public enum RunReport {
     @discardableResult
     public static func write(_ outcome: RunOutcome, to folder: URL) throws -> URL {
@@ -20,25 +39,42 @@ public enum RunReport {
             try AtomicFile.write(Data(lines.utf8), to: folder.appendingPathComponent("eval-v\(version).jsonl"))
         }
         try AtomicFile.write(try JSONCoding.encode(outcome.iterations), to: folder.appendingPathComponent("iterations.json"))
-        var accuracy = Plot(title: "greedy test accuracy per policy version", x: "policy version", y: "accuracy (%)", integerX: true)
-        accuracy.series = [.init("", color: "seagreen", points: versions.map { .init(x: Double($0), y: outcome.accuracy[$0]! * 100) })]
-        try AtomicFile.write(Data(accuracy.svg().utf8), to: folder.appendingPathComponent("accuracy.svg"))
+        let accuracy = Dictionary(uniqueKeysWithValues: outcome.accuracy.map { (String($0.key), $0.value) })
+        let record = RunRecord(run: outcome.run, settings: spec, prompt: outcome.prompt, accuracy: accuracy)
+        try AtomicFile.write(try JSONCoding.encode(record, pretty: true), to: folder.appendingPathComponent("run.json"))
+        var accuracyPlot = Plot(title: "greedy test accuracy per policy version", x: "policy version", y: "accuracy (%)", integerX: true)
+        accuracyPlot.series = [.init("", color: "seagreen", points: versions.map { .init(x: Double($0), y: outcome.accuracy[$0]! * 100) })]
+        try AtomicFile.write(Data(accuracyPlot.svg().utf8), to: folder.appendingPathComponent("accuracy.svg"))
+        try AtomicFile.write(Data(logProbabilities(outcome.iterations).svg().utf8), to: folder.appendingPathComponent("log-probabilities.svg"))
+
         var md = "# EAST run \(outcome.run)\n\n"
         md += "Checkpoint `\(spec.checkpoint)`; train \(spec.train.description); test \(spec.test.description); "
         md += "n = \(spec.sampling.n), temperature \(spec.sampling.temperature); loss \(spec.loss.rawValue), weighting \(spec.weighting.rawValue), "
-        md += "mapping \(spec.mapping); \(spec.iterations) iteration(s); seed \(spec.seed).\n\n"
+        md += "mapping \(spec.mapping); \(spec.iterations) iteration(s); seed \(spec.seed). "
+        md += "Every setting is in `run.json`; the prompt: \(outcome.prompt).\n\n"
         md += "| policy version | greedy test accuracy |\n| --- | --- |\n"
         for v in versions { md += String(format: "| v%d | %.1f%% |\n", v, outcome.accuracy[v]! * 100) }
-        md += "\n| iteration | kept | dropped all-right | dropped all-wrong | weight min / q1 / median / q3 / max | steps | mean loss |\n"
-        md += "| --- | --- | --- | --- | --- | --- | --- |\n"
-        for it in outcome.iterations {
-            md += "| \(it.iteration) | \(it.kept) | \(it.droppedAllRight) | \(it.droppedAllWrong) | "
-                + it.weightQuantiles.map { String(format: "%.3f", $0) }.joined(separator: " / ")
-                + " | \(it.steps.map(String.init) ?? "-") | " + (it.meanLoss.map { String(format: "%.4f", $0) } ?? "-") + " |\n"
-        }
-        md += "\n![entropy histogram](entropy-histogram.svg) ![weight vs entropy](weight-vs-entropy.svg) ![accuracy](accuracy.svg)\n"
+        md += "\n| iteration | kept | dropped all-right | dropped all-wrong | weight min / q1 / median / q3 / max | ESS | entropy split-half r "
+        md += "| steps | mean loss | log-prob preferred, first -> last step | dispreferred |\n"
+        md += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        for it in outcome.iterations { md += row(it) }
+        md += "\n![entropy histogram](entropy-histogram.svg) ![weight vs entropy](weight-vs-entropy.svg) ![accuracy](accuracy.svg) "
+        md += "![log-probabilities](log-probabilities.svg)\n"
         try AtomicFile.write(Data(md.utf8), to: folder.appendingPathComponent("report.md"))
         return folder
+    }
+
+    /// One iteration's row of the report's table.
+    static func row(_ it: IterationReport) -> String {
+        func number(_ x: Double?, _ format: String) -> String { x.map { String(format: format, $0) } ?? "-" }
+        let quantiles = it.weightQuantiles.map { String(format: "%.3f", $0) }.joined(separator: " / ")
+        let first = it.training.first, last = it.training.last
+        let preferred = "\(number(first?.chosenLogProb, "%.2f")) -> \(number(last?.chosenLogProb, "%.2f"))"
+        let dispreferred = first?.rejectedLogProb == nil ? "-" : "\(number(first?.rejectedLogProb, "%.2f")) -> \(number(last?.rejectedLogProb, "%.2f"))"
+        var cells = ["\(it.iteration)", "\(it.kept)", "\(it.droppedAllRight)", "\(it.droppedAllWrong)", quantiles]
+        cells += [number(it.effectiveSampleSize, "%.3f"), number(it.entropySplitHalf, "%.2f"), "\(it.steps)", number(it.meanLoss, "%.4f")]
+        cells += [preferred, dispreferred]
+        return "| " + cells.joined(separator: " | ") + " |\n"
     }
 
     /// A version's per-question results as `write` left them in `folder`.
@@ -76,6 +112,18 @@ public enum RunReport {
         var plot = Plot(title: "entropy of the questions' answer clusters (last iteration)", x: "entropy H (nats)", y: "questions")
         plot.bars = counts.enumerated().map { i, c in (hi * Double(i) / Double(bins), hi * Double(i + 1) / Double(bins), Double(c)) }
         return plot.svg()
+    }
+
+    /// The mean log-probability of the batch's preferred (and dispreferred)
+    /// responses at every training step, iterations one after another.
+    static func logProbabilities(_ iterations: [IterationReport]) -> Plot {
+        var plot = Plot(title: "log-probability of the training responses, per step", x: "training step", y: "mean log-probability")
+        let steps = iterations.flatMap(\.training)
+        plot.series = [.init("preferred (SFT target, chosen, desirable)", color: "seagreen",
+                             points: steps.enumerated().map { .init(x: Double($0.offset + 1), y: $0.element.chosenLogProb) })]
+        let rejected = steps.enumerated().compactMap { i, s in s.rejectedLogProb.map { Plot.Point(x: Double(i + 1), y: $0) } }
+        if !rejected.isEmpty { plot.series.append(.init("dispreferred (rejected, undesirable)", color: "firebrick", points: rejected)) }
+        return plot
     }
 
     static func scatter(_ points: [QuestionPoint]) -> String {

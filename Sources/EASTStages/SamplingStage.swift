@@ -8,14 +8,18 @@ public struct QuestionSamples: Codable, Equatable, Sendable {
     /// Mean per-token log-prob of each response (a cheap confidence signal
     /// for reports; the LW baselines recompute theirs during training).
     public var meanLogProbs: [Double]
-    /// New tokens of each response (for throughput figures; nil from older senders).
-    public var tokenCounts: [Int]?
+    /// New tokens of each response (for throughput figures).
+    public var tokenCounts: [Int]
 
-    public init(questionID: String, responses: [String], meanLogProbs: [Double], tokenCounts: [Int]? = nil) {
+    public init(questionID: String, responses: [String], meanLogProbs: [Double], tokenCounts: [Int]) {
         self.questionID = questionID
         self.responses = responses
         self.meanLogProbs = meanLogProbs
         self.tokenCounts = tokenCounts
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case questionID = "question_id", responses, meanLogProbs = "mean_log_probs", tokenCounts = "token_counts"
     }
 }
 
@@ -52,18 +56,41 @@ public enum SamplingStage {
 
     /// Samples several questions through one continuous batch: each
     /// question joins when its n rows are free. The samples are the same
-    /// bits as each question sampled alone.
+    /// bits as each question sampled alone. `known` holds the questions'
+    /// samples found elsewhere (a `SampleStore`); only the others are drawn.
     public static func sample(
-        _ policy: Policy, questions: [Question], settings: SamplingSettings, runSeed: UInt64, sampler: Sampler
+        _ policy: Policy, questions: [Question], settings: SamplingSettings, runSeed: UInt64, sampler: Sampler,
+        known: [QuestionSamples?]? = nil
     ) -> [QuestionSamples] {
         let batch = SamplingBatch(policy: policy, sampler: sampler)
-        var results = [QuestionSamples?](repeating: nil, count: questions.count)
-        var next = 0
-        while next < questions.count || !batch.isIdle {
-            while next < questions.count, batch.offer(questions[next], tag: next, settings: settings, runSeed: runSeed) { next += 1 }
+        var results = known ?? [QuestionSamples?](repeating: nil, count: questions.count)
+        precondition(results.count == questions.count, "one known entry per question")
+        var waiting = questions.indices.filter { results[$0] == nil }[...]
+        while !waiting.isEmpty || !batch.isIdle {
+            while let next = waiting.first, batch.offer(questions[next], tag: next, settings: settings, runSeed: runSeed) { waiting.removeFirst() }
             for (tag, samples) in batch.step() { results[tag] = samples }
         }
         return results.map { $0! }
+    }
+
+    /// `sample`, through `store`: what it holds for this policy, these
+    /// questions, seeds and settings is taken from there; what is drawn is put there.
+    public static func sample(
+        _ policy: Policy, questions: [Question], settings: SamplingSettings, runSeed: UInt64, sampler: Sampler, store: SampleStore?
+    ) throws -> [QuestionSamples] {
+        guard let store else { return sample(policy, questions: questions, settings: settings, runSeed: runSeed, sampler: sampler) }
+        let fingerprint = policy.fingerprint()
+        let keys = questions.map { key($0, policy: fingerprint, version: policy.version, settings: settings, runSeed: runSeed) }
+        let known = try store.load(keys)
+        let samples = sample(policy, questions: questions, settings: settings, runSeed: runSeed, sampler: sampler, known: known)
+        try store.save(questions.indices.filter { known[$0] == nil }.map { (keys[$0], samples[$0]) })
+        return samples
+    }
+
+    /// The content address of a question's samples (`SampleKey.sampled`).
+    public static func key(_ question: Question, policy fingerprint: String, version: Int, settings: SamplingSettings, runSeed: UInt64) -> String {
+        SampleKey.sampled(policy: fingerprint, question: question, seed: seed(run: runSeed, version: version, questionID: question.id),
+                          settings: settings)
     }
 
     /// The generation request of one question.

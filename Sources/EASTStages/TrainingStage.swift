@@ -12,6 +12,27 @@ public struct TrainingItem: Codable, Equatable, Sendable {
     }
 }
 
+/// What one optimizer step did: its loss and learning rate, and the mean
+/// log-probability (summed over a response's tokens) that the policy gave the
+/// batch's preferred responses (SFT's targets, DPO's chosen, KTO's desirable)
+/// and its dispreferred ones (DPO's rejected, KTO's undesirable; nil for SFT),
+/// as measured in the step's forward pass. A preference run whose chosen
+/// responses lose probability too is collapsing, and shows it here.
+public struct TrainingStep: Codable, Equatable, Sendable {
+    public var loss: Double
+    public var learningRate: Double
+    public var chosenLogProb: Double
+    public var rejectedLogProb: Double?
+
+    public init(loss: Double, learningRate: Double, chosenLogProb: Double, rejectedLogProb: Double?) {
+        (self.loss, self.learningRate, self.chosenLogProb, self.rejectedLogProb) = (loss, learningRate, chosenLogProb, rejectedLogProb)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case loss, learningRate = "learning_rate", chosenLogProb = "chosen_log_prob", rejectedLogProb = "rejected_log_prob"
+    }
+}
+
 /// Stage 3 of an iteration: weighted SFT, DPO or KTO steps on the policy.
 ///
 /// A session owns the optimizer and, for DPO and KTO, the frozen reference
@@ -21,31 +42,20 @@ public final class TrainingSession {
     public let policy: Policy
     public let trainer: Trainer
     private let reference: Transformer?
-    private let loss: LossKind
-    private let weighting: RunWeighting
-    private let beta: Float
-
-    public convenience init(policy: Policy, spec: RunSpec, totalSteps: Int) {
-        self.init(policy: policy, loss: spec.loss, weighting: spec.weighting, learningRate: spec.learningRate,
-                  beta: spec.beta, totalSteps: totalSteps)
-    }
+    private let spec: RunSpec
 
     /// `reference` is the policy as the iteration started (default: `policy`
     /// frozen now, its adapter folded in; a trainer resuming mid-iteration
-    /// passes the saved start).
-    public init(policy: Policy, loss: LossKind, weighting: RunWeighting, learningRate: Float, beta: Float,
-                totalSteps: Int, reference: Transformer? = nil, optimizer: AdamW? = nil) {
+    /// passes the saved start). `optimizer`: a resumed one (default: a new
+    /// one over what trains, the adapter when one is attached).
+    public init(policy: Policy, spec: RunSpec, totalSteps: Int, reference: Transformer? = nil, optimizer: AdamW? = nil) {
         self.policy = policy
-        self.loss = loss
-        self.weighting = weighting
-        self.beta = beta
-        self.reference = loss == .sft ? nil : (reference ?? policy.frozenModel())
-        // Without an optimizer given, the Trainer builds one for what trains:
-        // the adapter when one is attached, else the whole model.
-        trainer = Trainer(
-            model: policy.model, optimizer: optimizer,
-            schedule: LearningRateSchedule(peak: learningRate, warmupSteps: min(10, totalSteps / 10),
-                                           totalSteps: max(1, totalSteps), decay: .cosine))
+        self.spec = spec
+        self.reference = spec.loss == .sft ? nil : (reference ?? policy.frozenModel())
+        let adam = optimizer ?? policy.model.adapter.map { AdamW(entries: $0.layout.entries, count: $0.parameterCount, settings: spec.optimizer) }
+            ?? AdamW(layout: policy.model.layout, settings: spec.optimizer)
+        trainer = Trainer(model: policy.model, optimizer: adam, schedule: spec.learningRateSchedule(totalSteps: totalSteps),
+                          maxGradientNorm: spec.maxGradientNorm)
     }
 
     /// Splits examples into batches in a seeded random order. A DPO pair or a
@@ -65,13 +75,18 @@ public final class TrainingSession {
     }
 
     @discardableResult
-    public func step(_ items: [TrainingItem]) -> Trainer.StepReport {
+    public func step(_ items: [TrainingItem]) -> TrainingStep {
         let format = policy.format, tokenizer = policy.tokenizer
         func sequence(_ question: String, _ response: String) -> (prompt: [Int], completion: [Int]) {
             (format.prompt(question, tokenizer: tokenizer), format.completion(response, tokenizer: tokenizer))
         }
+        func mean(_ values: [Float]) -> Double { values.isEmpty ? 0 : Double(values.reduce(0, +)) / Double(values.count) }
         let pad = tokenizer.padId
-        switch loss {
+        // The policy's summed log-prob of each row, from the step's own forward pass.
+        var rowLogProbs: [Float] = []
+        let report: Trainer.StepReport
+        let preferred: (Int) -> Bool
+        switch spec.loss {
         case .sft:
             let rows = items.compactMap { item -> (prompt: [Int], completion: [Int])? in
                 guard case let .sft(_, response, _) = item.example else { return nil }
@@ -80,9 +95,11 @@ public final class TrainingSession {
             precondition(rows.count == items.count, "SFT session given non-SFT examples")
             let questionWeights = items.map { Float($0.example.weight) }
             let batch = TokenBatch(sequences: rows, padId: pad)
-            return trainer.step([batch]) { out, batch in
-                SFTLoss.compute(out, batch, weights: zip(questionWeights, self.tokenWeights(out, batch)).map { $0 * $1 })
+            report = trainer.step([batch]) { out, batch in
+                rowLogProbs = SequenceLogProbs.sums(out.logProbs, batch)
+                return SFTLoss.compute(out, batch, weights: zip(questionWeights, self.tokenWeights(out, batch)).map { $0 * $1 })
             }
+            preferred = { _ in true }
         case .dpo:
             var chosen: [(prompt: [Int], completion: [Int])] = [], rejected = chosen
             for item in items {
@@ -93,12 +110,15 @@ public final class TrainingSession {
             let batch = TokenBatch(sequences: chosen + rejected, padId: pad)
             let referenceSums = SequenceLogProbs.sums(of: reference!, on: batch)
             let pairWeights = items.map { Float($0.example.weight) }
-            let beta = self.beta
-            return trainer.step([batch]) { out, batch in
+            let beta = spec.beta
+            report = trainer.step([batch]) { out, batch in
+                rowLogProbs = SequenceLogProbs.sums(out.logProbs, batch)
                 let token = ExampleWeights.pairProduct(self.tokenWeights(out, batch))
                 return DPOLoss.compute(out, batch, referenceSums: referenceSums,
                                        weights: zip(pairWeights, token).map { $0 * $1 }, beta: beta)
             }
+            let pairs = items.count
+            preferred = { $0 < pairs }
         case .kto:
             var rows: [(prompt: [Int], completion: [Int])] = [], desirable: [Bool] = []
             for item in items {
@@ -113,18 +133,24 @@ public final class TrainingSession {
             let z0 = KTOLoss.klEstimate(policySums: SequenceLogProbs.sums(of: policy.model, on: klBatch),
                                         referenceSums: SequenceLogProbs.sums(of: reference!, on: klBatch))
             let exampleWeights = items.map { Float($0.example.weight) }
-            let settings = KTOLoss.Settings(beta: beta)
-            return trainer.step([batch]) { out, batch in
-                KTOLoss.compute(out, batch, referenceSums: referenceSums, desirable: desirable,
-                                weights: zip(exampleWeights, self.tokenWeights(out, batch)).map { $0 * $1 },
-                                klEstimate: z0, settings: settings)
+            let settings = KTOLoss.Settings(beta: spec.beta)
+            report = trainer.step([batch]) { out, batch in
+                rowLogProbs = SequenceLogProbs.sums(out.logProbs, batch)
+                return KTOLoss.compute(out, batch, referenceSums: referenceSums, desirable: desirable,
+                                       weights: zip(exampleWeights, self.tokenWeights(out, batch)).map { $0 * $1 },
+                                       klEstimate: z0, settings: settings)
             }
+            preferred = { desirable[$0] }
         }
+        let rows = rowLogProbs.indices
+        let good = rows.filter(preferred).map { rowLogProbs[$0] }, bad = rows.filter { !preferred($0) }.map { rowLogProbs[$0] }
+        return TrainingStep(loss: Double(report.loss), learningRate: Double(report.learningRate), chosenLogProb: mean(good),
+                            rejectedLogProb: spec.loss == .sft || bad.isEmpty ? nil : mean(bad))
     }
 
     /// Per-row token-level weights of the LW baselines (1 otherwise).
     private func tokenWeights(_ out: TokenLogProbs, _ batch: TokenBatch) -> [Float] {
-        switch weighting {
+        switch spec.weighting {
         case .lwp: return ExampleWeights.perplexity(out, batch)
         case .lww: return ExampleWeights.wpo(out, batch)
         default: return [Float](repeating: 1, count: batch.batchSize)

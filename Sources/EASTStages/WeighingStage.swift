@@ -16,7 +16,15 @@ public struct QuestionRecord: Codable, Equatable, Sendable {
     /// The sampler that produced the responses (cluster runs only).
     public var sampler: String?
     /// New tokens sampled for the question, all n responses together.
-    public var tokens: Int?
+    public var tokens: Int
+    /// The entropy of the first and of the second half of the responses: their
+    /// correlation across questions is the entropy's split-half reliability.
+    public var halfEntropies: [Double]
+
+    enum CodingKeys: String, CodingKey {
+        case questionID = "question_id", n, clusters, entropy, accuracy, dominantIncorrect = "dominant_incorrect", examples
+        case sampler, tokens, halfEntropies = "half_entropies"
+    }
 
     public var kept: Bool { accuracy > 0 && accuracy < 1 }
     public var allCorrect: Bool { n > 0 && accuracy == 1 }
@@ -30,6 +38,8 @@ public struct QuestionPoint: Codable, Equatable, Sendable {
     public var dominantIncorrect: Double
     /// nil: the question was dropped (all right or all wrong).
     public var weight: Double?
+
+    enum CodingKeys: String, CodingKey { case entropy, accuracy, dominantIncorrect = "dominant_incorrect", weight }
 }
 
 /// Stage 2 of an iteration: from each question's samples to clusters,
@@ -43,14 +53,17 @@ public enum WeighingStage {
     public static func record(
         _ question: Question, _ samples: QuestionSamples, spec: RunSpec, version: Int, sampler: String? = nil
     ) -> QuestionRecord {
-        let stats = AnswerClustering.statistics(responses: samples.responses, gold: question.gold)
+        let answers = samples.responses.map(AnswerExtractor.extract(from:))
+        let stats = AnswerClustering.statistics(answers: answers, gold: question.gold)
         let examples = ExampleSelection.examples(
             for: question.id, responses: samples.responses, stats: stats, weight: 1, loss: spec.loss,
-            seed: spec.seed &+ UInt64(version))
+            seed: spec.seed &+ UInt64(version), undesirable: spec.ktoUndesirable)
+        let half = answers.count / 2
+        let halves = [answers[..<half], answers[half...]].map { AnswerClustering.statistics(answers: Array($0), gold: question.gold).entropy }
         return QuestionRecord(
             questionID: question.id, n: stats.n, clusters: stats.clusters.count, entropy: stats.entropy, accuracy: stats.accuracy,
             dominantIncorrect: stats.dominantIncorrect, examples: examples, sampler: sampler,
-            tokens: samples.tokenCounts?.reduce(0, +))
+            tokens: samples.tokenCounts.reduce(0, +), halfEntropies: halves)
     }
 
     /// The weights of every question under the run's weighting (dropped
@@ -69,11 +82,14 @@ public enum WeighingStage {
             guard let weight else { continue }
             items += record.examples.map { TrainingItem(question: question.text, example: $0.weighted(weight)) }
         }
+        let kept = records.filter(\.kept)
         let report = IterationReport(
-            iteration: iteration, questions: records.count, kept: records.filter(\.kept).count,
+            iteration: iteration, questions: records.count, kept: kept.count,
             droppedAllRight: records.filter(\.allCorrect).count, droppedAllWrong: records.filter(\.allWrong).count,
             weightQuantiles: distribution(weights), examples: items.count,
-            sampledTokens: records.allSatisfy { $0.tokens != nil } ? records.compactMap(\.tokens).reduce(0, +) : nil,
+            sampledTokens: records.map(\.tokens).reduce(0, +),
+            effectiveSampleSize: Reliability.effectiveSampleSize(weights.compactMap { $0 }),
+            entropySplitHalf: Reliability.correlation(kept.map { $0.halfEntropies[0] }, kept.map { $0.halfEntropies[1] }),
             points: zip(records, weights).map { QuestionPoint(entropy: $0.entropy, accuracy: $0.accuracy, dominantIncorrect: $0.dominantIncorrect, weight: $1) })
         return (items, report)
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EASTCluster
 import EASTCommandLine
+import EASTCore
 import EASTEngine
 import EASTStages
 import EASTTransport
@@ -37,9 +38,9 @@ extension BenchCommand {
             var cluster1SamplerOverInprocess: Double
             var sampling1SamplerOverInprocess: Double
             var samplingSpeedup2Over1: Double
-            var accuracyInprocess: Double
-            var accuracy1Sampler: Double
-            var accuracy2Samplers: Double
+            var accuracyInprocess: Double?
+            var accuracy1Sampler: Double?
+            var accuracy2Samplers: Double?
             var sampledTokens: Int
 
             enum CodingKeys: String, CodingKey {
@@ -84,7 +85,7 @@ extension BenchCommand {
                         let policy = policies[i]
                         let sampler = Sampler(model: policy.model, maxRows: 64, maxSequenceLength: min(512, policy.model.config.maxSeqLen))
                         let samples = SamplingStage.sample(policy, questions: questions, settings: spec.sampling, runSeed: spec.seed, sampler: sampler)
-                        tokens[i] = samples.reduce(0) { $0 + ($1.tokenCounts ?? []).reduce(0, +) }
+                        tokens[i] = samples.reduce(0) { $0 + $1.tokenCounts.reduce(0, +) }
                     }
                     return Double(tokens.reduce(0, +)) / Date().timeIntervalSince(start)
                 }
@@ -118,13 +119,10 @@ extension BenchCommand {
                     samplingTokensPerSInprocess: inProcessSampling,
                     samplingTokensPerS2Decoders: twoDecoders, sampling2DecodersOver1: twoDecoders / inProcessSampling, samplingTokensPerS1Sampler: one.tokensPerSecond, samplingTokensPerS2Samplers: two.tokensPerSecond,
                     cluster1SamplerOverInprocess: one.seconds / inProcessSeconds, sampling1SamplerOverInprocess: one.tokensPerSecond / inProcessSampling, samplingSpeedup2Over1: two.tokensPerSecond / one.tokensPerSecond,
-                    accuracyInprocess: outcome.accuracy[1] ?? .nan, accuracy1Sampler: one.accuracy, accuracy2Samplers: two.accuracy,
+                    accuracyInprocess: outcome.accuracy[1], accuracy1Sampler: one.accuracy, accuracy2Samplers: two.accuracy,
                     sampledTokens: one.tokens)
                 if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-                    say(String(decoding: try encoder.encode(figures), as: UTF8.self))
+                    say(try JSONCoding.string(figures, pretty: true))
                 } else {
                     say(String(format: "cluster (1 sampler) / one process: %.2fx the time (target <= 1.05); sampling, 2 samplers / 1: %.2fx the tokens/s (target >= 1.8)",
                                figures.cluster1SamplerOverInprocess, figures.samplingSpeedup2Over1))

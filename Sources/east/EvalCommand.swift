@@ -28,6 +28,21 @@ struct EvalCommand: ParsableCommand {
         guard temperature > 0 else { throw ValidationError("--temperature must be above 0") }
     }
 
+    @Option(help: "A folder where samples and greedy answers are kept by content address and reused (default: none).")
+    var sampleCache: String?
+
+    /// `--json`'s line.
+    struct Figures: Encodable {
+        var questions: Int
+        var correct: Int
+        var accuracy: Double
+        var mixedShare: Double?
+        var entropySplitHalf: Double?
+        enum CodingKeys: String, CodingKey {
+            case questions, correct, accuracy, mixedShare = "mixed_share", entropySplitHalf = "entropy_split_half"
+        }
+    }
+
     func run() throws {
         relaunchWithFasterBLASKernelsIfNeeded()
         try failing {
@@ -35,19 +50,30 @@ struct EvalCommand: ParsableCommand {
             let policy = try Policy.load(from: URL(fileURLWithPath: checkpoint))
             let source: QuestionSource = file.map { .file(path: $0, limit: count) } ?? .task(task, split: split, count: count, seed: seed)
             let questions = try source.load()
-            let sampler = Sampler(model: policy.model, maxRows: 64, maxSequenceLength: min(512, policy.model.config.maxSeqLen))
-            let result = EvaluationStage.evaluate(policy, questions: questions, maxNewTokens: maxTokens, sampler: sampler, batch: 32)
-            let mixed = n.map {
-                EvaluationStage.mixedShare(policy, questions: questions, settings: SamplingSettings(n: $0, temperature: temperature, maxNewTokens: maxTokens), seed: seed, sampler: sampler)
+            let store = sampleCache.map { FolderSampleStore(folder: URL(fileURLWithPath: $0)) }
+            let sampler = Sampler(model: policy.model, maxRows: max(64, n ?? 0), maxSequenceLength: min(512, policy.model.config.maxSeqLen))
+            let result = try EvaluationStage.evaluate(policy, questions: questions, maxNewTokens: maxTokens, sampler: sampler, batch: 32, store: store)
+            var figures = Figures(questions: result.total, correct: result.correct, accuracy: result.accuracy)
+            if let n {
+                // The share of mixed questions (room for EAST) and how reliable their entropy is at this n.
+                let settings = SamplingSettings(n: n, temperature: temperature, maxNewTokens: maxTokens)
+                let samples = try SamplingStage.sample(policy, questions: questions, settings: settings, runSeed: seed, sampler: sampler, store: store)
+                let records = zip(questions, samples).map { WeighingStage.record($0, $1, spec: RunSpec.defaults, version: policy.version) }
+                let mixed = records.filter(\.kept)
+                figures.mixedShare = Double(mixed.count) / Double(max(1, records.count))
+                figures.entropySplitHalf = Reliability.correlation(mixed.map { $0.halfEntropies[0] }, mixed.map { $0.halfEntropies[1] })
             }
             if json {
-                var pairs: [(String, JSON)] = [("questions", .number(Double(result.total))), ("correct", .number(Double(result.correct))),
-                                               ("accuracy", .number(result.accuracy))]
-                if let mixed { pairs.append(("mixed_share", .number(mixed))) }
-                say(JSON.object(pairs).text)
+                say(try JSONCoding.string(figures))
             } else {
                 say(String(format: "greedy accuracy %.1f%% (%d/%d) on %@", result.accuracy * 100, result.correct, result.total, source.description))
-                if let mixed, let n { say(String(format: "mixed questions (n=%d, T=%.2f): %.1f%%", n, temperature, mixed * 100)) }
+                if let n, let mixed = figures.mixedShare {
+                    say(String(format: "mixed questions (n=%d, T=%.2f): %.1f%%", n, temperature, mixed * 100))
+                    if let r = figures.entropySplitHalf {
+                        say(String(format: "entropy of the mixed questions: split-half r %.2f (%.2f from all %d samples, Spearman-Brown)",
+                                   r, Reliability.spearmanBrown(r), n))
+                    }
+                }
             }
         }
     }

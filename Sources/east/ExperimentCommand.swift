@@ -19,8 +19,9 @@ struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Run an experiment (settings x seeds on one test set) and compare every setting with its baseline.",
-        discussion: "Presets: \(ExperimentSpec.presetNames.joined(separator: ", ")). Examples: east experiment --preset table1 --parallel 2 "
-            + "(on a running cluster: east cluster up), east experiment --preset table1 --inprocess --parallel 2")
+        discussion: "Presets: \(ExperimentSpec.presetNames.joined(separator: ", ")) (the EAST paper's protocol on the embedded default). "
+            + "Examples: east experiment --preset table1 --parallel 2 (on a running cluster: east cluster up), "
+            + "east experiment --preset table1 --inprocess --parallel 2, east experiment --verify results/table1")
 
     @Option(help: "Experiment spec, YAML or JSON.") var spec: String?
     @Option(help: "A built-in spec: \(ExperimentSpec.presetNames.joined(separator: ", ")).") var preset: String?
@@ -29,26 +30,53 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Output folder (default: experiments/<name>).") var out: String?
     @Option(help: "Bootstrap resamples.") var resamples = 2000
     @Option(help: "Cluster: fail a run after this many of its messages were requeued after errors.") var maxRequeues = 10
+    @Option(help: "In-process runs: the folder where samples and greedy answers are kept by content address and reused (shared by experiments that sample the same policies).")
+    var sampleCache = ".east-cache/samples"
     @Flag(help: "Only rewrite DIR/report.md and its figures from DIR/results.json.") var reportOnly = false
+    @Flag(help: "Stop once selection has chosen each loss's learning rate and beta (DIR/selection.json), before any run reads the test set.")
+    var selectionOnly = false
+    @Option(help: "Recompute every figure of an experiment folder from its outcomes.json and say whether results.json matches.")
+    var verify: String?
     @OptionGroup var cluster: WorkerOptions
+
+    func validate() throws {
+        guard parallel >= 1, parallel <= 64 else { throw ValidationError("--parallel must be from 1 to 64, got \(parallel)") }
+        guard resamples >= 100, resamples <= 1_000_000 else { throw ValidationError("--resamples must be from 100 to 1000000, got \(resamples)") }
+    }
 
     func run() throws {
         try failing {
+            if let verify {
+                let differences = try ExperimentDriver.verify(folder: URL(fileURLWithPath: verify))
+                guard differences.isEmpty else {
+                    throw RunSpec.Invalid(setting: "\(verify)/results.json", reason: "does not match what its outcomes give; it differs in:\n  "
+                                          + differences.prefix(50).joined(separator: "\n  "))
+                }
+                say("verified: every accuracy, difference, interval and p-value in \(verify)/results.json is what \(verify)/outcomes.json gives")
+                return
+            }
             let experiment = try loadSpec()
             try experiment.validate()
-            guard parallel >= 1 else { throw RunSpec.Invalid(setting: "--parallel", reason: "must be at least 1, got \(parallel)") }
             let dir = URL(fileURLWithPath: out ?? "experiments/\(experiment.name)")
             if reportOnly {
                 try refuseChangedSpec(experiment, in: dir)
                 say(try ExperimentDriver(spec: experiment, folder: dir, mode: "report").rewriteReport())
                 return
             }
+            try experiment.checkHeldOut()
             try FileManager.default.createDirectory(at: dir.appendingPathComponent("runs"), withIntermediateDirectories: true)
             try refuseChangedSpec(experiment, in: dir)
-            printError("experiment \(experiment.name): \(experiment.settings.count) settings x \(experiment.seeds.count) seeds = \(experiment.runs.count) runs, "
-                       + "\(experiment.test.count) test questions; " + detectable(experiment))
+            let settings = experiment.settings.count, seeds = experiment.seeds.count
+            printError("experiment \(experiment.name): \(settings) settings x \(seeds) seeds = \(settings * seeds) runs"
+                       + (experiment.selection.map { _ in " after \(experiment.selectionRuns.count) selection runs" } ?? "")
+                       + ", \(experiment.test.count) test questions")
+            printError(detectable(experiment))
             var driver = ExperimentDriver(spec: experiment, folder: dir, mode: inprocess ? "inprocess" : "cluster")
             driver.parallel = parallel
+            driver.chose = { selection in
+                printError("selection chose: " + selection.choices.map { "\($0.loss.rawValue) learning rate \($0.learningRate), beta \($0.beta)" }
+                    .joined(separator: "; ") + " (see \(dir.path)/selection.json)")
+            }
             let progressFile = dir.appendingPathComponent("progress.json")
             if inprocess {
                 driver.report = { p in
@@ -56,7 +84,10 @@ struct ExperimentCommand: ParsableCommand {
                     try? AtomicFile.write(try p.encoded(), to: progressFile)
                 }
                 let east = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-                try driver.execute { run in try ChildProcessLane(east: east, run: run, folder: driver.runFolder(run)) }
+                let cache = cluster.noSampleReuse ? nil : URL(fileURLWithPath: sampleCache)
+                say(try driver.run(resamples: resamples, selectionOnly: selectionOnly) { run, folder in
+                    try ChildProcessLane(east: east, run: run, folder: folder, sampleCache: cache)
+                })
             } else {
                 let env = try cluster.environment(role: "experiment")
                 let state = ExperimentState(redis: try RedisConnection(endpoint: env.redis), name: experiment.name)
@@ -67,12 +98,11 @@ struct ExperimentCommand: ParsableCommand {
                     try? state.record(p)
                 }
                 let stop = StopFlag()
-                try driver.execute { run in
-                    try CoordinatorLane(run: state.runID(run), spec: run.spec, environment: env, folder: driver.runFolder(run),
+                say(try driver.run(resamples: resamples, selectionOnly: selectionOnly) { run, folder in
+                    try CoordinatorLane(run: state.runID(run), spec: run.spec, environment: env, folder: folder,
                                         maxRequeues: maxRequeues, stop: stop)
-                }
+                })
             }
-            say(try driver.writeResults(resamples: resamples))
         }
     }
 
@@ -84,6 +114,8 @@ struct ExperimentCommand: ParsableCommand {
                 return try YAMLDecoder().decode(ExperimentSpec.self, from: text)  // YAML is a superset of JSON
             } catch let error as DecodingError {
                 throw JSONCoding.DecodeError(what: path, reason: JSONCoding.describe(error))
+            } catch {
+                throw JSONCoding.DecodeError(what: path, reason: "not YAML or JSON (\(error))")
             }
         case let (nil, name?):
             guard let preset = ExperimentSpec.preset(name) else {
@@ -95,28 +127,36 @@ struct ExperimentCommand: ParsableCommand {
         }
     }
 
-    /// The spec is stored with the results; the same name with another spec is refused.
+    /// The resolved spec is stored with the results; the same name with
+    /// another resolved spec (a changed default included) is refused.
     func refuseChangedSpec(_ experiment: ExperimentSpec, in dir: URL) throws {
         let file = dir.appendingPathComponent("experiment.json")
         if let data = FileManager.default.contents(atPath: file.path) {
             let stored = try JSONCoding.decode(ExperimentSpec.self, from: data, what: file.path)
             guard stored == experiment else {
-                throw RunSpec.Invalid(setting: "experiment \(experiment.name)", reason: "exists in \(dir.path) with another spec "
+                throw RunSpec.Invalid(setting: "experiment \(experiment.name)", reason: "exists in \(dir.path) with other resolved settings "
                                       + "(it differs in \(stored.differences(from: experiment).joined(separator: ", "))); use another --out or name")
             }
         } else {
-            try AtomicFile.write(try JSONCoding.encode(experiment), to: file)
+            try AtomicFile.write(try JSONCoding.encode(experiment, pretty: true), to: file)
         }
     }
 
-    /// The smallest difference the experiment can detect at 80% power, for a
-    /// baseline near 45% whose answers agree with the setting's on all but
-    /// `discordant` of the questions.
+    /// The smallest difference the experiment's comparisons can detect at 80%
+    /// power, for settings whose answers differ on 5% or 15% of the
+    /// questions, with no seed-to-seed spread beyond that and with a seed
+    /// standard deviation of 0.5 and 1.5 points.
     func detectable(_ e: ExperimentSpec) -> String {
-        let shares = [0.05, 0.15]
-        let mdes = shares.compactMap { try? Power.minimumDetectableDifference(questions: e.test.count, seeds: e.seeds.count, discordantShare: $0) }
-        return "detectable difference at 80% power: " + zip(shares, mdes).map { String(format: "%.2f points if %.0f%% of answers differ", $1 * 100, $0 * 100) }
-            .joined(separator: ", ") + " (seed noise adds to this)"
+        var lines = ["detectable difference at 80% power (5% two-sided), by the interval that governs:"]
+        for share in [0.05, 0.15] {
+            let cells = [0.0, 0.5, 1.5].compactMap { sd -> String? in
+                guard let mde = try? Power.governingMinimumDetectableDifference(
+                    questions: e.test.count, seeds: e.seeds.count, discordantShare: share, seedVariance: (sd / 100) * (sd / 100)) else { return nil }
+                return String(format: "seed sd %.1f points: %.2f", sd, mde * 100)
+            }
+            lines.append(String(format: "  %.0f%% of answers differ: ", share * 100) + cells.joined(separator: ", ") + " points")
+        }
+        return lines.joined(separator: "\n")
     }
 }
 
@@ -128,13 +168,14 @@ final class ChildProcessLane: ExperimentLane {
     let log: URL
     let run: ExperimentSpec.Run
 
-    init(east: URL, run: ExperimentSpec.Run, folder: URL) throws {
+    init(east: URL, run: ExperimentSpec.Run, folder: URL, sampleCache: URL?) throws {
         self.run = run
         let specFile = folder.appendingPathComponent("spec.json")
-        try AtomicFile.write(try JSONCoding.encode(run.spec), to: specFile)
+        try AtomicFile.write(try JSONCoding.encode(run.spec, pretty: true), to: specFile)
         process.executableURL = east
         process.arguments = ["selftrain", "--inprocess", "--spec", specFile.path, "--run-id", run.id,
                              "--report", folder.deletingLastPathComponent().path, "--threads", "1", "--exit-with-parent", String(getpid())]
+            + (sampleCache.map { ["--sample-cache", $0.path] } ?? [])
         log = folder.appendingPathComponent("log.txt")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)

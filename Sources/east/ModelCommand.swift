@@ -1,5 +1,6 @@
 import ArgumentParser
 import EASTCommandLine
+import EASTCore
 import EASTEngine
 import Foundation
 
@@ -115,9 +116,7 @@ struct PromptOptions: ParsableArguments {
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(try JSONCoding.string(value, pretty: true))
 }
 
 /// The text of `ids`, when the checkpoint has a tokenizer.

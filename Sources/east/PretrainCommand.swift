@@ -54,15 +54,11 @@ struct PretrainCommand: ParsableCommand {
             try policy.save(to: URL(fileURLWithPath: out))
             let figures = try BackboneFigures.measure(policy, task: task, count: evalCount, seed: seed)
             say(figures.summary)
-            let provenance = JSON.object([
-                ("command", .string(CommandLine.arguments.dropFirst().joined(separator: " "))),
-                ("seed", .number(Double(seed))), ("threads", .number(Double(threads))),
-                ("blas_kernels", .string(BLASKernels.coreName)),
-                ("training_minutes", .number((minutes * 10).rounded() / 10)),
-                ("parameters", .number(Double(policy.model.parameterCount))),
-                ("figures", figures.json),
-            ])
-            try AtomicFile.write(provenance.prettyText, to: out + "/provenance.json")
+            let provenance = Provenance(
+                command: CommandLine.arguments.dropFirst().joined(separator: " "), seed: seed, threads: threads,
+                blasKernels: BLASKernels.coreName, trainingMinutes: (minutes * 10).rounded() / 10,
+                parameters: policy.model.parameterCount, figures: figures.record)
+            try AtomicFile.write(try JSONCoding.encode(provenance, pretty: true), to: URL(fileURLWithPath: out + "/provenance.json"))
         }
     }
 }
@@ -77,7 +73,7 @@ struct BackboneFigures {
         let sampler = Sampler(model: policy.model, maxRows: 64, maxSequenceLength: 256)
         let test = try QuestionSource.task(task, split: .test, count: count, seed: seed).load()
         let train = try QuestionSource.task(task, split: .train, count: count, seed: seed).load()
-        let accuracy = EvaluationStage.evaluate(policy, questions: test, maxNewTokens: 96, sampler: sampler, batch: 32)
+        let accuracy = try EvaluationStage.evaluate(policy, questions: test, maxNewTokens: 96, sampler: sampler, batch: 32)
         let mixed = EvaluationStage.mixedShare(
             policy, questions: train, settings: SamplingSettings(n: 8, temperature: 0.8, maxNewTokens: 96), seed: seed, sampler: sampler)
         return BackboneFigures(testAccuracy: accuracy, mixedShare: mixed, count: count)
@@ -88,10 +84,23 @@ struct BackboneFigures {
                testAccuracy.accuracy * 100, testAccuracy.correct, testAccuracy.total, mixedShare * 100, count)
     }
 
-    var json: JSON {
-        .object([
-            ("test_accuracy", .number(testAccuracy.accuracy)), ("test_questions", .number(Double(testAccuracy.total))),
-            ("mixed_share_n8_t0.8", .number(mixedShare)), ("train_questions", .number(Double(count))),
-        ])
+    struct Record: Codable {
+        var testAccuracy: Double, testQuestions: Int, mixedShare: Double, trainQuestions: Int
+        enum CodingKeys: String, CodingKey {
+            case testAccuracy = "test_accuracy", testQuestions = "test_questions", mixedShare = "mixed_share_n8_t0.8", trainQuestions = "train_questions"
+        }
+    }
+
+    var record: Record {
+        Record(testAccuracy: testAccuracy.accuracy, testQuestions: testAccuracy.total, mixedShare: mixedShare, trainQuestions: count)
+    }
+}
+
+/// How a backbone was made (`provenance.json` beside it).
+struct Provenance: Codable {
+    var command: String, seed: UInt64, threads: Int, blasKernels: String, trainingMinutes: Double, parameters: Int
+    var figures: BackboneFigures.Record
+    enum CodingKeys: String, CodingKey {
+        case command, seed, threads, blasKernels = "blas_kernels", trainingMinutes = "training_minutes", parameters, figures
     }
 }

@@ -31,6 +31,9 @@ struct SelfTrainCommand: ParsableCommand {
     @Option(help: "A RunSpec JSON file (as `east experiment` writes them); run options given too are laid over it.")
     var spec: String?
 
+    @Option(help: "A folder where samples and greedy answers are kept by content address and reused: runs that sample the same policy with the same seeds (an experiment's first iteration) sample once.")
+    var sampleCache: String?
+
     @Option(help: ArgumentHelp("Exit when the process with this pid is no longer the parent (east experiment's runs die with it).", visibility: .hidden))
     var exitWithParent: Int32?
 
@@ -42,13 +45,13 @@ struct SelfTrainCommand: ParsableCommand {
                 throw ValidationError("the cluster mode is started with `east cluster up` (scripts/cluster.sh); use --inprocess to run in this process")
             }
             BLASThreads.set(threads)
-            var runSpec = RunOptions.defaults
+            var runSpec = RunSpec.defaults
             if let spec {
                 guard let data = FileManager.default.contents(atPath: spec) else { throw ValidationError("cannot read \(spec)") }
                 runSpec = try JSONCoding.decode(RunSpec.self, from: data, what: spec)
             }
             options.apply(to: &runSpec)
-            let runner = try InProcessRun(spec: runSpec)
+            let runner = try InProcessRun(spec: runSpec, store: sampleCache.map { FolderSampleStore(folder: URL(fileURLWithPath: $0)) })
             let outcome = try runner.run(id: runID ?? "inprocess-\(Int(Date().timeIntervalSince1970))", progress: say)
             let folder = try RunReport.write(outcome, to: URL(fileURLWithPath: report).appendingPathComponent(outcome.run))
             say("report: \(folder.appendingPathComponent("report.md").path)")

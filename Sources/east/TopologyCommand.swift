@@ -16,9 +16,12 @@ struct TopologyCommand: ParsableCommand {
         @Option(help: "Output file (written atomically); standard output when omitted.")
         var output: String?
 
+        @Option(help: "The virtual host: / (scripts/servers.sh's broker) or east (compose's, docker/rabbitmq/topology.json).")
+        var vhost = "/"
+
         func run() throws {
             try failing {
-                let text = Topology.standard.definitions().prettyText
+                let text = Topology.standard.definitions(vhost: vhost).text
                 if let output { try AtomicFile.write(text, to: output) } else { print(text, terminator: "") }
             }
         }

@@ -60,9 +60,10 @@ import Testing
         let file = dir.appendingPathComponent("tiny.yaml")
         try spec.write(to: file, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out").path
-        let first = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out, "--parallel", "2"])
+        let samples = dir.appendingPathComponent("samples").path
+        let first = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out, "--parallel", "2", "--sample-cache", samples])
         #expect(first.status == 0, "\(first.stderr)")
-        #expect(first.stderr.contains("tiny (inprocess): 4/4 runs done"), "\(first.stderr)")
+        #expect(first.stderr.contains("tiny (inprocess, runs): 4/4 runs done"), "\(first.stderr)")
         let results = try JSON.parse(String(contentsOfFile: out + "/results.json", encoding: .utf8))
         #expect(results["test_questions"] == .number(12))
         #expect(results["runs"]?.arrayValue?.count == 4)
@@ -70,24 +71,28 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: out + "/runs/sft-entropy-a1.0-T1-s2/eval-v1.jsonl"))
 
         // Rerun: everything is done, nothing runs again, the same results.
-        let again = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out])
-        #expect(again.status == 0 && again.stderr.contains("tiny (inprocess): 4/4 runs done, 0 in flight, 0 waiting"), "\(again.stderr)")
+        let again = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out, "--sample-cache", samples])
+        #expect(again.status == 0 && again.stderr.contains("tiny (inprocess, runs): 4/4 runs done, 0 in flight, 0 waiting"), "\(again.stderr)")
         #expect(!again.stderr.contains("1 in flight") && !again.stderr.contains("2 in flight"), "\(again.stderr)")
         #expect(try JSON.parse(String(contentsOfFile: out + "/results.json", encoding: .utf8)) == results)
 
         try spec.replacingOccurrences(of: "seeds: [1, 2]", with: "seeds: [1, 3]").write(to: file, atomically: true, encoding: .utf8)
-        let changed = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out])
+        let changed = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out, "--sample-cache", samples])
         #expect(changed.status == 1)
-        #expect(changed.stderr.contains("another spec (it differs in seeds)"), "\(changed.stderr)")
+        #expect(changed.stderr.contains("other resolved settings (it differs in seeds"), "\(changed.stderr)")
     }
 
     @Test func aMalformedSpecNamesTheField() throws {
         let dir = try EastProcess.temporaryDirectory()
         let file = dir.appendingPathComponent("bad.yaml")
-        try "name: x\nbase: {checkpoint: m, task: arith-easy}\ntest: {task: arith-easy, count: 5, seed: 1}\nseeds: [1]\naxes: {}\nbaseline: {}\n"
+        try "name: x\nbase: {checkpoint: m, task: arith-easy, lr: 0.5}\ntest: {task: arith-easy, count: 5, seed: 1}\nseeds: [1]\naxes: {}\nbaseline: {}\n"
             .write(to: file, atomically: true, encoding: .utf8)
         let result = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", dir.appendingPathComponent("o").path])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("field \"base.train_count\" is missing"), "\(result.stderr)")
+        #expect(result.stderr.contains("field \"base.lr\": unknown key \"lr\"") && result.stderr.contains("learning_rate"), "\(result.stderr)")
+        // A test set without its seed names the field.
+        try "name: x\nbase: {checkpoint: m}\ntest: {task: arith-easy, count: 5}\nseeds: [1]\n".write(to: file, atomically: true, encoding: .utf8)
+        let missing = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", dir.appendingPathComponent("o").path])
+        #expect(missing.status == 1 && missing.stderr.contains("field \"test.seed\" is missing"), "\(missing.stderr)")
     }
 }

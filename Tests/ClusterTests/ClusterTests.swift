@@ -93,7 +93,7 @@ import Testing
         let run = Self.uniqueRun("killtrainer")
         try cluster.startCoordinator(run: run, extra: options)
         let state = try ClusterHarness.state(run)
-        #expect(try ClusterHarness.waitFor(timeout: 300) { (try state.trainer()["batch"].flatMap { Int($0) } ?? -1) >= 2 })
+        #expect(try ClusterHarness.waitFor(timeout: 300) { (try state.trainer()?.batch ?? -1) >= 2 })
         cluster.kill9("trainer-1")
         let emptyCache = ClusterHarness.temporaryFolder("standby-cache")
         #expect(!FileManager.default.fileExists(atPath: emptyCache.path))
@@ -103,12 +103,12 @@ import Testing
         #expect(cluster.log("trainer-2").contains("resuming run \(run) iteration 1"), "\(cluster.log("trainer-2"))")
         #expect(cluster.log("trainer-2").contains("cache \(emptyCache.path)"))
 
-        let expected = try ClusterHarness.state(reference).losses()
-        let resumed = try state.losses()
+        let expected = try ClusterHarness.state(reference).trainingSteps()
+        let resumed = try state.trainingSteps()
         #expect(expected.count >= 4)
         #expect(resumed.map(\.batch) == expected.map(\.batch))
         for (a, b) in zip(resumed, expected) {
-            #expect(abs(a.loss - b.loss) <= 1e-6 * max(1, abs(b.loss)), "batch \(a.batch): \(a.loss) vs \(b.loss)")
+            #expect(abs(a.step.loss - b.step.loss) <= 1e-6 * max(1, abs(b.step.loss)), "batch \(a.batch): \(a.step.loss) vs \(b.step.loss)")
         }
     }
 }

@@ -108,17 +108,4 @@ import Testing
         }
         #expect(!output.contains("checkpoints"))
     }
-
-    /// docker/rabbitmq/topology.json is topology/definitions.json on the vhost "east".
-    @Test func composeTopologyMatchesTheTopologyFile() throws {
-        func read(_ path: String) throws -> String {
-            try String(contentsOf: Self.root.appendingPathComponent(path), encoding: .utf8)
-        }
-        let compose = try EASTCore.JSON.parse(try read("docker/rabbitmq/topology.json"))
-        let plain = try EASTCore.JSON.parse(try read("topology/definitions.json").replacingOccurrences(of: "\"vhost\": \"/\"", with: "\"vhost\": \"east\""))
-        #expect(compose["vhosts"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["east"])
-        for part in ["queues", "exchanges", "bindings"] {
-            #expect(compose[part] != nil && compose[part] == plain[part], "\(part)")
-        }
-    }
 }

@@ -116,7 +116,7 @@ extension ClusterTests {
         let spec = RunSpec(checkpoint: ClusterHarness.backbone, train: .task(.easy, split: .train, count: 4, seed: 1),
                            test: .task(.easy, split: .test, count: 4, seed: 7), sampling: SamplingSettings(n: 4, temperature: 1, topP: 1, maxNewTokens: 32))
         let state = try ClusterHarness.state(run)
-        try state.start(spec: spec, questions: 4, test: try spec.test.load())
+        try state.start(spec: spec, questions: 4, test: try spec.test.load(), prompt: "plain")
         let manifest = try ClusterHarness.policyStore().publish(try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone)), run: run, version: 0)
         try cluster.start(.evaluator, name: "evaluator")
 

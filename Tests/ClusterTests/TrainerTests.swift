@@ -39,12 +39,12 @@ extension ClusterTests {
         #expect(try ClusterHarness.waitFor(timeout: 300) {
             try [alone, a, b].allSatisfy { try RunState(redis: redis, run: $0).checkpoint(version: 1) != nil }
         }, "\(cluster.log("trainer"))")
-        let reference = try RunState(redis: redis, run: alone).losses()
+        let reference = try RunState(redis: redis, run: alone).trainingSteps().map(\.step)
         #expect(reference.count == 4)
         // The same policy bits: the same manifest (content-addressed), and the same parameters loaded back.
         let manifest = { (run: String, version: Int) in try RunState(redis: redis, run: run).checkpoint(version: version) }
         for run in [a, b] {
-            #expect(try RunState(redis: redis, run: run).losses().map(\.loss) == reference.map(\.loss), "\(cluster.log("trainer"))")
+            #expect(try RunState(redis: redis, run: run).trainingSteps().map(\.step.loss) == reference.map(\.loss), "\(cluster.log("trainer"))")
             #expect(try manifest(run, 1) == manifest(alone, 1))
         }
         #expect(try manifest(alone, 1) != manifest(alone, 0))
@@ -112,7 +112,7 @@ extension ClusterTests {
         #expect(try ClusterHarness.waitFor(timeout: 300) {
             try state(once).checkpoint(version: 1) != nil && state(twice).checkpoint(version: 1) != nil && state(shuffled).failures().deadLettered > 0
         }, "\(cluster.log("trainer"))")
-        #expect(try state(twice).losses().map(\.loss) == state(once).losses().map(\.loss))
+        #expect(try state(twice).trainingSteps().map(\.step.loss) == state(once).trainingSteps().map(\.step.loss))
         #expect(try state(twice).checkpoint(version: 1) == state(once).checkpoint(version: 1))
         #expect(try state(twice).failures() == RunState.Failures(deadLettered: 0, requeued: 0, last: nil))
         #expect(try state(shuffled).checkpoint(version: 1) == nil)
@@ -157,7 +157,7 @@ extension ClusterTests {
         #expect(try handle(0, generation: 2), "acked as a copy: lost if the trainer then fails")
         #expect(trainer.stopNote == "1 unsaved batch(es) returned to the queue")
         #expect(try handle(1, generation: 2))
-        #expect(try RunState(redis: redis, run: run).losses().count == 2)
+        #expect(try RunState(redis: redis, run: run).trainingSteps().count == 2)
     }
 
     static let anItem = TrainingItem(question: "q", example: .sft(questionID: "q", response: "#### 1", weight: 1))
@@ -186,7 +186,7 @@ struct TrainingFixture {
     func start(_ runs: [String], redis: RedisConnection, store: PolicyStore) throws {
         let start = try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone), lora: spec.lora, seed: spec.seed)
         for run in runs {
-            try RunState(redis: redis, run: run).start(spec: spec, questions: questions.count, test: [])
+            try RunState(redis: redis, run: run).start(spec: spec, questions: questions.count, test: [], prompt: start.format.description)
             try store.publish(start, run: run, version: 0)
         }
     }

@@ -69,11 +69,11 @@ import Testing
     @Test func theDatasetReaderReadsEverySplitUnchanged() throws {
         for split in ArithmeticTask.Split.allCases {
             let problems = ArithmeticTask.hard.problems(split: split, count: 50, seed: 4)
-            let content = problems.map { $0.row(for: split).text }.joined(separator: "\n")
+            let content = try problems.map { try JSONCoding.string($0.row(for: split)) }.joined(separator: "\n")
             let questions = try DatasetReader().read(content: content, file: "\(split).jsonl").questions
             #expect(questions.map(\.gold) == problems.map { String($0.answer) })
             #expect(questions.map(\.text) == problems.map(\.question))
-            if split == .train { #expect(questions.allSatisfy { $0.solution == "#### \($0.gold)" }) }
+            if split == .train || split == .validation { #expect(questions.allSatisfy { $0.solution == "#### \($0.gold)" }) }
         }
     }
 }

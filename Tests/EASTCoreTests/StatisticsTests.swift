@@ -294,3 +294,92 @@ private let F = false
         #expect(throws: StatisticsError.self) { try Holm.adjust([0.1, .nan]) }
     }
 }
+
+/// Student's t, the seed-level interval and the interval that governs.
+@Suite struct FewSeedsTests {
+    @Test func studentTByHand() {
+        // df = 1 is Cauchy: P(T <= 1) = 3/4. df = 2 has a closed form: P(T <= t) = 1/2 + t / (2 sqrt(2 + t^2)).
+        #expect(abs(StudentT.cdf(1, degreesOfFreedom: 1) - 0.75) < 1e-12)
+        for t in [-3.0, -0.5, 0, 0.7, 4.303] {
+            #expect(abs(StudentT.cdf(t, degreesOfFreedom: 2) - (0.5 + t / (2 * (2 + t * t).squareRoot()))) < 1e-12)
+        }
+        // Table values: t(0.975) for 1, 2, 4, 9 degrees of freedom; t(0.8) for 2; and the normal's 1.96 for many.
+        for (df, p, t) in [(1.0, 0.975, 12.7062), (2, 0.975, 4.3027), (4, 0.975, 2.7764), (9, 0.975, 2.2622), (2, 0.8, 1.0607), (1e6, 0.975, 1.96)] {
+            #expect(abs(StudentT.quantile(p, degreesOfFreedom: df) - t) < 1e-4, "t(\(p), \(df))")
+        }
+    }
+
+    @Test func seedLevelIntervalByHand() throws {
+        // The DPO seeds of the embedded default's first Table 1: +0.35, +2.0, +3.85 points.
+        // mean 2.0667, sd 1.7502, se 1.0105; t(2) = 4.3027: [-2.28, +6.41]; t = 2.0452, p = 0.177.
+        let test = try #require(SeedLevelTest(seedDifferences: [0.0035, 0.02, 0.0385]))
+        #expect(abs(test.mean - 0.020667) < 1e-6)
+        #expect(abs(test.ci95[0] + 0.02281) < 1e-4 && abs(test.ci95[1] - 0.06414) < 1e-4)
+        #expect(abs(test.pValue - 0.1774) < 1e-3)
+        #expect(SeedLevelTest(seedDifferences: [0.01]) == nil)
+    }
+
+    /// Seeded simulations of experiments whose true difference is 0: 2,000
+    /// questions, 3 seeds, a tenth of the answers discordant, and each seed
+    /// shifting the difference by a normal amount with sd 1.75 points (seeds
+    /// dominate) or 0.25 points (questions dominate). The interval that
+    /// governs (the wider) covers 0 at least 93% of the time in both; the
+    /// bootstrap alone under-covers where seeds dominate.
+    @Test(arguments: [1.75, 0.25])
+    func governingIntervalCoversWithFewSeeds(seedSD: Double) throws {
+        let experiments = seedSD == 1.75 ? 1000 : 300, questions = 2000, seeds = 3, discordant = 0.10
+        var g = SeededGenerator(seed: seedSD == 1.75 ? 175 : 25)
+        func normal() -> Double {  // Box-Muller
+            let u = max(1e-12, g.nextUnitDouble()), v = g.nextUnitDouble()
+            return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+        }
+        var governing = 0, bootstrap = 0
+        for experiment in 0..<experiments {
+            var setting = [[Bool]](), baseline = [[Bool]]()
+            for _ in 0..<seeds {
+                let shift = normal() * seedSD / 100
+                let up = min(1, max(0, 0.5 + shift / (2 * discordant)))
+                var a = [Bool](), b = [Bool]()
+                for _ in 0..<questions {
+                    let base = g.nextUnitDouble() < 0.45
+                    if g.nextUnitDouble() < discordant {
+                        let better = g.nextUnitDouble() < up
+                        a.append(better); b.append(!better)
+                    } else {
+                        a.append(base); b.append(base)
+                    }
+                }
+                setting.append(a)
+                baseline.append(b)
+            }
+            let c = try PairedComparison.compare(setting: setting, baseline: baseline, resamples: 200, permutations: 1, seed: UInt64(experiment))
+            if c.governingCI95[0] <= 0 && 0 <= c.governingCI95[1] { governing += 1 }
+            if c.ci95[0] <= 0 && 0 <= c.ci95[1] { bootstrap += 1 }
+        }
+        let rate = Double(governing) / Double(experiments)
+        print(String(format: "seed sd %.2f points: governing interval covers %.1f%%, bootstrap alone %.1f%%", seedSD, rate * 100,
+                     Double(bootstrap) / Double(experiments) * 100))
+        #expect(rate >= 0.93, "governing coverage \(rate)")
+        if seedSD == 1.75 { #expect(Double(bootstrap) / Double(experiments) < rate, "the bootstrap alone should under-cover here") }
+    }
+
+    @Test func governingDetectableDifferenceUsesTheSeedsT() throws {
+        // 5% discordant, 2,000 questions, 3 seeds, no seed spread: the normal MDE is 2.80 x sqrt(0.05 / 6000) = 0.256 points;
+        // the seed level's is (4.303 + 1.061) x sqrt(0.05 / 2000 / 3) = 0.490 points, which governs.
+        let mde = try Power.governingMinimumDetectableDifference(questions: 2000, seeds: 3, discordantShare: 0.05)
+        #expect(abs(mde - 5.364 * (0.05 / 6000).squareRoot()) < 1e-4)
+        let one = try Power.governingMinimumDetectableDifference(questions: 2000, seeds: 1, discordantShare: 0.05)
+        #expect(abs(one - (try Power.minimumDetectableDifference(questions: 2000, seeds: 1, discordantShare: 0.05))) < 1e-12)
+    }
+
+    @Test func effectiveSampleSizeAndSplitHalfReliabilityByHand() throws {
+        // Equal weights: 1. Weights 0.5, 1.5: (2)^2 / (2 x 2.5) = 0.8.
+        #expect(Reliability.effectiveSampleSize([1, 1, 1]) == 1)
+        #expect(abs(Reliability.effectiveSampleSize([0.5, 1.5])! - 0.8) < 1e-12)
+        #expect(Reliability.effectiveSampleSize([]) == nil)
+        // x = 1, 2, 3 against y = 1, 3, 2: r = 0.5; Spearman-Brown 2 x 0.5 / 1.5 = 2/3.
+        #expect(abs(Reliability.correlation([1, 2, 3], [1, 3, 2])! - 0.5) < 1e-12)
+        #expect(abs(Reliability.spearmanBrown(0.5) - 2.0 / 3) < 1e-12)
+        #expect(Reliability.correlation([1, 1, 1], [1, 2, 3]) == nil)
+    }
+}

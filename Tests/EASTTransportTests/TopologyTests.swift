@@ -10,7 +10,11 @@ import Testing
     @Test func committedDefinitionsFileMatchesTheCode() throws {
         let text = try String(contentsOfFile: Self.file, encoding: .utf8)
         #expect(try Topology(definitions: JSON.parse(text)) == Topology.standard)
-        #expect(text == Topology.standard.definitions().prettyText, "run: east topology export --output topology/definitions.json")
+        #expect(text == Topology.standard.definitions().text, "run: east topology export --output topology/definitions.json")
+        let compose = try String(contentsOfFile: Self.file.replacingOccurrences(of: "topology/definitions.json", with: "docker/rabbitmq/topology.json"),
+                                 encoding: .utf8)
+        #expect(compose == Topology.standard.definitions(vhost: "east").text,
+                "run: east topology export --vhost east --output docker/rabbitmq/topology.json")
     }
 
     /// scripts/servers.sh loads the definitions file into the broker (as the

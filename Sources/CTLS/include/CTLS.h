@@ -40,4 +40,11 @@ int east_tls_use_system_cas(void *ssl_ctx);
 /// SHA-256 of `length` bytes into `digest`: 0 on success, -1 on failure.
 int east_sha256(const void *bytes, size_t length, unsigned char digest[32]);
 
+/// SHA-256 of data given piece by piece (a model's tensors, without one
+/// copy of them all): begin, any number of updates, finish (which frees the
+/// context). NULL or -1 on failure.
+void *east_sha256_begin(void);
+int east_sha256_update(void *context, const void *bytes, size_t length);
+int east_sha256_finish(void *context, unsigned char digest[32]);
+
 #endif

@@ -83,13 +83,14 @@ public final class Coordinator {
         try waitForAccuracy(version: spec.iterations, state: state, stop: stop)
         try state.setPhase(.done, iteration: spec.iterations, version: spec.iterations)
         env.openPolicyStore().finishRun(run)  // retention: the run's resume point and old versions go
-        return RunOutcome(run: run, spec: spec, iterations: try state.reports(), evaluations: try state.evaluations())
+        return RunOutcome(run: run, spec: spec, iterations: try state.reports(), evaluations: try state.evaluations(), prompt: try state.prompt())
     }
 
     private func startRun(state: RunState, client: AMQPClient, questions: Int, test: [Question]) throws {
         progress("starting run \(run): \(questions) train questions, \(test.count) test questions, \(spec.iterations) iteration(s)")
-        try state.start(spec: spec, questions: questions, test: test)
         let start = try Policy.load(from: URL(fileURLWithPath: spec.checkpoint), lora: spec.lora, seed: spec.seed)
+        start.adopt(spec)
+        try state.start(spec: spec, questions: questions, test: test, prompt: start.format.description)
         let manifest = try env.openPolicyStore().publish(start, run: run, version: 0)
         try state.setPhase(.sampling, iteration: 1, version: 0)
         // The evaluator measures the starting policy like any other version.
@@ -174,16 +175,18 @@ public final class Coordinator {
             try state.setPhase(.training, iteration: iteration, version: version)
             progress("iteration \(iteration): published \(messages.count) training batches (\(items.count) \(spec.loss.rawValue) examples)")
         }
-        try waitUntil(state: state, stop: stop, doing: { "training iteration \(iteration) (batch \((try? state.trainer())?["batch"] ?? "-") of \(batches.count))" }) { report in
-            if report {
-                let trainer = try state.trainer()
-                progress("iteration \(iteration) training: batch \(trainer["batch"] ?? "-") loss \(trainer["loss"] ?? "-")")
-            }
+        func trained() -> String {
+            guard let trainer = try? state.trainer(), trainer.iteration == iteration else { return "batch - of \(batches.count)" }
+            return "batch \(trainer.batch) of \(batches.count) loss " + String(format: "%.6f", trainer.loss)
+        }
+        try waitUntil(state: state, stop: stop, doing: { "training iteration \(iteration) (\(trained()))" }) { report in
+            if report { progress("iteration \(iteration) training: \(trained())") }
             return try state.checkpoint(version: version + 1) != nil
         }
-        let losses = try state.losses().filter { $0.iteration == iteration }.map(\.loss)
-        report.steps = batches.count
-        report.meanLoss = losses.isEmpty ? nil : losses.reduce(0, +) / Double(losses.count)
+        report.training = try state.trainingSteps().filter { $0.iteration == iteration }.map(\.step)
+        guard report.training.count == batches.count else {
+            throw RunFailed(run: run, reason: "iteration \(iteration) has \(report.training.count) recorded training steps, expected \(batches.count)")
+        }
         try state.storeReport(report)
 
         // 4. From now on samplers serve the new policy (older jobs are stale);

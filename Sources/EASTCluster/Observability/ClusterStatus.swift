@@ -17,7 +17,7 @@ public struct ClusterStatus: Sendable {
     public var run: String?
     public var snapshot: RunState.Snapshot?
     public var clustered: Int
-    public var trainer: [String: String]
+    public var trainer: RunState.TrainerProgress?
     public var accuracy: [Int: Double]
     public var experiments: [ExperimentProgress] = []
     /// The workers alive, with how busy each was in the last minute.
@@ -34,7 +34,7 @@ public struct ClusterStatus: Sendable {
         let experiments = try ExperimentState.all(r)
         let workers = try WorkerRegistry.alive(r)
         guard let run = try RunState.currentRun(r) else {
-            return ClusterStatus(queues: queues, run: nil, snapshot: nil, clustered: 0, trainer: [:], accuracy: [:], experiments: experiments,
+            return ClusterStatus(queues: queues, run: nil, snapshot: nil, clustered: 0, trainer: nil, accuracy: [:], experiments: experiments,
                                  workers: workers)
         }
         let state = RunState(redis: r, run: run)
@@ -70,7 +70,7 @@ public struct ClusterStatus: Sendable {
         guard let run, let s = snapshot else { return out + "no run yet\n" + workersText + experimentsText }
         out += "\nrun \(run): phase \(s.phase?.rawValue ?? "-"), iteration \(s.iteration)/\(s.iterations), policy v\(s.version)\n"
         out += "questions recorded \(clustered)/\(s.questions)\n"
-        out += "trainer: step \(trainer["step"] ?? "-"), batch \(trainer["batch"] ?? "-"), loss \(trainer["loss"] ?? "-")\n"
+        out += "trainer: " + (trainer.map { "iteration \($0.iteration), batch \($0.batch), step \($0.step), loss " + String(format: "%.6f", $0.loss) } ?? "-") + "\n"
         out += "accuracy: " + (accuracy.isEmpty ? "-" : accuracy.keys.sorted().map { "v\($0) \(String(format: "%.1f%%", accuracy[$0]! * 100))" }.joined(separator: ", ")) + "\n"
         out += "dead-lettered: \(queues.first { $0.name == Topology.deadLetterQueue }?.messages ?? 0)\n"
         if let note = s.note, !note.isEmpty { out += "note: \(note)\n" }
@@ -88,12 +88,16 @@ public struct ClusterStatus: Sendable {
         var policyVersion: Int
         var questions: Int
         var clustered: Int
-        var trainerStep: Double?
-        var trainerLoss: Double?
+        var trainer: RunState.TrainerProgress?
         var accuracy: [String: Double]
         var deadLettered: Int
         var experiments: [ExperimentProgress]
         var workers: [WorkerRegistry.Entry]
+
+        enum CodingKeys: String, CodingKey {
+            case queues, run, phase, iteration, iterations, policyVersion = "policy_version", questions, clustered, trainer, accuracy
+            case deadLettered = "dead_lettered", experiments, workers
+        }
     }
 
     public var json: String {
@@ -101,15 +105,10 @@ public struct ClusterStatus: Sendable {
             queues: queues.map { .init(name: $0.name, messages: $0.messages, consumers: $0.consumers) }, run: run,
             phase: snapshot?.phase?.rawValue, iteration: snapshot?.iteration ?? 0, iterations: snapshot?.iterations ?? 0,
             policyVersion: snapshot?.version ?? 0, questions: snapshot?.questions ?? 0, clustered: clustered,
-            trainerStep: trainer["step"].flatMap(Double.init), trainerLoss: trainer["loss"].flatMap(Double.init),
-            accuracy: Dictionary(uniqueKeysWithValues: accuracy.map { ("v\($0.key)", $0.value) }),
+            trainer: trainer, accuracy: Dictionary(uniqueKeysWithValues: accuracy.map { ("v\($0.key)", $0.value) }),
             deadLettered: queues.first { $0.name == Topology.deadLetterQueue }?.messages ?? 0, experiments: experiments,
             workers: workers)
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(report)) ?? Data("{}".utf8), as: UTF8.self)
+        return (try? JSONCoding.string(report)) ?? "{}"
     }
 }
 

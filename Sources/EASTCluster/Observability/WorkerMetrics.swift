@@ -82,6 +82,8 @@ public final class Utilisation: @unchecked Sendable {
         public var idleSeconds: Double
         /// Busy share of the last minute (of the lifetime when younger).
         public var recent: Double
+
+        enum CodingKeys: String, CodingKey { case busySeconds = "busy_seconds", idleSeconds = "idle_seconds", recent }
     }
 
     /// The totals, and the busy share since the oldest sample of the last minute.

@@ -54,9 +54,12 @@ public struct ExperimentState {
         return try ExperimentProgress.decode(Data(text.utf8), what: "the progress of experiment \(name) in Redis")
     }
 
-    /// Every experiment's latest progress, by name.
+    /// Every experiment's latest progress, by name (one whose record cannot
+    /// be read, written by another version of east, is left out: this is a view).
     public static func all(_ redis: RedisConnection) throws -> [ExperimentProgress] {
         let names = try redis.command(["SMEMBERS", experimentsKey]).array?.compactMap(\.string) ?? []
-        return try names.sorted().compactMap { try ExperimentState(redis: redis, name: $0).progress() }
+        return try names.sorted().compactMap { name in
+            do { return try ExperimentState(redis: redis, name: name).progress() } catch is JSONCoding.DecodeError { return nil }
+        }
     }
 }

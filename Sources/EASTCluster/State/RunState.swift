@@ -14,12 +14,12 @@ import Foundation
 /// | `east:current`                   | str  | the run `east status` shows (the latest started)   | coordinator |
 /// | `east:runs`                      | set  | every run id                                       | coordinator |
 /// | `east:run:<run>:spec`            | str  | the `RunSpec` (JSON), the run's one definition     | coordinator |
-/// | `east:run:<run>:state`           | hash | phase, iteration, version, questions, iterations, note | coordinator |
+/// | `east:run:<run>:state`           | hash | phase, iteration, version, questions, iterations, prompt, note | coordinator |
 /// | `east:run:<run>:test`            | str  | the test questions (JSON)                          | coordinator |
 /// | `east:run:<run>:records:<it>`    | hash | question id -> `QuestionRecord` (JSON)             | clusterer   |
 /// | `east:run:<run>:reports`         | hash | iteration -> `IterationReport` (JSON)              | coordinator |
-/// | `east:run:<run>:trainer`         | hash | step, loss, iteration, batch                       | trainer     |
-/// | `east:run:<run>:losses`          | hash | "<iteration>:<batch>" -> loss                      | trainer     |
+/// | `east:run:<run>:trainer`         | str  | the trainer's latest step, `TrainerProgress` (JSON) | trainer    |
+/// | `east:run:<run>:steps`           | hash | "<iteration>:<batch>" -> `TrainingStep` (JSON)     | trainer     |
 /// | `east:run:<run>:checkpoints`     | hash | policy version -> its manifest's sha256 (`PolicyStore`) | trainer, coordinator (v0) |
 /// | `east:run:<run>:trainer-state`   | hash | manifest, iteration, batch, step: the resume point | trainer     |
 /// | `east:run:<run>:accuracy`        | hash | policy version -> greedy test accuracy             | evaluator   |
@@ -27,6 +27,8 @@ import Foundation
 /// | `east:run:<run>:eval-shards:<v>` | hash | shard index -> its `[QuestionResult]` (JSON)       | evaluators  |
 /// | `east:run:<run>:failures`        | hash | dead_lettered, requeued (counts), last (reason)    | any worker  |
 /// | `east:run:<run>:timings`         | hash | "<iteration>:sampling" -> seconds (whole phases)   | coordinator |
+///
+/// Beside them, shared by all runs: `east:samples:<key>` (`RedisSampleStore`).
 public final class RunState {
     public let redis: RedisConnection
     public let run: String
@@ -55,15 +57,23 @@ public final class RunState {
         public var note: String?
     }
 
-    /// Stores the spec and the test questions once, when the run starts.
-    public func start(spec: RunSpec, questions: Int, test: [Question]) throws {
+    /// Stores the spec, the test questions and the prompt format once, when the run starts.
+    public func start(spec: RunSpec, questions: Int, test: [Question], prompt: String) throws {
         _ = try pipeline([
             ["SET", Self.currentKey, run],
             ["SADD", Self.runsKey, run],
             ["SET", key("spec"), try JSONCoding.string(spec)],
             ["SET", key("test"), try JSONCoding.string(test)],
-            ["HSET", key("state"), "questions", String(questions), "iterations", String(spec.iterations)],
+            ["HSET", key("state"), "questions", String(questions), "iterations", String(spec.iterations), "prompt", prompt],
         ])
+    }
+
+    /// The prompt format the run's policies use (`PromptFormat.description`).
+    public func prompt() throws -> String {
+        guard let prompt = try command(["HGET", key("state"), "prompt"]).string else {
+            throw MessageError("run \(run) has no prompt format in Redis", run: run)
+        }
+        return prompt
     }
 
     /// The run's spec; nil when the run was never started.
@@ -130,21 +140,35 @@ public final class RunState {
 
     // MARK: Trainer, accuracy, checkpoints
 
-    public func recordTrainerStep(iteration: Int, batch: Int, step: Int, loss: Float) throws {
+    /// Where the trainer stands in a run, for progress lines and `east status`.
+    public struct TrainerProgress: Codable, Equatable, Sendable {
+        public var iteration: Int
+        public var batch: Int
+        public var step: Int
+        public var loss: Double
+    }
+
+    public func recordTrainerStep(iteration: Int, batch: Int, step: Int, _ report: TrainingStep) throws {
+        let progress = TrainerProgress(iteration: iteration, batch: batch, step: step, loss: report.loss)
         _ = try pipeline([
-            ["HSET", key("trainer"), "step", String(step), "loss", String(loss), "iteration", String(iteration), "batch", String(batch)],
-            ["HSET", key("losses"), "\(iteration):\(batch)", String(loss)],
+            ["SET", key("trainer"), try JSONCoding.string(progress)],
+            ["HSET", key("steps"), "\(iteration):\(batch)", try JSONCoding.string(report)],
         ])
     }
 
-    public func trainer() throws -> [String: String] { try hash(key("trainer")) }
+    /// The trainer's latest step in this run, nil before its first.
+    public func trainer() throws -> TrainerProgress? {
+        try command(["GET", key("trainer")]).string.map {
+            try JSONCoding.decode(TrainerProgress.self, from: $0, what: "the trainer progress of run \(run)")
+        }
+    }
 
-    /// Losses by (iteration, batch), in training order.
-    public func losses() throws -> [(iteration: Int, batch: Int, loss: Double)] {
-        try hash(key("losses")).compactMap { k, v -> (Int, Int, Double)? in
+    /// Every optimizer step by (iteration, batch), in training order.
+    public func trainingSteps() throws -> [(iteration: Int, batch: Int, step: TrainingStep)] {
+        try hash(key("steps")).map { k, v -> (Int, Int, TrainingStep) in
             let parts = k.split(separator: ":").compactMap { Int($0) }
-            guard parts.count == 2, let loss = Double(v) else { return nil }
-            return (parts[0], parts[1], loss)
+            guard parts.count == 2 else { throw MessageError("run \(run): training step \"\(k)\" is not <iteration>:<batch>", run: run) }
+            return (parts[0], parts[1], try JSONCoding.decode(TrainingStep.self, from: v, what: "training step \(k) of run \(run)"))
         }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
     }
 

@@ -59,9 +59,10 @@ public final class EvaluatorWorker: Worker {
             guard shard.start + shard.count <= questions.count else {
                 throw MessageError("evaluation shard \(shard.shard) reaches question \(shard.start + shard.count) of \(questions.count)")
             }
-            let (policy, sampler) = try load(run: work.run, version: shard.version, manifest: shard.manifest)
-            results = EvaluationStage.evaluate(policy, questions: Array(questions[shard.start..<(shard.start + shard.count)]),
-                                               maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32).questions
+            let (policy, sampler) = try load(run: work.run, version: shard.version, manifest: shard.manifest, spec: spec)
+            results = try EvaluationStage.evaluate(policy, questions: Array(questions[shard.start..<(shard.start + shard.count)]),
+                                                   maxNewTokens: spec.evalMaxNewTokens, sampler: sampler, batch: 32,
+                                                   store: work.environment.reuseSamples ? RedisSampleStore(redis: work.redis) : nil).questions
             work.environment.log("run \(work.run) v\(shard.version): evaluated shard \(shard.shard + 1) of \(shard.shards) (\(shard.count) questions)")
         }
         if let result = try state.recordEvaluationShard(version: shard.version, shard: shard.shard, shards: shard.shards, results) {
@@ -74,9 +75,10 @@ public final class EvaluatorWorker: Worker {
 
     /// The shard's policy, from this evaluator's cache or the store (a
     /// manifest other than the version's recorded one is refused).
-    private func load(run: String, version: Int, manifest: String) throws -> (Policy, Sampler) {
+    private func load(run: String, version: Int, manifest: String, spec: RunSpec) throws -> (Policy, Sampler) {
         if let p = policy, p.run == run, p.version == version { return (p.policy, p.sampler) }
         let loaded = try policies.loadPolicy(run: run, version: version, manifest: manifest)
+        loaded.adopt(spec)
         let sampler = Sampler(model: loaded.model, maxRows: 32, maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
         policy = (run, version, loaded, sampler)
         return (loaded, sampler)

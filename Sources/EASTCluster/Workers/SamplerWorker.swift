@@ -31,20 +31,23 @@ public final class SamplerWorker: Worker {
     let maxRows: Int
     /// Where the policies come from (the network store, into this sampler's cache).
     let store: PolicyStore
+    /// Where samples are reused from and kept (see `RedisSampleStore`), on the loop's Redis connection.
+    private var sampleStore: RedisSampleStore?
 
-    /// A job in hand: its delivery, run and settings, and its questions' samples so far.
+    /// A job in hand: its delivery, run and spec, and its questions' samples so far.
     private final class Held {
         let delivery: AMQPDelivery
         let run: String
         let job: SampleJob
-        let settings: SamplingSettings
-        let seed: UInt64
-        /// Questions `0 ..< offered` are in the batch (or done).
+        let spec: RunSpec
+        /// Questions `0 ..< offered` are in the batch, done, or were found in the sample store.
         var offered = 0
         var samples: [QuestionSamples?]
+        /// The questions' content addresses in the sample store (nil: no reuse).
+        var keys: [String]?
 
-        init(delivery: AMQPDelivery, run: String, job: SampleJob, settings: SamplingSettings, seed: UInt64) {
-            (self.delivery, self.run, self.job, self.settings, self.seed) = (delivery, run, job, settings, seed)
+        init(delivery: AMQPDelivery, run: String, job: SampleJob, spec: RunSpec) {
+            (self.delivery, self.run, self.job, self.spec) = (delivery, run, job, spec)
             samples = Array(repeating: nil, count: job.questions.count)
         }
 
@@ -55,10 +58,18 @@ public final class SamplerWorker: Worker {
     /// Batch tag -> the job and the index of the question decoding under it.
     private var decoding: [Int: (job: Held, index: Int)] = [:]
     private var nextTag = 0
+    /// A loaded policy's batch, and its content address once asked for.
+    private final class Loaded {
+        let run: String
+        let version: Int
+        let batch: SamplingBatch
+        lazy var fingerprint: String = batch.policy.fingerprint()
+        init(run: String, version: Int, batch: SamplingBatch) { (self.run, self.version, self.batch) = (run, version, batch) }
+    }
     /// The batch of the policy being sampled.
-    private var batch: (run: String, version: Int, batch: SamplingBatch)?
+    private var batch: Loaded?
     /// Most recently used last.
-    private var policies: [(run: String, version: Int, batch: SamplingBatch)] = []
+    private var policies: [Loaded] = []
     static let loadedPolicies = 4
 
     /// `maxRows` samples decode together (64: eight questions at n = 8).
@@ -93,8 +104,18 @@ public final class SamplerWorker: Worker {
                 environment.log("holding \(wanted) job(s) of \(job.questions.count) question(s) at n = \(spec.sampling.n)")
             }
         }
-        held.append(Held(delivery: work.delivery, run: work.run, job: job, settings: spec.sampling, seed: spec.seed))
+        let entry = Held(delivery: work.delivery, run: work.run, job: job, spec: spec)
+        held.append(entry)
         do {
+            if environment.reuseSamples {
+                // Questions whose samples the store holds (another run sampled this policy) need no decoding.
+                let fingerprint = try load(run: work.run, version: job.version).fingerprint
+                let keys = job.questions.map { SamplingStage.key($0, policy: fingerprint, version: job.version, settings: spec.sampling, runSeed: spec.seed) }
+                entry.keys = keys
+                let samples = sampleStore ?? RedisSampleStore(redis: work.redis)
+                sampleStore = samples
+                entry.samples = try samples.load(keys)
+            }
             try admit()
         } catch {
             // The loop requeues this message itself (and the others through `abandon`).
@@ -108,34 +129,38 @@ public final class SamplerWorker: Worker {
     /// confirmed batch), then acks those jobs, in one request to the
     /// connection thread; then admits waiting jobs.
     public func advance(_ client: AMQPClient) throws {
+        var drawn: [(key: String, samples: QuestionSamples)] = []
         if let current = batch?.batch, !current.isIdle {
             for (tag, samples) in current.step() {
                 let (job, index) = decoding.removeValue(forKey: tag)!
                 job.samples[index] = samples
+                if let keys = job.keys { drawn.append((keys[index], samples)) }
             }
-            let finished = held.filter(\.isComplete)
-            if !finished.isEmpty {
-                held.removeAll(where: \.isComplete)
-                let messages = finished.map { f in
-                    (exchange: Topology.jobsExchange, routingKey: "cluster",
-                     body: SampleResult(job: f.job, samples: f.samples.map { $0! }, sampler: environment.name).envelope(run: f.run))
+        }
+        // Kept before the results go out: a run waiting on them finds them for its next job.
+        if !drawn.isEmpty { try sampleStore?.save(drawn) }
+        let finished = held.filter(\.isComplete)
+        if !finished.isEmpty {
+            held.removeAll(where: \.isComplete)
+            let messages = finished.map { f in
+                (exchange: Topology.jobsExchange, routingKey: "cluster",
+                 body: SampleResult(job: f.job, samples: f.samples.map { $0! }, sampler: environment.name).envelope(run: f.run))
+            }
+            let deliveries = finished.map(\.delivery)
+            // Not waited for: the next step decodes while the connection
+            // thread publishes; if the publish fails the jobs stay unacked
+            // and the broker redelivers them (on a lost connection) or
+            // they are requeued here.
+            client.submit { connection in
+                do {
+                    try connection.publish(messages)
+                } catch let error as AMQPError where error.connectionLost {
+                    throw error
+                } catch {
+                    for d in deliveries { try connection.nack(d, requeue: true) }
+                    throw error
                 }
-                let deliveries = finished.map(\.delivery)
-                // Not waited for: the next step decodes while the connection
-                // thread publishes; if the publish fails the jobs stay unacked
-                // and the broker redelivers them (on a lost connection) or
-                // they are requeued here.
-                client.submit { connection in
-                    do {
-                        try connection.publish(messages)
-                    } catch let error as AMQPError where error.connectionLost {
-                        throw error
-                    } catch {
-                        for d in deliveries { try connection.nack(d, requeue: true) }
-                        throw error
-                    }
-                    for d in deliveries { try connection.ack(d) }
-                }
+                for d in deliveries { try connection.ack(d) }
             }
         }
         try admit()
@@ -144,16 +169,18 @@ public final class SamplerWorker: Worker {
     /// Moves questions of held jobs, in order, into the batch while their
     /// policy is the batch's and rows are free.
     private func admit() throws {
+        for job in held { while job.offered < job.samples.count, job.samples[job.offered] != nil { job.offered += 1 } }
         while let next = held.first(where: { $0.offered < $0.job.questions.count }) {
             if batch == nil || (batch!.batch.isIdle && (batch!.run, batch!.version) != (next.run, next.job.version)) {
                 batch = try load(run: next.run, version: next.job.version)
             }
             guard let current = batch, (current.run, current.version) == (next.run, next.job.version) else { return }
             let tag = nextTag
-            guard current.batch.offer(next.job.questions[next.offered], tag: tag, settings: next.settings, runSeed: next.seed) else { return }
+            guard current.batch.offer(next.job.questions[next.offered], tag: tag, settings: next.spec.sampling, runSeed: next.spec.seed) else { return }
             nextTag += 1
             decoding[tag] = (next, next.offered)
             next.offered += 1
+            while next.offered < next.samples.count, next.samples[next.offered] != nil { next.offered += 1 }
         }
     }
 
@@ -167,20 +194,28 @@ public final class SamplerWorker: Worker {
         return deliveries
     }
 
-    private func load(run: String, version: Int) throws -> (run: String, version: Int, batch: SamplingBatch) {
+    private func load(run: String, version: Int) throws -> Loaded {
         if let i = policies.firstIndex(where: { $0.run == run && $0.version == version }) {
             let p = policies.remove(at: i)
             policies.append(p)
             return p
         }
         let loaded = try store.loadPolicy(run: run, version: version)
-        let sampler = Sampler(model: loaded.model, maxRows: maxRows, maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
+        loaded.adopt(try specs(run))
+        let sampler = Sampler(model: loaded.model, maxRows: max(maxRows, try specs(run).sampling.n),
+                              maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
         // A run's older versions are never sampled again.
         policies.removeAll { $0.run == run }
         if policies.count >= Self.loadedPolicies { policies.removeFirst() }
-        let entry = (run, version, SamplingBatch(policy: loaded, sampler: sampler))
+        let entry = Loaded(run: run, version: version, batch: SamplingBatch(policy: loaded, sampler: sampler))
         policies.append(entry)
         environment.log("loaded policy v\(version) of run \(run)")
         return entry
+    }
+
+    /// The spec of a run with a job in hand.
+    private func specs(_ run: String) throws -> RunSpec {
+        guard let spec = held.first(where: { $0.run == run })?.spec else { throw MessageError("no job of run \(run) in hand", run: run) }
+        return spec
     }
 }

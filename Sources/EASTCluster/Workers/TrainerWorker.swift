@@ -93,8 +93,8 @@ public final class TrainerWorker: Worker {
         runs[run]!.pending.append(work.delivery)
         runs[run]!.stepped = .init(iteration: batch.iteration, batch: batch.index, step: step)
         do {
-            try work.state.recordTrainerStep(iteration: batch.iteration, batch: batch.index, step: step, loss: report.loss)
-            env.metrics.gauge("trainer_loss").record(Double(report.loss))
+            try work.state.recordTrainerStep(iteration: batch.iteration, batch: batch.index, step: step, report)
+            env.metrics.gauge("trainer_loss").record(report.loss)
             if batch.index == batch.count - 1 {
                 // Acked only once the new version is published: a failure in
                 // between redelivers the batch, which (saved) publishes it.
@@ -151,19 +151,21 @@ public final class TrainerWorker: Worker {
     private func sessionFor(_ batch: TrainBatch, run: String, spec: RunSpec) throws -> TrainingSession {
         if let s = runs[run]?.session, s.iteration == batch.iteration { return s.session }
         let start = try policies.loadPolicy(run: run, version: batch.version)
+        start.adopt(spec)
         var policy = start
         var optimizer: AdamW?
         if let p = runs[run]?.position, p.iteration == batch.iteration {
             let (saved, dir) = try policies.trainerPolicy(run: run, version: batch.version)
+            saved.adopt(spec)
             policy = saved
-            let adam = policy.model.adapter.map { AdamW(entries: $0.layout.entries, count: $0.parameterCount) }
-                ?? AdamW(layout: policy.model.layout)
+            let adam = policy.model.adapter.map { AdamW(entries: $0.layout.entries, count: $0.parameterCount, settings: spec.optimizer) }
+                ?? AdamW(layout: policy.model.layout, settings: spec.optimizer)
             try Checkpoint.loadOptimizer(into: adam, from: dir)
             optimizer = adam
             env.log("resuming run \(run) iteration \(batch.iteration) after batch \(p.batch) (step \(p.step))")
         }
-        let s = TrainingSession(policy: policy, loss: spec.loss, weighting: spec.weighting, learningRate: spec.learningRate,
-                                beta: spec.beta, totalSteps: batch.count, reference: spec.loss == .sft ? nil : start.frozenModel(), optimizer: optimizer)
+        let s = TrainingSession(policy: policy, spec: spec, totalSteps: batch.count,
+                                reference: spec.loss == .sft ? nil : start.frozenModel(), optimizer: optimizer)
         runs[run]!.session = (batch.iteration, s)
         return s
     }

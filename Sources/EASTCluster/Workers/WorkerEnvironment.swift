@@ -33,6 +33,9 @@ public struct WorkerEnvironment: Sendable {
     public var log: @Sendable (String) -> Void
     public var metrics: WorkerMetrics
     public var health = Health()
+    /// Whether samplers and evaluators reuse samples and greedy answers by
+    /// content address (`RedisSampleStore`); off only to measure what reuse saves.
+    public var reuseSamples = true
 
     public init(name: String, role: String, amqp: Endpoint, redis: Endpoint, policies: PolicyStore.Settings, heartbeat: Int = 30,
                 log: @escaping @Sendable (String) -> Void) {

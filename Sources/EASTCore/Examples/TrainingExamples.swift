@@ -86,9 +86,16 @@ extension TrainingExample: Codable {
 /// from the run seed and the question id, so a redelivered or reordered job
 /// picks the same examples.
 public enum ExampleSelection {
+    /// Which wrong response becomes a KTO question's undesirable example:
+    /// one of the most common wrong answer (as DPO's rejected response, and as
+    /// the EAST paper's code does), or any wrong response.
+    public enum Undesirable: String, CaseIterable, Codable, Sendable {
+        case dominant, any
+    }
+
     public static func examples(
         for questionID: String, responses: [String], stats: QuestionStatistics,
-        weight: Double, loss: LossKind, seed: UInt64
+        weight: Double, loss: LossKind, seed: UInt64, undesirable: Undesirable = .dominant
     ) -> [TrainingExample] {
         guard stats.kept else { return [] }
         var rng = SeededGenerator(seed: seed, stream: stableHash(questionID))
@@ -106,10 +113,11 @@ public enum ExampleSelection {
         case .kto:
             // One desirable and one undesirable example per question keeps the
             // two classes balanced (TRL's KTO defaults assume rough balance).
-            guard let undesirable = wrong.randomElement(using: &rng) else { return [] }
+            let pool = undesirable == .dominant ? stats.dominantIncorrectCluster?.members ?? [] : wrong
+            guard let bad = pool.randomElement(using: &rng) else { return [] }
             return [
                 .kto(questionID: questionID, response: responses[chosen], desirable: true, weight: weight),
-                .kto(questionID: questionID, response: responses[undesirable], desirable: false, weight: weight),
+                .kto(questionID: questionID, response: responses[bad], desirable: false, weight: weight),
             ]
         }
     }

@@ -50,25 +50,51 @@ public struct WeightsReport: Sendable {
         self.rows = rows
     }
 
-    /// One JSON object per question.
-    public var lines: [JSON] {
+    /// One output line: a question's clusters, statistics and weight (null when dropped).
+    public struct Line: Encodable, Sendable {
+        public struct Cluster: Encodable, Sendable {
+            public var answer: String?
+            public var count: Int
+            public var correct: Bool
+
+            enum CodingKeys: String, CodingKey { case answer, count, correct }
+            public func encode(to encoder: Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(answer, forKey: .answer)
+                try c.encode(count, forKey: .count)
+                try c.encode(correct, forKey: .correct)
+            }
+        }
+
+        public var id: String
+        public var n: Int
+        public var clusters: [Cluster]
+        public var entropy: Double
+        public var accuracy: Double
+        public var dominantIncorrect: Double
+        public var kept: Bool
+        public var weight: Double?
+
+        enum CodingKeys: String, CodingKey { case id, n, clusters, entropy, accuracy, dominantIncorrect = "dominant_incorrect", kept, weight }
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(n, forKey: .n)
+            try c.encode(clusters, forKey: .clusters)
+            try c.encode(entropy, forKey: .entropy)
+            try c.encode(accuracy, forKey: .accuracy)
+            try c.encode(dominantIncorrect, forKey: .dominantIncorrect)
+            try c.encode(kept, forKey: .kept)
+            try c.encode(weight, forKey: .weight)
+        }
+    }
+
+    /// One line per question.
+    public var lines: [Line] {
         rows.map { row in
-            .object([
-                ("id", .string(row.id)),
-                ("n", .number(Double(row.stats.n))),
-                ("clusters", .array(row.stats.clusters.map { cluster in
-                    .object([
-                        ("answer", cluster.answer.map(JSON.string) ?? .null),
-                        ("count", .number(Double(cluster.count))),
-                        ("correct", .bool(cluster.correct)),
-                    ])
-                })),
-                ("entropy", .number(row.stats.entropy)),
-                ("accuracy", .number(row.stats.accuracy)),
-                ("dominant_incorrect", .number(row.stats.dominantIncorrect)),
-                ("kept", .bool(row.stats.kept)),
-                ("weight", row.weight.map(JSON.number) ?? .null),
-            ])
+            Line(id: row.id, n: row.stats.n, clusters: row.stats.clusters.map { .init(answer: $0.answer, count: $0.count, correct: $0.correct) },
+                 entropy: row.stats.entropy, accuracy: row.stats.accuracy, dominantIncorrect: row.stats.dominantIncorrect,
+                 kept: row.stats.kept, weight: row.weight)
         }
     }
 

@@ -11,6 +11,8 @@ public struct AccuracyEstimate: Codable, Equatable, Sendable {
     public var seeds: Int
     public var questions: Int
     public var resamples: Int
+
+    enum CodingKeys: String, CodingKey { case mean, ci95, seedMeans = "seed_means", seeds, questions, resamples }
 }
 
 /// The bootstrap behind every interval here, for results crossed by

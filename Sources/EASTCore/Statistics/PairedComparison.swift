@@ -23,6 +23,27 @@ public struct Comparison: Codable, Equatable, Sendable {
     public var questions: Int
     public var resamples: Int
     public var permutations: Int
+    /// Student's t over the per-seed differences (nil with one seed).
+    public var seedLevel: SeedLevelTest?
+    /// Which interval governs: the wider of the bootstrap's and the seed
+    /// level's (with one seed, the bootstrap's, covering question noise only).
+    public var governing: Governing
+
+    public enum Governing: String, Codable, Sendable {
+        /// The bootstrap over questions and seeds, with the sign-flip p-value.
+        case bootstrap
+        /// Student's t over the seeds' differences.
+        case seeds
+    }
+
+    /// The governing interval and its p-value.
+    public var governingCI95: [Double] { governing == .seeds ? seedLevel!.ci95 : ci95 }
+    public var governingPValue: Double { governing == .seeds ? seedLevel!.pValue : pValue }
+
+    enum CodingKeys: String, CodingKey {
+        case difference, ci95, pValue = "p_value", seedDifferences = "seed_differences", discordantShare = "discordant_share"
+        case seedVariance = "seed_variance", seeds, questions, resamples, permutations, seedLevel = "seed_level", governing
+    }
 }
 
 public enum PairedComparison {
@@ -32,7 +53,8 @@ public enum PairedComparison {
     ///
     /// The interval is `Bootstrap`'s (questions and seeds resampled) on the
     /// paired differences; the p-value is `signFlipPValue`'s. Both draw from
-    /// streams of `seed`, so a report is reproducible from it.
+    /// streams of `seed`, so a report is reproducible from it. Beside them,
+    /// Student's t over the per-seed differences; the wider interval governs.
     public static func compare(
         setting: [[Bool]], baseline: [[Bool]],
         resamples: Int = 2000, permutations: Int = 10_000, seed: UInt64
@@ -43,13 +65,15 @@ public enum PairedComparison {
         var permutationGenerator = SeededGenerator(seed: seed, stream: 2)
         let p = try signFlipPValue(differences, permutations: permutations, generator: &permutationGenerator)
         let discordant = differences.values.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }
+        let seedLevel = SeedLevelTest(seedDifferences: differences.seedMeans)
+        let wider = seedLevel.map { $0.ci95[1] - $0.ci95[0] > ci[1] - ci[0] } ?? false
         return Comparison(
             difference: differences.mean, ci95: ci, pValue: p,
             seedDifferences: differences.seedMeans,
             discordantShare: Double(discordant) / Double(differences.values.count),
             seedVariance: Bootstrap.seedVariance(of: differences),
             seeds: differences.seeds, questions: differences.questions,
-            resamples: resamples, permutations: permutations)
+            resamples: resamples, permutations: permutations, seedLevel: seedLevel, governing: wider ? .seeds : .bootstrap)
     }
 
     /// Two-sided p-value for "no difference" by random sign flips.

@@ -33,6 +33,26 @@ public enum Power {
         return z * (discordantShare / (Double(questions) * s) + seedVariance / s).squareRoot()
     }
 
+    /// The MDE of the interval that governs a comparison (the wider of the
+    /// bootstrap's and the seed level's, see `Comparison.governing`): at S >= 2
+    /// seeds, the seed-level t test's,
+    ///
+    ///     MDE = (t(S - 1, 1 - alpha/2) + t(S - 1, power)) * sqrt((share / n + seedVariance) / S)
+    ///
+    /// (the usual approximation of a one-sample t test's power), if that is the
+    /// larger; with one seed, the bootstrap's (question noise only).
+    public static func governingMinimumDetectableDifference(
+        questions: Int, seeds: Int, discordantShare: Double, seedVariance: Double = 0,
+        alpha: Double = 0.05, power: Double = 0.8
+    ) throws(StatisticsError) -> Double {
+        let normal = try minimumDetectableDifference(questions: questions, seeds: seeds, discordantShare: discordantShare,
+                                                     seedVariance: seedVariance, alpha: alpha, power: power)
+        guard seeds >= 2 else { return normal }
+        let df = Double(seeds - 1)
+        let t = StudentT.quantile(1 - alpha / 2, degreesOfFreedom: df) + StudentT.quantile(power, degreesOfFreedom: df)
+        return max(normal, t * ((discordantShare / Double(questions) + seedVariance) / Double(seeds)).squareRoot())
+    }
+
     /// The fewest test questions for which the MDE is at most `target`, or
     /// nil when no question count can reach it with this many seeds (seed
     /// noise alone is too large: add seeds instead).

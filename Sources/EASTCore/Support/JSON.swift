@@ -1,10 +1,9 @@
-/// A JSON value with ordered object keys.
-///
-/// east reads and writes JSON lines everywhere (datasets, CLI output, queue
-/// messages). Foundation's `JSONSerialization` loses key order and blurs
-/// booleans and numbers on Linux, so we keep our own small value type, parser
-/// and writer. The parser is a single linear pass and reports the column of
-/// the first error.
+/// A JSON value with ordered object keys: the reader of other people's
+/// formats (datasets, tokenizer.json, config.json, RabbitMQ definitions),
+/// whose structure is open or whose key order matters. The parser is a single
+/// linear pass, reports the column of the first error, and refuses nesting
+/// deeper than a bound instead of overflowing the stack. What east writes goes
+/// through `JSONCoding` (Codable) instead.
 public enum JSON: Equatable, Sendable {
     case null
     case bool(Bool)
@@ -236,10 +235,11 @@ extension JSON {
     }
 }
 
-// MARK: - Writing
+// MARK: - Rendering
 
 extension JSON {
-    /// Compact JSON text (one line), keys in insertion order.
+    /// Compact JSON text (one line), keys in insertion order: to show a value
+    /// in a message or a report (files and records are written through `JSONCoding`).
     public var text: String {
         var out = ""
         write(to: &out)
@@ -271,41 +271,6 @@ extension JSON {
         }
     }
 
-    /// Indented JSON text (two spaces), for files people read.
-    public var prettyText: String {
-        var out = ""
-        writePretty(to: &out, indent: "")
-        return out + "\n"
-    }
-
-    private func writePretty(to out: inout String, indent: String) {
-        let inner = indent + "  "
-        switch self {
-        case let .array(items) where !items.isEmpty:
-            out += "[\n"
-            for (i, item) in items.enumerated() {
-                out += inner
-                item.writePretty(to: &out, indent: inner)
-                out += i + 1 < items.count ? ",\n" : "\n"
-            }
-            out += indent + "]"
-        case let .object(pairs) where !pairs.isEmpty:
-            out += "{\n"
-            for (i, (key, value)) in pairs.enumerated() {
-                out += inner
-                JSON.writeString(key, to: &out)
-                out += ": "
-                value.writePretty(to: &out, indent: inner)
-                out += i + 1 < pairs.count ? ",\n" : "\n"
-            }
-            out += indent + "}"
-        default:
-            write(to: &out)
-        }
-    }
-
-    /// Integers print without a fraction; other finite numbers as Swift's
-    /// shortest round-tripping form; non-finite numbers (never valid JSON) as null.
     static func format(_ x: Double) -> String {
         guard x.isFinite else { return "null" }
         if x.rounded() == x, abs(x) < 1e15 { return String(Int64(x)) }

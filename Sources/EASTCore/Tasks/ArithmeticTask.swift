@@ -17,6 +17,9 @@ public enum ArithmeticTask: String, CaseIterable, Codable, Sendable {
         case pretrain
         /// Questions and final answers only: self-training finds its own reasoning.
         case train
+        /// Held out of the train questions (never trained on): where an
+        /// experiment chooses its learning rate and beta before the test set is read.
+        case validation
         case test
     }
 
@@ -40,18 +43,23 @@ public enum ArithmeticTask: String, CaseIterable, Codable, Sendable {
         public var solution: String
         public var answer: Int
 
-        /// The GSM8K-form row: the train split carries only the final answer.
-        public func row(for split: Split) -> JSON {
-            .object([
-                ("question", .string(question)),
-                ("answer", .string(split == .train ? "#### \(answer)" : solution)),
-            ])
+        /// A line of a dataset in GSM8K's form.
+        public struct Row: Codable, Equatable, Sendable {
+            public var question: String
+            public var answer: String
+        }
+
+        /// The GSM8K-form row: the train split (and the validation split held
+        /// out of it) carries only the final answer.
+        public func row(for split: Split) -> Row {
+            Row(question: question, answer: split == .train || split == .validation ? "#### \(answer)" : solution)
         }
     }
 
     /// `count` distinct problems of one split. Splits never share a question:
     /// each question text belongs to exactly one split by a stable hash
-    /// (7 of 10 buckets pretrain, 2 train, 1 test), whatever the seeds.
+    /// (7 of 10 buckets pretrain, 2 train, 1 test; an eighth of the train
+    /// buckets, by a second hash, validation), whatever the seeds.
     public func problems(split: Split, count: Int, seed: UInt64) -> [Problem] {
         var rng = SeededGenerator(seed: seed, stream: ExampleSelection.stableHash(rawValue + "/" + split.rawValue))
         var seen = Set<String>()
@@ -70,10 +78,14 @@ public enum ArithmeticTask: String, CaseIterable, Codable, Sendable {
     public static func split(of question: String) -> Split {
         switch ExampleSelection.stableHash(question) % 10 {
         case 0..<7: return .pretrain
-        case 7, 8: return .train
+        case 7, 8: return ExampleSelection.stableHash("validation/" + question) % 8 == 0 ? .validation : .train
         default: return .test
         }
     }
+
+    /// The most questions a source may ask of one split and seed (the generator
+    /// tries up to a thousand candidates a question).
+    public static let maxCount = 100_000
 
     // MARK: - Generation
 

@@ -9,41 +9,49 @@ public enum LlamaConfigFile {
         public init(bos: Int, eos: Int, pad: Int) { self.bos = bos; self.eos = eos; self.pad = pad }
     }
 
+    /// The keys `write` gives (the ones transformers reads for these models).
+    struct File: Encodable {
+        struct RopeScaling: Encodable {
+            var ropeType = "llama3"
+            var factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositionEmbeddings: Int
+            enum CodingKeys: String, CodingKey {
+                case ropeType = "rope_type", factor, lowFreqFactor = "low_freq_factor", highFreqFactor = "high_freq_factor"
+                case originalMaxPositionEmbeddings = "original_max_position_embeddings"
+            }
+        }
+        var architectures: [String], modelType: String, vocabSize: Int, hiddenSize: Int, intermediateSize: Int
+        var numHiddenLayers: Int, numAttentionHeads: Int, numKeyValueHeads: Int, headDim: Int, ropeTheta: Double, rmsNormEps: Double
+        var tieWordEmbeddings: Bool, maxPositionEmbeddings: Int, bosTokenId: Int, eosTokenId: Int, padTokenId: Int
+        var hiddenAct = "silu"
+        var torchDtype = "float32"
+        /// Qwen2's biases are implied by its model type; Llama's config says there are none.
+        var useSlidingWindow: Bool?, attentionBias: Bool?, mlpBias: Bool?
+        var ropeScaling: RopeScaling?
+
+        enum CodingKeys: String, CodingKey {
+            case architectures, modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
+            case intermediateSize = "intermediate_size", numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
+            case numKeyValueHeads = "num_key_value_heads", headDim = "head_dim", ropeTheta = "rope_theta", rmsNormEps = "rms_norm_eps"
+            case tieWordEmbeddings = "tie_word_embeddings", maxPositionEmbeddings = "max_position_embeddings"
+            case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id", padTokenId = "pad_token_id", hiddenAct = "hidden_act"
+            case torchDtype = "torch_dtype", useSlidingWindow = "use_sliding_window", attentionBias = "attention_bias", mlpBias = "mlp_bias"
+            case ropeScaling = "rope_scaling"
+        }
+    }
+
     public static func write(_ c: ModelConfig, specials: SpecialTokens, to url: URL) throws {
-        var json: [String: Any] = [
-            "architectures": [c.attentionBias ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
-            "model_type": c.attentionBias ? "qwen2" : "llama",
-            "vocab_size": c.vocabSize,
-            "hidden_size": c.dim,
-            "intermediate_size": c.hiddenDim,
-            "num_hidden_layers": c.layers,
-            "num_attention_heads": c.heads,
-            "num_key_value_heads": c.kvHeads,
-            "head_dim": c.headDim,
-            "rope_theta": Double(c.ropeTheta),
-            "rms_norm_eps": Double(c.rmsNormEps),
-            "tie_word_embeddings": c.tiedEmbeddings,
-            "max_position_embeddings": c.maxSeqLen,
-            "bos_token_id": specials.bos,
-            "eos_token_id": specials.eos,
-            "pad_token_id": specials.pad,
-            "hidden_act": "silu",
-            "torch_dtype": "float32",
-        ]
-        if c.attentionBias {
-            json["use_sliding_window"] = false  // Qwen2's biases are implied by the model type
-        } else {
-            json["attention_bias"] = false
-            json["mlp_bias"] = false
-        }
-        if let r = c.ropeScaling {
-            json["rope_scaling"] = [
-                "rope_type": "llama3", "factor": r.factor, "low_freq_factor": r.lowFreqFactor,
-                "high_freq_factor": r.highFreqFactor, "original_max_position_embeddings": r.originalMaxPositions,
-            ] as [String: Any]
-        }
-        let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-        try AtomicFile.write(data, to: url)
+        let file = File(
+            architectures: [c.attentionBias ? "Qwen2ForCausalLM" : "LlamaForCausalLM"], modelType: c.attentionBias ? "qwen2" : "llama",
+            vocabSize: c.vocabSize, hiddenSize: c.dim, intermediateSize: c.hiddenDim, numHiddenLayers: c.layers, numAttentionHeads: c.heads,
+            numKeyValueHeads: c.kvHeads, headDim: c.headDim, ropeTheta: Double(c.ropeTheta), rmsNormEps: Double(c.rmsNormEps),
+            tieWordEmbeddings: c.tiedEmbeddings, maxPositionEmbeddings: c.maxSeqLen, bosTokenId: specials.bos, eosTokenId: specials.eos,
+            padTokenId: specials.pad,
+            useSlidingWindow: c.attentionBias ? false : nil, attentionBias: c.attentionBias ? nil : false, mlpBias: c.attentionBias ? nil : false,
+            ropeScaling: c.ropeScaling.map {
+                .init(factor: Double($0.factor), lowFreqFactor: Double($0.lowFreqFactor), highFreqFactor: Double($0.highFreqFactor),
+                      originalMaxPositionEmbeddings: $0.originalMaxPositions)
+            })
+        try AtomicFile.write(try JSONCoding.encode(file, pretty: true), to: url)
     }
 
     /// The model types we run: Llama (1, 2, 3.x, SmolLM2) and Qwen2 (Qwen2, Qwen2.5).

@@ -19,22 +19,38 @@ public enum SafeTensors {
         }
     }
 
+    /// One tensor's header entry.
+    struct Entry: Encodable {
+        var dtype = "F32"
+        var shape: [Int]
+        var dataOffsets: [Int]
+        enum CodingKeys: String, CodingKey { case dtype, shape, dataOffsets = "data_offsets" }
+    }
+
+    /// The header: each tensor's entry by name, and `__metadata__`.
+    struct Header: Encodable {
+        var tensors: [String: Entry]
+        var metadata: [String: String]
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: AnyCodingKey.self)
+            for (name, entry) in tensors { try c.encode(entry, forKey: AnyCodingKey(stringValue: name)) }
+            if !metadata.isEmpty { try c.encode(metadata, forKey: AnyCodingKey(stringValue: "__metadata__")) }
+        }
+    }
+
     /// Writes the tensors, in the given order, atomically.
     public static func write(_ tensors: [TensorData], metadata: [String: String] = [:], to url: URL) throws {
-        var entries: [String] = []
+        var entries: [String: Entry] = [:]
         var offset = 0
         for t in tensors {
             precondition(t.values.count == t.shape.reduce(1, *), "\(t.name): shape does not match its values")
             let end = offset + t.values.count * 4
-            let shape = t.shape.map(String.init).joined(separator: ",")
-            entries.append("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+            precondition(entries[t.name] == nil, "\(t.name): two tensors of one name")
+            entries[t.name] = Entry(shape: t.shape, dataOffsets: [offset, end])
             offset = end
         }
-        if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
-            entries.insert("\"__metadata__\":{\(pairs.joined(separator: ","))}", at: 0)
-        }
-        var header = Array("{\(entries.joined(separator: ","))}".utf8)
+        var header = Array(try JSONCoding.encode(Header(tensors: entries, metadata: metadata)))
         while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }  // data starts 8-aligned
 
         try AtomicFile.write(to: url) { file in
@@ -45,11 +61,6 @@ public enum SafeTensors {
                                                 count: t.values.count * 4, deallocator: .none))
             }
         }
-    }
-
-    private static func jsonString(_ s: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.fragmentsAllowed])
-        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)  // strip the [ ]
     }
 }
 

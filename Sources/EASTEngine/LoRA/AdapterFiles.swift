@@ -20,22 +20,8 @@ extension LoRAAdapter {
                                    values: UnsafeBufferPointer(start: parameters.at(e.offset), count: e.count))
         }
         try SafeTensors.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent(Self.weightsFile))
-        let json = JSON.object([
-            ("peft_type", "LORA"),
-            ("task_type", "CAUSAL_LM"),
-            ("base_model_name_or_path", .string(baseModel)),
-            ("r", .number(Double(config.rank))),
-            ("lora_alpha", .number(Double(config.alpha))),
-            ("target_modules", .array(config.targets.map { .string($0.rawValue) })),
-            ("lora_dropout", 0),
-            ("bias", "none"),
-            ("fan_in_fan_out", false),
-            ("use_rslora", false),
-            ("init_lora_weights", true),
-            ("inference_mode", true),
-            ("modules_to_save", nil),
-        ])
-        try AtomicFile.write(Data(json.prettyText.utf8), to: directory.appendingPathComponent(Self.configFile))
+        let json = PEFTConfig(baseModelNameOrPath: baseModel, r: config.rank, loraAlpha: config.alpha, targetModules: config.targets.map(\.rawValue))
+        try AtomicFile.write(try JSONCoding.encode(json, pretty: true), to: directory.appendingPathComponent(Self.configFile))
     }
 
     /// Reads an adapter for a base model of shape `modelConfig`; throws
@@ -91,5 +77,39 @@ extension LoRAAdapter {
             }
         }
         return LoRAConfig(rank: rank, alpha: Float(alpha), targets: targets)
+    }
+}
+
+/// PEFT's adapter_config.json for a plain LoRA adapter (what `PeftModel.from_pretrained` reads).
+struct PEFTConfig: Encodable {
+    var peftType = "LORA", taskType = "CAUSAL_LM"
+    var baseModelNameOrPath: String
+    var r: Int
+    var loraAlpha: Float
+    var targetModules: [String]
+    var loraDropout = 0, bias = "none", fanInFanOut = false, useRslora = false, initLoraWeights = true, inferenceMode = true
+    var modulesToSave: [String]? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case peftType = "peft_type", taskType = "task_type", baseModelNameOrPath = "base_model_name_or_path", r, loraAlpha = "lora_alpha"
+        case targetModules = "target_modules", loraDropout = "lora_dropout", bias, fanInFanOut = "fan_in_fan_out", useRslora = "use_rslora"
+        case initLoraWeights = "init_lora_weights", inferenceMode = "inference_mode", modulesToSave = "modules_to_save"
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(peftType, forKey: .peftType)
+        try c.encode(taskType, forKey: .taskType)
+        try c.encode(baseModelNameOrPath, forKey: .baseModelNameOrPath)
+        try c.encode(r, forKey: .r)
+        try c.encode(loraAlpha, forKey: .loraAlpha)
+        try c.encode(targetModules, forKey: .targetModules)
+        try c.encode(loraDropout, forKey: .loraDropout)
+        try c.encode(bias, forKey: .bias)
+        try c.encode(fanInFanOut, forKey: .fanInFanOut)
+        try c.encode(useRslora, forKey: .useRslora)
+        try c.encode(initLoraWeights, forKey: .initLoraWeights)
+        try c.encode(inferenceMode, forKey: .inferenceMode)
+        try c.encode(modulesToSave, forKey: .modulesToSave)
     }
 }

@@ -1,3 +1,5 @@
+import EASTCore
+
 /// Which linear layers of a decoder layer get a LoRA adapter. Raw values are
 /// the module names PEFT uses in `target_modules` and in tensor names.
 public enum LoRATarget: String, CaseIterable, Codable, Sendable, Comparable {
@@ -32,7 +34,7 @@ public enum LoRATarget: String, CaseIterable, Codable, Sendable, Comparable {
 /// LoRA (Hu et al. 2021): a frozen weight W (out, in) plus a trained low-rank
 /// update, y = x W^T + (alpha / rank) * (x A^T) B^T with A (rank, in), B (out, rank).
 /// Same meaning as PEFT's `LoraConfig(r, lora_alpha, target_modules)`, no dropout, no bias.
-public struct LoRAConfig: Codable, Equatable, Sendable {
+public struct LoRAConfig: Equatable, Sendable {
     public var rank: Int
     public var alpha: Float
     /// Wrapped in every decoder layer; kept sorted and without repeats.
@@ -50,5 +52,25 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
     public func validate() throws {
         guard rank > 0 else { throw ModelConfigError(message: "LoRA rank must be positive, not \(rank)") }
         guard !targets.isEmpty else { throw ModelConfigError(message: "LoRA needs at least one target module") }
+    }
+}
+
+/// `{"rank": 16, "alpha": 32, "targets": ["q_proj", ...]}`: every key
+/// required, no other key allowed (a spec's adapter is spelled out whole).
+extension LoRAConfig: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case rank, alpha, targets }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(rank: try c.decode(Int.self, forKey: .rank), alpha: try c.decode(Float.self, forKey: .alpha),
+                  targets: try c.decode([LoRATarget].self, forKey: .targets))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(rank, forKey: .rank)
+        try c.encode(alpha, forKey: .alpha)
+        try c.encode(targets, forKey: .targets)
     }
 }

@@ -272,20 +272,17 @@ public struct ByteLevelBPETokenizer: Tokenizer, Equatable {
 
     public static let fileType = "byte-level-bpe"
 
+    /// Our tokenizer.json's form.
+    struct File: Encodable {
+        var type: String, pre: String, bos: Int, eos: Int, pad: Int, unknown: Int, tokens: [String], tokenTypes: [Int], merges: [String]
+        enum CodingKeys: String, CodingKey { case type, pre, bos, eos, pad, unknown, tokens, tokenTypes = "token_types", merges }
+    }
+
     /// Writes our own tokenizer.json (type "byte-level-bpe"), read back by `TokenizerFile.load`.
     public func save(to url: URL) throws {
-        let json = JSON.object([
-            ("type", .string(Self.fileType)),
-            ("pre", .string(preName)),
-            ("bos", .number(Double(bosId))),
-            ("eos", .number(Double(eosId))),
-            ("pad", .number(Double(padId))),
-            ("unknown", .number(Double(unknownId))),
-            ("tokens", .array(tokens.map(JSON.string))),
-            ("token_types", .array(tokenTypes.map { .number(Double($0)) })),
-            ("merges", .array(merges.map(JSON.string))),
-        ])
-        try AtomicFile.write(Data(json.text.utf8), to: url)
+        let json = File(type: Self.fileType, pre: preName, bos: bosId, eos: eosId, pad: padId, unknown: unknownId, tokens: tokens,
+                        tokenTypes: tokenTypes, merges: merges)
+        try AtomicFile.write(try JSONCoding.encode(json), to: url)
     }
 
     init(json: JSON, file: URL) throws {

@@ -78,15 +78,13 @@ public struct CharacterTokenizer: Tokenizer, Codable, Equatable {
     }
 
     public func save(to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(self), to: url)
+        try AtomicFile.write(try JSONCoding.encode(self, pretty: true), to: url)
     }
 
     public static func load(from url: URL) throws -> CharacterTokenizer {
         let data = try CheckpointError.reading(url)
         do {
-            return try JSONDecoder().decode(CharacterTokenizer.self, from: data)
+            return try JSONCoding.decode(CharacterTokenizer.self, from: data, what: url.path)
         } catch {
             throw CheckpointError(file: url, message: "not a character tokenizer: \(error)")
         }

@@ -86,12 +86,9 @@ public struct WordTokenizer: Tokenizer, Equatable {
 
     // tokenizer.json: {"type": "word", "specials": [...], "pieces": [...]}
     public func save(to url: URL) throws {
-        let json = JSON.object([
-            ("type", "word"),
-            ("specials", .array(Self.specials.map(JSON.string))),
-            ("pieces", .array(pieces.map(JSON.string))),
-        ])
-        try AtomicFile.write(Data(json.prettyText.utf8), to: url)
+        struct File: Encodable { var type = "word", specials: [String], pieces: [String] }
+        let json = File(specials: Self.specials, pieces: pieces)
+        try AtomicFile.write(try JSONCoding.encode(json, pretty: true), to: url)
     }
 
     init(json: JSON, file: URL) throws {

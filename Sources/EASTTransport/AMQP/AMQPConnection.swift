@@ -11,10 +11,19 @@ public struct AMQPError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A value in an AMQP field table (queue arguments, message headers).
-public enum AMQPFieldValue: Equatable, Sendable {
+public enum AMQPFieldValue: Equatable, Sendable, Encodable {
     case string(String)
     case int(Int64)
     case bool(Bool)
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case let .string(s): try c.encode(s)
+        case let .int(i): try c.encode(i)
+        case let .bool(b): try c.encode(b)
+        }
+    }
 }
 
 /// One message handed to a consumer. Ack or nack it on the same client; a

@@ -16,9 +16,10 @@ public struct Topology: Equatable, Sendable {
         public var name: String
         public var arguments: [(String, AMQPFieldValue)]
 
+        /// The same name and arguments, in any order (the broker does not order them).
         public static func == (a: Queue, b: Queue) -> Bool {
-            a.name == b.name && a.arguments.count == b.arguments.count
-                && zip(a.arguments, b.arguments).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+            let (x, y) = (a.arguments.sorted { $0.0 < $1.0 }, b.arguments.sorted { $0.0 < $1.0 })
+            return a.name == b.name && x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         }
     }
 

@@ -3,34 +3,45 @@ import EASTCore
 /// The topology as a RabbitMQ definitions file (the format of
 /// `rabbitmqctl export_definitions` and the `load_definitions` setting).
 extension Topology {
-    public func definitions(vhost: String = "/") -> JSON {
-        func value(_ v: AMQPFieldValue) -> JSON {
-            switch v {
-            case let .string(s): return .string(s)
-            case let .int(i): return .number(Double(i))
-            case let .bool(b): return .bool(b)
+    /// The file's form: queues, exchanges and bindings, each with its vhost.
+    public struct Definitions: Encodable, Sendable {
+        struct Queue: Encodable {
+            var name: String, vhost: String, durable = true, autoDelete = false, arguments: [String: AMQPFieldValue]
+            enum CodingKeys: String, CodingKey { case name, vhost, durable, autoDelete = "auto_delete", arguments }
+        }
+        struct Exchange: Encodable {
+            var name: String, vhost: String, type: String, durable = true, autoDelete = false, `internal` = false
+            var arguments: [String: AMQPFieldValue] = [:]
+            enum CodingKeys: String, CodingKey { case name, vhost, type, durable, autoDelete = "auto_delete", `internal`, arguments }
+        }
+        struct Binding: Encodable {
+            var source: String, vhost: String, destination: String, destinationType = "queue", routingKey: String
+            var arguments: [String: AMQPFieldValue] = [:]
+            enum CodingKeys: String, CodingKey {
+                case source, vhost, destination, destinationType = "destination_type", routingKey = "routing_key", arguments
             }
         }
-        return .object([
-            ("queues", .array(queues.map { q in
-                .object([
-                    ("name", .string(q.name)), ("vhost", .string(vhost)), ("durable", true), ("auto_delete", false),
-                    ("arguments", .object(q.arguments.map { ($0.0, value($0.1)) })),
-                ])
-            })),
-            ("exchanges", .array(exchanges.map { e in
-                .object([
-                    ("name", .string(e.name)), ("vhost", .string(vhost)), ("type", .string(e.type)),
-                    ("durable", true), ("auto_delete", false), ("internal", false), ("arguments", .object([])),
-                ])
-            })),
-            ("bindings", .array(bindings.map { b in
-                .object([
-                    ("source", .string(b.exchange)), ("vhost", .string(vhost)), ("destination", .string(b.queue)),
-                    ("destination_type", "queue"), ("routing_key", .string(b.routingKey)), ("arguments", .object([])),
-                ])
-            })),
-        ])
+        struct VirtualHost: Encodable { var name: String }
+        /// The vhost to create first (none for the default "/").
+        var vhosts: [VirtualHost]?
+        var queues: [Queue]
+        var exchanges: [Exchange]
+        var bindings: [Binding]
+
+        /// The file's text (indented, keys sorted).
+        public var text: String { ((try? JSONCoding.string(self, pretty: true)) ?? "{}") + "\n" }
+    }
+
+    /// On `vhost`: "/" for scripts/servers.sh's broker (topology/definitions.json),
+    /// "east" for compose's (docker/rabbitmq/topology.json, which creates it).
+    public func definitions(vhost: String = "/") -> Definitions {
+        Definitions(
+            vhosts: vhost == "/" ? nil : [.init(name: vhost)],
+            queues: queues.map { q in
+                .init(name: q.name, vhost: vhost, arguments: Dictionary(q.arguments, uniquingKeysWith: { $1 }))
+            },
+            exchanges: exchanges.map { .init(name: $0.name, vhost: vhost, type: $0.type) },
+            bindings: bindings.map { .init(source: $0.exchange, vhost: vhost, destination: $0.queue, routingKey: $0.routingKey) })
     }
 
     public struct DefinitionsError: Error, CustomStringConvertible {
@@ -50,7 +61,7 @@ extension Topology {
             case let .bool(b): return .bool(b)
             default:
                 if let i = j.intValue { return .int(Int64(i)) }
-                throw DefinitionsError(reason: "unsupported argument value \(j.text)")
+                throw DefinitionsError(reason: "unsupported argument value (strings, booleans and integers only)")
             }
         }
         exchanges = try (definitions["exchanges"]?.arrayValue ?? []).map {
