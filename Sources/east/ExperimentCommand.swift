@@ -59,7 +59,7 @@ struct ExperimentCommand: ParsableCommand {
                 try driver.execute { run in try ChildProcessLane(east: east, run: run, folder: driver.runFolder(run)) }
             } else {
                 let env = try cluster.environment(role: "experiment")
-                let state = ExperimentState(redis: try RedisConnection(endpoint: env.redis), name: experiment.name)
+                let state = ExperimentState(redis: try RedisConnection(address: env.redis), name: experiment.name)
                 try state.claim(experiment)
                 driver.report = { p in
                     printError(p.summary)

@@ -81,8 +81,8 @@ import Testing
         let environment = try #require(services["sampler"]?["environment"])
         let urls = ["EAST_AMQP_URL": try #require(environment["EAST_AMQP_URL"]?.stringValue),
                     "EAST_REDIS_URL": try #require(environment["EAST_REDIS_URL"]?.stringValue)]
-        #expect(try Endpoint.amqp(environment: urls).path == "east")
-        #expect(try Endpoint.redis(environment: urls).user == "east")
+        #expect(try Endpoint.brokers(environment: urls).map(\.path) == ["east"])
+        #expect(try Endpoint.redis(environment: urls) == .server(Endpoint(url: "redis://east:change-me-too@redis:6379", defaultPort: 6379)))
     }
 
     /// Hosts share nothing but the broker and Redis: policies go through the

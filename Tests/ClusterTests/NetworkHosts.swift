@@ -39,8 +39,8 @@ final class NetworkHosts: @unchecked Sendable {
     /// The servers' files, the workers' caches and the logs.
     static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("east\(tag)n-hosts")
 
-    let amqp: Endpoint
-    let redis: Endpoint
+    let amqp: [Endpoint]
+    let redis: RedisAddress
     /// scripts/servers.sh's settings for the servers' host.
     private let serverEnvironment: [String: String]
 
@@ -87,7 +87,7 @@ final class NetworkHosts: @unchecked Sendable {
                 let pair = line.split(separator: "=", maxSplits: 1).map(String.init)
                 if pair.count == 2 { urls[pair[0]] = pair[1] }
             }
-            amqp = try Endpoint.amqp(urls["EAST_AMQP_URL"], environment: [:])
+            amqp = try Endpoint.brokers(urls["EAST_AMQP_URL"], environment: [:])
             redis = try Endpoint.redis(urls["EAST_REDIS_URL"], environment: [:])
         } catch {
             Self.removeAll()

@@ -3,8 +3,19 @@ import Testing
 
 /// URLs and the credentials rule: default credentials only on loopback.
 @Suite struct EndpointTests {
-    func amqp(_ url: String) throws -> Endpoint { try Endpoint.amqp(url, environment: [:]) }
-    func redis(_ url: String) throws -> Endpoint { try Endpoint.redis(url, environment: [:]) }
+    struct NotOneServer: Error { let address: RedisAddress }
+
+    func amqp(_ url: String) throws -> Endpoint {
+        let nodes = try Endpoint.brokers(url, environment: [:])
+        try #require(nodes.count == 1)
+        return nodes[0]
+    }
+
+    func redis(_ url: String) throws -> Endpoint {
+        let address = try Endpoint.redis(url, environment: [:])
+        guard case let .server(endpoint) = address else { throw NotOneServer(address: address) }
+        return endpoint
+    }
 
     @Test func loopbackKeepsTheDefaults() throws {
         for url in ["amqp://guest:guest@127.0.0.1:5673/", "amqp://localhost", "amqp://guest:guest@127.8.9.10/", "amqp://[::1]:5672/"] {
@@ -14,7 +25,7 @@ import Testing
             #expect(throws: Never.self, "\(url)") { try redis(url) }
         }
         // With no flag and no environment the defaults are servers.sh's, on loopback.
-        #expect(try Endpoint.amqp(environment: [:]).url == Endpoint.defaultAMQPURL)
+        #expect(try Endpoint.brokers(environment: [:]).map(\.url) == [Endpoint.defaultAMQPURL])
     }
 
     @Test func defaultCredentialsOffLoopbackAreRefused() throws {
@@ -40,7 +51,7 @@ import Testing
 
     @Test func theErrorNamesTheURLWithThePasswordMasked() throws {
         let error = try #require(throws: Endpoint.CredentialsError.self) {
-            try Endpoint.amqp(environment: ["EAST_AMQP_URL": "amqp://guest:hunter2@10.1.2.3:5672/east"])
+            try Endpoint.brokers(environment: ["EAST_AMQP_URL": "amqp://guest:hunter2@10.1.2.3:5672/east"])
         }
         #expect(error.description.contains("amqp://guest:***@10.1.2.3:5672/east"), "\(error)")
         #expect(error.description.contains("guest"))
