@@ -12,11 +12,11 @@ import Foundation
 /// again (`setup`) and resuming the consumers. Deliveries from before a
 /// reconnect are requeued by the broker; acking them is a no-op.
 ///
-/// With several nodes of a RabbitMQ cluster it starts at one picked at
-/// random (so a cluster's workers spread over its nodes) and, on losing it,
-/// connects to the next in the list, round the list. Quorum queues live on
-/// every node, so consumers resume where they were; a publish whose confirm
-/// the lost node never sent runs again on the next node.
+/// With several nodes of a RabbitMQ cluster it connects to the first and,
+/// on losing a node (or failing to reach it), to the next in the list,
+/// round the list. Quorum queues have replicas on every node, so consumers
+/// resume where they were; a publish whose confirm the lost node never sent
+/// runs again on the next node.
 public final class AMQPClient: @unchecked Sendable {
     public typealias Setup = @Sendable (AMQPConnection) throws -> Void
 
@@ -65,7 +65,7 @@ public final class AMQPClient: @unchecked Sendable {
     ) throws {
         precondition(!nodes.isEmpty, "a broker client needs at least one node")
         self.nodes = nodes
-        node = Int.random(in: 0..<nodes.count)
+        node = 0
         self.heartbeat = heartbeat
         self.prefetch = prefetch
         self.setup = setup
