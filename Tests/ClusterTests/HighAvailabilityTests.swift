@@ -113,23 +113,47 @@ extension MultiHostTests {
         print("killed the Redis primary \(failover.killed.hostAndPort) at the trainer's batch \(batch); "
               + "\(failover.promoted.hostAndPort) promoted after \(String(format: "%.1f", failover.seconds)) s")
         try expectCompleteAndEqual(cluster, run: run, questions: 16, state: state)
-        // The workers write to the new primary (`east status`).
+        // The workers write to the new primary, and `east status` says so.
         #expect(try ClusterHarness.waitFor(timeout: 15) {
             let entries = try registry()
             return Self.workerNames.allSatisfy { entries[$0]?.redis == failover.promoted.hostAndPort }
         }, "\((try? registry()) ?? [:])")
+        let status = try ClusterStatus.read(amqp: hosts.haAMQP, redis: hosts.haRedis)
+        for name in Self.workerNames {
+            #expect(status.text.split(separator: "\n").contains { $0.hasPrefix(name + " ") && $0.hasSuffix(" " + failover.promoted.hostAndPort) },
+                    "\(status.text)")
+        }
+    }
+
+    /// Recorded writes wait for the replica: with the replica gone, a write
+    /// fails after the wait with an error naming the primary (without WAIT
+    /// it would succeed on the primary alone, and a failover could lose it);
+    /// with the replica back, writes succeed again.
+    @Test func recordedWritesWaitForAReplica() throws {
+        let redis = try RedisConnection(address: hosts.haRedis, replicaWait: 2)
+        let key = "east:test:wait-\(UUID().uuidString.prefix(6))"
+        #expect(try redis.writeReplicated([["SET", key, "1"]]) == [.status("OK")])
+        let replica = redis.endpoint.port == hosts.haRedisBasePort ? 2 : 1
+        try hosts.killServer("redis-\(replica)")
+        let error = try #require(throws: RedisError.self) { try redis.writeReplicated([["SET", key, "2"]]) }
+        #expect(error.description.contains("no replica acknowledged") && error.description.contains(redis.endpoint.hostAndPort), "\(error)")
+        #expect(!error.connectionLost)
+        try hosts.restartHighlyAvailableSet()
+        #expect(ClusterHarness.waitFor(timeout: 30) { (try? redis.writeReplicated([["SET", key, "3"]])) != nil })
+        _ = try? redis.command(["DEL", key])
     }
 
     /// (c) All in one run: the queues' leader node killed and a sampler's
     /// link cut for longer than the heartbeat, mid-sampling; the Redis
-    /// primary killed mid-training.
+    /// primary killed mid-training, while the broker node is still down
+    /// (the set is made whole again only then).
     @Test func leaderNodeAndRedisPrimaryKilledAndASamplerCutOffInOneRun() throws {
         let cluster = try hosts.cluster(highlyAvailable: true)
         defer { cluster.stop() }
         try startWorkers(cluster, trainer: ["--checkpoint-every", "2"])
         let leader = try #require(try hosts.leader(of: Topology.sampleQueue))
         let run = Self.uniqueRun("all")
-        try startCoordinator(cluster, run: run, extra: ["--train-count", "96", "--batch-size", "2"])
+        try startCoordinator(cluster, run: run, extra: ["--train-count", "96", "--batch-size", "1"])
         let state = try haState(run)
         #expect(try ClusterHarness.waitFor(timeout: 120, poll: 0.05) { try state.recordCount(iteration: 1) >= 2 })
         try hosts.killServer("rabbit-\(leader)")
@@ -139,18 +163,17 @@ extension MultiHostTests {
         Thread.sleep(forTimeInterval: 3 * Double(Self.heartbeat)!)
         try hosts.linkUp(.sampler1)
         print("killed rabbit-\(leader) at \(at)/96 records and cut sampler-1 off for \(3 * Int(Self.heartbeat)!) s")
-        try hosts.restartHighlyAvailableSet()
 
-        let midTraining = try ClusterHarness.waitFor(timeout: 300) {
+        #expect(try ClusterHarness.waitFor(timeout: 300, poll: 0.05) {
             try state.trainer()["batch"] != nil || state.snapshot().phase == .done
-        }
-        #expect(midTraining)
-        if try state.snapshot().phase != .done {
-            let batch = try state.trainer()["batch"] ?? "-"
-            let failover = try killRedisPrimary()
-            print("killed the Redis primary \(failover.killed.hostAndPort) at the trainer's batch \(batch); "
-                  + "\(failover.promoted.hostAndPort) promoted after \(String(format: "%.1f", failover.seconds)) s")
-        }
+        })
+        let phase = try state.snapshot().phase
+        #expect(phase != .done, "the run ended before the Redis primary could be killed mid-training")
+        let batch = try state.trainer()["batch"] ?? "-"
+        // Brings back the Redis node, then the broker node.
+        let failover = try killRedisPrimary()
+        print("killed the Redis primary \(failover.killed.hostAndPort) at the trainer's batch \(batch) (phase \(phase.map(\.rawValue) ?? "-")); "
+              + "\(failover.promoted.hostAndPort) promoted after \(String(format: "%.1f", failover.seconds)) s")
         try expectCompleteAndEqual(cluster, run: run, questions: 96, state: state)
         #expect(cluster.log("sampler-1").contains("reconnecting"))
     }

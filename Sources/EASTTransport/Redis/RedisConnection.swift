@@ -67,6 +67,8 @@ public final class RedisConnection {
     /// The server this connection talks to (under Sentinel: the primary found last).
     public private(set) var endpoint: Endpoint
     private let timeout: Double
+    /// Seconds a recorded write waits for replicas (`writeReplicated`).
+    private let replicaWait: Double
     /// `endpoint` while connected, readable from any thread (`/readyz`, `east status`).
     private let connectedServer = Locked<Endpoint?>(nil)
 
@@ -74,9 +76,10 @@ public final class RedisConnection {
         try self.init(address: .server(endpoint), timeout: timeout)
     }
 
-    public init(address: RedisAddress, timeout: Double = 10) throws {
+    public init(address: RedisAddress, timeout: Double = 10, replicaWait: Double = RedisConnection.defaultReplicaWait) throws {
         self.address = address
         self.timeout = timeout
+        self.replicaWait = replicaWait
         switch address {
         case let .server(server): endpoint = server
         case let .sentinel(set): endpoint = set.nodes[0]  // replaced by the primary in `open`
@@ -236,15 +239,15 @@ public final class RedisConnection {
         return replies
     }
 
-    /// How long a recorded write waits for a replica's acknowledgement.
-    public static let replicaWait: Double = 20
+    /// How long a recorded write waits for a replica's acknowledgement, by default.
+    public static let defaultReplicaWait: Double = 20
 
     /// Sends `commands` (writes that record results) and, where the address
     /// asks for it (`RedisAddress.replicasToAcknowledge`), waits until that
     /// many replicas hold them and every earlier write of this connection
     /// (WAIT, in the same round trip, then again in 1-second steps): a
     /// replica Sentinel promotes then holds them. Nobody acknowledging within
-    /// `replicaWait` seconds is an error naming the primary; the writes are
+    /// the connection's `replicaWait` seconds is an error naming the primary; the writes are
     /// on the primary, and repeating them is harmless. The commands' replies,
     /// errors in place.
     public func writeReplicated(_ commands: [[String]]) throws -> [RedisReply] {
@@ -253,12 +256,12 @@ public final class RedisConnection {
         let wait = ["WAIT", String(needed), "1000"]
         var replies = try pipeline(commands + [wait])
         var acknowledged = replies.removeLast().integer ?? 0
-        let deadline = Date().addingTimeInterval(Self.replicaWait)
+        let deadline = Date().addingTimeInterval(replicaWait)
         while acknowledged < needed, Date() < deadline {
             acknowledged = try command(wait).integer ?? 0
         }
         guard acknowledged >= needed else {
-            throw RedisError(context: "WAIT on \(endpoint)", reason: "no replica acknowledged a recorded write within \(Int(Self.replicaWait)) s "
+            throw RedisError(context: "WAIT on \(endpoint)", reason: "no replica acknowledged a recorded write within \(Int(replicaWait)) s "
                              + "(\(needed) needed): is the replica down or cut off? The write is on the primary only", connectionLost: false)
         }
         return replies
