@@ -22,7 +22,7 @@ public final class AMQPClient: @unchecked Sendable {
 
     private let nodes: [Endpoint]
     /// Under `condition`: the node tried last (connected to while `connected`).
-    private var node: Int
+    private var node = 0
     private let heartbeat: Int
     /// Under `condition`: a reconnect applies the latest value.
     private var prefetch: Int
@@ -65,7 +65,6 @@ public final class AMQPClient: @unchecked Sendable {
     ) throws {
         precondition(!nodes.isEmpty, "a broker client needs at least one node")
         self.nodes = nodes
-        node = 0
         self.heartbeat = heartbeat
         self.prefetch = prefetch
         self.setup = setup
@@ -235,9 +234,6 @@ public final class AMQPClient: @unchecked Sendable {
     private func runLoop() {
         var connection: AMQPConnection?
         var backoff = Backoff()
-        condition.lock()
-        firstTried = node
-        condition.unlock()
         while true {
             condition.lock()
             if stopping {
