@@ -120,6 +120,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: [
             "EASTCluster", "EASTTransport", "EASTCore", "EASTStages", "EASTEngine", "EASTTestSupport",
             "east-coordinator", "east-sampler", "east-clusterer", "east-trainer", "east-evaluator", "east",
+            .product(name: "Yams", package: "Yams"),  // reads the Kubernetes manifests
         ]),
         .testTarget(name: "EASTStagesTests", dependencies: ["EASTStages", "EASTEngine", "EASTCore"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CRabbitMQ", "CHiredis", "COpenBLAS"]),

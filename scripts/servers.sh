@@ -3,8 +3,24 @@
 # systemd (see ../shared/notes/servers-on-loopback.md for why each setting is there).
 #
 #   scripts/servers.sh start   # prints the environment the workers and tests read
-#   scripts/servers.sh stop
+#   scripts/servers.sh start --ha   # the highly available set instead (below)
+#   scripts/servers.sh stop    # stops both sets, whichever run
 #   scripts/servers.sh restart-broker   # drop every AMQP connection (failure drills)
+#
+# The highly available set (docs/operating.md): three RabbitMQ nodes joined
+# in one cluster (quorum queues keep a replica on each), a Redis primary and
+# a replica, and three Redis Sentinels watching them as the set "east". It
+# prints EAST_AMQP_URL as the three nodes' URLs and EAST_REDIS_URL as
+# redis-sentinel://.../east. Ports, each the first of consecutive ones:
+# EAST_HA_AMQP_PORT (5681-5683), EAST_HA_AMQP_DIST_PORT (25681-25683),
+# EAST_HA_AMQP_PROMETHEUS_PORT (15701-15703), EAST_HA_REDIS_PORT (6391-6392),
+# EAST_HA_SENTINEL_PORT (26391-26393). EAST_SENTINEL_DOWN_AFTER_MS (default
+# 2000) is how long a silent primary has before the sentinels fail over.
+# `start --ha` again starts whatever of the set is down: a RabbitMQ node
+# rejoins its cluster, a Redis node comes back as a replica of the primary
+# the sentinels name. For failure drills:
+#
+#   scripts/servers.sh kill rabbit-N|redis-N|sentinel-N   # SIGKILL one server of the set (N: 1-3)
 #
 # Everything lives under $EAST_SERVERS_DIR (default: .servers/ in the checkout).
 # Ports: EAST_AMQP_PORT, EAST_AMQP_DIST_PORT, EAST_REDIS_PORT,
@@ -42,6 +58,7 @@ AMQP_USER=${EAST_AMQP_USER:-}
 AMQP_PASSWORD=${EAST_AMQP_PASSWORD:-}
 REDIS_USER=${EAST_REDIS_USER:-east}
 REDIS_PASSWORD=${EAST_REDIS_PASSWORD:-}
+SENTINEL_AUTH=()
 
 rabbit_env() {
     export HOME=$D/rabbitmq   # the Erlang cookie lives here; server and CLI must share it
@@ -59,6 +76,14 @@ rabbit_env() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/$BIND/$1") 2>/dev/null; }
+
+# docker/compose.yaml's broker access rules as definitions: the vhost
+# "east" and AMQP_USER with rights on east.* only.
+write_access() {
+    printf '{"vhosts": [{"name": "east"}], "users": [{"name": "%s", "password": "%s", "tags": ""}], "permissions": [{"user": "%s", "vhost": "east", "configure": "^east\\\\.", "write": "^east\\\\.", "read": "^east\\\\."}]}\n' \
+        "$AMQP_USER" "$AMQP_PASSWORD" "$AMQP_USER" > "$1"
+    chmod 600 "$1"  # holds the password
+}
 
 start_redis() {
     local listen=(--port "$REDIS_PORT")
@@ -91,9 +116,7 @@ start() {
             # docker/compose.yaml's access rules and topology on the vhost
             # "east", loaded at boot (then the broker creates no guest user).
             mkdir -p "$D/rabbitmq/definitions.d"
-            printf '{"vhosts": [{"name": "east"}], "users": [{"name": "%s", "password": "%s", "tags": ""}], "permissions": [{"user": "%s", "vhost": "east", "configure": "^east\\\\.", "write": "^east\\\\.", "read": "^east\\\\."}]}\n' \
-                "$AMQP_USER" "$AMQP_PASSWORD" "$AMQP_USER" > "$D/rabbitmq/definitions.d/00-access.json"
-            chmod 600 "$D/rabbitmq/definitions.d/00-access.json"  # holds the password
+            write_access "$D/rabbitmq/definitions.d/00-access.json"
             cp docker/rabbitmq/topology.json "$D/rabbitmq/definitions.d/10-topology.json"
             printf 'load_definitions = %s\n' "$D/rabbitmq/definitions.d" >> "$D/rabbitmq/rabbitmq.conf"
         fi
@@ -113,6 +136,7 @@ start() {
     port_open "$AMQP_PORT" || { echo "rabbitmq did not start: $D/rabbitmq/stdout.log" >&2; exit 1; }
     rabbit_env
     rabbitmqctl -q -n "$NODE" await_startup >/dev/null
+    drop_old_queues "$NODE" "$([ -n "$AMQP_USER" ] && echo east || echo /)"
     # Load the topology the way the compose broker does at boot (with
     # EAST_AMQP_USER the broker loaded it at boot, above).
     if [ -z "$AMQP_USER" ]; then
@@ -129,6 +153,23 @@ start() {
     echo "EAST_AMQP_URL=$amqp://$amqp_access@$host:$AMQP_PORT/$vhost$query"
     echo "EAST_REDIS_URL=$redis://$redis_access$host:$REDIS_PORT$query"
     echo "EAST_AMQP_PROMETHEUS=127.0.0.1:$PROMETHEUS_PORT"
+}
+
+# Queues of the topology before it named its replicas
+# (x-quorum-initial-group-size) refuse the workers' declarations
+# (PRECONDITION_FAILED): delete them when empty, so they are declared anew.
+drop_old_queues() {
+    local node=$1 vhost=$2 name messages arguments
+    rabbitmqctl -q -n "$node" list_queues -p "$vhost" --no-table-headers name messages arguments 2>/dev/null |
+    while IFS=$'\t' read -r name messages arguments; do
+        case "$name" in east.*) ;; *) continue ;; esac
+        [[ "$arguments" == *x-quorum-initial-group-size* ]] && continue
+        if [ "$messages" = 0 ]; then
+            rabbitmqctl -q -n "$node" delete_queue -p "$vhost" "$name" >/dev/null </dev/null  # it would read the list
+        else
+            echo "warning: queue $name holds $messages message(s) and lacks x-quorum-initial-group-size: workers cannot declare it until it is deleted" >&2
+        fi
+    done
 }
 
 stop() {
@@ -186,10 +227,205 @@ restart_broker() {
     rabbitmqctl -q -n "$NODE" await_startup >/dev/null
 }
 
+# ---- The highly available set ---------------------------------------------
+
+HA=$D/ha
+HA_AMQP_PORT=${EAST_HA_AMQP_PORT:-5681}
+HA_DIST_PORT=${EAST_HA_AMQP_DIST_PORT:-25681}
+HA_PROMETHEUS_PORT=${EAST_HA_AMQP_PROMETHEUS_PORT:-15701}
+HA_REDIS_PORT=${EAST_HA_REDIS_PORT:-6391}
+HA_SENTINEL_PORT=${EAST_HA_SENTINEL_PORT:-26391}
+DOWN_AFTER_MS=${EAST_SENTINEL_DOWN_AFTER_MS:-2000}
+ha_node() { echo "east-ha$HA_AMQP_PORT-$1@localhost"; }   # one name per set of ports
+
+ha_rabbit_env() {
+    local n=$1
+    rabbit_env
+    export HOME=$HA/rabbitmq   # one Erlang cookie for the three nodes
+    export RABBITMQ_NODENAME=$(ha_node "$n") RABBITMQ_DIST_PORT=$((HA_DIST_PORT + n - 1))
+    export RABBITMQ_NODE_IP_ADDRESS=$BIND RABBITMQ_NODE_PORT=$((HA_AMQP_PORT + n - 1))
+    local dir=$HA/rabbit-$n
+    export RABBITMQ_MNESIA_BASE=$dir/mnesia RABBITMQ_LOG_BASE=$dir/log RABBITMQ_PID_FILE=$dir/rabbit.pid
+    export RABBITMQ_ENABLED_PLUGINS_FILE=$dir/enabled_plugins RABBITMQ_CONFIG_FILE=$dir/rabbitmq
+    export RABBITMQ_CONF_ENV_FILE=$dir/rabbitmq-env.conf
+}
+
+ha_start_rabbit() {
+    local n=$1 dir=$HA/rabbit-$n
+    mkdir -p "$dir" "$HA/rabbitmq"
+    ha_rabbit_env "$n"
+    echo '[rabbitmq_prometheus].' > "$dir/enabled_plugins"
+    touch "$dir/rabbitmq-env.conf"
+    # pause_minority: a node cut off from the other two stops serving
+    # (its clients move to the majority) and rejoins when the network heals.
+    printf '%s\n' "consumer_timeout = 3600000" "cluster_partition_handling = pause_minority" \
+        "prometheus.tcp.ip = 127.0.0.1" "prometheus.tcp.port = $((HA_PROMETHEUS_PORT + n - 1))" > "$dir/rabbitmq.conf"
+    if [ -n "$AMQP_USER" ]; then
+        # Only the access rules at boot (then no guest user); the topology
+        # is imported once the three nodes are one cluster, so that each
+        # quorum queue gets a replica on each of them.
+        write_access "$dir/access.json"
+        printf 'load_definitions = %s\n' "$dir/access.json" >> "$dir/rabbitmq.conf"
+    fi
+    nohup rabbitmq-server > "$dir/stdout.log" 2>&1 &
+}
+
+# The primary the sentinels name now ("host port"), or nothing.
+ha_primary() {
+    local i
+    for i in 1 2 3; do
+        redis-cli "${SENTINEL_AUTH[@]}" -h "$BIND" -p $((HA_SENTINEL_PORT + i - 1)) sentinel get-master-addr-by-name east 2>/dev/null \
+            | tr '\n' ' ' | grep -E '^[^ ]+ [0-9]+ $' && return 0
+    done
+    return 0
+}
+
+ha_start_redis() {
+    local n=$1 dir=$HA/redis-$n port=$((HA_REDIS_PORT + n - 1))
+    mkdir -p "$dir"
+    local args=(--port "$port" --bind "$BIND" --daemonize yes --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+                --appendonly yes --appendfsync always)
+    if [ -n "$REDIS_PASSWORD" ]; then
+        # The workers' user may also ask a server its role (ROLE, @dangerous);
+        # replication and the sentinels use east-admin.
+        printf '%s\n' "user default off" "user $REDIS_USER on >$REDIS_PASSWORD ~east:* resetchannels +@all -@dangerous +role" \
+            "user east-admin on >$ADMIN_PASSWORD ~* &* +@all" > "$dir/users.acl"
+        chmod 600 "$dir/users.acl"
+        args+=(--aclfile "$dir/users.acl" --masteruser east-admin --masterauth "$ADMIN_PASSWORD")
+    fi
+    # The first start makes redis-1 the primary; any later start (a node
+    # killed and brought back) follows the primary the sentinels name.
+    local primary
+    primary=$(ha_primary)
+    if [ -z "$primary" ] && [ "$n" != 1 ]; then primary="$BIND $HA_REDIS_PORT"; fi
+    if [ -n "$primary" ] && [ "$primary" != "$BIND $port " ]; then
+        # shellcheck disable=SC2086
+        args+=(--replicaof $primary)
+    fi
+    redis-server "${args[@]}" >/dev/null
+}
+
+ha_start_sentinel() {
+    local n=$1 dir=$HA/sentinel-$n
+    mkdir -p "$dir"
+    # Sentinel rewrites its file with what it learns (the primary after a
+    # failover): written once, kept across restarts.
+    if [ ! -f "$dir/sentinel.conf" ]; then
+        printf '%s\n' "port $((HA_SENTINEL_PORT + n - 1))" "bind $BIND" "daemonize yes" "dir $dir" \
+            "pidfile $dir/sentinel.pid" "logfile $dir/sentinel.log" \
+            "sentinel monitor east $BIND $HA_REDIS_PORT 2" "sentinel down-after-milliseconds east $DOWN_AFTER_MS" \
+            "sentinel failover-timeout east 10000" "sentinel parallel-syncs east 1" > "$dir/sentinel.conf"
+        if [ -n "$REDIS_PASSWORD" ]; then
+            # Clients may only ask where the primary is; the sentinels talk
+            # to each other and to the servers as east-admin.
+            printf '%s\n' "user default off" \
+                "user $REDIS_USER on >$REDIS_PASSWORD -@all +ping +auth +hello +sentinel|get-master-addr-by-name" \
+                "user east-admin on >$ADMIN_PASSWORD +@all" "sentinel sentinel-user east-admin" "sentinel sentinel-pass $ADMIN_PASSWORD" \
+                "sentinel auth-user east east-admin" "sentinel auth-pass east $ADMIN_PASSWORD" >> "$dir/sentinel.conf"
+        fi
+        chmod 600 "$dir/sentinel.conf"
+    fi
+    redis-server "$dir/sentinel.conf" --sentinel >/dev/null
+}
+
+ha_wait_port() {
+    local what=$1 port=$2 i
+    for i in $(seq 1 300); do port_open "$port" && return 0; sleep 0.2; done
+    echo "$what did not start (port $port): see $HA" >&2
+    exit 1
+}
+
+start_ha() {
+    if [ -n "$TLS" ]; then echo "the highly available set has no TLS listeners (EAST_TLS_DIR is for the single set)" >&2; exit 2; fi
+    mkdir -p "$HA"
+    if [ -n "$REDIS_PASSWORD" ]; then
+        # The password of the servers' own user (replication, sentinels), made once.
+        [ -f "$HA/admin.password" ] || { (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$HA/admin.password"); }
+        ADMIN_PASSWORD=$(cat "$HA/admin.password")
+        SENTINEL_AUTH=(--user east-admin --pass "$ADMIN_PASSWORD" --no-auth-warning)
+    fi
+    mkdir -p "$HA/rabbitmq"
+    # The three nodes share one cookie: made before they boot (each would make its own).
+    [ -f "$HA/rabbitmq/.erlang.cookie" ] || (umask 077; head -c 30 /dev/urandom | base64 | tr -dc A-Za-z0-9 > "$HA/rabbitmq/.erlang.cookie")
+    local n
+    for n in 1 2 3; do port_open $((HA_AMQP_PORT + n - 1)) || ha_start_rabbit "$n"; done
+    for n in 1 2; do
+        if ! port_open $((HA_REDIS_PORT + n - 1)); then ha_start_redis "$n"; ha_wait_port "redis-$n" $((HA_REDIS_PORT + n - 1)); fi
+    done
+    for n in 1 2 3; do port_open $((HA_SENTINEL_PORT + n - 1)) || ha_start_sentinel "$n"; done
+    for n in 1 2 3; do ha_wait_port "sentinel-$n" $((HA_SENTINEL_PORT + n - 1)); done
+    for n in 1 2 3; do ha_wait_port "rabbit-$n" $((HA_AMQP_PORT + n - 1)); done
+    for n in 1 2 3; do ha_rabbit_env "$n"; rabbitmqctl -q -n "$(ha_node "$n")" await_startup >/dev/null; done
+    # Nodes 2 and 3 join node 1 once (join_cluster resets them first); a
+    # node killed and started again is still a member and rejoins by itself.
+    for n in 2 3; do
+        if [ ! -f "$HA/rabbit-$n/joined" ]; then
+            ha_rabbit_env "$n"
+            rabbitmqctl -q -n "$(ha_node "$n")" stop_app >/dev/null
+            rabbitmqctl -q -n "$(ha_node "$n")" join_cluster "$(ha_node 1)" >/dev/null
+            rabbitmqctl -q -n "$(ha_node "$n")" start_app >/dev/null
+            touch "$HA/rabbit-$n/joined"
+        fi
+    done
+    if [ ! -f "$HA/topology-imported" ]; then
+        ha_rabbit_env 1
+        local topology=$PWD/topology/definitions.json
+        if [ -n "$AMQP_USER" ]; then topology=$PWD/docker/rabbitmq/topology.json; fi
+        rabbitmqctl -q -n "$(ha_node 1)" import_definitions "$topology" >/dev/null
+        touch "$HA/topology-imported"
+    fi
+    local amqp_access="guest:guest" vhost="" redis_access="" urls="" sentinels="" metrics=""
+    if [ -n "$AMQP_USER" ]; then amqp_access="$AMQP_USER:$AMQP_PASSWORD" vhost=east; fi
+    if [ -n "$REDIS_PASSWORD" ]; then redis_access="$REDIS_USER:$REDIS_PASSWORD@"; fi
+    for n in 1 2 3; do
+        urls+="${urls:+,}amqp://$amqp_access@$BIND:$((HA_AMQP_PORT + n - 1))/$vhost"
+        sentinels+="${sentinels:+,}$BIND:$((HA_SENTINEL_PORT + n - 1))"
+        metrics+="${metrics:+,}127.0.0.1:$((HA_PROMETHEUS_PORT + n - 1))"
+    done
+    echo "EAST_AMQP_URL=$urls"
+    echo "EAST_REDIS_URL=redis-sentinel://$redis_access$sentinels/east"
+    echo "EAST_AMQP_PROMETHEUS=$metrics"
+}
+
+stop_ha() {
+    [ -d "$HA" ] || return 0
+    local n pid
+    for n in 1 2 3; do
+        for pid in "$HA/sentinel-$n/sentinel.pid" "$HA/redis-$n/redis.pid"; do
+            # SHUTDOWN is @dangerous for the ACL user: end each by its PID.
+            if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; rm -f "$pid"; fi
+        done
+    done
+    for n in 1 2 3; do
+        if [ -f "$HA/rabbit-$n/rabbit.pid" ]; then
+            ha_rabbit_env "$n"
+            rabbitmqctl -q -n "$(ha_node "$n")" stop "$HA/rabbit-$n/rabbit.pid" >/dev/null 2>&1 || true
+        fi
+    done
+}
+
+# SIGKILL of one server of the set, as when its host dies.
+kill_ha() {
+    local name=${1:-} file
+    case "$name" in
+        rabbit-[123]) file=$HA/$name/rabbit.pid ;;
+        redis-[12]) file=$HA/$name/redis.pid ;;
+        sentinel-[123]) file=$HA/$name/sentinel.pid ;;
+        *) echo "usage: $0 kill rabbit-N|redis-N|sentinel-N" >&2; exit 2 ;;
+    esac
+    [ -f "$file" ] || { echo "$name is not running ($file missing)" >&2; exit 1; }
+    local pid
+    pid=$(cat "$file")
+    kill -9 "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    rm -f "$file"
+}
+
 case "${1:-}" in
-    start) start ;;
-    stop) stop ;;
+    start) if [ "${2:-}" = --ha ]; then start_ha; else start; fi ;;
+    stop) stop_ha; stop ;;
     restart-broker) restart_broker ;;
     restart-redis) restart_redis ;;
-    *) echo "usage: $0 start|stop|restart-broker|restart-redis" >&2; exit 2 ;;
+    kill) kill_ha "${2:-}" ;;
+    *) echo "usage: $0 start [--ha]|stop|restart-broker|restart-redis|kill NAME" >&2; exit 2 ;;
 esac

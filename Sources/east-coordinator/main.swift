@@ -33,7 +33,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let runOptions = runOptions, report = report, maxRequeues = maxRequeues, maxQueuedJobs = maxQueuedJobs, questionsPerJob = questionsPerJob
         try await options.runService(role: "coordinator") { env, stop in
             // A resumed run starts from its stored spec; options given now must agree with it.
-            var spec = try RunState(redis: RedisConnection(endpoint: env.redis), run: id).spec() ?? RunSpec.defaults
+            var spec = try RunState(redis: RedisConnection(address: env.redis), run: id).spec() ?? RunSpec.defaults
             runOptions.apply(to: &spec)
             let coordinator = Coordinator(environment: env, spec: spec, run: id, progress: { say($0) })
             coordinator.maxRequeues = maxRequeues

@@ -105,7 +105,7 @@ extension BenchCommand {
                     if let questionsPerJob { coordinator.questionsPerJob = questionsPerJob }
                     let outcome = try coordinator.run(stop: StopFlag())
                     let seconds = Date().timeIntervalSince(t0)
-                    let state = RunState(redis: try RedisConnection(endpoint: env.redis), run: run)
+                    let state = RunState(redis: try RedisConnection(address: env.redis), run: run)
                     let tokens = outcome.iterations.first?.sampledTokens ?? 0
                     let sampling = try state.timings()["1:sampling"] ?? .nan
                     report(String(format: "cluster, %d sampler(s): %.1f s (accuracy after %.1f%%); sampling %d tokens in %.1f s: %.0f tokens/s",

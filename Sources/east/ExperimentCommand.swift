@@ -90,7 +90,7 @@ struct ExperimentCommand: ParsableCommand {
                 })
             } else {
                 let env = try cluster.environment(role: "experiment")
-                let state = ExperimentState(redis: try RedisConnection(endpoint: env.redis), name: experiment.name)
+                let state = ExperimentState(redis: try RedisConnection(address: env.redis), name: experiment.name)
                 try state.claim(experiment)
                 driver.report = { p in
                     printError(p.summary)

@@ -7,7 +7,7 @@ import Foundation
 /// starts, the way an operator runs them.
 enum ClusterHarness {
     static let environment = ProcessInfo.processInfo.environment
-    static let amqp = try! Endpoint.amqp(environment: environment)
+    static let amqp = try! Endpoint.brokers(environment: environment)
     static let redis = try! Endpoint.redis(environment: environment)
     /// A fresh folder under the temporary directory.
     static func temporaryFolder(_ tag: String) -> URL {
@@ -37,10 +37,10 @@ enum ClusterHarness {
     ]
 
     static func state(_ run: String) throws -> RunState {
-        RunState(redis: try RedisConnection(endpoint: redis), run: run)
+        RunState(redis: try RedisConnection(address: redis), run: run)
     }
 
-    static func broker() throws -> AMQPConnection { try AMQPConnection(endpoint: amqp) }
+    static func broker() throws -> AMQPConnection { try AMQPConnection(endpoint: amqp[0]) }
 
     static func waitFor(timeout: Double, poll: Double = 0.2, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(timeout)

@@ -81,8 +81,8 @@ import Testing
         let environment = try #require(services["sampler"]?["environment"])
         let urls = ["EAST_AMQP_URL": try #require(environment["EAST_AMQP_URL"]?.stringValue),
                     "EAST_REDIS_URL": try #require(environment["EAST_REDIS_URL"]?.stringValue)]
-        #expect(try Endpoint.amqp(environment: urls).path == "east")
-        #expect(try Endpoint.redis(environment: urls).user == "east")
+        #expect(try Endpoint.brokers(environment: urls).map(\.path) == ["east"])
+        #expect(try Endpoint.redis(environment: urls) == .server(Endpoint(url: "redis://east:change-me-too@redis:6379", defaultPort: 6379)))
     }
 
     /// Hosts share nothing but the broker and Redis: policies go through the
@@ -107,5 +107,33 @@ import Testing
             #expect(service["environment"]?["EAST_STORE"] == nil)
         }
         #expect(!output.contains("checkpoints"))
+    }
+
+    /// The profile "ha" (docker/ha.env): three broker nodes, a Redis primary
+    /// and replica, three sentinels, and the workers pointed at them through
+    /// URLs the workers accept; the default profile runs none of them.
+    @Test func composeHighlyAvailableProfileHasTheSet() throws {
+        let docker = Self.root.appendingPathComponent("docker")
+        let (status, output) = try compose(["--env-file", docker.appendingPathComponent(".env").path,
+                                            "--env-file", docker.appendingPathComponent("ha.env").path, "config", "--format", "json"])
+        #expect(status == 0, "\(output)")
+        let config = try EASTCore.JSON.parse(output)
+        let services = try #require(config["services"])
+        let set = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3", "rabbitmq-replicas", "redis-1", "redis-2", "sentinel-1", "sentinel-2", "sentinel-3"]
+        for name in set { #expect(services[name] != nil, "service \(name)") }
+        #expect(services["rabbitmq"] == nil && services["redis"] == nil, "the single servers run too")
+        #expect(services["redis-2"]?["command"]?.arrayValue?.contains(.string("--replicaof")) == true)
+        let environment = try #require(services["sampler"]?["environment"])
+        let urls = ["EAST_AMQP_URL": try #require(environment["EAST_AMQP_URL"]?.stringValue),
+                    "EAST_REDIS_URL": try #require(environment["EAST_REDIS_URL"]?.stringValue)]
+        #expect(try Endpoint.brokers(environment: urls).map(\.hostAndPort) == ["rabbitmq-1:5672", "rabbitmq-2:5672", "rabbitmq-3:5672"])
+        guard case let .sentinel(sentinels) = try Endpoint.redis(environment: urls) else { Issue.record("not through Sentinel: \(urls)"); return }
+        #expect(sentinels.nodes.map(\.hostAndPort) == ["sentinel-1:26379", "sentinel-2:26379", "sentinel-3:26379"] && sentinels.master == "east")
+        let sentinel = try #require(config["configs"]?["sentinel"]?["content"]?.stringValue)
+        #expect(sentinel.contains("sentinel monitor east redis-1 6379 2") && sentinel.contains("user default off"))
+
+        let (single, singleOutput) = try compose(["config", "--services"])
+        #expect(single == 0, "\(singleOutput)")
+        #expect(Set(singleOutput.split(separator: "\n").map(String.init)).isDisjoint(with: set), "\(singleOutput)")
     }
 }

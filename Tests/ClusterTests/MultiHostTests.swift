@@ -43,7 +43,7 @@ struct MultiHostTests {
                           host: NetworkHosts.exec(on: .coordinator))
     }
 
-    func state(_ run: String) throws -> RunState { RunState(redis: try RedisConnection(endpoint: hosts.redis), run: run) }
+    func state(_ run: String) throws -> RunState { RunState(redis: try RedisConnection(address: hosts.redis), run: run) }
 
     /// The logs of every process, for a failed expectation.
     func logs(_ cluster: LocalCluster, run: String) -> String {
@@ -81,7 +81,7 @@ struct MultiHostTests {
         let cluster = try hosts.cluster()
         defer { cluster.stop() }
         try startWorkers(cluster)
-        let broker = try AMQPConnection(endpoint: hosts.amqp)
+        let broker = try AMQPConnection(endpoint: hosts.amqp[0])
         func consumers() throws -> Int { try broker.inspectQueue(Topology.sampleQueue).consumers }
         #expect(try ClusterHarness.waitFor(timeout: 60) { try consumers() == 2 })
         let run = Self.uniqueRun("linkdown")

@@ -8,15 +8,18 @@ import Testing
 /// the servers talk only over IP, as machines on a LAN do. The servers' host
 /// runs RabbitMQ and Redis (scripts/servers.sh) bound to its bridge address,
 /// with a user and password of their own (the workers refuse guest and
-/// password-less servers off loopback). The test process stays in this
-/// machine's namespace and reaches every host through the bridge's address.
+/// password-less servers off loopback); the highly available servers' host
+/// runs the highly available set (`scripts/servers.sh start --ha`: three
+/// clustered RabbitMQ nodes, a Redis primary and replica, three sentinels),
+/// for the failure drills. The test process stays in this machine's
+/// namespace and reaches every host through the bridge's address.
 ///
 /// Needs root and iproute2; where `ip netns add` is not permitted,
 /// `unavailable` says why and the tests using it are skipped.
 final class NetworkHosts: @unchecked Sendable {
     /// One host: its namespace and its address on the bridge.
     enum Host: String, CaseIterable {
-        case servers, trainer, evaluator = "eval", sampler1, sampler2, coordinator = "coord"
+        case servers, trainer, evaluator = "eval", sampler1, sampler2, coordinator = "coord", haServers = "ha"
 
         /// Names unique on a shared machine: a crashed run's leftovers are found by them.
         var namespace: String { NetworkHosts.prefix + rawValue }
@@ -39,10 +42,14 @@ final class NetworkHosts: @unchecked Sendable {
     /// The servers' files, the workers' caches and the logs.
     static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("east\(tag)n-hosts")
 
-    let amqp: Endpoint
-    let redis: Endpoint
-    /// scripts/servers.sh's settings for the servers' host.
+    let amqp: [Endpoint]
+    let redis: RedisAddress
+    /// The highly available set: its three broker nodes and its sentinels.
+    let haAMQP: [Endpoint]
+    let haRedis: RedisAddress
+    /// scripts/servers.sh's settings for the servers' hosts.
     private let serverEnvironment: [String: String]
+    private let haEnvironment: [String: String]
 
     /// Why the hosts cannot be built here, or nil when they can.
     static let whyUnavailable: String? = {
@@ -68,6 +75,12 @@ final class NetworkHosts: @unchecked Sendable {
             "EAST_AMQP_PORT": "5672", "EAST_AMQP_DIST_PORT": "25672", "EAST_REDIS_PORT": "6379", "EAST_AMQP_PROMETHEUS_PORT": "15692",
             "EAST_AMQP_USER": "east", "EAST_AMQP_PASSWORD": String(password()), "EAST_REDIS_PASSWORD": String(password()),
         ]
+        // servers.sh's default ports for the set (on a host of its own).
+        haEnvironment = [
+            "EAST_SERVERS_DIR": Self.folder.appendingPathComponent("ha-servers").path,
+            "EAST_BIND_ADDRESS": Host.haServers.address,
+            "EAST_AMQP_USER": "east", "EAST_AMQP_PASSWORD": String(password()), "EAST_REDIS_PASSWORD": String(password()),
+        ]
         do {
             try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
             try Self.shell([Self.ip, "link", "add", Self.bridge, "type", "bridge"])
@@ -81,18 +94,36 @@ final class NetworkHosts: @unchecked Sendable {
                 try Self.shell([Self.ip, "-n", host.namespace, "link", "set", "eth0", "up"])
                 try Self.shell([Self.ip, "-n", host.namespace, "link", "set", "lo", "up"])  // epmd and rabbitmqctl use it
             }
-            let printed = try Self.shell(Self.exec(on: .servers) + ["/bin/bash", Self.script, "start"], environment: serverEnvironment)
-            var urls: [String: String] = [:]
-            for line in printed.split(separator: "\n") {
-                let pair = line.split(separator: "=", maxSplits: 1).map(String.init)
-                if pair.count == 2 { urls[pair[0]] = pair[1] }
-            }
-            amqp = try Endpoint.amqp(urls["EAST_AMQP_URL"], environment: [:])
+            // Both sets boot side by side (the three RabbitMQ nodes are the slow part).
+            nonisolated(unsafe) var haPrinted: Result<String, Error> = .success("")
+            let haDone = DispatchSemaphore(value: 0)
+            let haStart = Self.exec(on: .haServers) + ["/bin/bash", Self.script, "start", "--ha"], haSettings = haEnvironment
+            Thread {
+                haPrinted = Result { try NetworkHosts.shell(haStart, environment: haSettings) }
+                haDone.signal()
+            }.start()
+            let singleStart = Self.exec(on: .servers) + ["/bin/bash", Self.script, "start"], singleSettings = serverEnvironment
+            let printed = Result { try Self.shell(singleStart, environment: singleSettings) }
+            haDone.wait()
+            let urls = Self.lines(try printed.get()), haURLs = Self.lines(try haPrinted.get())
+            amqp = try Endpoint.brokers(urls["EAST_AMQP_URL"], environment: [:])
             redis = try Endpoint.redis(urls["EAST_REDIS_URL"], environment: [:])
+            haAMQP = try Endpoint.brokers(haURLs["EAST_AMQP_URL"], environment: [:])
+            haRedis = try Endpoint.redis(haURLs["EAST_REDIS_URL"], environment: [:])
         } catch {
             Self.removeAll()
             throw error
         }
+    }
+
+    /// `NAME=value` lines, as servers.sh prints them.
+    static func lines(_ printed: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for line in printed.split(separator: "\n") {
+            let pair = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if pair.count == 2 { values[pair[0]] = pair[1] }
+        }
+        return values
     }
 
     /// Ends every process on the hosts (all of them this test's), deletes
@@ -123,10 +154,39 @@ final class NetworkHosts: @unchecked Sendable {
     /// A launcher of the workers' executables, on any host, against these
     /// servers: policies travel through Redis and every worker starts with
     /// an empty cache of its own (`caches-<id>/<name>`); no folder is shared.
-    func cluster() throws -> LocalCluster {
+    func cluster(highlyAvailable: Bool = false) throws -> LocalCluster {
         let id = UUID().uuidString.prefix(8)
-        return try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: amqp, redis: redis,
+        return try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: highlyAvailable ? haAMQP : amqp, redis: highlyAvailable ? haRedis : redis,
                                 caches: Self.folder.appendingPathComponent("caches-\(id)"), logs: Self.folder.appendingPathComponent("logs-\(id)"))
+    }
+
+    /// The highly available set's first Redis port (servers.sh's default; the second node's is the next).
+    let haRedisBasePort = 6391
+
+    /// SIGKILL of one server of the highly available set (`rabbit-N`, `redis-N`, `sentinel-N`).
+    func killServer(_ server: String) throws {
+        try Self.shell(Self.exec(on: .haServers) + ["/bin/bash", Self.script, "kill", server], environment: haEnvironment)
+    }
+
+    /// Starts whatever of the highly available set is down (a Redis node as
+    /// a replica of the primary the sentinels name).
+    func restartHighlyAvailableSet() throws {
+        try Self.shell(Self.exec(on: .haServers) + ["/bin/bash", Self.script, "start", "--ha"], environment: haEnvironment)
+    }
+
+    /// The node (1-3) of the highly available set that leads `queue`.
+    func leader(of queue: String) throws -> Int? {
+        let rabbitmq = URL(fileURLWithPath: haEnvironment["EAST_SERVERS_DIR"]!).appendingPathComponent("ha/rabbitmq").path
+        for node in 1...3 {
+            guard let queues = try? Self.shell(Self.exec(on: .haServers) + ["/usr/lib/rabbitmq/bin/rabbitmqctl", "-q", "-n", "east-ha5681-\(node)@localhost",
+                                                                            "list_queues", "-p", "east", "--no-table-headers", "name", "leader"],
+                                               environment: ["HOME": rabbitmq]) else { continue }
+            for line in queues.split(separator: "\n") where line.hasPrefix(queue + "\t") {
+                // "east.sample\teast-ha5681-2@localhost"
+                return line.split(separator: "\t").last.flatMap { $0.split(separator: "@").first?.split(separator: "-").last }.flatMap { Int($0) }
+            }
+        }
+        return nil
     }
 
     /// Pulls the host's cable: its end on the bridge goes down, so its

@@ -43,7 +43,7 @@ extension ClusterTests {
         // Blobs used within the grace wait for the next sweep (any worker's, after its next save).
         Thread.sleep(forTimeInterval: 2.2)
         ClusterHarness.policyStore(retention: .init(keepVersions: 1, grace: 2)).sweep()
-        let redis = try RedisConnection(endpoint: ClusterHarness.redis)
+        let redis = try RedisConnection(address: ClusterHarness.redis)
         let blobs = RedisBlobStore(redis: redis)
         #expect(try !RunState.recordedManifests(redis).contains(try #require(seen[1])))
         #expect(try !blobs.exists(try #require(seen[1])))
@@ -77,7 +77,7 @@ extension ClusterTests {
         let (status, output) = cluster.finishCoordinator(run: run)
         try #require(status == 0, "\(output)\ntrainer: \(cluster.log("trainer").suffix(3000))\nsampler-1: \(cluster.log("sampler-1").suffix(2000))")
         #expect(try state.accuracies().keys.sorted() == [0, 1])
-        let redis = try RedisConnection(endpoint: ClusterHarness.redis)
+        let redis = try RedisConnection(address: ClusterHarness.redis)
         let store = ClusterHarness.policyStore()
         let v1 = try #require(try state.checkpoint(version: 1))
         let baseManifest = try #require(try store.manifest(v1)?.base)

@@ -9,7 +9,7 @@ import Testing
 /// The policy store on the real Redis (and a shared folder): blobs in
 /// chunks, verification of every byte, caches of their own, retention.
 @Suite(.serialized) struct PolicyStoreTests {
-    let redis = try! RedisConnection(endpoint: ClusterHarness.redis)
+    let redis = try! RedisConnection(address: ClusterHarness.redis)
     static func uniqueRun(_ tag: String) -> String { "test-store-\(tag)-\(UUID().uuidString.prefix(6))" }
     static func backbone() throws -> Policy { try Policy.load(from: URL(fileURLWithPath: ClusterHarness.backbone)) }
 

@@ -16,7 +16,7 @@ import Testing
         defer { servers.stop() }
         #expect(servers.amqp.scheme == "amqps" && servers.redis.scheme == "rediss")
         #expect(servers.amqp.url.contains("cafile=") && servers.redis.url.contains("cafile="))
-        let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: servers.amqp, redis: servers.redis,
+        let cluster = try LocalCluster(binDirectory: LocalCluster.binDirectory(), amqp: [servers.amqp], redis: .server(servers.redis),
                                        caches: ClusterHarness.temporaryFolder("tls-caches"), logs: ClusterHarness.temporaryFolder("tls-logs"))
         defer { cluster.stop() }
         try cluster.startWorkers(samplers: 1)

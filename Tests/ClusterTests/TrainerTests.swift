@@ -23,7 +23,7 @@ extension ClusterTests {
         let broker = try ClusterHarness.broker()
         try Topology.standard.declare(on: broker)
         try broker.purgeQueue(Topology.trainQueue)
-        let redis = try RedisConnection(endpoint: ClusterHarness.redis)
+        let redis = try RedisConnection(address: ClusterHarness.redis)
         let store = ClusterHarness.policyStore(.shared(shared.path))
 
         let fixture = try TrainingFixture(questionSeed: 1)
@@ -81,7 +81,7 @@ extension ClusterTests {
         try WorkerLoop.run(worker, environment: env, stop: stop)
         #expect(worker.arrivals == [0, 1, 2, 3, 0, 1, 2, 3, 4, 5])
         #expect(Set(worker.generations).count == 1, "the channel was closed: \(worker.generations)")
-        #expect(try RunState(redis: RedisConnection(endpoint: ClusterHarness.redis), run: run).failures().requeued == 1)
+        #expect(try RunState(redis: RedisConnection(address: ClusterHarness.redis), run: run).failures().requeued == 1)
     }
 
     /// A second copy of a run's batches (a coordinator that published them
@@ -93,7 +93,7 @@ extension ClusterTests {
         let broker = try ClusterHarness.broker()
         try Topology.standard.declare(on: broker)
         try broker.purgeQueue(Topology.trainQueue)
-        let redis = try RedisConnection(endpoint: ClusterHarness.redis)
+        let redis = try RedisConnection(address: ClusterHarness.redis)
         let store = ClusterHarness.policyStore()
         // Questions no other test trains on: policies are content-addressed, and
         // interleavedRunsTrainAsIfAlone's (shared folder) must not be in Redis.
@@ -133,7 +133,7 @@ extension ClusterTests {
     /// old ones, as before, lost them to any later failure. (The trainer's
     /// handler driven directly, so the renewed connection is exact.)
     @Test func aRenewedConnectionRestartsTheTrainerFromItsSaves() throws {
-        let redis = try RedisConnection(endpoint: ClusterHarness.redis)
+        let redis = try RedisConnection(address: ClusterHarness.redis)
         let store = ClusterHarness.policyStore()
         let fixture = try TrainingFixture(questionSeed: 4)
         let run = Self.uniqueRun("renewed")

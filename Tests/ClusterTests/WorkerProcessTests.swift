@@ -1,7 +1,8 @@
+import EASTCluster
 import Foundation
 import Testing
 
-/// A worker as an operator sees it: /health and /metrics over HTTP, and a
+/// A worker as an operator sees it: its probes and /metrics over HTTP, and a
 /// clean exit on SIGTERM. (Part of the serialized cluster suite: its sampler
 /// would otherwise compete for the other tests' jobs.)
 extension ClusterTests {
@@ -45,6 +46,8 @@ extension ClusterTests {
         var health = ""
         _ = ClusterHarness.waitFor(timeout: 10) { health = (try? Self.get(port: p, path: "/health").0) ?? ""; return health.contains("200") }
         #expect(health == "HTTP/1.0 200 OK")
+        #expect(try Self.get(port: p, path: "/healthz").0 == "HTTP/1.0 200 OK")
+        #expect(try Self.get(port: p, path: "/readyz").0 == "HTTP/1.0 200 OK")
         let (status, metrics) = try Self.get(port: p, path: "/metrics")
         #expect(status == "HTTP/1.0 200 OK")
         #expect(metrics.contains("east_messages_total"))
@@ -55,5 +58,15 @@ extension ClusterTests {
         #expect(ClusterHarness.waitFor(timeout: 10) { !process.isRunning })
         #expect(process.terminationStatus == 0)
         #expect(cluster.log("observed").contains("shutting down"))
+    }
+
+    /// Alive but not connected: /healthz answers 200 (no restart), /readyz 503.
+    @Test func readinessFollowsTheConnections() throws {
+        let health = Health()
+        let server = try MetricsServer(address: "127.0.0.1", port: 0, metrics: { "" }, ready: { health.isReady })
+        defer { server.close() }
+        #expect(try Self.get(port: server.port, path: "/healthz").0 == "HTTP/1.0 200 OK")
+        #expect(try Self.get(port: server.port, path: "/readyz").0 == "HTTP/1.0 503 Service Unavailable")
+        #expect(try Self.get(port: server.port, path: "/health").0 == "HTTP/1.0 503 Service Unavailable")
     }
 }

@@ -40,8 +40,9 @@ public final class TLSServers {
             let parts = line.split(separator: "=", maxSplits: 1)
             return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
         }, uniquingKeysWith: { $1 })
-        amqp = try Endpoint.amqp(environment: lines)
-        redis = try Endpoint.redis(environment: lines)
+        amqp = try Endpoint.brokers(environment: lines)[0]
+        guard case let .server(redis) = try Endpoint.redis(environment: lines) else { throw ProgramFailed(description: "servers.sh printed no single Redis URL") }
+        self.redis = redis
     }
 
     /// Stops both servers and removes the folder.

@@ -83,7 +83,7 @@ import Testing
     /// connection and can still ack: the client's thread answers heartbeats.
     @Test func busyWorkerKeepsItsConnection() throws {
         let queue = Servers.unique("test.busy")
-        let client = try AMQPClient(endpoint: Servers.amqp, heartbeat: 1) { c in
+        let client = try AMQPClient(nodes: [Servers.amqp], heartbeat: 1) { c in
             try c.declareQueue(queue, arguments: [("x-queue-type", .string("quorum"))])
         }
         defer { try? client.perform { try $0.deleteQueue(queue) }; client.close() }
@@ -111,7 +111,7 @@ import Testing
 
     @Test func reconnectsAndResumesConsumingAfterAChannelError() throws {
         let queue = Servers.unique("test.reconnect")
-        let client = try AMQPClient(endpoint: Servers.amqp, heartbeat: 5) { c in
+        let client = try AMQPClient(nodes: [Servers.amqp], heartbeat: 5) { c in
             try c.declareQueue(queue, arguments: [("x-queue-type", .string("quorum"))])
         }
         defer { try? client.perform { try $0.deleteQueue(queue) }; client.close() }
@@ -139,7 +139,7 @@ import Testing
     /// starts its consumers again), and what was in hand stays ackable.
     @Test func prefetchChangesWhileConsuming() throws {
         let queue = Servers.unique("test.prefetch")
-        let client = try AMQPClient(endpoint: Servers.amqp, prefetch: 8) { c in
+        let client = try AMQPClient(nodes: [Servers.amqp], prefetch: 8) { c in
             try c.declareQueue(queue, arguments: [("x-queue-type", .string("quorum"))])
         }
         defer { try? client.perform { try $0.deleteQueue(queue) }; client.close() }

@@ -3,8 +3,19 @@ import Testing
 
 /// URLs and the credentials rule: default credentials only on loopback.
 @Suite struct EndpointTests {
-    func amqp(_ url: String) throws -> Endpoint { try Endpoint.amqp(url, environment: [:]) }
-    func redis(_ url: String) throws -> Endpoint { try Endpoint.redis(url, environment: [:]) }
+    struct NotOneServer: Error { let address: RedisAddress }
+
+    func amqp(_ url: String) throws -> Endpoint {
+        let nodes = try Endpoint.brokers(url, environment: [:])
+        try #require(nodes.count == 1)
+        return nodes[0]
+    }
+
+    func redis(_ url: String) throws -> Endpoint {
+        let address = try Endpoint.redis(url, environment: [:])
+        guard case let .server(endpoint) = address else { throw NotOneServer(address: address) }
+        return endpoint
+    }
 
     @Test func loopbackKeepsTheDefaults() throws {
         for url in ["amqp://guest:guest@127.0.0.1:5673/", "amqp://localhost", "amqp://guest:guest@127.8.9.10/", "amqp://[::1]:5672/"] {
@@ -14,7 +25,7 @@ import Testing
             #expect(throws: Never.self, "\(url)") { try redis(url) }
         }
         // With no flag and no environment the defaults are servers.sh's, on loopback.
-        #expect(try Endpoint.amqp(environment: [:]).url == Endpoint.defaultAMQPURL)
+        #expect(try Endpoint.brokers(environment: [:]).map(\.url) == [Endpoint.defaultAMQPURL])
     }
 
     @Test func defaultCredentialsOffLoopbackAreRefused() throws {
@@ -40,7 +51,7 @@ import Testing
 
     @Test func theErrorNamesTheURLWithThePasswordMasked() throws {
         let error = try #require(throws: Endpoint.CredentialsError.self) {
-            try Endpoint.amqp(environment: ["EAST_AMQP_URL": "amqp://guest:hunter2@10.1.2.3:5672/east"])
+            try Endpoint.brokers(environment: ["EAST_AMQP_URL": "amqp://guest:hunter2@10.1.2.3:5672/east"])
         }
         #expect(error.description.contains("amqp://guest:***@10.1.2.3:5672/east"), "\(error)")
         #expect(error.description.contains("guest"))
@@ -60,5 +71,37 @@ import Testing
         #expect(try Endpoint(url: cache.url, defaultPort: 6379) == cache)
         #expect(throws: Endpoint.ParseError.self) { try redis("rediss://localhost:6380?ca=/tmp/ca.pem") }
         #expect(throws: Endpoint.ParseError.self) { try redis("http://localhost:6380") }
+    }
+}
+
+/// Lists of broker nodes and the Sentinel form of the Redis URL.
+@Suite struct HighlyAvailableURLTests {
+    @Test func brokerListKeepsTheOrderAndChecksEveryNode() throws {
+        let nodes = try Endpoint.brokers("amqp://east:pw@10.0.0.1:5672/east,amqp://east:pw@10.0.0.2/east, amqps://east:pw@h3:5671/east", environment: [:])
+        #expect(nodes.map(\.hostAndPort) == ["10.0.0.1:5672", "10.0.0.2:5672", "h3:5671"])
+        #expect(nodes.allSatisfy { $0.path == "east" && $0.user == "east" })
+        // What a launcher hands its children parses back to the same nodes.
+        #expect(try Endpoint.brokers(Endpoint.urlList(nodes), environment: [:]) == nodes)
+        // One node with guest off loopback spoils the list; so does a stray scheme.
+        #expect(throws: Endpoint.CredentialsError.self) { try Endpoint.brokers("amqp://east:pw@10.0.0.1/east,amqp://guest:guest@10.0.0.2/", environment: [:]) }
+        #expect(throws: Endpoint.ParseError.self) { try Endpoint.brokers("amqp://east:pw@10.0.0.1/east,redis://10.0.0.2", environment: [:]) }
+        #expect(throws: Endpoint.ParseError.self) { try Endpoint.brokers("amqp://east:pw@10.0.0.1:5672,10.0.0.2:5672/east", environment: [:]) }
+    }
+
+    @Test func sentinelURLNamesTheSentinelsAndTheSet() throws {
+        let address = try RedisAddress(url: "redis-sentinel://east:s3cret@10.0.0.1:26379,10.0.0.2,10.0.0.3:26380/east")
+        guard case let .sentinel(set) = address else { Issue.record("not a sentinel address: \(address)"); return }
+        #expect(set.nodes.map(\.hostAndPort) == ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26380"])
+        #expect(set.master == "east" && set.user == "east" && set.password == "s3cret")
+        #expect(set.server(host: "10.0.0.9", port: 6379).url == "redis://east:s3cret@10.0.0.9:6379/")
+        #expect(address.description == "redis-sentinel://east:***@10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26380/east")
+        #expect(try RedisAddress(url: address.url) == address)
+        #expect(address.replicasToAcknowledge == 1)
+        #expect(try RedisAddress(url: "redis://127.0.0.1:6390").replicasToAcknowledge == 0)
+        // The set's name is required; TLS is not offered with Sentinel; the credentials rule holds.
+        #expect(throws: Endpoint.ParseError.self) { try RedisAddress(url: "redis-sentinel://east:pw@10.0.0.1:26379") }
+        #expect(throws: Endpoint.ParseError.self) { try RedisAddress(url: "redis-sentinel://east:pw@10.0.0.1/east?cafile=/tmp/ca.pem") }
+        #expect(throws: Endpoint.CredentialsError.self) { try RedisAddress(url: "redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/east") }
+        #expect(throws: Never.self) { try RedisAddress(url: "redis-sentinel://127.0.0.1:26391,127.0.0.1:26392/east") }
     }
 }

@@ -53,7 +53,7 @@ public final class Coordinator {
 
     public func run(stop: StopFlag) throws -> RunOutcome {
         try spec.validate()
-        let redis = try RedisConnection(endpoint: env.redis)
+        let redis = try env.connectRedis()
         let state = RunState(redis: redis, run: run)
         if let stored = try state.spec(), stored != spec {
             throw RunSpec.Invalid(setting: "run \(run)", reason: "was started with other settings: \(stored.differences(from: spec).joined(separator: ", "))")

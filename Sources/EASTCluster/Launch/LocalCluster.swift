@@ -22,13 +22,13 @@ public final class LocalCluster {
     /// `amqp`, `redis` and `policies` go to every child as EAST_AMQP_URL,
     /// EAST_REDIS_URL and EAST_POLICY_STORE; with `caches`, each worker's
     /// own cache is `<caches>/<name>` (EAST_CACHE_ROOT), else `.east-cache/<name>`.
-    public init(binDirectory: URL, amqp: Endpoint, redis: Endpoint, policies: PolicyStore.Location = .redis, caches: URL? = nil,
+    public init(binDirectory: URL, amqp: [Endpoint], redis: RedisAddress, policies: PolicyStore.Location = .redis, caches: URL? = nil,
                 logs: URL) throws {
         self.binDirectory = binDirectory
         self.logs = logs
         self.caches = caches
         var env = ProcessInfo.processInfo.environment
-        env["EAST_AMQP_URL"] = amqp.url
+        env["EAST_AMQP_URL"] = Endpoint.urlList(amqp)
         env["EAST_REDIS_URL"] = redis.url
         env["EAST_POLICY_STORE"] = policies.description
         if let caches { env["EAST_CACHE_ROOT"] = caches.path }

@@ -23,14 +23,20 @@ public struct ClusterStatus: Sendable {
     /// The workers alive, with how busy each was in the last minute.
     public var workers: [WorkerRegistry.Entry] = []
 
-    public static func read(amqp: Endpoint, redis: Endpoint) throws -> ClusterStatus {
-        let connection = try AMQPConnection(endpoint: amqp, heartbeat: 0)
+    /// Reads through the first broker node that answers.
+    public static func read(amqp: [Endpoint], redis: RedisAddress) throws -> ClusterStatus {
+        var firstError: Error?
+        var opened: AMQPConnection?
+        for node in amqp where opened == nil {
+            do { opened = try AMQPConnection(endpoint: node, heartbeat: 0) } catch { firstError = firstError ?? error }
+        }
+        guard let connection = opened else { throw firstError! }
         defer { connection.close() }
         let queues = try Topology.standard.queues.map { q in
             let (messages, consumers) = try connection.inspectQueue(q.name)
             return QueueInfo(name: q.name, messages: messages, consumers: consumers)
         }
-        let r = try RedisConnection(endpoint: redis)
+        let r = try RedisConnection(address: redis)
         let experiments = try ExperimentState.all(r)
         let workers = try WorkerRegistry.alive(r)
         guard let run = try RunState.currentRun(r) else {
@@ -45,10 +51,16 @@ public struct ClusterStatus: Sendable {
                              workers: workers)
     }
 
-    /// Per role: replicas and their busy share of the last minute.
+    /// Per role: replicas and their busy share of the last minute; then
+    /// which broker node and Redis server each worker uses.
     var workersText: String {
         guard !workers.isEmpty else { return "" }
-        var out = "\nutilisation (busy share of the last minute):\n"
+        var out = "\nworker                broker node            redis (primary)\n"
+        for worker in workers {
+            out += worker.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                + (worker.broker ?? "-").padding(toLength: 23, withPad: " ", startingAt: 0) + (worker.redis ?? "-") + "\n"
+        }
+        out += "\nutilisation (busy share of the last minute):\n"
         for role in Set(workers.map(\.role)).sorted() {
             let group = workers.filter { $0.role == role }
             let mean = group.map(\.utilisation.recent).reduce(0, +) / Double(group.count)

@@ -4,15 +4,16 @@ import Glibc
 #endif
 
 /// A minimal HTTP/1.0 server for operators and orchestrators: `GET /metrics`
-/// (Prometheus text format) and `GET /health` (200 when the worker is
-/// connected, 503 when not). One thread, one request at a time: scrapes are
-/// rare and small, so a full HTTP stack (and its minutes of build) is not
-/// worth it here.
+/// (Prometheus text format), `GET /healthz` (liveness: 200 while the process
+/// answers) and `GET /readyz` (readiness: 200 when the worker is connected
+/// to a broker node and to Redis, 503 when not; `/health` is the same). One
+/// thread, one request at a time: scrapes and probes are rare and small, so
+/// a full HTTP stack (and its minutes of build) is not worth it here.
 public final class MetricsServer: @unchecked Sendable {
     private let socketFD: Int32
     public let port: Int
     private let metrics: @Sendable () -> String
-    private let healthy: @Sendable () -> Bool
+    private let ready: @Sendable () -> Bool
 
     public struct StartError: Error, CustomStringConvertible {
         public let reason: String
@@ -20,9 +21,9 @@ public final class MetricsServer: @unchecked Sendable {
     }
 
     /// Listens on `address:port` (port 0 picks a free one; see `port`).
-    public init(address: String, port: Int, metrics: @escaping @Sendable () -> String, healthy: @escaping @Sendable () -> Bool) throws {
+    public init(address: String, port: Int, metrics: @escaping @Sendable () -> String, ready: @escaping @Sendable () -> Bool) throws {
         self.metrics = metrics
-        self.healthy = healthy
+        self.ready = ready
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw StartError(reason: "socket() failed (errno \(errno))") }
         var yes: Int32 = 1
@@ -79,9 +80,11 @@ public final class MetricsServer: @unchecked Sendable {
         let (status, body, type): (String, String, String)
         switch (parts.first.map(String.init), path) {
         case ("GET", "/metrics"): (status, body, type) = ("200 OK", metrics(), "text/plain; version=0.0.4")
-        case ("GET", "/health"):
-            (status, body, type) = healthy() ? ("200 OK", "ok\n", "text/plain") : ("503 Service Unavailable", "not connected\n", "text/plain")
-        default: (status, body, type) = ("404 Not Found", "try /metrics or /health\n", "text/plain")
+        case ("GET", "/healthz"): (status, body, type) = ("200 OK", "alive\n", "text/plain")
+        case ("GET", "/readyz"), ("GET", "/health"):
+            (status, body, type) = ready() ? ("200 OK", "ok\n", "text/plain")
+                : ("503 Service Unavailable", "not connected to a broker node and Redis\n", "text/plain")
+        default: (status, body, type) = ("404 Not Found", "try /metrics, /healthz or /readyz\n", "text/plain")
         }
         let response = "HTTP/1.0 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         let bytes = Array(response.utf8)

@@ -78,7 +78,11 @@ public final class RedisBlobStore: BlobStore {
             for (i, reply) in persisted.enumerated() where i % 2 == 1 && reply.integer != 1 {
                 throw PolicyStoreError("cannot store blob \(digest) in \(name): chunk \(i / 2) vanished before the blob was finished")
             }
-            try redis.command(["HSET", key, "size", String(data.count), "chunks", String(chunks)])
+            // Waits for a replica under Sentinel: a promoted replica then holds
+            // the blob's chunks too (WAIT covers the connection's earlier writes).
+            if case let .error(message) = try redis.writeReplicated([["HSET", key, "size", String(data.count), "chunks", String(chunks)]])[0] {
+                throw RedisError(context: "HSET", reason: message, connectionLost: false)
+            }
             return digest
         }
     }

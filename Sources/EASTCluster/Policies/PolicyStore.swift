@@ -74,7 +74,7 @@ public final class PolicyStore {
 
     public let settings: Settings
     public let cache: PolicyCache
-    let endpoint: Endpoint
+    let address: RedisAddress
     let log: (String) -> Void
     private var connection: RedisConnection?
     /// Manifests never change: each is fetched once.
@@ -84,10 +84,10 @@ public final class PolicyStore {
     /// Saves whose blobs wait for deletion (retired, not yet past the grace or still shared).
     static let retiredKey = "east:blobs:retired"
 
-    public init(settings: Settings, redis: Endpoint, log: @escaping (String) -> Void) {
+    public init(settings: Settings, redis: RedisAddress, log: @escaping (String) -> Void) {
         self.settings = settings
         cache = PolicyCache(root: settings.cache)
-        endpoint = redis
+        address = redis
         self.log = log
     }
 
@@ -95,7 +95,7 @@ public final class PolicyStore {
     public var redis: RedisConnection {
         get throws {
             if let connection { return connection }
-            let opened = try RedisConnection(endpoint: endpoint)
+            let opened = try RedisConnection(address: address)
             connection = opened
             return opened
         }

@@ -9,6 +9,13 @@ import Foundation
 /// write is idempotent (a redelivered message writes the same value again,
 /// or nothing), so at-least-once delivery never double-counts.
 ///
+/// Writes that record results (the spec, question records, training steps,
+/// evaluations, reports, policy versions, the trainer's resume point) go
+/// through `recorded`: under Sentinel they wait for a replica to hold them
+/// (`RedisConnection.writeReplicated`) before the worker acks its message,
+/// so a failover loses none of them. Phase, timings and failure counts are
+/// progress notes and do not wait.
+///
 /// | key                              | type | holds                                              | written by  |
 /// | -------------------------------- | ---- | -------------------------------------------------- | ----------- |
 /// | `east:current`                   | str  | the run `east status` shows (the latest started)   | coordinator |
@@ -59,7 +66,7 @@ public final class RunState {
 
     /// Stores the spec, the test questions and the prompt format once, when the run starts.
     public func start(spec: RunSpec, questions: Int, test: [Question], prompt: String) throws {
-        _ = try pipeline([
+        _ = try recorded([
             ["SET", Self.currentKey, run],
             ["SADD", Self.runsKey, run],
             ["SET", key("spec"), try JSONCoding.string(spec)],
@@ -110,7 +117,7 @@ public final class RunState {
     @discardableResult
     public func record(iteration: Int, _ records: [QuestionRecord]) throws -> [Bool] {
         let commands = try records.map { ["HSETNX", key("records:\(iteration)"), $0.questionID, try JSONCoding.string($0)] }
-        return try pipeline(commands).map { reply in
+        return try recorded(commands).map { reply in
             if case let .error(message) = reply { throw RedisError(context: "HSETNX", reason: message, connectionLost: false) }
             return reply.integer == 1
         }
@@ -128,7 +135,7 @@ public final class RunState {
     }
 
     public func storeReport(_ report: IterationReport) throws {
-        try command(["HSET", key("reports"), String(report.iteration), try JSONCoding.string(report)])
+        _ = try recorded([["HSET", key("reports"), String(report.iteration), try JSONCoding.string(report)]])
     }
 
     /// Every stored iteration report, in order.
@@ -150,7 +157,7 @@ public final class RunState {
 
     public func recordTrainerStep(iteration: Int, batch: Int, step: Int, _ report: TrainingStep) throws {
         let progress = TrainerProgress(iteration: iteration, batch: batch, step: step, loss: report.loss)
-        _ = try pipeline([
+        _ = try recorded([
             ["SET", key("trainer"), try JSONCoding.string(progress)],
             ["HSET", key("steps"), "\(iteration):\(batch)", try JSONCoding.string(report)],
         ])
@@ -174,7 +181,7 @@ public final class RunState {
 
     /// A version's accuracy and its per-question results, together.
     public func recordEvaluation(version: Int, _ result: EvaluationStage.Result) throws {
-        _ = try pipeline([
+        _ = try recorded([
             ["HSET", key("evaluations"), String(version), try JSONCoding.string(result.questions)],
             ["HSET", key("accuracy"), String(version), String(result.accuracy)],
         ])
@@ -186,7 +193,7 @@ public final class RunState {
     /// redelivered shard already recorded) it only assembles.
     public func recordEvaluationShard(version: Int, shard: Int, shards: Int, _ results: [QuestionResult]?) throws -> EvaluationStage.Result? {
         let shardsKey = key("eval-shards:\(version)")
-        if let results { _ = try command(["HSETNX", shardsKey, String(shard), try JSONCoding.string(results)]) }
+        if let results { _ = try recorded([["HSETNX", shardsKey, String(shard), try JSONCoding.string(results)]]) }
         // Count first: only the last shard's evaluator reads them all.
         guard try command(["HLEN", shardsKey]).integer == shards else { return nil }
         let parts = try hash(shardsKey)
@@ -234,8 +241,8 @@ public final class RunState {
     @discardableResult
     public func recordCheckpoint(version: Int, manifest: String) throws -> String {
         // In the run set too: retention keeps what any listed run records.
-        let replies = try pipeline([["SADD", Self.runsKey, run], ["HSETNX", key("checkpoints"), String(version), manifest],
-                                          ["HGET", key("checkpoints"), String(version)]])
+        let replies = try recorded([["SADD", Self.runsKey, run], ["HSETNX", key("checkpoints"), String(version), manifest],
+                                    ["HGET", key("checkpoints"), String(version)]])
         return replies[2].string ?? manifest
     }
 
@@ -297,8 +304,8 @@ public final class RunState {
     /// Switches the resume point to a new save in one command: a crash
     /// leaves the old save or the new one, never a new model with an old position.
     public func setTrainerState(manifest: String, position: TrainerPosition) throws {
-        try command(["HSET", key("trainer-state"), "manifest", manifest, "iteration", String(position.iteration),
-                     "batch", String(position.batch), "step", String(position.step)])
+        _ = try recorded([["HSET", key("trainer-state"), "manifest", manifest, "iteration", String(position.iteration),
+                           "batch", String(position.batch), "step", String(position.step)]])
     }
 
     public func clearTrainerState() throws { try command(["DEL", key("trainer-state")]) }
@@ -345,8 +352,11 @@ public final class RunState {
         try redis.retryingOnceIfLost { try redis.command(args) }
     }
 
-    private func pipeline(_ commands: [[String]]) throws -> [RedisReply] {
-        try redis.retryingOnceIfLost { try redis.pipeline(commands) }
+    /// A write that records results: one round trip, waiting for a
+    /// replica under Sentinel; sent again once after a lost connection.
+    /// Error replies in place.
+    private func recorded(_ commands: [[String]]) throws -> [RedisReply] {
+        try redis.retryingOnceIfLost { try redis.writeReplicated(commands) }
     }
 
     private func hash(_ key: String) throws -> [String: String] {

@@ -7,7 +7,7 @@ import Foundation
 /// | key                    | type | holds                                               | written by  |
 /// | ---------------------- | ---- | --------------------------------------------------- | ----------- |
 /// | `east:workers`         | set  | every worker name seen                              | every worker |
-/// | `east:worker:<name>`   | str  | its role and `Utilisation.Reading` (JSON), 30 s TTL | the worker, every 5 s |
+/// | `east:worker:<name>`   | str  | its role, `Utilisation.Reading`, the broker node and Redis server it uses (JSON), 30 s TTL | the worker, every 5 s |
 ///
 /// A worker that stops reporting drops out after its key expires.
 public enum WorkerRegistry {
@@ -18,6 +18,10 @@ public enum WorkerRegistry {
         public var name: String
         public var role: String
         public var utilisation: Utilisation.Reading
+        /// The broker node (`host:port`) its client is connected to, nil while reconnecting.
+        public var broker: String?
+        /// The Redis server (under Sentinel: the primary) it writes to.
+        public var redis: String?
     }
 
     static func report(_ entry: Entry, redis: RedisConnection) throws {

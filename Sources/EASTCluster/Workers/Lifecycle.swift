@@ -59,7 +59,7 @@ public struct BlockingService: Service {
     }
 }
 
-/// `/metrics` and `/health` for as long as the group runs.
+/// `/metrics`, `/healthz` and `/readyz` for as long as the group runs.
 public struct MetricsService: Service {
     let server: MetricsServer
 

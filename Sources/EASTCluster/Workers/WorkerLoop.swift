@@ -127,7 +127,7 @@ public enum WorkerLoop {
     public static func run<W: Worker>(_ worker: W, environment env: WorkerEnvironment, stop: StopFlag) throws {
         let client = try env.connectBroker(prefetch: worker.prefetch)
         defer { client.close() }
-        let redis = try RedisConnection(endpoint: env.redis)
+        let redis = try env.connectRedis()
         let specs = SpecCache()
         try client.consume(W.queue)
         env.log("consuming \(W.queue)")
@@ -148,7 +148,8 @@ public enum WorkerLoop {
             if worker.countsUtilisation, sinceReport >= 5 || (workedSinceReport && !worker.isBusy && sinceReport >= 0.5) {
                 reported = Date()
                 workedSinceReport = false
-                let entry = WorkerRegistry.Entry(name: env.name, role: env.metrics.role, utilisation: env.metrics.utilisation.read())
+                let entry = WorkerRegistry.Entry(name: env.name, role: env.metrics.role, utilisation: env.metrics.utilisation.read(),
+                                                 broker: client.connectedNode?.hostAndPort, redis: redis.connectedTo?.hostAndPort)
                 try? WorkerRegistry.report(entry, redis: redis)
             }
             if worker.isBusy {

@@ -11,10 +11,18 @@ import Foundation
 /// reconnects with backoff when the broker goes away, declaring the topology
 /// again (`setup`) and resuming the consumers. Deliveries from before a
 /// reconnect are requeued by the broker; acking them is a no-op.
+///
+/// With several nodes of a RabbitMQ cluster it connects to the first and,
+/// on losing a node (or failing to reach it), to the next in the list,
+/// round the list. Quorum queues have replicas on every node, so consumers
+/// resume where they were; a publish whose confirm the lost node never sent
+/// runs again on the next node.
 public final class AMQPClient: @unchecked Sendable {
     public typealias Setup = @Sendable (AMQPConnection) throws -> Void
 
-    private let endpoint: Endpoint
+    private let nodes: [Endpoint]
+    /// Under `condition`: the node tried last (connected to while `connected`).
+    private var node = 0
     private let heartbeat: Int
     /// Under `condition`: a reconnect applies the latest value.
     private var prefetch: Int
@@ -31,6 +39,8 @@ public final class AMQPClient: @unchecked Sendable {
     private var finished = false
     private var lastConnectError: Error?
     private var generation = 0
+    /// Under `condition`: the node a round of connection attempts started at.
+    private var firstTried = 0
     /// Written to when a request arrives, so the connection thread, waiting on
     /// the socket, serves it at once instead of after its poll ends.
     private let wakeup: (read: Int32, write: Int32)
@@ -50,10 +60,11 @@ public final class AMQPClient: @unchecked Sendable {
     /// Starts the connection thread and waits until the first connection is
     /// up (retrying with backoff for up to `connectTimeout` seconds).
     public init(
-        endpoint: Endpoint, heartbeat: Int = 30, prefetch: Int = 1, connectTimeout: Double = 30,
+        nodes: [Endpoint], heartbeat: Int = 30, prefetch: Int = 1, connectTimeout: Double = 30,
         setup: @escaping Setup = { _ in }, log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws {
-        self.endpoint = endpoint
+        precondition(!nodes.isEmpty, "a broker client needs at least one node")
+        self.nodes = nodes
         self.heartbeat = heartbeat
         self.prefetch = prefetch
         self.setup = setup
@@ -68,7 +79,7 @@ public final class AMQPClient: @unchecked Sendable {
         }
         wakeup = (fds[0], fds[1])
         let thread = Thread { [unowned self] in self.runLoop() }
-        thread.name = "amqp \(endpoint.host):\(endpoint.port)"
+        thread.name = "amqp"
         thread.start()
         condition.lock()
         let deadline = Date().addingTimeInterval(connectTimeout)
@@ -78,7 +89,8 @@ public final class AMQPClient: @unchecked Sendable {
         condition.unlock()
         if !ok {
             close()
-            throw error ?? AMQPError(context: "connect to \(endpoint)", reason: "timed out after \(connectTimeout) s", connectionLost: true)
+            throw error ?? AMQPError(context: "connect to \(nodes.map(\.description).joined(separator: ", "))",
+                                     reason: "timed out after \(connectTimeout) s", connectionLost: true)
         }
     }
 
@@ -210,6 +222,13 @@ public final class AMQPClient: @unchecked Sendable {
         return connected
     }
 
+    /// The node connected to now, or nil while reconnecting.
+    public var connectedNode: Endpoint? {
+        condition.lock()
+        defer { condition.unlock() }
+        return connected ? nodes[node] : nil
+    }
+
     // MARK: The connection thread
 
     private func runLoop() {
@@ -231,9 +250,12 @@ public final class AMQPClient: @unchecked Sendable {
                 } catch {
                     condition.lock()
                     lastConnectError = error
+                    node = (node + 1) % nodes.count
+                    // Every node tried once: wait before the next round.
+                    let roundDone = node == firstTried
                     condition.unlock()
-                    log("\(error); retrying")
-                    backoff.wait()
+                    log("\(error); " + (nodes.count > 1 ? "trying the next node" : "retrying"))
+                    if roundDone { backoff.wait() }
                 }
                 continue
             }
@@ -248,13 +270,16 @@ public final class AMQPClient: @unchecked Sendable {
                     waitForInput(socket: live.socketDescriptor)
                 }
             } catch let error as AMQPError where error.connectionLost {
-                log("\(error); reconnecting")
                 live.close()
                 connection = nil
                 condition.lock()
                 connected = false
                 deliveries.removeAll()  // the broker requeues them
+                if nodes.count > 1 { node = (node + 1) % nodes.count }
+                firstTried = node
+                let next = nodes[node]
                 condition.unlock()
+                log("\(error); reconnecting" + (nodes.count > 1 ? " to \(next)" : ""))
             } catch {
                 log("\(error)")
             }
@@ -277,6 +302,7 @@ public final class AMQPClient: @unchecked Sendable {
         let generation = self.generation
         let queues = consumedQueues
         let prefetch = self.prefetch
+        let endpoint = nodes[node]
         condition.unlock()
         let connection = try AMQPConnection(endpoint: endpoint, heartbeat: heartbeat, generation: generation)
         try setup(connection)

@@ -201,41 +201,59 @@ public final class AMQPConnection {
 
     /// Publishes persistent messages, then waits until the broker has
     /// confirmed every one (one round trip for the batch, not one each).
+    /// Messages the broker refuses (nack: a quorum queue without a leader
+    /// for a moment, while its replicas elect one) are sent again, up to
+    /// `resends` times, a second apart. A lost connection throws: the
+    /// unconfirmed messages are then the caller's to send again
+    /// (`AMQPClient.perform` does, on the next connection).
     public func publish(_ messages: [(exchange: String, routingKey: String, body: [UInt8])], timeout: Double = 30) throws {
         let state = try live()
-        var sequences: [UInt64] = []
-        for (exchange, routingKey, body) in messages {
-            var properties = amqp_basic_properties_t()
-            properties._flags = amqp_flags_t(AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG)
-            properties.delivery_mode = 2  // persistent
-            let status: Int32 = withBytes("application/json") { contentType in
-                properties.content_type = contentType
-                return withBytes(exchange) { e in
-                    withBytes(routingKey) { k in
-                        body.withUnsafeBytes { raw in
-                            let bytes = amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress))
-                            return amqp_basic_publish(state, channel, e, k, 0, 0, &properties, bytes)
-                        }
+        let deadline = Date().addingTimeInterval(timeout)
+        var pending = messages[...]
+        for attempt in 0... {
+            var sequences: [UInt64: Int] = [:]  // sequence -> index in `messages`
+            for (index, (exchange, routingKey, body)) in zip(pending.indices, pending) {
+                try send(state, exchange: exchange, routingKey: routingKey, body: body)
+                sequences[nextPublishSequence] = index
+                unconfirmed.insert(nextPublishSequence)
+                nextPublishSequence += 1
+            }
+            while sequences.keys.contains(where: unconfirmed.contains) {
+                guard Date() < deadline else {
+                    throw AMQPError(context: "publish", reason: "no confirm within \(timeout) s", connectionLost: true)
+                }
+                try pump(timeout: 0.2)
+            }
+            let refused = sequences.keys.filter { nacked.remove($0) != nil }.compactMap { sequences[$0] }.sorted()
+            if refused.isEmpty { return }
+            guard attempt < Self.resends, Date().addingTimeInterval(1) < deadline else {
+                throw AMQPError(context: "publish", reason: "the broker refused \(refused.count) message(s) (nack) \(attempt + 1) time(s)", connectionLost: false)
+            }
+            Thread.sleep(forTimeInterval: 1)
+            pending = ArraySlice(refused.map { messages[$0] })
+        }
+    }
+
+    /// Times a refused message is sent again before `publish` gives up.
+    public static let resends = 5
+
+    private func send(_ state: amqp_connection_state_t, exchange: String, routingKey: String, body: [UInt8]) throws {
+        var properties = amqp_basic_properties_t()
+        properties._flags = amqp_flags_t(AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG)
+        properties.delivery_mode = 2  // persistent
+        let status: Int32 = withBytes("application/json") { contentType in
+            properties.content_type = contentType
+            return withBytes(exchange) { e in
+                withBytes(routingKey) { k in
+                    body.withUnsafeBytes { raw in
+                        let bytes = amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+                        return amqp_basic_publish(state, channel, e, k, 0, 0, &properties, bytes)
                     }
                 }
             }
-            guard status == AMQP_STATUS_OK.rawValue else {
-                throw AMQPError(context: "publish to \(exchange)/\(routingKey)", reason: String(cString: amqp_error_string2(status)), connectionLost: true)
-            }
-            sequences.append(nextPublishSequence)
-            unconfirmed.insert(nextPublishSequence)
-            nextPublishSequence += 1
         }
-        let deadline = Date().addingTimeInterval(timeout)
-        while sequences.contains(where: unconfirmed.contains) {
-            guard Date() < deadline else {
-                throw AMQPError(context: "publish", reason: "no confirm within \(timeout) s", connectionLost: true)
-            }
-            try pump(timeout: 0.2)
-        }
-        let refused = sequences.filter { nacked.remove($0) != nil }
-        if !refused.isEmpty {
-            throw AMQPError(context: "publish", reason: "the broker refused \(refused.count) message(s) (nack)", connectionLost: false)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(context: "publish to \(exchange)/\(routingKey)", reason: String(cString: amqp_error_string2(status)), connectionLost: true)
         }
     }
 

@@ -48,49 +48,74 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
 }
 
 /// One Redis connection over hiredis (`redis://`), or over OpenSSL with
-/// hiredis's protocol pieces (`rediss://`, see `RedisTLSLink`).
+/// hiredis's protocol pieces (`rediss://`, see `RedisTLSLink`), to one
+/// server or to the primary that Sentinel names (`RedisAddress`).
 ///
 /// Not thread-safe (neither is hiredis): keep it to one thread or actor.
 /// Commands go out with `redisCommandArgv` (the variadic `redisCommand` cannot
 /// be called from Swift); `pipeline` sends many before reading any reply.
 /// After a lost connection, `reconnect` (or any call, which reconnects once
-/// with backoff) restores it; callers retry only idempotent writes.
+/// with backoff) restores it; callers retry only idempotent writes. Under
+/// Sentinel a reconnect asks the sentinels for the primary again, and a
+/// write refused with READONLY (the server has become a replica) counts as
+/// a lost connection.
 public final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
     /// The connection instead of `context` for `rediss://`.
     private var tls: RedisTLSLink?
-    public let endpoint: Endpoint
+    public let address: RedisAddress
+    /// The server this connection talks to (under Sentinel: the primary found last).
+    public private(set) var endpoint: Endpoint
     private let timeout: Double
+    /// Seconds a recorded write waits for replicas (`writeReplicated`).
+    private let replicaWait: Double
+    /// `endpoint` while connected, readable from any thread (`/readyz`, `east status`).
+    private let connectedServer = Locked<Endpoint?>(nil)
 
-    public init(endpoint: Endpoint, timeout: Double = 10) throws {
-        self.endpoint = endpoint
+    public convenience init(endpoint: Endpoint, timeout: Double = 10) throws {
+        try self.init(address: .server(endpoint), timeout: timeout)
+    }
+
+    public init(address: RedisAddress, timeout: Double = 10, replicaWait: Double = RedisConnection.defaultReplicaWait) throws {
+        self.address = address
         self.timeout = timeout
+        self.replicaWait = replicaWait
+        switch address {
+        case let .server(server): endpoint = server
+        case let .sentinel(set): endpoint = set.nodes[0]  // replaced by the primary in `open`
+        }
         try open()
     }
 
     deinit { if let context { redisFree(context) } }
 
+    /// The server this connection is connected to now, or nil (any thread).
+    public var connectedTo: Endpoint? { connectedServer.value }
+
     private func open() throws {
         if let context { redisFree(context) }
         context = nil
         tls = nil
+        connectedServer.value = nil
+        if case let .sentinel(set) = address { endpoint = try Self.primary(of: set, timeout: timeout) }
         if endpoint.isTLS {
             tls = try RedisTLSLink(endpoint: endpoint, timeout: timeout)
-            try authenticate()
-            return
+        } else {
+            let tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+            guard let c = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), tv) else {
+                throw RedisError(context: "connect to \(endpoint)", reason: "out of memory", connectionLost: true)
+            }
+            if c.pointee.err != 0 {
+                let reason = Self.errorText(c)
+                redisFree(c)
+                throw RedisError(context: "connect to \(endpoint)", reason: reason, connectionLost: true)
+            }
+            redisSetTimeout(c, tv)
+            context = c
         }
-        let tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        guard let c = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), tv) else {
-            throw RedisError(context: "connect to \(endpoint)", reason: "out of memory", connectionLost: true)
-        }
-        if c.pointee.err != 0 {
-            let reason = Self.errorText(c)
-            redisFree(c)
-            throw RedisError(context: "connect to \(endpoint)", reason: reason, connectionLost: true)
-        }
-        redisSetTimeout(c, tv)
-        context = c
         try authenticate()
+        if case .sentinel = address { try requirePrimary() }
+        connectedServer.value = endpoint
     }
 
     private func authenticate() throws {
@@ -99,6 +124,50 @@ public final class RedisConnection {
             if case let .error(message) = try send(args.map { Array($0.utf8) }) {
                 throw RedisError(context: "AUTH", reason: message, connectionLost: false)
             }
+        }
+    }
+
+    /// Asks the sentinels in turn for the set's primary. No answer is a lost
+    /// connection (the caller's reconnect asks again, with backoff).
+    static func primary(of set: RedisAddress.Sentinels, timeout: Double) throws -> Endpoint {
+        var reasons: [String] = []
+        for sentinel in set.nodes {
+            do {
+                // A sentinel without a password refuses AUTH; then it needs none.
+                let connection = try RedisConnection(endpoint: Endpoint(scheme: "redis", host: sentinel.host, port: sentinel.port), timeout: min(timeout, 2))
+                if let password = set.password, !password.isEmpty {
+                    let args = set.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+                    if case let .error(message) = try connection.send(args.map { Array($0.utf8) }), !message.contains("without any password configured") {
+                        throw RedisError(context: "AUTH", reason: message, connectionLost: false)
+                    }
+                }
+                let reply = try connection.command(["SENTINEL", "get-master-addr-by-name", set.master])
+                guard let pair = reply.array, pair.count == 2, let host = pair[0].string, let port = pair[1].integer else {
+                    reasons.append("\(sentinel.host):\(sentinel.port) knows no set named \(set.master)")
+                    continue
+                }
+                let primary = set.server(host: host, port: port)
+                try primary.requireOwnCredentialsOffLoopback(server: "Redis")
+                return primary
+            } catch let error as Endpoint.CredentialsError {
+                throw RedisError(context: "Sentinel", reason: error.description, connectionLost: false)
+            } catch {
+                reasons.append("\(sentinel.host):\(sentinel.port): \(error)")
+            }
+        }
+        throw RedisError(context: "Sentinel", reason: "no sentinel named the primary of \(set.master): " + reasons.joined(separator: "; "), connectionLost: true)
+    }
+
+    /// Under Sentinel, the server found must be a primary: one demoted since
+    /// the sentinels answered would take no writes. A replica counts as a
+    /// lost connection, so that the caller asks the sentinels again.
+    private func requirePrimary() throws {
+        let reply = try send([Array("ROLE".utf8)])
+        if case let .error(message) = reply {
+            throw RedisError(context: "ROLE on \(endpoint)", reason: "\(message) (under Sentinel the Redis user needs the ROLE command: +role in its ACL)", connectionLost: false)
+        }
+        guard let role = reply.array?.first?.string, role == "master" else {
+            throw RedisError(context: "connect to \(endpoint)", reason: "it is a \(reply.array?.first?.string ?? "server of no known role") now, not the primary; asking the sentinels again", connectionLost: true)
         }
     }
 
@@ -150,6 +219,7 @@ public final class RedisConnection {
     public func command(bytes args: [[UInt8]]) throws -> RedisReply {
         let reply = try send(args)
         if case let .error(message) = reply {
+            if message.hasPrefix("READONLY") { throw demoted(Self.name(args), message) }
             throw RedisError(context: Self.name(args), reason: message, connectionLost: false)
         }
         return reply
@@ -161,8 +231,44 @@ public final class RedisConnection {
         try pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
     }
 
-    /// `pipeline` with arguments of any bytes.
+    /// `pipeline` with arguments of any bytes. A write refused because the
+    /// server has become a replica (READONLY) is thrown as a lost connection.
     public func pipeline(bytes commands: [[[UInt8]]]) throws -> [RedisReply] {
+        let replies = try sendPipeline(commands)
+        for case let .error(message) in replies where message.hasPrefix("READONLY") { throw demoted("pipeline", message) }
+        return replies
+    }
+
+    /// How long a recorded write waits for a replica's acknowledgement, by default.
+    public static let defaultReplicaWait: Double = 20
+
+    /// Sends `commands` (writes that record results) and, where the address
+    /// asks for it (`RedisAddress.replicasToAcknowledge`), waits until that
+    /// many replicas hold them and every earlier write of this connection
+    /// (WAIT, in the same round trip, then again in 1-second steps): a
+    /// replica Sentinel promotes then holds them. Nobody acknowledging within
+    /// the connection's `replicaWait` seconds is an error naming the primary; the writes are
+    /// on the primary, and repeating them is harmless. The commands' replies,
+    /// errors in place.
+    public func writeReplicated(_ commands: [[String]]) throws -> [RedisReply] {
+        let needed = address.replicasToAcknowledge
+        guard needed > 0 else { return try pipeline(commands) }
+        let wait = ["WAIT", String(needed), "1000"]
+        var replies = try pipeline(commands + [wait])
+        var acknowledged = replies.removeLast().integer ?? 0
+        let deadline = Date().addingTimeInterval(replicaWait)
+        while acknowledged < needed, Date() < deadline {
+            acknowledged = try command(wait).integer ?? 0
+        }
+        guard acknowledged >= needed else {
+            throw RedisError(context: "WAIT on \(endpoint)", reason: "no replica acknowledged a recorded write within \(Int(replicaWait)) s "
+                             + "(\(needed) needed): is the replica down or cut off? The write is on the primary only", connectionLost: false)
+        }
+        return replies
+    }
+
+    /// Sends the commands, then reads every reply.
+    private func sendPipeline(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
         if let tls = try liveTLS() {
             return try dropping(tls) {
                 try tls.send(commands)
@@ -213,7 +319,10 @@ public final class RedisConnection {
     /// next call reconnects (as `lost` does for hiredis's context).
     private func dropping<T>(_ link: RedisTLSLink, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as RedisError where error.connectionLost {
-            if tls === link { tls = nil }
+            if tls === link {
+                tls = nil
+                connectedServer.value = nil
+            }
             throw error
         }
     }
@@ -233,7 +342,18 @@ public final class RedisConnection {
         let reason = context.map(Self.errorText) ?? "not connected"
         if let context { redisFree(context) }
         context = nil
+        connectedServer.value = nil
         return RedisError(context: what, reason: reason, connectionLost: true)
+    }
+
+    /// The server refused a write as a replica: drop the connection, so the
+    /// next call (or the caller's retry) finds the primary again.
+    private func demoted(_ what: String, _ message: String) -> RedisError {
+        if let context { redisFree(context) }
+        context = nil
+        tls = nil
+        connectedServer.value = nil
+        return RedisError(context: what, reason: "\(endpoint) is a replica now (\(message))", connectionLost: true)
     }
 
     private static func errorText(_ c: UnsafeMutablePointer<redisContext>) -> String {
@@ -274,5 +394,18 @@ func withArgv<T>(_ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafeP
     defer { pointers.forEach { UnsafeMutablePointer(mutating: $0!).deallocate() } }
     return pointers.withUnsafeMutableBufferPointer { argv in
         lengths.withUnsafeBufferPointer { lens in body(Int32(args.count), argv.baseAddress!, lens.baseAddress!) }
+    }
+}
+
+/// A value other threads may read while its owner changes it.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+
+    init(_ value: Value) { stored = value }
+
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }

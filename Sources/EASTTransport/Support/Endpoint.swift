@@ -25,58 +25,84 @@ public struct Endpoint: Equatable, Sendable, CustomStringConvertible {
     }
 
     public init(url: String, defaultPort: Int) throws(ParseError) {
-        guard let schemeEnd = url.range(of: "://") else { throw ParseError(url: url, reason: "expected scheme://host[:port]") }
-        scheme = String(url[..<schemeEnd.lowerBound])
-        var rest = Substring(url[schemeEnd.upperBound...])
-        if let question = rest.firstIndex(of: "?") {
-            for item in rest[rest.index(after: question)...].split(separator: "&") {
-                let pair = item.split(separator: "=", maxSplits: 1)
-                guard pair.count == 2, pair[0] == "cafile" else {
-                    throw ParseError(url: url, reason: "unknown query \"\(item)\" (the only one is cafile=PATH)")
+        let parts = try URLParts(url, defaultPort: defaultPort)
+        guard parts.hosts.count == 1 else {
+            throw ParseError(url: url, reason: "one host expected (a list of hosts is for redis-sentinel:// only)")
+        }
+        self.init(scheme: parts.scheme, host: parts.hosts[0].host, port: parts.hosts[0].port, user: parts.user, password: parts.password,
+                  path: parts.path, caFile: parts.caFile)
+    }
+
+    public init(scheme: String, host: String, port: Int, user: String? = nil, password: String? = nil, path: String = "", caFile: String? = nil) {
+        (self.scheme, self.host, self.port, self.user, self.password, self.path, self.caFile) = (scheme, host, port, user, password, path, caFile)
+    }
+
+    /// A URL taken apart: `scheme://[user[:password]@]host[:port][,host[:port]...][/path][?cafile=PATH]`.
+    struct URLParts {
+        var scheme: String
+        var user: String?
+        var password: String?
+        var hosts: [(host: String, port: Int)] = []
+        var path = ""
+        var caFile: String?
+
+        init(_ url: String, defaultPort: Int) throws(ParseError) {
+            guard let schemeEnd = url.range(of: "://") else { throw ParseError(url: url, reason: "expected scheme://host[:port]") }
+            scheme = String(url[..<schemeEnd.lowerBound])
+            var rest = Substring(url[schemeEnd.upperBound...])
+            if let question = rest.firstIndex(of: "?") {
+                for item in rest[rest.index(after: question)...].split(separator: "&") {
+                    let pair = item.split(separator: "=", maxSplits: 1)
+                    guard pair.count == 2, pair[0] == "cafile" else {
+                        throw ParseError(url: url, reason: "unknown query \"\(item)\" (the only one is cafile=PATH)")
+                    }
+                    caFile = String(pair[1]).removingPercentEncodingSimple
                 }
-                caFile = String(pair[1]).removingPercentEncodingSimple
+                rest = rest[..<question]
             }
-            rest = rest[..<question]
-        }
-        if let slash = rest.firstIndex(of: "/") {
-            path = String(rest[rest.index(after: slash)...]).removingPercentEncodingSimple
-            rest = rest[..<slash]
-        } else {
-            path = ""
-        }
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            user = parts[0].isEmpty ? nil : String(parts[0]).removingPercentEncodingSimple
-            password = parts.count > 1 ? String(parts[1]).removingPercentEncodingSimple : nil
-        }
-        if let colon = rest.lastIndex(of: ":") {
-            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else {
-                throw ParseError(url: url, reason: "port must be a number from 1 to 65535")
+            if let slash = rest.firstIndex(of: "/") {
+                path = String(rest[rest.index(after: slash)...]).removingPercentEncodingSimple
+                rest = rest[..<slash]
             }
-            port = p
-            rest = rest[..<colon]
-        } else {
-            port = defaultPort
+            if let at = rest.lastIndex(of: "@") {
+                let credentials = rest[..<at]
+                rest = rest[rest.index(after: at)...]
+                let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                user = parts[0].isEmpty ? nil : String(parts[0]).removingPercentEncodingSimple
+                password = parts.count > 1 ? String(parts[1]).removingPercentEncodingSimple : nil
+            }
+            for var address in rest.split(separator: ",", omittingEmptySubsequences: false) {
+                var port = defaultPort
+                // A port follows the last colon, unless that colon is inside an IPv6 address's brackets.
+                if let colon = address.lastIndex(of: ":"), !address[colon...].contains("]") {
+                    guard let p = Int(address[address.index(after: colon)...]), (1...65535).contains(p) else {
+                        throw ParseError(url: url, reason: "port must be a number from 1 to 65535")
+                    }
+                    port = p
+                    address = address[..<colon]
+                }
+                guard !address.isEmpty else { throw ParseError(url: url, reason: "missing host") }
+                hosts.append((String(address), port))
+            }
         }
-        guard !rest.isEmpty else { throw ParseError(url: url, reason: "missing host") }
-        host = String(rest)
     }
 
     /// The URL again, password included (for handing to child processes).
-    public var url: String {
-        let credentials = user.map { "\($0)\(password.map { ":\($0)" } ?? "")@" } ?? (password.map { ":\($0)@" } ?? "")
-        return "\(scheme)://\(credentials)\(host):\(port)/\(path)\(query)"
-    }
+    public var url: String { "\(scheme)://\(Self.userInfo(user, password, masked: false))\(host):\(port)/\(path)\(query)" }
 
     /// The URL with the password masked, for logs.
-    public var description: String {
-        let credentials = user.map { "\($0)\(password == nil ? "" : ":***")@" } ?? (password == nil ? "" : ":***@")
-        return "\(scheme)://\(credentials)\(host):\(port)/\(path)\(query)"
+    public var description: String { "\(scheme)://\(Self.userInfo(user, password, masked: true))\(host):\(port)/\(path)\(query)" }
+
+    /// `user:password@` (or what of it there is), the password as `***` when `masked`.
+    static func userInfo(_ user: String?, _ password: String?, masked: Bool) -> String {
+        let secret = password.map { masked ? "***" : $0 }
+        return user.map { "\($0)\(secret.map { ":\($0)" } ?? "")@" } ?? (secret.map { ":\($0)@" } ?? "")
     }
 
     private var query: String { caFile.map { "?cafile=\($0)" } ?? "" }
+
+    /// `host:port`, to name a server in status lines.
+    public var hostAndPort: String { "\(host):\(port)" }
 
     /// `amqps://` or `rediss://`.
     public var isTLS: Bool { scheme == "amqps" || scheme == "rediss" }
@@ -114,25 +140,32 @@ extension Endpoint {
     public static let defaultAMQPURL = "amqp://guest:guest@127.0.0.1:5673/"
     public static let defaultRedisURL = "redis://127.0.0.1:6390"
 
-    /// A flag's value, else the environment variable, else the default;
-    /// refused when it would use default credentials off loopback.
-    public static func amqp(_ flag: String? = nil, environment: [String: String]) throws -> Endpoint {
-        let url = flag ?? environment["EAST_AMQP_URL"] ?? defaultAMQPURL
-        let endpoint = try Endpoint(url: url, defaultPort: url.hasPrefix("amqps:") ? 5671 : 5672)
-        guard ["amqp", "amqps"].contains(endpoint.scheme) else {
-            throw ParseError(url: endpoint.description, reason: "a broker URL starts with amqp:// or amqps://")
+    /// The broker's nodes, in the order a client tries them: a flag's
+    /// value, else `EAST_AMQP_URL`, else the default. Several nodes of one
+    /// RabbitMQ cluster are URLs separated by commas
+    /// (`amqp://u:p@h1:5672/east,amqp://u:p@h2:5672/east`; a comma inside a
+    /// password is written `%2C`). Each is refused when it would use default
+    /// credentials off loopback.
+    public static func brokers(_ flag: String? = nil, environment: [String: String]) throws -> [Endpoint] {
+        let list = flag ?? environment["EAST_AMQP_URL"] ?? defaultAMQPURL
+        return try list.split(separator: ",", omittingEmptySubsequences: false).map { item in
+            let url = String(item.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+            let endpoint = try Endpoint(url: url, defaultPort: url.hasPrefix("amqps:") ? 5671 : 5672)
+            guard ["amqp", "amqps"].contains(endpoint.scheme) else {
+                throw ParseError(url: endpoint.description, reason: "a broker URL starts with amqp:// or amqps:// (several are separated by commas)")
+            }
+            try endpoint.requireOwnCredentialsOffLoopback(server: "broker")
+            return endpoint
         }
-        try endpoint.requireOwnCredentialsOffLoopback(server: "broker")
-        return endpoint
     }
 
-    public static func redis(_ flag: String? = nil, environment: [String: String]) throws -> Endpoint {
-        let endpoint = try Endpoint(url: flag ?? environment["EAST_REDIS_URL"] ?? defaultRedisURL, defaultPort: 6379)
-        guard ["redis", "rediss"].contains(endpoint.scheme) else {
-            throw ParseError(url: endpoint.description, reason: "a Redis URL starts with redis:// or rediss://")
-        }
-        try endpoint.requireOwnCredentialsOffLoopback(server: "Redis")
-        return endpoint
+    /// The URLs of `nodes` as one list, passwords included (for child processes).
+    public static func urlList(_ nodes: [Endpoint]) -> String { nodes.map(\.url).joined(separator: ",") }
+
+    /// Where Redis is: a flag's value, else `EAST_REDIS_URL`, else the
+    /// default; one server, or the primary Sentinel names (`RedisAddress`).
+    public static func redis(_ flag: String? = nil, environment: [String: String]) throws -> RedisAddress {
+        try RedisAddress(url: flag ?? environment["EAST_REDIS_URL"] ?? defaultRedisURL)
     }
 
     public struct CredentialsError: Error, CustomStringConvertible {

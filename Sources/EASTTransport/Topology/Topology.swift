@@ -47,13 +47,19 @@ public struct Topology: Equatable, Sendable {
     /// Tries before a message that keeps failing is dead-lettered.
     public static let deliveryLimit: Int64 = 3
 
-    /// Durable quorum queues; work queues dead-letter after `deliveryLimit`
-    /// tries; the trainer's queue has a single active consumer, so a second
-    /// trainer waits as a hot standby and batches stay in order.
+    /// Replicas of each quorum queue, on as many nodes of a RabbitMQ
+    /// cluster: with 3, a queue keeps working while any 2 are up. A cluster
+    /// of fewer nodes gets one replica a node (a single broker: one).
+    public static let replicas: Int64 = 3
+
+    /// Durable quorum queues of `replicas` replicas; work queues dead-letter
+    /// after `deliveryLimit` tries; the trainer's queue has a single active
+    /// consumer, so a second trainer waits as a hot standby and batches stay
+    /// in order.
     public static let standard: Topology = {
+        let quorum: [(String, AMQPFieldValue)] = [("x-queue-type", .string("quorum")), ("x-quorum-initial-group-size", .int(replicas))]
         func work(_ name: String, singleActive: Bool = false) -> Queue {
-            var arguments: [(String, AMQPFieldValue)] = [
-                ("x-queue-type", .string("quorum")),
+            var arguments: [(String, AMQPFieldValue)] = quorum + [
                 ("x-delivery-limit", .int(deliveryLimit)),
                 ("x-dead-letter-exchange", .string(deadLetterExchange)),
             ]
@@ -69,7 +75,7 @@ public struct Topology: Equatable, Sendable {
             queues: [
                 work(sampleQueue), work(clusterQueue), work(trainQueue, singleActive: true), work(evalQueue),
                 work(checkpointQueue),
-                Queue(name: deadLetterQueue, arguments: [("x-queue-type", .string("quorum"))]),
+                Queue(name: deadLetterQueue, arguments: quorum),
             ],
             bindings: [
                 Binding(exchange: jobsExchange, queue: sampleQueue, routingKey: "sample"),
