@@ -46,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // System libraries. Each has a module map and a shim header; see the
@@ -70,7 +71,9 @@ let package = Package(
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
 
         .target(name: "EASTCore", dependencies: ["CTLS"]),
-        .target(name: "EASTEngine", dependencies: ["EASTCore", "COpenBLAS", "CKernels"]),
+        .target(name: "EASTEngine", dependencies: [
+            "EASTCore", "COpenBLAS", "CKernels", .product(name: "HeapModule", package: "swift-collections"),
+        ]),
         .target(name: "EASTTransport", dependencies: ["EASTCore", "CRabbitMQ", "CHiredis", "CTLS"]),
         .target(name: "EASTStages", dependencies: ["EASTCore", "EASTEngine"]),
         // The cluster: messages, Redis run state, checkpoint store, and the five workers' loops.

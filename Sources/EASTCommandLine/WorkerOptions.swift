@@ -1,5 +1,6 @@
 import ArgumentParser
 import EASTCluster
+import EASTCore
 import EASTEngine
 import EASTTransport
 import Foundation
@@ -64,6 +65,7 @@ public struct WorkerOptions: ParsableArguments {
     public func environment(role: String) throws -> WorkerEnvironment {
         let env = ProcessInfo.processInfo.environment
         let workerName = name ?? "\(role)-\(getpid())"
+        try SafeName.check(workerName, what: "--name")
         BLASThreads.set(threads)
         let logger = Logger(label: workerName)
         var environment = WorkerEnvironment(

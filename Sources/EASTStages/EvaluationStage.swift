@@ -5,8 +5,14 @@ import EASTEngine
 /// on the same test set are built from (`eval-v<k>.jsonl`).
 public struct QuestionResult: Codable, Equatable, Sendable {
     public var id: String
+    /// `Question.contentHash`: what pairs results of the same question.
+    public var question: String
     public var correct: Bool
     public var extracted: String?
+
+    public init(id: String, question: String, correct: Bool, extracted: String?) {
+        (self.id, self.question, self.correct, self.extracted) = (id, question, correct, extracted)
+    }
 }
 
 /// Greedy-decoding accuracy on held-out questions, the paper's metric.
@@ -52,7 +58,7 @@ public enum EvaluationStage {
         }
         return Result(questions: zip(questions, responses).map { question, response in
             let grade = Grader.grade(response: response!, gold: question.gold)
-            return QuestionResult(id: question.id, correct: grade.correct, extracted: grade.extracted)
+            return QuestionResult(id: question.id, question: question.contentHash, correct: grade.correct, extracted: grade.extracted)
         })
     }
 

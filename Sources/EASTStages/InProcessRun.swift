@@ -24,7 +24,7 @@ public final class InProcessRun {
         policy.adopt(spec)
         trainQuestions = try spec.train.load()
         testQuestions = try spec.test.load()
-        sampler = Sampler(model: policy.model, maxRows: max(64, spec.sampling.n), maxSequenceLength: min(512, policy.model.config.maxSeqLen))
+        sampler = policy.sampler(rows: max(64, spec.sampling.n))
     }
 
     public func evaluate() throws -> [QuestionResult] {
@@ -34,6 +34,13 @@ public final class InProcessRun {
 
     /// Runs every iteration; `progress` gets a line now and then and each iteration's summary.
     public func run(id: String, progress: (String) -> Void) throws -> RunOutcome {
+        for (name, questions) in [("train", trainQuestions), ("test", testQuestions)] {
+            let overlong = policy.overlong(questions).count
+            if overlong > 0 {
+                progress("\(overlong) \(name) question(s) have prompts longer than the window (\(policy.window) tokens): "
+                         + "they are answered empty (wrong, never trained on)")
+            }
+        }
         var outcome = RunOutcome(run: id, spec: spec, iterations: [], evaluations: [policy.version: try evaluate()],
                                  prompt: policy.format.description)
         progress(String(format: "start: greedy test accuracy %.1f%% on %d questions", outcome.accuracy[policy.version]! * 100, testQuestions.count))

@@ -148,6 +148,10 @@ public final class Policy: @unchecked Sendable {
             policy.model.adapter = try LoRAAdapter(config: lora, modelConfig: policy.model.config, seed: seed)
             policy.basePath = path
         }
+        if let bad = policy.model.firstNonFinite() {
+            throw CheckpointError(file: path, message: "tensor \(bad.tensor) holds a non-finite value (\(bad.value)) at element \(bad.index): "
+                                  + "a model with NaN or infinite weights would sample garbage")
+        }
         return policy
     }
 
@@ -174,6 +178,23 @@ public final class Policy: @unchecked Sendable {
             }
             try Checkpoint.save(model, tokenizer: tokenizer, to: directory)
         }
+    }
+
+    /// The longest sequence (prompt and response) the samplers decode: the
+    /// model's window, at most 512 tokens.
+    public var window: Int { min(512, model.config.maxSeqLen) }
+
+    /// A sampler for this policy holding `rows` sequences at once.
+    public func sampler(rows: Int) -> Sampler {
+        Sampler(model: model, maxRows: rows, maxSequenceLength: window)
+    }
+
+    /// The questions whose prompt leaves no room for a response in the
+    /// window. The rule for them: they are answered with empty responses, so
+    /// they count as wrong in evaluations and are never trained on (all their
+    /// samples are wrong); the run says how many there are.
+    public func overlong(_ questions: [Question]) -> [Question] {
+        questions.filter { format.prompt($0.text, tokenizer: tokenizer).count >= window }
     }
 
     /// The content address of what this policy samples: SHA-256 of its

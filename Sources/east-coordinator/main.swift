@@ -1,5 +1,6 @@
 import ArgumentParser
 import EASTCluster
+import EASTCore
 import EASTCommandLine
 import EASTStages
 import EASTTransport
@@ -30,6 +31,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let id = runID ?? "run-\(Int(Date().timeIntervalSince1970))"
+        try failing { try SafeName.check(id, what: "--run-id") }
         let runOptions = runOptions, report = report, maxRequeues = maxRequeues, maxQueuedJobs = maxQueuedJobs, questionsPerJob = questionsPerJob
         try await options.runService(role: "coordinator") { env, stop in
             // A resumed run starts from its stored spec; options given now must agree with it.

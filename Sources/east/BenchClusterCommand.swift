@@ -83,7 +83,7 @@ extension BenchCommand {
                     let start = Date()
                     DispatchQueue.concurrentPerform(iterations: decoders) { i in
                         let policy = policies[i]
-                        let sampler = Sampler(model: policy.model, maxRows: 64, maxSequenceLength: min(512, policy.model.config.maxSeqLen))
+                        let sampler = policy.sampler(rows: 64)
                         let samples = SamplingStage.sample(policy, questions: questions, settings: spec.sampling, runSeed: spec.seed, sampler: sampler)
                         tokens[i] = samples.reduce(0) { $0 + $1.tokenCounts.reduce(0, +) }
                     }

@@ -35,7 +35,12 @@ struct CompareCommand: ParsableCommand {
         var baseline: AccuracyEstimate
         var setting: AccuracyEstimate
         var comparison: Comparison
-        var minimumDetectableDifference: Double
+        /// nil when no question was answered differently (nothing to scale it by).
+        var minimumDetectableDifference: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case version, baseline, setting, comparison, minimumDetectableDifference = "minimum_detectable_difference"
+        }
     }
 
     func run() throws {
@@ -49,12 +54,17 @@ struct CompareCommand: ParsableCommand {
             guard let chosen = version ?? common.max() else {
                 throw Mismatch(reason: "no policy version has an eval-v<k>.jsonl in every run folder")
             }
-            let reference = try RunReport.evaluation(in: urls[0], version: chosen).map(\.id)
+            // Pairs by question: the same ids, in the same order, of the same questions (their content hashes).
+            let reference = try RunReport.evaluation(in: urls[0], version: chosen)
             func runs(_ dirs: [String]) throws -> [[Bool]] {
                 try dirs.map { dir in
                     let results = try RunReport.evaluation(in: URL(fileURLWithPath: dir), version: chosen)
-                    guard results.map(\.id) == reference else {
-                        throw Mismatch(reason: "\(dir)/eval-v\(chosen).jsonl holds other test questions than \(folders[0]): give the runs one --test-seed")
+                    guard results.map(\.id) == reference.map(\.id), results.map(\.question) == reference.map(\.question) else {
+                        let pairs = Array(zip(results, reference))
+                        let differing = pairs.firstIndex { (a: QuestionResult, b: QuestionResult) -> Bool in a.id != b.id || a.question != b.question }
+                        let first = differing.map { "line \($0 + 1)" } ?? "the count"
+                        throw Mismatch(reason: "\(dir)/eval-v\(chosen).jsonl holds other test questions than \(folders[0]) (from \(first) on): "
+                                       + "runs compare only on the same questions; give them one --test-seed (or one --test-file)")
                     }
                     return results.map(\.correct)
                 }
@@ -64,7 +74,7 @@ struct CompareCommand: ParsableCommand {
             let out = Output(
                 version: chosen, baseline: try Bootstrap.accuracy(of: b, resamples: resamples, seed: seed),
                 setting: try Bootstrap.accuracy(of: s, resamples: resamples, seed: seed), comparison: comparison,
-                minimumDetectableDifference: try Power.minimumDetectableDifference(
+                minimumDetectableDifference: comparison.discordantShare == 0 ? nil : try Power.governingMinimumDetectableDifference(
                     questions: reference.count, seeds: b.count, discordantShare: comparison.discordantShare, seedVariance: comparison.seedVariance))
             if json { return try printJSON(out) }
             func percent(_ e: AccuracyEstimate) -> String {
@@ -73,10 +83,20 @@ struct CompareCommand: ParsableCommand {
             say("policy v\(chosen); \(reference.count) test questions x \(b.count) seed(s)" + (b.count == 1 ? " (the CIs cover question noise only)" : ""))
             say("baseline accuracy  " + percent(out.baseline))
             say("setting accuracy   " + percent(out.setting))
-            say(String(format: "setting - baseline %+.2f points, 95%% CI [%+.2f, %+.2f], p = %.4f (paired sign-flip); %.1f%% of question pairs discordant",
-                       comparison.difference * 100, comparison.ci95[0] * 100, comparison.ci95[1] * 100, comparison.pValue,
+            say(String(format: "setting - baseline %+.2f points; %.1f%% of question pairs discordant", comparison.difference * 100,
                        comparison.discordantShare * 100))
-            say(String(format: "smallest difference these counts detect at 80%% power: %.2f points", out.minimumDetectableDifference * 100))
+            say(String(format: "  bootstrap over questions and seeds: 95%% CI [%+.2f, %+.2f], p = %.4f (sign flips over questions)",
+                       comparison.ci95[0] * 100, comparison.ci95[1] * 100, comparison.pValue))
+            if let seeds = comparison.seedLevel {
+                say(String(format: "  Student's t over the %d seeds' differences: 95%% CI [%+.2f, %+.2f], p = %.4f",
+                           seeds.seeds, seeds.ci95[0] * 100, seeds.ci95[1] * 100, seeds.pValue))
+            }
+            say("  governs: the " + (comparison.governing == .seeds ? "seed-level t interval" : "bootstrap interval") + " (the wider)")
+            if let mde = out.minimumDetectableDifference {
+                say(String(format: "smallest difference these counts detect at 80%% power: %.2f points", mde * 100))
+            } else {
+                say("no question was answered differently: the runs agree on every question")
+            }
         }
     }
 }

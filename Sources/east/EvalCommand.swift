@@ -51,7 +51,7 @@ struct EvalCommand: ParsableCommand {
             let source: QuestionSource = file.map { .file(path: $0, limit: count) } ?? .task(task, split: split, count: count, seed: seed)
             let questions = try source.load()
             let store = sampleCache.map { FolderSampleStore(folder: URL(fileURLWithPath: $0)) }
-            let sampler = Sampler(model: policy.model, maxRows: max(64, n ?? 0), maxSequenceLength: min(512, policy.model.config.maxSeqLen))
+            let sampler = policy.sampler(rows: max(64, n ?? 0))
             let result = try EvaluationStage.evaluate(policy, questions: questions, maxNewTokens: maxTokens, sampler: sampler, batch: 32, store: store)
             var figures = Figures(questions: result.total, correct: result.correct, accuracy: result.accuracy)
             if let n {

@@ -52,7 +52,9 @@ struct SelfTrainCommand: ParsableCommand {
             }
             options.apply(to: &runSpec)
             let runner = try InProcessRun(spec: runSpec, store: sampleCache.map { FolderSampleStore(folder: URL(fileURLWithPath: $0)) })
-            let outcome = try runner.run(id: runID ?? "inprocess-\(Int(Date().timeIntervalSince1970))", progress: say)
+            let id = runID ?? "inprocess-\(Int(Date().timeIntervalSince1970))"
+            try SafeName.check(id, what: "--run-id")
+            let outcome = try runner.run(id: id, progress: say)
             let folder = try RunReport.write(outcome, to: URL(fileURLWithPath: report).appendingPathComponent(outcome.run))
             say("report: \(folder.appendingPathComponent("report.md").path)")
             if let out { try runner.policy.save(to: URL(fileURLWithPath: out)) }

@@ -4,10 +4,12 @@ import Testing
 
 /// `east compare` on run folders with hand-made per-question results.
 @Suite struct CompareCommandTests {
-    /// A run folder whose eval-v1.jsonl has these results for questions q0, q1, ...
-    func run(_ correct: [Bool], ids: [String]? = nil) throws -> String {
+    /// A run folder whose eval-v1.jsonl has these results for questions q0, q1, ... (of contents c0, c1, ...).
+    func run(_ correct: [Bool], ids: [String]? = nil, contents: [String]? = nil) throws -> String {
         let dir = try EastProcess.temporaryDirectory()
-        let lines = correct.enumerated().map { i, c in #"{"id": "\#(ids?[i] ?? "q\(i)")", "correct": \#(c), "extracted": null}"# }
+        let lines = correct.enumerated().map { i, c in
+            #"{"id": "\#(ids?[i] ?? "q\(i)")", "question": "\#(contents?[i] ?? "c\(i)")", "correct": \#(c), "extracted": null}"#
+        }
         try (lines.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("eval-v1.jsonl"), atomically: true, encoding: .utf8)
         return dir.path
     }
@@ -38,9 +40,20 @@ import Testing
         let result = try EastProcess.run(["compare", "--baseline", a, "--setting", b])
         #expect(result.status == 1)
         #expect(result.stderr.contains("holds other test questions") && result.stderr.contains("--test-seed"), "\(result.stderr)")
+        // The same ids (datasets without ids number their lines) but other questions: refused too.
+        let c = try run([true, true], contents: ["c0", "another question"])
+        let sameIDs = try EastProcess.run(["compare", "--baseline", a, "--setting", c])
+        #expect(sameIDs.status == 1 && sameIDs.stderr.contains("from line 2 on"), "\(sameIDs.stderr)")
         let uneven = try EastProcess.run(["compare", "--baseline", a, a, "--setting", b])
         #expect(uneven.status != 0)
         #expect(uneven.stderr.contains("as many --setting runs as --baseline runs"))
+    }
+
+    @Test func identicalRunsDifferByZero() throws {
+        let a = try run([true, false, true])
+        let result = try EastProcess.run(["compare", "--baseline", a, "--setting", a])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("setting - baseline +0.00 points") && result.stdout.contains("agree on every question"), "\(result.stdout)")
     }
 }
 

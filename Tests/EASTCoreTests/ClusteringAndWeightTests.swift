@@ -145,3 +145,49 @@ import Testing
         #expect(ExampleSelection.examples(for: "q", responses: ["\\boxed{1}"], stats: right, weight: 1, loss: .sft, seed: 1).isEmpty)
     }
 }
+
+/// Clustering by answer stays near-linear in the distinct answers and gives
+/// the clusters the plain pairwise rule gives.
+@Suite struct ClusteringScaleTests {
+    /// The rule, written plainly: each answer joins the first equivalent cluster.
+    static func pairwise(_ answers: [String?], gold: String) -> [[Int]] {
+        var clusters: [(answer: String, members: [Int])] = []
+        var none: [Int] = []
+        for (i, a) in answers.enumerated() {
+            guard let a else { none.append(i); continue }
+            let n = AnswerNormalizer.normalize(a)
+            if let k = clusters.firstIndex(where: { AnswerEquivalence.equivalentNormalized($0.answer, n) }) {
+                clusters[k].members.append(i)
+            } else {
+                clusters.append((n, [i]))
+            }
+        }
+        return clusters.map(\.members) + (none.isEmpty ? [] : [none])
+    }
+
+    @Test func sameClustersAsThePairwiseRule() {
+        let vocabulary = ["5", "5.0", "05", "5.000001", "5.0000001", "28%", "0.28", "28", "\\frac{1}{2}", "0.5", "50%", "1/2", "x = 5",
+                          "x=0.5", "Five", "five", "FIVE", "(1, 2)", "(2, 1)", "\\{1, 2\\}", "\\{2, 1\\}", "1, 2", "x + 1", "1 + x",
+                          "2x+2", "y = 2x", "2x - y = 0", "\\sqrt{2}", "1.41421356", "1.414214", "-3", "-3.0", "3", "[1, 2)", "1 < x \\le 2",
+                          "", "$$", "\\text{yes}", "yes", "100", "1", "0.01", "1%", "10000", "9999.9999999", "1e3", "1000"]
+        var g = SeededGenerator(seed: 7)
+        for round in 0..<200 {
+            let answers: [String?] = (0..<40).map { _ in
+                g.nextIndex(below: 12) == 0 ? nil : vocabulary[g.nextIndex(below: vocabulary.count)]
+            }
+            let gold = vocabulary[round % vocabulary.count]
+            let stats = AnswerClustering.statistics(answers: answers, gold: gold)
+            #expect(stats.clusters.map(\.members) == Self.pairwise(answers, gold: gold), "round \(round): \(answers)")
+        }
+    }
+
+    /// 20,000 distinct numbers and 20,000 distinct texts: pairwise, about 4e8
+    /// comparisons each (hours); indexed, a fraction of a second in a release build.
+    @Test(.timeLimit(.minutes(2))) func manyDistinctAnswersStayFast() {
+        let numbers = (0..<20_000).map { "\($0 * 7 + 3)" }
+        let stats = AnswerClustering.statistics(answers: numbers + ["3"], gold: "3")
+        #expect(stats.clusters.count == 20_000 && stats.clusters[0].members == [0, 20_000] && stats.clusters[0].correct)
+        let texts = (0..<20_000).map { "the \($0)th word" }
+        #expect(AnswerClustering.statistics(answers: texts + ["the 7th word"], gold: "y").clusters[7].members == [7, 20_000])
+    }
+}

@@ -1,4 +1,5 @@
-import EASTEngine
+import EASTCore
+@testable import EASTEngine
 import Foundation
 import Testing
 
@@ -78,5 +79,62 @@ import Testing
         let fromVariable = "{{ '<|im_start|>system\n' + message['content'] + '<|im_end|>\n' }}"
         #expect(ChatTemplate(ggufTemplate: fromVariable).defaultSystem == ChatTemplate.smolLM2System)
         #expect(ChatTemplate(ggufTemplate: "'<|im_start|>system\nYou're kind.<|im_end|>'").defaultSystem == "You're kind.")
+    }
+
+    /// The merge rule written plainly (rescan for the lowest-ranked pair,
+    /// merge its every occurrence left to right): the reference the heap must equal.
+    static func rescanning(_ start: [String], ranks: [String: Int]) -> [String] {
+        var symbols = start
+        while symbols.count > 1 {
+            var best: (rank: Int, pair: (String, String))?
+            for k in 0..<symbols.count - 1 {
+                if let r = ranks[symbols[k] + " " + symbols[k + 1]], r < (best?.rank ?? .max) { best = (r, (symbols[k], symbols[k + 1])) }
+            }
+            guard let (_, pair) = best else { break }
+            var merged: [String] = []
+            var k = 0
+            while k < symbols.count {
+                if k + 1 < symbols.count, symbols[k] == pair.0, symbols[k + 1] == pair.1 {
+                    merged.append(pair.0 + pair.1)
+                    k += 2
+                } else {
+                    merged.append(symbols[k])
+                    k += 1
+                }
+            }
+            symbols = merged
+        }
+        return symbols
+    }
+
+    @Test func mergesAsTheRescanningRuleDoes() {
+        // Merges over a three-letter alphabet, including overlapping ones (a a -> aa, aa a -> aaa).
+        let merges = ["a a", "aa a", "b a", "a b", "ab a", "c c", "ba a", "aa b", "b b", "aaa b", "c a"]
+        let ranks = Dictionary(uniqueKeysWithValues: merges.enumerated().map { ($1, $0) })
+        var tokens = (0..<256).map { ByteLevelBPETokenizer.tokenFor(byte: UInt8($0)) }
+        tokens += ["aa", "aaa", "ba", "ab", "aba", "cc", "baa", "aab", "bb", "aaab", "ca"]
+        let t = ByteLevelBPETokenizer(tokens: tokens, tokenTypes: [Int](repeating: 1, count: tokens.count), merges: merges,
+                                      bosId: 0, eosId: 0, padId: 0, preName: "smollm")
+        var g = SeededGenerator(seed: 3)
+        for _ in 0..<500 {
+            let word = (0..<Int(g.next() % 40 + 1)).map { _ in ["a", "b", "c"][Int(g.next() % 3)] }
+            #expect(t.mergePairs(word) == Self.rescanning(word, ranks: ranks), "\(word.joined())")
+        }
+    }
+
+    /// A 200,000-letter word of random letters is one piece for Qwen2's
+    /// pre-tokenizer: merging it by rescanning takes one pass over the piece
+    /// per merge that applies (hundreds), minutes in a debug build; with the
+    /// heap, seconds. The result is still the rescanning rule's.
+    @Test(.timeLimit(.minutes(1))) func longUnbrokenWordsEncodeInNearLinearTime() throws {
+        let t = try Llama3Qwen2TokenizerTests.tokenizer("qwen2", "json")
+        var g = SeededGenerator(seed: 11)
+        let letters = Array("etaoinshrdlucmfwypvbgkjqxz")
+        let word = String((0..<200_000).map { _ in letters[Int(g.next() % 7)] })
+        let ids = t.encode(word)
+        #expect(t.decode(ids) == word)
+        let short = String(word.prefix(2_000))
+        let symbols = short.utf8.map { ByteLevelBPETokenizer.tokenFor(byte: $0) }
+        #expect(t.mergePairs(symbols) == Self.rescanning(symbols, ranks: Dictionary(t.merges.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })))
     }
 }

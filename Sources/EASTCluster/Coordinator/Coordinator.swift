@@ -90,6 +90,13 @@ public final class Coordinator {
         progress("starting run \(run): \(questions) train questions, \(test.count) test questions, \(spec.iterations) iteration(s)")
         let start = try Policy.load(from: URL(fileURLWithPath: spec.checkpoint), lora: spec.lora, seed: spec.seed)
         start.adopt(spec)
+        for (name, list) in [("train", try spec.train.load()), ("test", test)] {
+            let overlong = start.overlong(list).count
+            if overlong > 0 {
+                progress("\(overlong) \(name) question(s) have prompts longer than the window (\(start.window) tokens): "
+                         + "they are answered empty (wrong, never trained on)")
+            }
+        }
         try state.start(spec: spec, questions: questions, test: test, prompt: start.format.description)
         let manifest = try env.openPolicyStore().publish(start, run: run, version: 0)
         try state.setPhase(.sampling, iteration: 1, version: 0)

@@ -79,7 +79,7 @@ public final class EvaluatorWorker: Worker {
         if let p = policy, p.run == run, p.version == version { return (p.policy, p.sampler) }
         let loaded = try policies.loadPolicy(run: run, version: version, manifest: manifest)
         loaded.adopt(spec)
-        let sampler = Sampler(model: loaded.model, maxRows: 32, maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
+        let sampler = loaded.sampler(rows: 32)
         policy = (run, version, loaded, sampler)
         return (loaded, sampler)
     }

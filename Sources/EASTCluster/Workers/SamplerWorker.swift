@@ -202,8 +202,7 @@ public final class SamplerWorker: Worker {
         }
         let loaded = try store.loadPolicy(run: run, version: version)
         loaded.adopt(try specs(run))
-        let sampler = Sampler(model: loaded.model, maxRows: max(maxRows, try specs(run).sampling.n),
-                              maxSequenceLength: min(512, loaded.model.config.maxSeqLen))
+        let sampler = loaded.sampler(rows: max(maxRows, try specs(run).sampling.n))
         // A run's older versions are never sampled again.
         policies.removeAll { $0.run == run }
         if policies.count >= Self.loadedPolicies { policies.removeFirst() }

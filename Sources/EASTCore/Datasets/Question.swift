@@ -9,6 +9,13 @@ public struct Question: Codable, Equatable, Sendable {
     /// The worked reference solution when the dataset has one.
     public var solution: String?
 
+    /// A short content address of the question (its text and gold answer):
+    /// two results with the same id are about the same question only when
+    /// this agrees too (datasets without ids number their lines).
+    public var contentHash: String {
+        String(SHA256.hex(text + "\u{0}" + gold).prefix(16))
+    }
+
     public init(id: String, text: String, gold: String, solution: String? = nil) {
         self.id = id
         self.text = text

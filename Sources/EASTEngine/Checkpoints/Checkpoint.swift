@@ -94,14 +94,18 @@ public enum Checkpoint {
 
     /// Our tokenizer, or a Hugging Face `tokenizers` file of a byte-level BPE
     /// model (SmolLM2, Llama 3, Qwen2; a "model" key) with config.json's
-    /// special ids; nil when there is no tokenizer.json, or it is a
-    /// `tokenizers` file we cannot read (e.g. SentencePiece's): the model
-    /// still loads and works on ids.
+    /// special ids; nil when there is no tokenizer.json (the model then works
+    /// on ids). A tokenizer.json that cannot be used (not JSON, a
+    /// SentencePiece model, a broken vocabulary) is an error naming the file,
+    /// never a silent fallback to ids.
     static func loadTokenizer(_ url: URL, specials: LlamaConfigFile.SpecialTokens) throws -> (any Tokenizer)? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        if let json = try? JSON.parse(String(decoding: CheckpointError.reading(url), as: UTF8.self)),
-           ByteLevelBPETokenizer.isHuggingFaceFile(json) {
-            return try? ByteLevelBPETokenizer(huggingFace: json, file: url, specials: specials)
+        let json: JSON
+        do { json = try JSON.parse(String(decoding: try CheckpointError.reading(url), as: UTF8.self)) } catch let error as JSONParseError {
+            throw CheckpointError(file: url, message: "not JSON (\(error))")
+        }
+        if ByteLevelBPETokenizer.isHuggingFaceFile(json) {
+            return try ByteLevelBPETokenizer(huggingFace: json, file: url, specials: specials)  // names what it cannot read
         }
         return try TokenizerFile.load(from: url)
     }

@@ -84,6 +84,19 @@ public final class Transformer: @unchecked Sendable {
 
     public var parameterCount: Int { layout.totalCount }
 
+    /// The first NaN or infinity among the parameters (and an attached
+    /// adapter's), with its tensor: weights read from a file are checked
+    /// before anything samples from them.
+    public func firstNonFinite() -> (tensor: String, index: Int, value: Float)? {
+        func scan(_ entries: [ParameterLayout.Entry], _ values: UnsafeMutablePointer<Float>) -> (String, Int, Float)? {
+            for e in entries {
+                for i in 0..<e.count where !values[e.offset + i].isFinite { return (e.name, i, values[e.offset + i]) }
+            }
+            return nil
+        }
+        return scan(layout.entries, parameters.pointer) ?? adapter.flatMap { scan($0.layout.entries, $0.parameters.pointer) }
+    }
+
     /// Zeroes what backward adds to: the adapter's gradients when one is
     /// attached, else the model's.
     public func zeroGradients() {

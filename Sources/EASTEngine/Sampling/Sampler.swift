@@ -126,15 +126,14 @@ public final class Sampler {
     /// Starts `request` beside the requests in flight when `n` rows are free:
     /// prefills its prompt and picks each sample's first token; `step` then
     /// decodes it with the others. Returns false (and does nothing) when the
-    /// rows are not free.
+    /// rows are not free. A prompt that leaves no room for a new token in the
+    /// window is not decoded: its samples come back empty at the next step.
     public func admit(_ request: GenerationRequest, tag: Int) -> Bool {
         precondition(!request.prompt.isEmpty && request.n >= 1, "admit: empty prompt or n < 1")
         precondition(request.n <= maxRows, "admit: \(request.n) samples, the sampler holds \(maxRows)")
-        precondition(request.prompt.count < maxSequenceLength,
-                     "admit: prompt of \(request.prompt.count) tokens does not fit \(maxSequenceLength)")
         guard let first = freeBlock(request.n) else { return false }
         let rows = first..<(first + request.n)
-        let limit = min(request.parameters.maxNewTokens, maxSequenceLength - request.prompt.count)
+        let limit = max(0, min(request.parameters.maxNewTokens, maxSequenceLength - request.prompt.count))
         var samples: [Sample] = []
         for s in 0..<request.n {
             var sample = Sample(tokens: [], logProbs: [], stopped: false)

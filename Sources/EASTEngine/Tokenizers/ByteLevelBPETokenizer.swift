@@ -1,4 +1,5 @@
 import EASTCore
+import HeapModule
 import Foundation
 
 /// GPT-2-style byte-level BPE, as SmolLM2 uses, built from a GGUF file's
@@ -179,32 +180,43 @@ public struct ByteLevelBPETokenizer: Tokenizer, Equatable {
 
     /// Byte-pair merging of one piece: repeatedly join the adjacent pair with
     /// the lowest rank, every occurrence of it from left to right.
+    ///
+    /// Done with a heap of the adjacent pairs, ordered by rank and then
+    /// position, over a linked list of the symbols, so a long unbroken piece
+    /// (a hostile 100 kB "word") costs n log n, not n² rescans. Merging the
+    /// lowest pair at the leftmost position first gives what the rule above
+    /// gives: a merge never makes a new copy of the pair being merged (the
+    /// joined symbol is longer than either half), and it consumes an
+    /// overlapping copy to its right, as the left-to-right pass does.
     func mergePairs(_ start: [String]) -> [String] {
+        guard start.count > 1 else { return start }
         var symbols = start
-        while symbols.count > 1 {
-            var bestRank = Int.max
-            var best = ("", "")
-            for k in 0..<symbols.count - 1 {
-                if let rank = rankByPair[symbols[k] + " " + symbols[k + 1]], rank < bestRank {
-                    bestRank = rank
-                    best = (symbols[k], symbols[k + 1])
-                }
-            }
-            if bestRank == Int.max { break }
-            var merged: [String] = []
-            var k = 0
-            while k < symbols.count {
-                if k + 1 < symbols.count && symbols[k] == best.0 && symbols[k + 1] == best.1 {
-                    merged.append(best.0 + best.1)
-                    k += 2
-                } else {
-                    merged.append(symbols[k])
-                    k += 1
-                }
-            }
-            symbols = merged
+        var next = Array(1...start.count), previous = Array(-1..<(start.count - 1))
+        var alive = [Bool](repeating: true, count: start.count)
+        struct Candidate: Comparable {
+            var rank: Int, left: Int, pair: String
+            static func < (a: Candidate, b: Candidate) -> Bool { (a.rank, a.left) < (b.rank, b.left) }
         }
-        return symbols
+        var heap = Heap<Candidate>()
+        func push(_ left: Int) {
+            let right = next[left]
+            guard right < symbols.count else { return }
+            let pair = symbols[left] + " " + symbols[right]
+            if let rank = rankByPair[pair] { heap.insert(Candidate(rank: rank, left: left, pair: pair)) }
+        }
+        for k in 0..<(symbols.count - 1) { push(k) }
+        while let best = heap.popMin() {
+            let left = best.left, right = next[left]
+            // Stale: a merge since it was pushed changed one of its symbols.
+            guard alive[left], right < symbols.count, symbols[left] + " " + symbols[right] == best.pair else { continue }
+            symbols[left] += symbols[right]
+            alive[right] = false
+            next[left] = next[right]
+            if next[left] < symbols.count { previous[next[left]] = left }
+            if previous[left] >= 0 { push(previous[left]) }
+            push(left)
+        }
+        return symbols.indices.filter { alive[$0] }.map { symbols[$0] }
     }
 
     // MARK: decoding

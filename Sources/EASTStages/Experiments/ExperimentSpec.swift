@@ -306,8 +306,7 @@ public struct ExperimentSpec: Equatable, Sendable {
         func require(_ ok: Bool, _ key: String, _ reason: String) throws {
             if !ok { throw RunSpec.Invalid(setting: "experiment \(name): \(key)", reason: reason) }
         }
-        try require(!name.isEmpty && name.count <= 100 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
-                    && !name.hasPrefix("."), "name", "must be 1 to 100 letters, digits, - _ or . (not first), got \"\(name)\"")
+        try SafeName.check(name, what: "experiment name")
         try require(!seeds.isEmpty && seeds.count <= 1000 && Set(seeds).count == seeds.count, "seeds", "must be 1 to 1000 distinct seeds")
         try require(base.trainCount >= 1 && base.trainCount <= ArithmeticTask.maxCount, "base.train_count",
                     "must be from 1 to \(ArithmeticTask.maxCount), got \(base.trainCount)")
