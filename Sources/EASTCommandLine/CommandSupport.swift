@@ -45,6 +45,11 @@ public func writeLines<T: Encodable>(_ values: [T], to output: String?) throws {
     }
 }
 
+/// Refuses a `--threads` outside 1...256 (each is an OS thread of the engine's pool).
+public func validateThreads(_ threads: Int) throws {
+    guard (1...256).contains(threads) else { throw ValidationError("--threads must be from 1 to 256, got \(threads)") }
+}
+
 extension WeightingStrategy: ExpressibleByArgument {}
 extension LossKind: ExpressibleByArgument {}
 extension ArithmeticTask: ExpressibleByArgument {}

@@ -58,6 +58,8 @@ public struct WorkerOptions: ParsableArguments {
     }
 
     public func validate() throws {
+        try validateThreads(threads)
+        guard heartbeat >= 0, heartbeat <= 3600 else { throw ValidationError("--heartbeat must be from 0 to 3600 seconds, not \(heartbeat)") }
         guard keepVersions >= 0 else { throw ValidationError("--keep-versions must be 0 (all) or more, not \(keepVersions)") }
         guard retentionGrace >= 0 else { throw ValidationError("--retention-grace must be 0 or more seconds, not \(retentionGrace)") }
     }

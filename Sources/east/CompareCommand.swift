@@ -43,6 +43,10 @@ struct CompareCommand: ParsableCommand {
         }
     }
 
+    func validate() throws {
+        guard resamples >= 100, resamples <= 1_000_000 else { throw ValidationError("--resamples must be from 100 to 1000000, got \(resamples)") }
+    }
+
     func run() throws {
         try failing {
             guard !baseline.isEmpty, baseline.count == setting.count else {

@@ -23,9 +23,13 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
-        guard count > 0 else { throw ValidationError("--count must be positive") }
-        if let n, n < 2 { throw ValidationError("--n must be at least 2") }
-        guard temperature > 0 else { throw ValidationError("--temperature must be above 0") }
+        guard count > 0, count <= ArithmeticTask.maxCount else { throw ValidationError("--count must be from 1 to \(ArithmeticTask.maxCount), got \(count)") }
+        if let n, n < 2 || n > RunSpec.maxSamples { throw ValidationError("--n must be from 2 to \(RunSpec.maxSamples), got \(n)") }
+        guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be above 0, got \(temperature)") }
+        guard maxTokens >= 1, maxTokens <= RunSpec.maxNewTokensBound else {
+            throw ValidationError("--max-tokens must be from 1 to \(RunSpec.maxNewTokensBound), got \(maxTokens)")
+        }
+        try validateThreads(threads)
     }
 
     @Option(help: "A folder where samples and greedy answers are kept by content address and reused (default: none).")

@@ -28,7 +28,12 @@ struct PretrainCommand: ParsableCommand {
 
     func validate() throws {
         guard steps > 0, batch > 0, examples > 0, evalCount > 0 else { throw ValidationError("--steps, --batch, --examples and --eval-count must be positive") }
+        guard steps <= 10_000_000, batch <= 65_536 else { throw ValidationError("--steps must be at most 10000000 and --batch at most 65536") }
+        guard examples <= ArithmeticTask.maxCount, evalCount <= ArithmeticTask.maxCount else {
+            throw ValidationError("--examples and --eval-count must be at most \(ArithmeticTask.maxCount)")
+        }
         guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1), got \(lr)") }
+        try validateThreads(threads)
     }
 
     func run() throws {

@@ -37,6 +37,8 @@ struct SelfTrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Exit when the process with this pid is no longer the parent (east experiment's runs die with it).", visibility: .hidden))
     var exitWithParent: Int32?
 
+    func validate() throws { try validateThreads(threads) }
+
     func run() throws {
         relaunchWithFasterBLASKernelsIfNeeded()
         if let parent = exitWithParent { exitWhenOrphaned(parent: parent) }

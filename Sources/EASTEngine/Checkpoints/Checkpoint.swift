@@ -44,6 +44,16 @@ public enum Checkpoint {
         let (config, specials) = try LlamaConfigFile.read(from: directory.appendingPathComponent(configFile))
         let shards = try modelShards(in: directory)
         let layout = ParameterLayout(config: config)
+        // The files must hold at least 2 bytes a parameter (BF16) before their size is allocated in Float32.
+        let shardNames = Set(layout.entries.map { shards.fileByTensor[$0.name] ?? shards.fallback })
+        let bytes = shardNames.reduce(0) { total, name in
+            total + ((try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[.size] as? Int) ?? 0)
+        }
+        guard layout.totalCount <= bytes / 2 else {
+            throw CheckpointError(file: directory.appendingPathComponent(configFile),
+                                  message: "describes \(layout.totalCount) parameters, but the safetensors files hold \(bytes) bytes "
+                                  + "(at least 2 a parameter): the config does not match the weights")
+        }
         let parameters = FloatBuffer(count: layout.totalCount)
         var files: [String: SafeTensorsFile] = [:]  // opened on first use, each once
         for e in layout.entries {

@@ -68,6 +68,19 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             headDim: try c.decodeIfPresent(Int.self, forKey: .headDim))
     }
 
+    /// Bounds on the numbers a file may give (the largest of the supported
+    /// families are far inside them: Llama 3.1 405B has 126 layers of 16,384).
+    public static let maxVocabulary = 1 << 20, maxWidth = 1 << 16, maxLayers = 1024, maxHeads = 1024
+    public static let maxPositions = 1 << 24, maxParameters = 1 << 36
+
+    /// An upper bound of the parameter count with no arithmetic that can
+    /// overflow for the bounded fields (each at most 2^24): embeddings, head,
+    /// and per layer the attention and MLP matrices with their biases and norms.
+    var parameterCountBound: Int {
+        let perLayer = 2 * dim * (heads * headDim) + 2 * dim * (kvHeads * headDim) + 3 * dim * hiddenDim + 4 * dim + 2 * (heads * headDim)
+        return 2 * vocabSize * dim + layers * perLayer + dim
+    }
+
     /// Width of the Q projection and of the attention output: heads * headDim (dim unless head_dim says otherwise).
     public var qDim: Int { heads * headDim }
     /// Width of the K and V projections: kvHeads * headDim.
@@ -96,6 +109,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         }
         try check(vocabSize > 0 && dim > 0 && layers > 0 && hiddenDim > 0 && maxSeqLen > 0,
                   "vocabSize, dim, layers, hiddenDim and maxSeqLen must be positive")
+        // Upper bounds before anything is sized by them (numbers from a file can be anything).
+        for (name, value, bound) in [("vocabSize", vocabSize, Self.maxVocabulary), ("dim", dim, Self.maxWidth),
+                                     ("hiddenDim", hiddenDim, 4 * Self.maxWidth), ("layers", layers, Self.maxLayers),
+                                     ("heads", heads, Self.maxHeads), ("kvHeads", kvHeads, Self.maxHeads),
+                                     ("headDim", headDim, 4096), ("maxSeqLen", maxSeqLen, Self.maxPositions)] {
+            try check(value <= bound, "\(name) \(value) is beyond the engine's bound \(bound)")
+        }
+        try check(parameterCountBound <= Self.maxParameters,
+                  "\(parameterCountBound) parameters are beyond the engine's bound \(Self.maxParameters)")
         try check(heads > 0 && headDim > 0, "heads \(heads) and head dimension \(headDim) must be positive")
         try check(headDim % 2 == 0, "head dimension \(headDim) must be even for RoPE")
         try check(kvHeads > 0 && heads % kvHeads == 0, "heads \(heads) is not divisible by kvHeads \(kvHeads)")

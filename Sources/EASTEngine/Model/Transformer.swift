@@ -47,7 +47,8 @@ public final class Transformer: @unchecked Sendable {
             throw ModelConfigError(message:
                 "\(parameters.count) parameters given, the config needs \(layout.totalCount)")
         }
-        rope = RoPE(headDim: config.headDim, maxSeqLen: config.maxSeqLen, frequencies: config.ropeFrequencies)
+        // The table covers the positions the engine can reach (its windows are far shorter), not a file's whole context.
+        rope = RoPE(headDim: config.headDim, maxSeqLen: min(config.maxSeqLen, Self.positionTable), frequencies: config.ropeFrequencies)
         self.parameters = parameters
     }
 
@@ -83,6 +84,9 @@ public final class Transformer: @unchecked Sendable {
     }
 
     public var parameterCount: Int { layout.totalCount }
+
+    /// The most positions the RoPE table holds (sampling windows are 512, training sequences shorter than that plus a response).
+    public static let positionTable = 32_768
 
     /// The first NaN or infinity among the parameters (and an attached
     /// adapter's), with its tensor: weights read from a file are checked

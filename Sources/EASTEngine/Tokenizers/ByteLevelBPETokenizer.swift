@@ -67,7 +67,7 @@ public struct ByteLevelBPETokenizer: Tokenizer, Equatable {
         for (i, m) in merges.enumerated() where ranks[m] == nil { ranks[m] = i }
         rankByPair = ranks
         var specials: [(text: [Unicode.Scalar], id: Int)] = []
-        for (i, t) in tokens.enumerated() where i < tokenTypes.count {
+        for (i, t) in tokens.enumerated() where i < tokenTypes.count && !t.isEmpty {  // an empty special matches nothing
             if tokenTypes[i] == TokenType.control.rawValue || tokenTypes[i] == TokenType.userDefined.rawValue {
                 specials.append((Array(t.unicodeScalars), i))
             }
@@ -82,6 +82,9 @@ public struct ByteLevelBPETokenizer: Tokenizer, Equatable {
         let meta = file.metadata
         guard let tokenList = meta["tokenizer.ggml.tokens"]?.arrayValue else { return nil }
         func fail(_ message: String) -> CheckpointError { CheckpointError(file: file.url, message: message) }
+        guard tokenList.count <= ModelConfig.maxVocabulary else {
+            throw fail("tokenizer.ggml.tokens holds \(tokenList.count) tokens, beyond the engine's bound \(ModelConfig.maxVocabulary)")
+        }
         let model = meta["tokenizer.ggml.model"]?.stringValue ?? "(none)"
         guard model == "gpt2" else { throw fail("tokenizer.ggml.model \"\(model)\" is not supported (only gpt2, byte-level BPE)") }
         let pre = meta["tokenizer.ggml.pre"]?.stringValue ?? "default"

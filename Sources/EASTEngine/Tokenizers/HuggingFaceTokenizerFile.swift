@@ -32,13 +32,15 @@ extension ByteLevelBPETokenizer {
         // id → token, from the vocabulary and the added tokens (specials are control tokens)
         var byId: [Int: (String, Int)] = [:]
         guard case let .object(vocab)? = model["vocab"] else { throw fail("model.vocab is not an object") }
+        // Ids size the token table: bounded like a model's vocabulary.
+        let bound = ModelConfig.maxVocabulary
         for (token, id) in vocab {
-            guard let id = id.intValue, id >= 0 else { throw fail("model.vocab[\(token)] is not a token id") }
+            guard let id = id.intValue, id >= 0, id < bound else { throw fail("model.vocab[\(token)] is not a token id from 0 to \(bound - 1)") }
             byId[id] = (token, TokenType.normal.rawValue)
         }
-        for added in json["added_tokens"]?.arrayValue ?? [] {
-            guard let id = added["id"]?.intValue, let content = added["content"]?.stringValue else {
-                throw fail("added_tokens entry without id or content")
+        for (i, added) in (json["added_tokens"]?.arrayValue ?? []).enumerated() {
+            guard let id = added["id"]?.intValue, id >= 0, id < bound, let content = added["content"]?.stringValue, !content.isEmpty else {
+                throw fail("added_tokens[\(i)] needs an id from 0 to \(bound - 1) and a non-empty content")
             }
             byId[id] = (content, added["special"]?.boolValue == true ? TokenType.control.rawValue : TokenType.userDefined.rawValue)
         }
