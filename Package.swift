@@ -17,6 +17,7 @@
 //                                    five roles, the coordinator, the local launcher, metrics
 //   EASTCommandLine                  what `east` and the worker executables share: options, errors
 //   east, east-<role>                the command-line tool and the five thin worker executables
+//   EASTFuzzTargets, east-fuzz       every reader of outside input for libFuzzer (scripts/fuzz.sh)
 import PackageDescription
 
 let workerDependencies: [Target.Dependency] = [
@@ -34,6 +35,7 @@ let package = Package(
         .executable(name: "east-clusterer", targets: ["east-clusterer"]),
         .executable(name: "east-trainer", targets: ["east-trainer"]),
         .executable(name: "east-evaluator", targets: ["east-evaluator"]),
+        .executable(name: "east-fuzz", targets: ["east-fuzz"]),
         .library(name: "EASTCore", targets: ["EASTCore"]),
         .library(name: "EASTEngine", targets: ["EASTEngine"]),
         .library(name: "EASTTransport", targets: ["EASTTransport"]),
@@ -114,6 +116,14 @@ let package = Package(
         .executableTarget(name: "east-trainer", dependencies: workerDependencies),
         .executableTarget(name: "east-evaluator", dependencies: workerDependencies),
 
+        // Every reader of outside input as a function of bytes (the fuzzer's
+        // targets and the regression tests' replays), and the executable
+        // scripts/fuzz.sh builds with libFuzzer (or, built plainly, replays inputs).
+        .target(name: "EASTFuzzTargets", dependencies: [
+            "EASTCore", "EASTEngine", "EASTStages", "EASTTransport", "EASTCluster", .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "east-fuzz", dependencies: ["EASTFuzzTargets"]),
+
         .testTarget(name: "EASTCoreTests", dependencies: ["EASTCore"]),
         .testTarget(name: "EASTEngineTests", dependencies: ["EASTEngine", "EASTCore", "CKernels"]),
         // What several test targets need: TLS-only servers with a CA made at test time.
@@ -127,6 +137,8 @@ let package = Package(
         ]),
         .testTarget(name: "EASTStagesTests", dependencies: ["EASTStages", "EASTEngine", "EASTCore"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CRabbitMQ", "CHiredis", "COpenBLAS"]),
+        // Replays the fuzzer's kept inputs and past crashes through every reader.
+        .testTarget(name: "FuzzTests", dependencies: ["EASTFuzzTargets"]),
         // Runs the built `east` binary end to end.
         .testTarget(name: "CLITests", dependencies: ["east"]),
     ]

@@ -108,7 +108,7 @@ public enum Checkpoint {
     /// on ids). A tokenizer.json that cannot be used (not JSON, a
     /// SentencePiece model, a broken vocabulary) is an error naming the file,
     /// never a silent fallback to ids.
-    static func loadTokenizer(_ url: URL, specials: LlamaConfigFile.SpecialTokens) throws -> (any Tokenizer)? {
+    public static func loadTokenizer(_ url: URL, specials: LlamaConfigFile.SpecialTokens) throws -> (any Tokenizer)? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let json: JSON
         do { json = try JSON.parse(String(decoding: try CheckpointError.reading(url), as: UTF8.self)) } catch let error as JSONParseError {
