@@ -22,7 +22,7 @@ import Testing
         let s = runs[0].spec
         #expect(s.sampling.n == 128 && s.epochs == 3 && s.batchSize == 16 && s.warmupRatio == 0.1 && s.schedule == .linear && s.minLearningRateRatio == 0)
         // Selection: every grid point of every loss at every selection seed, vanilla, on the validation split.
-        #expect(spec.selectionRuns.count == (5 + 15 + 15) * 2)
+        #expect(spec.selectionRuns.count == (6 + 15 + 15) * 2)
         #expect(spec.selectionRuns.allSatisfy { $0.settings.weighting == .uniform && $0.settings.iterations == 1 })
         #expect(Set(spec.selectionRuns.map(\.spec.test.description)) == ["arith-easy validation x1000 (seed 11)"])
         // EAST against vanilla is primary for each loss; the baselines' comparisons are exploratory.
@@ -36,7 +36,7 @@ import Testing
         #expect(spec.settings.first == spec.baseline(of: spec.settings[1]))
         let a = try #require(spec.runs(choices: []).first { $0.settings.a == -1.25 })
         #expect(a.spec.mapping == .power(exponent: -1.25) && a.spec.weighting == .entropy)
-        #expect(spec.selectionRuns.count == 5 * 2)  // SFT's grid only
+        #expect(spec.selectionRuns.count == 6 * 2)  // SFT's grid only
     }
 
     /// A small spec with a selection grid, for the results below.

@@ -25,7 +25,7 @@ extension ExperimentSpec {
     public static let paperSelection = Selection(
         validation: TestSet(task: .easy, count: 1000, seed: 11), seeds: [1, 2],
         grid: [
-            .sft: .init(learningRate: [2e-6, 1e-5, 3e-5, 1e-4, 3e-4]),
+            .sft: .init(learningRate: [2e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3]),
             .dpo: .init(learningRate: [2e-7, 2e-6, 1e-5, 3e-5, 1e-4], beta: [0.01, 0.05, 0.1]),
             .kto: .init(learningRate: [2e-7, 2e-6, 1e-5, 3e-5, 1e-4], beta: [0.05, 0.1, 0.3]),
         ])
