@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-// No a * b + c here may become an FMA behind our back: the code panels must
-// rebuild each weight with the same rounding as the Float32 dequantizer.
-// (Package.swift also passes -ffp-contract=off.)
+// No a * b + c here may become an FMA behind our back: each kernel rounds
+// where its code says (the tests compare the bits of a row computed alone and
+// beside others). Package.swift also passes -ffp-contract=off.
 #pragma clang fp contract(off)
 
 // The AVX-512 code is compiled for x86-64 only, each function for the
@@ -300,177 +300,6 @@ AVX512 void east_matmul_packed(float *out, const float *inp, const float *packed
     product(float_rows, out, inp, packed, M, K, N, n0, n1, KCHUNK);
 }
 
-// ---------------------------------------------------------------------------
-// The same product from the codes of quantized GGUF weights
-
-// A 32-column block of a code panel (east_qblock_bytes): 16 float16 scales,
-// 16 float16 offsets when the matrix has any, then the codes of 32 columns
-// x 16 rows column-major like the float panels: one byte each, or two
-// columns to a byte, 16 bytes per pair of columns (column 2p in the low
-// nibbles, column 2p + 1 in the high ones), so that one 16-byte load and two
-// masks give the 16 rows of both. The codes stream at their density in the
-// file (Q4_1: 0.625 bytes a weight, Q4_0 0.5625, Q8_0 1.0625), as decoding
-// one token reads every weight once and is bound by memory bandwidth.
-static uint16_t half_bits(float x) {
-    _Float16 h = (_Float16)x;  // exact for a float16 value (east_qpack_weight's contract)
-    uint16_t bits;
-    __builtin_memcpy(&bits, &h, 2);
-    return bits;
-}
-
-AVX512 void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets,
-                              long K, long N, int format) {
-    long blocks = K / 32, bytes = east_qblock_bytes(format, offsets != NULL);
-    for (long p = 0; p < (N + 15) / 16; p++) {
-        long rows = N - p * 16 < 16 ? N - p * 16 : 16;
-        for (long b = 0; b < blocks; b++) {
-            char *block = (char *)packed + (p * blocks + b) * bytes;
-            uint16_t *d = (uint16_t *)block, *m = (uint16_t *)(block + 32);
-            uint8_t *c = (uint8_t *)(block + (offsets ? 64 : 32));
-            for (long i = 0; i < 16; i++) {
-                long n = p * 16 + i;
-                d[i] = half_bits(i < rows ? scales[n * blocks + b] : 0);
-                if (offsets) m[i] = half_bits(i < rows ? offsets[n * blocks + b] : 0);
-                for (long k = 0; k < 32; k++) {
-                    uint8_t code = i < rows ? (uint8_t)codes[n * K + b * 32 + k] : 0;
-                    if (format == EAST_CODES_8) c[k * 16 + i] = code;
-                    else if (k % 2 == 0) c[k / 2 * 16 + i] = code & 0x0F;
-                    else c[k / 2 * 16 + i] |= (uint8_t)(code << 4);
-                }
-            }
-        }
-    }
-}
-
-// 16 codes (bytes, as signed integers) to 16 weights, d * c + m, bit for
-// bit those of the Float32 dequantization (a multiply, then an add), and so
-// are the products. In one FMA: d is a float16 value (11 significant bits)
-// and |c| <= 128 (8 bits), so d * c is exact in Float32, and rounding
-// d * c + m once (FMA) or after the exact product (multiply, add) is the same
-// rounding. One instruction fewer per 16 weights, the bound of batch-1
-// decoding while the codes come from the caches.
-static inline __attribute__((always_inline)) AVX512 __m512 rebuild(__m128i codes, __m512 d, __m512 m) {
-    __m512 c = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(codes));
-    return _mm512_fmadd_ps(d, c, m);
-}
-
-// As `panels`, with each weight vector rebuilt from 16 codes. FORMAT is a
-// constant at every call; `offsets` says whether the blocks hold them
-// (without, m = 0: Q8_0 and Q4_0 dequantize as d * c, and + 0 changes no bit).
-static inline __attribute__((always_inline)) AVX512 void
-qpanels(float *out, long N, long n, long end, const float *xt, const char *packed, long K, int accumulate,
-        int NP, int MR, int FORMAT, int offsets) {
-    __m512 acc[16];
-    start_tile(acc, out, N, n, end, accumulate, NP, MR);
-    long blocks = K / 32, blockBytes = east_qblock_bytes(FORMAT, offsets), panelBytes = blocks * blockBytes;
-    const char *base = packed + (n / 16) * panelBytes;
-    const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-    for (long b = 0; b < blocks; b++) {
-        __m512 d[4], m[4];
-        const char *codes[4];
-        for (int i = 0; i < NP; i++) {
-            const char *block = base + i * panelBytes + b * blockBytes;
-            d[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)block));
-            m[i] = offsets ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(block + 32))) : _mm512_setzero_ps();
-            codes[i] = block + (offsets ? 64 : 32);
-            // the block after next, into L1; past the panel's end, that of
-            // the next tile's panel, as in `panels`
-            const char *ahead = block + 2 * blockBytes + (b + 2 < blocks ? 0 : (NP - 1) * panelBytes);
-            for (long line = 0; line < blockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
-        }
-        const float *x = xt + b * 32 * 16;  // advanced by 16 per column, behind an empty asm as in `panels`
-        if (FORMAT == EAST_CODES_8) {
-            for (int kk = 0; kk < 32; kk++) {
-                __m512 wv[4];
-                for (int i = 0; i < NP; i++) wv[i] = rebuild(_mm_loadu_si128((const __m128i *)(codes[i] + kk * 16)), d[i], m[i]);
-                for (int j = 0; j < MR; j++) {
-                    __m512 xv = _mm512_set1_ps(x[j]);
-                    for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
-                }
-                x += 16;
-                __asm__("" : "+r"(x));
-            }
-        } else {
-            for (int kk = 0; kk < 32; kk += 2) {  // a pair of columns from one 16-byte load
-                __m128i hi[4];
-                __m512 wv[4];
-                for (int i = 0; i < NP; i++) {
-                    __m128i v = _mm_loadu_si128((const __m128i *)(codes[i] + kk * 8));
-                    __m128i lo = _mm_and_si128(v, low);
-                    hi[i] = _mm_and_si128(_mm_srli_epi16(v, 4), low);
-                    if (FORMAT == EAST_CODES_4_SIGNED) {  // 0..15 back to -8..7: (c ^ 8) - 8
-                        lo = _mm_sub_epi8(_mm_xor_si128(lo, eight), eight);
-                        hi[i] = _mm_sub_epi8(_mm_xor_si128(hi[i], eight), eight);
-                    }
-                    wv[i] = rebuild(lo, d[i], m[i]);
-                }
-                for (int j = 0; j < MR; j++) {
-                    __m512 xv = _mm512_set1_ps(x[j]);
-                    for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
-                }
-                x += 16;
-                __asm__("" : "+r"(x));
-                for (int i = 0; i < NP; i++) wv[i] = rebuild(hi[i], d[i], m[i]);
-                for (int j = 0; j < MR; j++) {
-                    __m512 xv = _mm512_set1_ps(x[j]);
-                    for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
-                }
-                x += 16;
-                __asm__("" : "+r"(x));
-            }
-        }
-    }
-    store_tile(out, N, n, end, acc, NP, MR);
-}
-
-// Up to 16 transposed rows against columns [n0, n1) of a code-panel
-// weight, one instance per code format (`offsets` is a flag read per block).
-#define CODE_ROWS(name, FORMAT)                                                                        \
-    static AVX512 void name(float *out, const float *xt, const void *packed, long M, long K, long N,  \
-                            long n0, long n1, int offsets) {                                           \
-        switch (M) {                                                                                   \
-        case 1: QTILES(1, 4, FORMAT); break;   case 2: QTILES(2, 4, FORMAT); break;                    \
-        case 3: QTILES(3, 4, FORMAT); break;   case 4: QTILES(4, 4, FORMAT); break;                    \
-        case 5: QTILES(5, 2, FORMAT); break;   case 6: QTILES(6, 2, FORMAT); break;                    \
-        case 7: QTILES(7, 2, FORMAT); break;   case 8: QTILES(8, 2, FORMAT); break;                    \
-        case 9: QTILES(9, 1, FORMAT); break;   case 10: QTILES(10, 1, FORMAT); break;                  \
-        case 11: QTILES(11, 1, FORMAT); break; case 12: QTILES(12, 1, FORMAT); break;                  \
-        case 13: QTILES(13, 1, FORMAT); break; case 14: QTILES(14, 1, FORMAT); break;                  \
-        case 15: QTILES(15, 1, FORMAT); break; default: QTILES(16, 1, FORMAT); break;                  \
-        }                                                                                              \
-    }
-#define QTILES(MR, NP, FORMAT)                                                                                   \
-    do {                                                                                                         \
-        long n = n0;                                                                                             \
-        for (; n + 16 * NP <= n1; n += 16 * NP) qpanels(out, N, n, n1, xt, packed, K, 0, NP, MR, FORMAT, offsets); \
-        for (; n < n1; n += 16) qpanels(out, N, n, n1, xt, packed, K, 0, 1, MR, FORMAT, offsets);                \
-    } while (0)
-CODE_ROWS(code_rows_8, EAST_CODES_8)
-CODE_ROWS(code_rows_4s, EAST_CODES_4_SIGNED)
-CODE_ROWS(code_rows_4u, EAST_CODES_4_UNSIGNED)
-#undef QTILES
-#undef CODE_ROWS
-
-AVX512 void east_matmul_qpacked(float *out, const float *inp, const void *packed,
-                                long M, long K, long N, long n0, long n1, int format, int offsets) {
-    // All K in one pass (no chunks): the code stream is a small part of the
-    // Float32 one and pushes less of the input out of L1; one-byte code
-    // panels in chunks of 256 columns made M = 16 about 3% slower.
-    long groups = (M + 15) / 16;
-    const float *transposed = transpose_input(inp, M, K);
-    for (long n = n0; n < n1; n += 64) {
-        long end = n + 64 < n1 ? n + 64 : n1;
-        for (long g = 0; g < groups; g++) {
-            float *o = out + g * 16 * N;
-            const float *xt = transposed + g * 16 * K;
-            long rows = M - 16 * g < 16 ? M - 16 * g : 16;
-            if (format == EAST_CODES_8) code_rows_8(o, xt, packed, rows, K, N, n, end, offsets != 0);
-            else if (format == EAST_CODES_4_SIGNED) code_rows_4s(o, xt, packed, rows, K, N, n, end, offsets != 0);
-            else code_rows_4u(o, xt, packed, rows, K, N, n, end, offsets != 0);
-        }
-    }
-}
-
 #else
 // Never called here: east_kernels_available() is 0.
 static void unavailable(const char *name) {
@@ -479,14 +308,6 @@ static void unavailable(const char *name) {
 }
 void east_pack_weight(float *packed, const float *weight, long K, long N) { unavailable(__func__); }
 void east_matmul_packed(float *out, const float *inp, const float *packed, long M, long K, long N, long n0, long n1) {
-    unavailable(__func__);
-}
-void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets, long K, long N,
-                       int format) {
-    unavailable(__func__);
-}
-void east_matmul_qpacked(float *out, const float *inp, const void *packed, long M, long K, long N, long n0, long n1,
-                         int format, int offsets) {
     unavailable(__func__);
 }
 #endif
@@ -935,23 +756,6 @@ void east_attend_one(float *out, const float *q, const float *prefixKeys, const 
 // fixed horizontal sum, then the tail), whatever M, and the Swift side
 // splits a product by columns only, so rows never depend on each other.
 
-// The weights of a product: Float32 as stored, or (codes given) rebuilt
-// from one-byte codes as scale * code + offset, a multiply then an add, as
-// the loader dequantizes, so both give the same floats. weight_at is one
-// weight (the tail, the portable path); weights8 below is 8 of them.
-typedef struct {
-    const float *weight;                  // (N, K), or NULL with codes
-    const int8_t *codes;                  // (N, K)
-    const float *scales, *offsets;        // (N, K / 32); offsets NULL for none
-    long K;
-} weight_rows;
-
-static inline float weight_at(const weight_rows *W, long n, long k) {
-    if (!W->codes) return W->weight[n * W->K + k];
-    long b = n * (W->K / 32) + k / 32;
-    return W->scales[b] * (float)W->codes[n * W->K + k] + (W->offsets ? W->offsets[b] : 0.0f);
-}
-
 #if EAST_X86
 #define AVX2 __attribute__((target("avx2,fma")))
 static int has_avx2;
@@ -960,32 +764,14 @@ __attribute__((constructor)) static void detect_avx2(void) {
     has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-// Row n of a product's weights, its pointers taken once per row.
-typedef struct { const float *w; const int8_t *c; const float *s, *o; } weight_row;
-
-static inline __attribute__((always_inline)) weight_row row_of(const weight_rows *W, long n) {
-    weight_row r = {W->weight ? W->weight + n * W->K : NULL, W->codes ? W->codes + n * W->K : NULL,
-                    W->codes ? W->scales + n * (W->K / 32) : NULL,
-                    W->offsets ? W->offsets + n * (W->K / 32) : NULL};
-    return r;
-}
-
-// 8 weights of a row from column k. `coded` is a constant at each inlined
-// call, so each variant keeps one branch.
-static inline __attribute__((always_inline)) AVX2 __m256 weights8(weight_row r, int coded, long k) {
-    if (!coded) return _mm256_loadu_ps(r.w + k);
-    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(r.c + k))));
-    return _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(r.s[k / 32]), q), _mm256_set1_ps(r.o ? r.o[k / 32] : 0.0f));
-}
-
 // 8 lanes summed horizontally in a fixed order, then the tail k..<K one by one.
-static inline __attribute__((always_inline)) AVX2 float finish_row(__m256 acc, const float *x, const weight_rows *W,
-                                                                   long n, long k) {
+static inline __attribute__((always_inline)) AVX2 float finish_row(__m256 acc, const float *x, const float *w, long k,
+                                                                   long K) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     float sum = _mm_cvtss_f32(s);
-    for (; k < W->K; k++) sum = fmaf(x[k], weight_at(W, n, k), sum);
+    for (; k < K; k++) sum = fmaf(x[k], w[k], sum);
     return sum;
 }
 
@@ -993,87 +779,59 @@ static inline __attribute__((always_inline)) AVX2 float finish_row(__m256 acc, c
 // steps, so a row's bits do not depend on which block it is in. Two
 // accumulators a row (8-lane groups alternating between them, added before
 // the horizontal sum): one would make a single row wait on the FMA latency
-// at every step. Always inlined into its two callers with `coded` a
-// constant, so the Float32 and code variants each compile without the
-// other's branch.
-static inline __attribute__((always_inline)) AVX2 void rows_avx2(float *out, const float *inp, const weight_rows *W,
-                                                                 int coded, long M, long N, long n0, long n1) {
-    // codes come in blocks of 32 columns: no odd group of 8, no tail
-    const long K = W->K, K8 = coded ? K : K & ~7L, K16 = coded ? K : K & ~15L;
+// at every step.
+static AVX2 void rows_avx2(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
+    const long K8 = K & ~7L, K16 = K & ~15L;
     for (long n = n0; n < n1; n++) {
-        const weight_row r = row_of(W, n);
+        const float *w = weight + n * K;
         long m = 0;
         for (; m + 4 <= M; m += 4) {
             const float *x0 = inp + m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
             for (long k = 0; k < K16; k += 16) {
-                const __m256 wa = weights8(r, coded, k), wb = weights8(r, coded, k + 8);
+                const __m256 wa = _mm256_loadu_ps(w + k), wb = _mm256_loadu_ps(w + k + 8);
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k), wa, a0); b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + 8), wb, b0);
                 a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k), wa, a1); b1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k + 8), wb, b1);
                 a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k), wa, a2); b2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k + 8), wb, b2);
                 a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k), wa, a3); b3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k + 8), wb, b3);
             }
             if (K16 < K8) {
-                const __m256 wa = weights8(r, coded, K16);
+                const __m256 wa = _mm256_loadu_ps(w + K16);
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + K16), wa, a0);
                 a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + K16), wa, a1);
                 a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + K16), wa, a2);
                 a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + K16), wa, a3);
             }
-            out[(m + 0) * N + n] = finish_row(_mm256_add_ps(a0, b0), x0, W, n, K8);
-            out[(m + 1) * N + n] = finish_row(_mm256_add_ps(a1, b1), x1, W, n, K8);
-            out[(m + 2) * N + n] = finish_row(_mm256_add_ps(a2, b2), x2, W, n, K8);
-            out[(m + 3) * N + n] = finish_row(_mm256_add_ps(a3, b3), x3, W, n, K8);
+            out[(m + 0) * N + n] = finish_row(_mm256_add_ps(a0, b0), x0, w, K8, K);
+            out[(m + 1) * N + n] = finish_row(_mm256_add_ps(a1, b1), x1, w, K8, K);
+            out[(m + 2) * N + n] = finish_row(_mm256_add_ps(a2, b2), x2, w, K8, K);
+            out[(m + 3) * N + n] = finish_row(_mm256_add_ps(a3, b3), x3, w, K8, K);
         }
         for (; m < M; m++) {
             const float *x = inp + m * K;
             __m256 a = _mm256_setzero_ps(), b = a;
             for (long k = 0; k < K16; k += 16) {
-                a = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), weights8(r, coded, k), a);
-                b = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), weights8(r, coded, k + 8), b);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(w + k), a);
+                b = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(w + k + 8), b);
             }
-            if (K16 < K8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + K16), weights8(r, coded, K16), a);
-            out[m * N + n] = finish_row(_mm256_add_ps(a, b), x, W, n, K8);
+            if (K16 < K8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + K16), _mm256_loadu_ps(w + K16), a);
+            out[m * N + n] = finish_row(_mm256_add_ps(a, b), x, w, K8, K);
         }
     }
 }
-
-static AVX2 void float_rows_avx2(float *out, const float *inp, const weight_rows *W, long M, long N, long n0, long n1) {
-    rows_avx2(out, inp, W, 0, M, N, n0, n1);
-}
-
-static AVX2 void code_rows_avx2(float *out, const float *inp, const weight_rows *W, long M, long N, long n0, long n1) {
-    rows_avx2(out, inp, W, 1, M, N, n0, n1);
-}
 #endif
 
-// Without AVX2: every output one dot product in column order.
-static void rows_portable(float *out, const float *inp, const weight_rows *W, long M, long N, long n0, long n1) {
+void east_matmul_rows(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
+#if EAST_X86
+    if (has_avx2) { rows_avx2(out, inp, weight, M, K, N, n0, n1); return; }
+#endif
+    // without AVX2: every output one dot product in column order
     for (long n = n0; n < n1; n++) {
         for (long m = 0; m < M; m++) {
-            const float *x = inp + m * W->K;
+            const float *x = inp + m * K, *w = weight + n * K;
             float sum = 0;
-            for (long k = 0; k < W->K; k++) sum = fmaf(x[k], weight_at(W, n, k), sum);
+            for (long k = 0; k < K; k++) sum = fmaf(x[k], w[k], sum);
             out[m * N + n] = sum;
         }
     }
-}
-
-void east_matmul_rows(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
-    const weight_rows W = {weight, NULL, NULL, NULL, K};
-#if EAST_X86
-    if (has_avx2) { float_rows_avx2(out, inp, &W, M, N, n0, n1); return; }
-#endif
-    rows_portable(out, inp, &W, M, N, n0, n1);
-}
-
-// The same products from one-byte codes: the same bits as the Float32
-// weights they stand for, from a quarter of the bytes.
-void east_matmul_rows_codes(float *out, const float *inp, const int8_t *codes, const float *scales,
-                            const float *offsets, long M, long K, long N, long n0, long n1) {
-    const weight_rows W = {NULL, codes, scales, offsets, K};
-#if EAST_X86
-    if (has_avx2) { code_rows_avx2(out, inp, &W, M, N, n0, n1); return; }
-#endif
-    rows_portable(out, inp, &W, M, N, n0, n1);
 }
