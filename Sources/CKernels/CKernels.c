@@ -43,6 +43,16 @@ __attribute__((constructor)) static void detect(void) { available = east_kernels
 static int avx512(void) { return available; }
 #endif
 
+#if EAST_X86
+// The AVX2 fallbacks of the kernels below (decoding without AVX-512).
+#define AVX2 __attribute__((target("avx2,fma")))
+static int has_avx2;
+__attribute__((constructor)) static void detect_avx2(void) {
+    __builtin_cpu_init();
+    has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
 // ---------------------------------------------------------------------------
 // Memory for streamed buffers
 
@@ -350,9 +360,49 @@ static AVX512 float exp_sum_avx512(float *out, const float *in, long n, float sh
 
 #endif
 
+#if EAST_X86
+// exp16's polynomial on 8 lanes, 2^n built in the exponent bits (AVX2 has no
+// vscalefps), inputs clamped to [-87, 88] so that n stays a normal exponent.
+static inline __attribute__((always_inline)) AVX2 __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static AVX2 float exp_sum_avx2(float *out, const float *in, long n, float shift, float scale) {
+    __m256 acc = _mm256_setzero_ps(), s = _mm256_set1_ps(shift), c = _mm256_set1_ps(scale);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(in + i), s), c));
+        _mm256_storeu_ps(out + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float lanes[8], sum = 0;
+    _mm256_storeu_ps(lanes, acc);
+    for (int l = 0; l < 8; l++) sum += lanes[l];
+    for (; i < n; i++) {
+        out[i] = expf((in[i] - shift) * scale);
+        sum += out[i];
+    }
+    return sum;
+}
+#endif
+
 float east_exp_sum(float *out, const float *in, long n, float shift, float scale) {
 #if EAST_X86
     if (avx512()) return exp_sum_avx512(out, in, n, shift, scale);
+    if (has_avx2) return exp_sum_avx2(out, in, n, shift, scale);
 #endif
     float sum = 0;
     for (long i = 0; i < n; i++) {
@@ -409,9 +459,23 @@ static AVX512 void swiglu_avx512(float *h, const float *gate, const float *up, l
 
 #endif
 
+#if EAST_X86
+static AVX2 void swiglu_avx2(float *h, const float *gate, const float *up, long n) {
+    long i = 0;
+    const __m256 one = _mm256_set1_ps(1), zero = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, g))));
+        _mm256_storeu_ps(h + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) h[i] = gate[i] / (1 + expf(-gate[i])) * up[i];
+}
+#endif
+
 void east_swiglu(float *h, const float *gate, const float *up, long n) {
 #if EAST_X86
     if (avx512()) { swiglu_avx512(h, gate, up, n); return; }
+    if (has_avx2) { swiglu_avx2(h, gate, up, n); return; }
 #endif
     for (long i = 0; i < n; i++) h[i] = gate[i] / (1 + expf(-gate[i])) * up[i];
 }
@@ -705,6 +769,74 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *pr
 
 #endif
 
+#if EAST_X86
+// Scores of one query head against positions [from, to) of one row's keys
+// (blocks of 16 positions, column d of a block contiguous), two blocks a
+// step: 4 chains of 8 lanes, each summed over d in order, so a score does
+// not depend on which range or step it was computed in.
+static AVX2 void scores_avx2(float *scores, const float *q, long hd, const float *kb, long keyBlockStride, long from,
+                             long to, float scale) {
+    for (long j0 = from / 16 * 16; j0 < to; j0 += 32) {
+        const float *k0 = kb + j0 / 16 * keyBlockStride, *k1 = k0 + keyBlockStride;
+        int two = j0 + 16 < to;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+        for (long d = 0; d < hd; d++) {
+            __m256 qd = _mm256_set1_ps(q[d]);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + d * 16), qd, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + d * 16 + 8), qd, a1);
+            if (two) {
+                b0 = _mm256_fmadd_ps(_mm256_loadu_ps(k1 + d * 16), qd, b0);
+                b1 = _mm256_fmadd_ps(_mm256_loadu_ps(k1 + d * 16 + 8), qd, b1);
+            }
+        }
+        float lanes[32];
+        __m256 s = _mm256_set1_ps(scale);
+        _mm256_storeu_ps(lanes, _mm256_mul_ps(a0, s));
+        _mm256_storeu_ps(lanes + 8, _mm256_mul_ps(a1, s));
+        _mm256_storeu_ps(lanes + 16, _mm256_mul_ps(b0, s));
+        _mm256_storeu_ps(lanes + 24, _mm256_mul_ps(b1, s));
+        for (long j = j0 < from ? from : j0; j < j0 + 32 && j < to; j++) scores[j] = lanes[j - j0];
+    }
+}
+
+// One query position over the cache, head by head: scores (8 positions a
+// vector), softmax (AVX2 exp), then the weighted sum of the values, 8
+// accumulators of 8 columns (a head of 64 columns in registers).
+static AVX2 void attend_one_avx2(float *out, const float *q, const float *prefixKeys, const float *prefixValues,
+                                 long prefix, const float *keys, const float *values,
+                                 long length, long heads, long kvHeads, long hd, long keyBlockStride,
+                                 long valueStride, long valueHeadStride, float scale, float *scores) {
+    long group = heads / kvHeads;
+    for (long h = 0; h < heads; h++) {
+        long g = h / group;
+        const float *qh = q + h * hd;
+        scores_avx2(scores, qh, hd, prefixKeys + g * hd * 16, keyBlockStride, 0, prefix < length ? prefix : length, scale);
+        if (prefix < length) scores_avx2(scores, qh, hd, keys + g * hd * 16, keyBlockStride, prefix, length, scale);
+        float max = -INFINITY;
+        for (long j = 0; j < length; j++) max = scores[j] > max ? scores[j] : max;
+        float inv = 1 / exp_sum_avx2(scores, scores, length, max, 1);
+        const float *vp = prefixValues + g * valueHeadStride, *vo = values + g * valueHeadStride;
+        for (long c0 = 0; c0 < hd; c0 += 64) {
+            long width = hd - c0 < 64 ? hd - c0 : 64, vectors = width / 8;
+            __m256 acc[8];
+            for (int u = 0; u < 8; u++) acc[u] = _mm256_setzero_ps();
+            for (long j = 0; j < length; j++) {
+                const float *vj = (j < prefix ? vp : vo) + j * valueStride + c0;
+                __m256 p = _mm256_set1_ps(scores[j]);
+                for (int u = 0; u < vectors; u++) acc[u] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * u), acc[u]);
+            }
+            float *oh = out + h * hd + c0;
+            for (int u = 0; u < vectors; u++) _mm256_storeu_ps(oh + 8 * u, _mm256_mul_ps(acc[u], _mm256_set1_ps(inv)));
+            for (long c = vectors * 8; c < width; c++) {  // columns past the last whole vector
+                float sum = 0;
+                for (long j = 0; j < length; j++) sum += scores[j] * ((j < prefix ? vp : vo) + j * valueStride + c0)[c];
+                oh[c] = sum * inv;
+            }
+        }
+    }
+}
+#endif
+
 static void attend_one_portable(float *out, const float *q, const float *prefixKeys, const float *prefixValues,
                                 long prefix, const float *keys, const float *values,
                                 long length, long heads, long kvHeads, long hd, long keyBlockStride,
@@ -742,6 +874,11 @@ void east_attend_one(float *out, const float *q, const float *prefixKeys, const 
                           keyBlockStride, valueStride, valueHeadStride, scale, scores);
         return;
     }
+    if (has_avx2) {
+        attend_one_avx2(out, q, prefixKeys, prefixValues, prefix, keys, values, length, heads, kvHeads, headDim,
+                        keyBlockStride, valueStride, valueHeadStride, scale, scores);
+        return;
+    }
 #endif
     attend_one_portable(out, q, prefixKeys, prefixValues, prefix, keys, values, length, heads, kvHeads, headDim,
                         keyBlockStride, valueStride, valueHeadStride, scale, scores);
@@ -757,12 +894,6 @@ void east_attend_one(float *out, const float *q, const float *prefixKeys, const 
 // splits a product by columns only, so rows never depend on each other.
 
 #if EAST_X86
-#define AVX2 __attribute__((target("avx2,fma")))
-static int has_avx2;
-__attribute__((constructor)) static void detect_avx2(void) {
-    __builtin_cpu_init();
-    has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 
 // 8 lanes summed horizontally in a fixed order, then the tail k..<K one by one.
 static inline __attribute__((always_inline)) AVX2 float finish_row(__m256 acc, const float *x, const float *w, long k,

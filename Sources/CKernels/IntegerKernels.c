@@ -88,24 +88,65 @@ void east_ipack_weight(void *packed, const int8_t *codes, const float *scales, c
 // ---------------------------------------------------------------------------
 // Activations
 
+#if EAST_X86
+// One block of 32 with AVX2: the same numbers as the loop below (the
+// maximum is exact in any order, and the rounding is the same
+// round-to-nearest-even of the same products).
+static __attribute__((target("avx2,fma"))) void quantize_block_avx2(struct east_q8 *a, const float *v) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 x[4], amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        x[i] = _mm256_loadu_ps(v + 8 * i);
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, x[i]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    float d = _mm_cvtss_f32(m) / 127, id = d != 0 ? 1 / d : 0;
+    __m256i q[4];
+    for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(x[i], _mm256_set1_ps(id)));  // nearest even
+    // sums of the first and last 16 codes
+    __m256i s0 = _mm256_add_epi32(q[0], q[1]), s1 = _mm256_add_epi32(q[2], q[3]);
+    int lanes0[8], lanes1[8], sum0 = 0, sum1 = 0;
+    _mm256_storeu_si256((__m256i *)lanes0, s0);
+    _mm256_storeu_si256((__m256i *)lanes1, s1);
+    for (int i = 0; i < 8; i++) { sum0 += lanes0[i]; sum1 += lanes1[i]; }
+    // 32 int32 to 32 int8, in order (packs interleave 128-bit lanes; the permute restores the order)
+    __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+    __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+    p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)a->q, p8);
+    a->d = d;
+    a->sum[0] = d * (float)sum0;
+    a->sum[1] = d * (float)sum1;
+    a->sum[2] = d * (float)(sum0 + sum1);
+}
+#endif
+
+static void quantize_block(struct east_q8 *a, const float *v) {
+    float amax = 0;
+    for (int i = 0; i < 32; i++) amax = fabsf(v[i]) > amax ? fabsf(v[i]) : amax;
+    float d = amax / 127, id = d != 0 ? 1 / d : 0;
+    int sum[2] = {0, 0};
+    for (int i = 0; i < 32; i++) {
+        int q = (int)lrintf(v[i] * id);
+        a->q[i] = (int8_t)q;
+        sum[i / 16] += q;
+    }
+    a->d = d;
+    a->sum[0] = d * (float)sum[0];
+    a->sum[1] = d * (float)sum[1];
+    a->sum[2] = d * (float)(sum[0] + sum[1]);
+}
+
 void east_quantize_acts(void *acts, const float *x, long M, long K) {
     struct east_q8 *a = acts;
     for (long m = 0; m < M; m++) {
         for (long b = 0; b < K / 32; b++, a++) {
-            const float *v = x + m * K + b * 32;
-            float amax = 0;
-            for (int i = 0; i < 32; i++) amax = fabsf(v[i]) > amax ? fabsf(v[i]) : amax;
-            float d = amax / 127, id = d != 0 ? 1 / d : 0;
-            int sum[2] = {0, 0};
-            for (int i = 0; i < 32; i++) {
-                int q = (int)lrintf(v[i] * id);
-                a->q[i] = (int8_t)q;
-                sum[i / 16] += q;
-            }
-            a->d = d;
-            a->sum[0] = d * (float)sum[0];
-            a->sum[1] = d * (float)sum[1];
-            a->sum[2] = d * (float)(sum[0] + sum[1]);
+#if EAST_X86
+            if (int_path != EAST_INT_PATH_PORTABLE) { quantize_block_avx2(a, x + m * K + b * 32); continue; }
+#endif
+            quantize_block(a, x + m * K + b * 32);
         }
     }
 }
@@ -126,7 +167,9 @@ void east_quantize_acts(void *acts, const float *x, long M, long K) {
 #define SRLI16 _mm256_srli_epi16
 #define SET1_8(x) _mm256_set1_epi8((char)(x))
 #define BCAST4(p) _mm256_set1_epi32(*(const int32_t *)(p))
-#define DOT(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+#define PAIRS _mm256_maddubs_epi16
+#define ADD16 _mm256_add_epi16
+#define WIDEN(acc, p) _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))
 #define ABS8 _mm256_abs_epi8
 #define SIGN8(a, w) _mm256_sign_epi8(a, w)
 #define CVT _mm256_cvtepi32_ps
@@ -157,7 +200,9 @@ void east_quantize_acts(void *acts, const float *x, long M, long K) {
 #undef SRLI16
 #undef SET1_8
 #undef BCAST4
-#undef DOT
+#undef PAIRS
+#undef ADD16
+#undef WIDEN
 #undef ABS8
 #undef SIGN8
 #undef CVT

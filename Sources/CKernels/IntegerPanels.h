@@ -8,6 +8,8 @@
 //   LOADI(p)         a vector of bytes from p
 //   AND, OR, SLLI16, SRLI16, SET1_8, BCAST4(p) (the int32 at p in every lane)
 //   DOT(acc, u, s)   acc (int32 lanes) + the sums of four products u8 x s8
+//   optionally PAIRS(u, s) (16-bit sums of two products), ADD16, WIDEN(acc, p)
+//                    (acc + the pairs of p summed to 32 bits): then used instead of DOT
 //   ABS8(x), SIGN8(a, w) (a negated where w < 0)
 //   CVT(acc)         int32 lanes to floats
 //   FMA(a, b, c), MUL(a, b), SET1PS(x), ZEROPS, LOADH(p) (R float16 to floats)
@@ -79,12 +81,34 @@ NAME(panel)(float *out, long N, long n, long valid, const uint8_t *acts, long m0
         for (long m = 0; m < rows; m++) {
             const struct east_q8 *a = (const struct east_q8 *)acts + (m0 + m) * blocks + b;
             VI sum[2] = {SET1_8(0), SET1_8(0)};
+#ifdef PAIRS
+            // AVX2: maddubs's 16-bit sums of pairs of products added up in 16
+            // bits over as many groups as cannot overflow (|u| <= 2^BITS - 1,
+            // |x| <= 127: 8 groups of 4-bit codes, 4 of 5-bit, 2 of 6-bit,
+            // 1 of 8-bit), then widened to 32 bits: fewer instructions than
+            // widening every group
+            const int run = BITS == 4 ? 8 : BITS == 5 ? 4 : BITS == 6 ? 2 : 1;
+            for (int j0 = 0; j0 < 8; j0 += run) {
+                VI pairs = SET1_8(0);
+                for (int j = j0; j < j0 + run; j++) {
+                    VI x = BCAST4(a->q + 4 * j);
+                    pairs = ADD16(pairs, BITS == 8 ? PAIRS(wa[j], SIGN8(x, w[j])) : PAIRS(w[j], x));
+                    if (halves == 2 && j == 3) {  // the first sub-block's sum ends here
+                        sum[0] = WIDEN(sum[0], pairs);
+                        pairs = SET1_8(0);
+                    }
+                }
+                int h = halves == 2 && j0 + run > 4;
+                sum[h] = WIDEN(sum[h], pairs);
+            }
+#else
             for (int j = 0; j < 8; j++) {
                 VI x = BCAST4(a->q + 4 * j);
                 int h = halves == 2 && j >= 4;
                 if (BITS == 8) sum[0] = DOT(sum[0], wa[j], SIGN8(x, w[j]));
                 else sum[h] = DOT(sum[h], w[j], x);
             }
+#endif
             const VF scale = SET1PS(a->d);
             VF t = acc[m];
             if (halves == 1) {

@@ -145,7 +145,7 @@ void east_imatmul(float *out, const void *acts, const void *packed, long M, long
 ///         position writes one contiguous run of lines)
 ///   values: values[g * valueHeadStride + j * valueStride + d]
 ///   scores: scratch of 2 * length floats
-/// Works on any CPU (a portable loop when AVX-512 is missing).
+/// Works on any CPU (AVX-512, AVX2 + FMA, or a portable loop).
 void east_attend_one(float *out, const float *q, const float *prefixKeys, const float *prefixValues, long prefix,
                      const float *keys, const float *values,
                      long length, long heads, long kvHeads, long headDim, long keyBlockStride, long valueStride,
@@ -159,7 +159,7 @@ void east_matmul_rows(float *out, const float *inp, const float *weight, long M,
 
 /// out[i] = exp((in[i] - shift) * scale) for i < n; returns their sum.
 /// `out` may be `in`. Softmax with a temperature: shift = max, scale = 1 / T.
-/// Works on any CPU (AVX-512 polynomial, about 1 ulp, or libm's expf).
+/// Works on any CPU (AVX-512 or AVX2 polynomial, about 1 ulp, or libm's expf).
 float east_exp_sum(float *out, const float *in, long n, float shift, float scale);
 
 /// The first index of the largest of x[0..<n] (0 when all are NaN). Works on any CPU.
