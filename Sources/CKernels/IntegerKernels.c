@@ -188,30 +188,6 @@ void east_quantize_acts(void *acts, const float *x, long M, long K) {
         }                                                       \
     } while (0)
 #include "IntegerPanels.h"
-#undef R
-#undef VI
-#undef VF
-#undef ATTR
-#undef NAME
-#undef LOADI
-#undef AND
-#undef OR
-#undef SLLI16
-#undef SRLI16
-#undef SET1_8
-#undef BCAST4
-#undef PAIRS
-#undef ADD16
-#undef WIDEN
-#undef ABS8
-#undef SIGN8
-#undef CVT
-#undef FMA
-#undef MUL
-#undef SET1PS
-#undef ZEROPS
-#undef LOADH
-#undef STOREPS
 
 #define R 16
 #define VI __m512i
@@ -236,29 +212,6 @@ void east_quantize_acts(void *acts, const float *x, long M, long K) {
 #define LOADH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
 #define STOREPS(p, v, count) _mm512_mask_storeu_ps(p, (__mmask16)((count) >= 16 ? 0xFFFF : (1u << (count)) - 1), v)
 #include "IntegerPanels.h"
-#undef R
-#undef VI
-#undef VF
-#undef ATTR
-#undef NAME
-#undef LOADI
-#undef AND
-#undef OR
-#undef SLLI16
-#undef SRLI16
-#undef SET1_8
-#undef BCAST4
-#undef DOT
-#undef ABS8
-#undef SIGN8
-#undef CVT
-#undef FMA
-#undef MUL
-#undef SET1PS
-#undef ZEROPS
-#undef LOADH
-#undef STOREPS
-
 #endif
 
 // ---------------------------------------------------------------------------

@@ -14,7 +14,8 @@
 //   CVT(acc)         int32 lanes to floats
 //   FMA(a, b, c), MUL(a, b), SET1PS(x), ZEROPS, LOADH(p) (R float16 to floats)
 //   STOREPS(p, v, count) the first `count` lanes of v
-// See CKernels.h (east_ipack_weight) for the panel layout.
+// See CKernels.h (east_ipack_weight) for the panel layout. The end of this
+// file undefines them all, so the next includer starts clean.
 
 // One 32-column block of R rows into eight vectors of unsigned codes, w[j]
 // holding, for each row r, the codes of columns 4j..4j+3 in bytes 4r..4r+3
@@ -146,3 +147,29 @@ static ATTR void NAME(product)(float *out, const void *acts, const void *packed,
         }
     }
 }
+
+#undef R
+#undef VI
+#undef VF
+#undef ATTR
+#undef NAME
+#undef LOADI
+#undef AND
+#undef OR
+#undef SLLI16
+#undef SRLI16
+#undef SET1_8
+#undef BCAST4
+#undef PAIRS
+#undef ADD16
+#undef WIDEN
+#undef ABS8
+#undef SIGN8
+#undef CVT
+#undef FMA
+#undef MUL
+#undef SET1PS
+#undef ZEROPS
+#undef LOADH
+#undef STOREPS
+#undef DOT
