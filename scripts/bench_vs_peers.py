@@ -362,11 +362,12 @@ def main():
              load_before[0], load_after[0]))
     for llama, ours in sorted(paths):
         print("paths: %s; %s" % (llama, ours))
-    print("\n| tokens/s | llama.cpp / peft | east | east / peer |\n| --- | --- | --- | --- |")
+    # best / best: each side's least disturbed round, the steadier figure on a busy machine
+    print("\n| tokens/s | llama.cpp / peft | east | east / peer | best / best |\n| --- | --- | --- | --- | --- |")
     for k in rows[0]:
         ratio = [b / a for a, b in (row[k] for row in rows)]
-        print("| %s | %s | %s | %s |" % (k, span([row[k][0] for row in rows]), span([row[k][1] for row in rows]),
-                                         span(ratio, "%.2f") + "x"))
+        peer, ours = [row[k][0] for row in rows], [row[k][1] for row in rows]
+        print("| %s | %s | %s | %s | %.2fx |" % (k, span(peer), span(ours), span(ratio, "%.2f") + "x", max(ours) / max(peer)))
     print("\n| fraction of the sgemm rate (2 FLOP a parameter a token) | llama.cpp | east |\n| --- | --- | --- |")
     for k in roofline[0]:
         print("| %s | %s | %s |" % (k, span([100 * r[k][0] for r in roofline], "%.0f") + "%",
