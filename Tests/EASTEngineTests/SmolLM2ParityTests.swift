@@ -95,9 +95,13 @@ struct SmolLM2ParityTests {
     }
 
     /// Greedy decoding gives transformers' continuation: all 48 tokens on
-    /// the Float32 path; on the integer path the first 32 (measured: it
-    /// takes another near tie at token 36 the other way, from where the
-    /// texts differ).
+    /// the Float32 path. On the integer path, fed transformers'
+    /// continuation token by token, each of its tokens is the top token or
+    /// within 0.35 of it (the tolerance of the top-10 log-probs above): the
+    /// continuation holds near ties (its first token leads the second by
+    /// 0.0075 on the Float32 path; the integer path picks the second on
+    /// AVX2), so a free-running integer continuation may part from it at
+    /// any of them.
     @Test func greedyContinuationMatches() throws {
         let g = Self.fixture.greedy
         let model = try Self.loaded.get().model
@@ -105,10 +109,17 @@ struct SmolLM2ParityTests {
         let parameters = SamplingParameters.greedy(maxNewTokens: 48, stopTokens: [2])
         let fromFloats = Sampler(model: floats, maxRows: 1, maxSequenceLength: 256).generate(prompt: g.prompt_ids, n: 1, parameters: parameters)[0]
         #expect(fromFloats.tokens == g.ids)
-        let fromCodes = Sampler(model: model, maxRows: 1, maxSequenceLength: 256).generate(prompt: g.prompt_ids, n: 1, parameters: parameters)[0]
-        let agreeing = zip(fromCodes.tokens, g.ids).prefix { $0 == $1 }.count
-        print("SmolLM2 parity, integer path: greedy continuation agrees for \(agreeing) of \(g.ids.count) tokens")
-        #expect(agreeing >= 32)
+        let sampler = Sampler(model: model, maxRows: 1, maxSequenceLength: 256)
+        var worst: Float = 0, top = 0
+        for t in g.ids.indices {
+            let logProbs = sampler.nextTokenLogProbs(prompt: g.prompt_ids + g.ids[..<t])
+            let best = logProbs.max()!
+            worst = max(worst, best - logProbs[g.ids[t]])
+            if logProbs[g.ids[t]] == best { top += 1 }
+        }
+        print("SmolLM2 parity, integer path on transformers' greedy continuation: its token on top at \(top) of \(g.ids.count) steps, "
+              + "at most \(worst) below the top elsewhere")
+        #expect(worst < 0.35)
     }
 
     @Test func completionLogProbMatches() throws {
