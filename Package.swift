@@ -66,7 +66,8 @@ let package = Package(
         // Hand-written C for the decode step (see its header for why). Always
         // optimized: at -O0 the intrinsics would be slower than BLAS, and the
         // debug-built tests decode through it too. Never contracted into FMAs:
-        // the quantized path must round exactly as the Float32 dequantizer.
+        // every kernel rounds where its code says, so the vector and portable
+        // loops give the bits their comments promise.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
 
         // OpenSSL: a TLS client stream for `rediss://` (Debian's hiredis 0.14 has no SSL) and SHA-256 for the policy store.

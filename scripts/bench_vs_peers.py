@@ -14,7 +14,12 @@ a fresh process so that thread pools do not meet:
              same ids are given to llama.cpp).
 
 and then prints every figure's range over the rounds and east's ratio to its
-peer, round by round (the ratios of one round share the machine's state).
+peer, round by round (the ratios of one round share the machine's state),
+as a table: which vector path each side ran (llama.cpp's build flags from
+llama_print_system_info, east's decode kernels from its JSON), the decode
+rates as a fraction of the sgemm rate east measured in the same round (2
+FLOP a parameter a token: the roofline of a product-bound decode), and the
+load average before and after the rounds.
 
 With --shape qwen2.5-0.5b|llama3.2-1b (and --quantize q4_1|q8_0) the models
 are random weights of that real model's shape instead, the same on both
@@ -111,12 +116,24 @@ def llama_decode(model, ids, n_seq, new_tokens, threads):
 
     run()  # warm-up: the first decode calls allocate and repack
     start, prefilled, done = run()
+    info = L.llama_print_system_info().decode()
     L.llama_batch_free(batch)
     L.llama_free(ctx)
     L.llama_model_free(lmodel)
     produced = n_seq * new_tokens
     return {"prefill": len(ids) / (prefilled - start), "generation": produced / (done - start),
-            "decode": n_seq * (new_tokens - 1) / (done - prefilled)}
+            "decode": n_seq * (new_tokens - 1) / (done - prefilled), "path": llama_path(info)}
+
+
+def llama_path(info):
+    """The widest vector extensions llama.cpp was built with, from its system info line."""
+    flags = {part.split("=")[0].strip() for part in info.replace("|", "\n").splitlines()
+             if part.strip().endswith("= 1") or part.strip().endswith("=1")}
+    if "AVX512" in flags:
+        return "AVX-512" + (" VNNI" if "AVX512_VNNI" in flags else "")
+    if "AVX2" in flags:
+        return "AVX2" + (" + AVX-VNNI" if "AVX_VNNI" in flags else "")
+    return "no AVX2"
 
 
 # --- random-weight models of the real shapes ---------------------------------
@@ -305,7 +322,8 @@ def main():
     print("prompt: %d tokens; %d new tokens a sequence; %d threads; %s"
           % (len(ids), args.new_tokens, args.threads,
              "LoRA at %d x %d" % (args.batch, args.seq_len) if training else "no LoRA (--lora-steps 0)"), flush=True)
-    rows = []
+    rows, paths, roofline = [], set(), []
+    load_before = os.getloadavg()
     for r in range(args.rounds):
         one, sixteen = child(args, "llama1"), child(args, "llama16")
         peft = child(args, "peft") if training else None
@@ -315,6 +333,7 @@ def main():
             + (["--steps", str(args.lora_steps)] if training else ["--skip-training"]),
             check=True, capture_output=True, text=True).stdout)
         g = east["generation"]
+        paths.add(("llama.cpp: " + one["path"], "east: " + east["setup"].get("decodeKernels", "?")))
         row = {
             "batch-1 generation (prefill included)": (one["generation"], g["n1"]),
             "batch-1 decode alone": (one["decode"], g["decodeN1"]),
@@ -325,16 +344,34 @@ def main():
         if training:
             row["LoRA training (peft)"] = (peft["tokensPerSecond"], east["loraTraining"]["tokensPerSecond"])
         rows.append(row)
-        print("round %d: " % (r + 1) + "; ".join("%s %.1f vs east %.1f" % (k, a, b) for k, (a, b) in row.items()),
-              flush=True)
+        # 2 FLOP a parameter a token, against the sgemm rate of this round
+        gflop = 2 * east["setup"]["parameters"] / 1e9
+        peak = east["sgemmPeakGFLOPs"]
+        roofline.append({k: (row[k][0] * gflop / peak, row[k][1] * gflop / peak)
+                         for k in ("batch-1 decode alone", "16 sequences, decode alone")})
+        print("round %d (load %.2f): " % (r + 1, os.getloadavg()[0])
+              + "; ".join("%s %.1f vs east %.1f" % (k, a, b) for k, (a, b) in row.items())
+              + "; sgemm %.1f GFLOP/s" % peak, flush=True)
+    load_after = os.getloadavg()
 
-    print("\n%-40s %-20s %-20s %s" % ("tokens/s over %d rounds" % len(rows), "peer", "east", "east / peer"))
+    def span(values, fmt="%.1f"):
+        return (fmt + "-" + fmt) % (min(values), max(values))
+
+    print("\nsummary: %d rounds, %d threads, %s; load average %.2f before, %.2f after"
+          % (len(rows), args.threads, os.environ.get("LLAMA_BUILD", "?") + " llama.cpp build",
+             load_before[0], load_after[0]))
+    for llama, ours in sorted(paths):
+        print("paths: %s; %s" % (llama, ours))
+    # best / best: each side's least disturbed round, the steadier figure on a busy machine
+    print("\n| tokens/s | llama.cpp / peft | east | east / peer | best / best |\n| --- | --- | --- | --- | --- |")
     for k in rows[0]:
-        peer = [row[k][0] for row in rows]
-        ours = [row[k][1] for row in rows]
         ratio = [b / a for a, b in (row[k] for row in rows)]
-        print("%-40s %-20s %-20s %.2f-%.2fx" % (k, "%.1f-%.1f" % (min(peer), max(peer)),
-                                                 "%.1f-%.1f" % (min(ours), max(ours)), min(ratio), max(ratio)))
+        peer, ours = [row[k][0] for row in rows], [row[k][1] for row in rows]
+        print("| %s | %s | %s | %s | %.2fx |" % (k, span(peer), span(ours), span(ratio, "%.2f") + "x", max(ours) / max(peer)))
+    print("\n| fraction of the sgemm rate (2 FLOP a parameter a token) | llama.cpp | east |\n| --- | --- | --- |")
+    for k in roofline[0]:
+        print("| %s | %s | %s |" % (k, span([100 * r[k][0] for r in roofline], "%.0f") + "%",
+                                    span([100 * r[k][1] for r in roofline], "%.0f") + "%"))
 
 
 if __name__ == "__main__":

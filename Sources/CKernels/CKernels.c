@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-// No a * b + c here may become an FMA behind our back: the code panels must
-// rebuild each weight with the same rounding as the Float32 dequantizer.
-// (Package.swift also passes -ffp-contract=off.)
+// No a * b + c here may become an FMA behind our back: each kernel rounds
+// where its code says (the tests compare the bits of a row computed alone and
+// beside others). Package.swift also passes -ffp-contract=off.
 #pragma clang fp contract(off)
 
 // The AVX-512 code is compiled for x86-64 only, each function for the
@@ -41,6 +41,16 @@ int east_kernels_available(void) {
 static int available;
 __attribute__((constructor)) static void detect(void) { available = east_kernels_available(); }
 static int avx512(void) { return available; }
+#endif
+
+#if EAST_X86
+// The AVX2 fallbacks of the kernels below (decoding without AVX-512).
+#define AVX2 __attribute__((target("avx2,fma")))
+static int has_avx2;
+__attribute__((constructor)) static void detect_avx2(void) {
+    __builtin_cpu_init();
+    has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 #endif
 
 // ---------------------------------------------------------------------------
@@ -300,177 +310,6 @@ AVX512 void east_matmul_packed(float *out, const float *inp, const float *packed
     product(float_rows, out, inp, packed, M, K, N, n0, n1, KCHUNK);
 }
 
-// ---------------------------------------------------------------------------
-// The same product from the codes of quantized GGUF weights
-
-// A 32-column block of a code panel (east_qblock_bytes): 16 float16 scales,
-// 16 float16 offsets when the matrix has any, then the codes of 32 columns
-// x 16 rows column-major like the float panels: one byte each, or two
-// columns to a byte, 16 bytes per pair of columns (column 2p in the low
-// nibbles, column 2p + 1 in the high ones), so that one 16-byte load and two
-// masks give the 16 rows of both. The codes stream at their density in the
-// file (Q4_1: 0.625 bytes a weight, Q4_0 0.5625, Q8_0 1.0625), as decoding
-// one token reads every weight once and is bound by memory bandwidth.
-static uint16_t half_bits(float x) {
-    _Float16 h = (_Float16)x;  // exact for a float16 value (east_qpack_weight's contract)
-    uint16_t bits;
-    __builtin_memcpy(&bits, &h, 2);
-    return bits;
-}
-
-AVX512 void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets,
-                              long K, long N, int format) {
-    long blocks = K / 32, bytes = east_qblock_bytes(format, offsets != NULL);
-    for (long p = 0; p < (N + 15) / 16; p++) {
-        long rows = N - p * 16 < 16 ? N - p * 16 : 16;
-        for (long b = 0; b < blocks; b++) {
-            char *block = (char *)packed + (p * blocks + b) * bytes;
-            uint16_t *d = (uint16_t *)block, *m = (uint16_t *)(block + 32);
-            uint8_t *c = (uint8_t *)(block + (offsets ? 64 : 32));
-            for (long i = 0; i < 16; i++) {
-                long n = p * 16 + i;
-                d[i] = half_bits(i < rows ? scales[n * blocks + b] : 0);
-                if (offsets) m[i] = half_bits(i < rows ? offsets[n * blocks + b] : 0);
-                for (long k = 0; k < 32; k++) {
-                    uint8_t code = i < rows ? (uint8_t)codes[n * K + b * 32 + k] : 0;
-                    if (format == EAST_CODES_8) c[k * 16 + i] = code;
-                    else if (k % 2 == 0) c[k / 2 * 16 + i] = code & 0x0F;
-                    else c[k / 2 * 16 + i] |= (uint8_t)(code << 4);
-                }
-            }
-        }
-    }
-}
-
-// 16 codes (bytes, as signed integers) to 16 weights, d * c + m, bit for
-// bit those of the Float32 dequantization (a multiply, then an add), and so
-// are the products. In one FMA: d is a float16 value (11 significant bits)
-// and |c| <= 128 (8 bits), so d * c is exact in Float32, and rounding
-// d * c + m once (FMA) or after the exact product (multiply, add) is the same
-// rounding. One instruction fewer per 16 weights, the bound of batch-1
-// decoding while the codes come from the caches.
-static inline __attribute__((always_inline)) AVX512 __m512 rebuild(__m128i codes, __m512 d, __m512 m) {
-    __m512 c = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(codes));
-    return _mm512_fmadd_ps(d, c, m);
-}
-
-// As `panels`, with each weight vector rebuilt from 16 codes. FORMAT is a
-// constant at every call; `offsets` says whether the blocks hold them
-// (without, m = 0: Q8_0 and Q4_0 dequantize as d * c, and + 0 changes no bit).
-static inline __attribute__((always_inline)) AVX512 void
-qpanels(float *out, long N, long n, long end, const float *xt, const char *packed, long K, int accumulate,
-        int NP, int MR, int FORMAT, int offsets) {
-    __m512 acc[16];
-    start_tile(acc, out, N, n, end, accumulate, NP, MR);
-    long blocks = K / 32, blockBytes = east_qblock_bytes(FORMAT, offsets), panelBytes = blocks * blockBytes;
-    const char *base = packed + (n / 16) * panelBytes;
-    const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-    for (long b = 0; b < blocks; b++) {
-        __m512 d[4], m[4];
-        const char *codes[4];
-        for (int i = 0; i < NP; i++) {
-            const char *block = base + i * panelBytes + b * blockBytes;
-            d[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)block));
-            m[i] = offsets ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(block + 32))) : _mm512_setzero_ps();
-            codes[i] = block + (offsets ? 64 : 32);
-            // the block after next, into L1; past the panel's end, that of
-            // the next tile's panel, as in `panels`
-            const char *ahead = block + 2 * blockBytes + (b + 2 < blocks ? 0 : (NP - 1) * panelBytes);
-            for (long line = 0; line < blockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
-        }
-        const float *x = xt + b * 32 * 16;  // advanced by 16 per column, behind an empty asm as in `panels`
-        if (FORMAT == EAST_CODES_8) {
-            for (int kk = 0; kk < 32; kk++) {
-                __m512 wv[4];
-                for (int i = 0; i < NP; i++) wv[i] = rebuild(_mm_loadu_si128((const __m128i *)(codes[i] + kk * 16)), d[i], m[i]);
-                for (int j = 0; j < MR; j++) {
-                    __m512 xv = _mm512_set1_ps(x[j]);
-                    for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
-                }
-                x += 16;
-                __asm__("" : "+r"(x));
-            }
-        } else {
-            for (int kk = 0; kk < 32; kk += 2) {  // a pair of columns from one 16-byte load
-                __m128i hi[4];
-                __m512 wv[4];
-                for (int i = 0; i < NP; i++) {
-                    __m128i v = _mm_loadu_si128((const __m128i *)(codes[i] + kk * 8));
-                    __m128i lo = _mm_and_si128(v, low);
-                    hi[i] = _mm_and_si128(_mm_srli_epi16(v, 4), low);
-                    if (FORMAT == EAST_CODES_4_SIGNED) {  // 0..15 back to -8..7: (c ^ 8) - 8
-                        lo = _mm_sub_epi8(_mm_xor_si128(lo, eight), eight);
-                        hi[i] = _mm_sub_epi8(_mm_xor_si128(hi[i], eight), eight);
-                    }
-                    wv[i] = rebuild(lo, d[i], m[i]);
-                }
-                for (int j = 0; j < MR; j++) {
-                    __m512 xv = _mm512_set1_ps(x[j]);
-                    for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
-                }
-                x += 16;
-                __asm__("" : "+r"(x));
-                for (int i = 0; i < NP; i++) wv[i] = rebuild(hi[i], d[i], m[i]);
-                for (int j = 0; j < MR; j++) {
-                    __m512 xv = _mm512_set1_ps(x[j]);
-                    for (int i = 0; i < NP; i++) acc[NP * j + i] = _mm512_fmadd_ps(wv[i], xv, acc[NP * j + i]);
-                }
-                x += 16;
-                __asm__("" : "+r"(x));
-            }
-        }
-    }
-    store_tile(out, N, n, end, acc, NP, MR);
-}
-
-// Up to 16 transposed rows against columns [n0, n1) of a code-panel
-// weight, one instance per code format (`offsets` is a flag read per block).
-#define CODE_ROWS(name, FORMAT)                                                                        \
-    static AVX512 void name(float *out, const float *xt, const void *packed, long M, long K, long N,  \
-                            long n0, long n1, int offsets) {                                           \
-        switch (M) {                                                                                   \
-        case 1: QTILES(1, 4, FORMAT); break;   case 2: QTILES(2, 4, FORMAT); break;                    \
-        case 3: QTILES(3, 4, FORMAT); break;   case 4: QTILES(4, 4, FORMAT); break;                    \
-        case 5: QTILES(5, 2, FORMAT); break;   case 6: QTILES(6, 2, FORMAT); break;                    \
-        case 7: QTILES(7, 2, FORMAT); break;   case 8: QTILES(8, 2, FORMAT); break;                    \
-        case 9: QTILES(9, 1, FORMAT); break;   case 10: QTILES(10, 1, FORMAT); break;                  \
-        case 11: QTILES(11, 1, FORMAT); break; case 12: QTILES(12, 1, FORMAT); break;                  \
-        case 13: QTILES(13, 1, FORMAT); break; case 14: QTILES(14, 1, FORMAT); break;                  \
-        case 15: QTILES(15, 1, FORMAT); break; default: QTILES(16, 1, FORMAT); break;                  \
-        }                                                                                              \
-    }
-#define QTILES(MR, NP, FORMAT)                                                                                   \
-    do {                                                                                                         \
-        long n = n0;                                                                                             \
-        for (; n + 16 * NP <= n1; n += 16 * NP) qpanels(out, N, n, n1, xt, packed, K, 0, NP, MR, FORMAT, offsets); \
-        for (; n < n1; n += 16) qpanels(out, N, n, n1, xt, packed, K, 0, 1, MR, FORMAT, offsets);                \
-    } while (0)
-CODE_ROWS(code_rows_8, EAST_CODES_8)
-CODE_ROWS(code_rows_4s, EAST_CODES_4_SIGNED)
-CODE_ROWS(code_rows_4u, EAST_CODES_4_UNSIGNED)
-#undef QTILES
-#undef CODE_ROWS
-
-AVX512 void east_matmul_qpacked(float *out, const float *inp, const void *packed,
-                                long M, long K, long N, long n0, long n1, int format, int offsets) {
-    // All K in one pass (no chunks): the code stream is a small part of the
-    // Float32 one and pushes less of the input out of L1; one-byte code
-    // panels in chunks of 256 columns made M = 16 about 3% slower.
-    long groups = (M + 15) / 16;
-    const float *transposed = transpose_input(inp, M, K);
-    for (long n = n0; n < n1; n += 64) {
-        long end = n + 64 < n1 ? n + 64 : n1;
-        for (long g = 0; g < groups; g++) {
-            float *o = out + g * 16 * N;
-            const float *xt = transposed + g * 16 * K;
-            long rows = M - 16 * g < 16 ? M - 16 * g : 16;
-            if (format == EAST_CODES_8) code_rows_8(o, xt, packed, rows, K, N, n, end, offsets != 0);
-            else if (format == EAST_CODES_4_SIGNED) code_rows_4s(o, xt, packed, rows, K, N, n, end, offsets != 0);
-            else code_rows_4u(o, xt, packed, rows, K, N, n, end, offsets != 0);
-        }
-    }
-}
-
 #else
 // Never called here: east_kernels_available() is 0.
 static void unavailable(const char *name) {
@@ -479,14 +318,6 @@ static void unavailable(const char *name) {
 }
 void east_pack_weight(float *packed, const float *weight, long K, long N) { unavailable(__func__); }
 void east_matmul_packed(float *out, const float *inp, const float *packed, long M, long K, long N, long n0, long n1) {
-    unavailable(__func__);
-}
-void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets, long K, long N,
-                       int format) {
-    unavailable(__func__);
-}
-void east_matmul_qpacked(float *out, const float *inp, const void *packed, long M, long K, long N, long n0, long n1,
-                         int format, int offsets) {
     unavailable(__func__);
 }
 #endif
@@ -529,9 +360,49 @@ static AVX512 float exp_sum_avx512(float *out, const float *in, long n, float sh
 
 #endif
 
+#if EAST_X86
+// exp16's polynomial on 8 lanes, 2^n built in the exponent bits (AVX2 has no
+// vscalefps), inputs clamped to [-87, 88] so that n stays a normal exponent.
+static inline __attribute__((always_inline)) AVX2 __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static AVX2 float exp_sum_avx2(float *out, const float *in, long n, float shift, float scale) {
+    __m256 acc = _mm256_setzero_ps(), s = _mm256_set1_ps(shift), c = _mm256_set1_ps(scale);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(in + i), s), c));
+        _mm256_storeu_ps(out + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float lanes[8], sum = 0;
+    _mm256_storeu_ps(lanes, acc);
+    for (int l = 0; l < 8; l++) sum += lanes[l];
+    for (; i < n; i++) {
+        out[i] = expf((in[i] - shift) * scale);
+        sum += out[i];
+    }
+    return sum;
+}
+#endif
+
 float east_exp_sum(float *out, const float *in, long n, float shift, float scale) {
 #if EAST_X86
     if (avx512()) return exp_sum_avx512(out, in, n, shift, scale);
+    if (has_avx2) return exp_sum_avx2(out, in, n, shift, scale);
 #endif
     float sum = 0;
     for (long i = 0; i < n; i++) {
@@ -588,9 +459,23 @@ static AVX512 void swiglu_avx512(float *h, const float *gate, const float *up, l
 
 #endif
 
+#if EAST_X86
+static AVX2 void swiglu_avx2(float *h, const float *gate, const float *up, long n) {
+    long i = 0;
+    const __m256 one = _mm256_set1_ps(1), zero = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, g))));
+        _mm256_storeu_ps(h + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) h[i] = gate[i] / (1 + expf(-gate[i])) * up[i];
+}
+#endif
+
 void east_swiglu(float *h, const float *gate, const float *up, long n) {
 #if EAST_X86
     if (avx512()) { swiglu_avx512(h, gate, up, n); return; }
+    if (has_avx2) { swiglu_avx2(h, gate, up, n); return; }
 #endif
     for (long i = 0; i < n; i++) h[i] = gate[i] / (1 + expf(-gate[i])) * up[i];
 }
@@ -884,6 +769,74 @@ static AVX512 void attend_one_avx512(float *out, const float *q, const float *pr
 
 #endif
 
+#if EAST_X86
+// Scores of one query head against positions [from, to) of one row's keys
+// (blocks of 16 positions, column d of a block contiguous), two blocks a
+// step: 4 chains of 8 lanes, each summed over d in order, so a score does
+// not depend on which range or step it was computed in.
+static AVX2 void scores_avx2(float *scores, const float *q, long hd, const float *kb, long keyBlockStride, long from,
+                             long to, float scale) {
+    for (long j0 = from / 16 * 16; j0 < to; j0 += 32) {
+        const float *k0 = kb + j0 / 16 * keyBlockStride, *k1 = k0 + keyBlockStride;
+        int two = j0 + 16 < to;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+        for (long d = 0; d < hd; d++) {
+            __m256 qd = _mm256_set1_ps(q[d]);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + d * 16), qd, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + d * 16 + 8), qd, a1);
+            if (two) {
+                b0 = _mm256_fmadd_ps(_mm256_loadu_ps(k1 + d * 16), qd, b0);
+                b1 = _mm256_fmadd_ps(_mm256_loadu_ps(k1 + d * 16 + 8), qd, b1);
+            }
+        }
+        float lanes[32];
+        __m256 s = _mm256_set1_ps(scale);
+        _mm256_storeu_ps(lanes, _mm256_mul_ps(a0, s));
+        _mm256_storeu_ps(lanes + 8, _mm256_mul_ps(a1, s));
+        _mm256_storeu_ps(lanes + 16, _mm256_mul_ps(b0, s));
+        _mm256_storeu_ps(lanes + 24, _mm256_mul_ps(b1, s));
+        for (long j = j0 < from ? from : j0; j < j0 + 32 && j < to; j++) scores[j] = lanes[j - j0];
+    }
+}
+
+// One query position over the cache, head by head: scores (8 positions a
+// vector), softmax (AVX2 exp), then the weighted sum of the values, 8
+// accumulators of 8 columns (a head of 64 columns in registers).
+static AVX2 void attend_one_avx2(float *out, const float *q, const float *prefixKeys, const float *prefixValues,
+                                 long prefix, const float *keys, const float *values,
+                                 long length, long heads, long kvHeads, long hd, long keyBlockStride,
+                                 long valueStride, long valueHeadStride, float scale, float *scores) {
+    long group = heads / kvHeads;
+    for (long h = 0; h < heads; h++) {
+        long g = h / group;
+        const float *qh = q + h * hd;
+        scores_avx2(scores, qh, hd, prefixKeys + g * hd * 16, keyBlockStride, 0, prefix < length ? prefix : length, scale);
+        if (prefix < length) scores_avx2(scores, qh, hd, keys + g * hd * 16, keyBlockStride, prefix, length, scale);
+        float max = -INFINITY;
+        for (long j = 0; j < length; j++) max = scores[j] > max ? scores[j] : max;
+        float inv = 1 / exp_sum_avx2(scores, scores, length, max, 1);
+        const float *vp = prefixValues + g * valueHeadStride, *vo = values + g * valueHeadStride;
+        for (long c0 = 0; c0 < hd; c0 += 64) {
+            long width = hd - c0 < 64 ? hd - c0 : 64, vectors = width / 8;
+            __m256 acc[8];
+            for (int u = 0; u < 8; u++) acc[u] = _mm256_setzero_ps();
+            for (long j = 0; j < length; j++) {
+                const float *vj = (j < prefix ? vp : vo) + j * valueStride + c0;
+                __m256 p = _mm256_set1_ps(scores[j]);
+                for (int u = 0; u < vectors; u++) acc[u] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * u), acc[u]);
+            }
+            float *oh = out + h * hd + c0;
+            for (int u = 0; u < vectors; u++) _mm256_storeu_ps(oh + 8 * u, _mm256_mul_ps(acc[u], _mm256_set1_ps(inv)));
+            for (long c = vectors * 8; c < width; c++) {  // columns past the last whole vector
+                float sum = 0;
+                for (long j = 0; j < length; j++) sum += scores[j] * ((j < prefix ? vp : vo) + j * valueStride + c0)[c];
+                oh[c] = sum * inv;
+            }
+        }
+    }
+}
+#endif
+
 static void attend_one_portable(float *out, const float *q, const float *prefixKeys, const float *prefixValues,
                                 long prefix, const float *keys, const float *values,
                                 long length, long heads, long kvHeads, long hd, long keyBlockStride,
@@ -921,6 +874,11 @@ void east_attend_one(float *out, const float *q, const float *prefixKeys, const 
                           keyBlockStride, valueStride, valueHeadStride, scale, scores);
         return;
     }
+    if (has_avx2) {
+        attend_one_avx2(out, q, prefixKeys, prefixValues, prefix, keys, values, length, heads, kvHeads, headDim,
+                        keyBlockStride, valueStride, valueHeadStride, scale, scores);
+        return;
+    }
 #endif
     attend_one_portable(out, q, prefixKeys, prefixValues, prefix, keys, values, length, heads, kvHeads, headDim,
                         keyBlockStride, valueStride, valueHeadStride, scale, scores);
@@ -935,57 +893,16 @@ void east_attend_one(float *out, const float *q, const float *prefixKeys, const 
 // fixed horizontal sum, then the tail), whatever M, and the Swift side
 // splits a product by columns only, so rows never depend on each other.
 
-// The weights of a product: Float32 as stored, or (codes given) rebuilt
-// from one-byte codes as scale * code + offset, a multiply then an add, as
-// the loader dequantizes, so both give the same floats. weight_at is one
-// weight (the tail, the portable path); weights8 below is 8 of them.
-typedef struct {
-    const float *weight;                  // (N, K), or NULL with codes
-    const int8_t *codes;                  // (N, K)
-    const float *scales, *offsets;        // (N, K / 32); offsets NULL for none
-    long K;
-} weight_rows;
-
-static inline float weight_at(const weight_rows *W, long n, long k) {
-    if (!W->codes) return W->weight[n * W->K + k];
-    long b = n * (W->K / 32) + k / 32;
-    return W->scales[b] * (float)W->codes[n * W->K + k] + (W->offsets ? W->offsets[b] : 0.0f);
-}
-
 #if EAST_X86
-#define AVX2 __attribute__((target("avx2,fma")))
-static int has_avx2;
-__attribute__((constructor)) static void detect_avx2(void) {
-    __builtin_cpu_init();
-    has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
-// Row n of a product's weights, its pointers taken once per row.
-typedef struct { const float *w; const int8_t *c; const float *s, *o; } weight_row;
-
-static inline __attribute__((always_inline)) weight_row row_of(const weight_rows *W, long n) {
-    weight_row r = {W->weight ? W->weight + n * W->K : NULL, W->codes ? W->codes + n * W->K : NULL,
-                    W->codes ? W->scales + n * (W->K / 32) : NULL,
-                    W->offsets ? W->offsets + n * (W->K / 32) : NULL};
-    return r;
-}
-
-// 8 weights of a row from column k. `coded` is a constant at each inlined
-// call, so each variant keeps one branch.
-static inline __attribute__((always_inline)) AVX2 __m256 weights8(weight_row r, int coded, long k) {
-    if (!coded) return _mm256_loadu_ps(r.w + k);
-    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(r.c + k))));
-    return _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(r.s[k / 32]), q), _mm256_set1_ps(r.o ? r.o[k / 32] : 0.0f));
-}
 
 // 8 lanes summed horizontally in a fixed order, then the tail k..<K one by one.
-static inline __attribute__((always_inline)) AVX2 float finish_row(__m256 acc, const float *x, const weight_rows *W,
-                                                                   long n, long k) {
+static inline __attribute__((always_inline)) AVX2 float finish_row(__m256 acc, const float *x, const float *w, long k,
+                                                                   long K) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     float sum = _mm_cvtss_f32(s);
-    for (; k < W->K; k++) sum = fmaf(x[k], weight_at(W, n, k), sum);
+    for (; k < K; k++) sum = fmaf(x[k], w[k], sum);
     return sum;
 }
 
@@ -993,87 +910,59 @@ static inline __attribute__((always_inline)) AVX2 float finish_row(__m256 acc, c
 // steps, so a row's bits do not depend on which block it is in. Two
 // accumulators a row (8-lane groups alternating between them, added before
 // the horizontal sum): one would make a single row wait on the FMA latency
-// at every step. Always inlined into its two callers with `coded` a
-// constant, so the Float32 and code variants each compile without the
-// other's branch.
-static inline __attribute__((always_inline)) AVX2 void rows_avx2(float *out, const float *inp, const weight_rows *W,
-                                                                 int coded, long M, long N, long n0, long n1) {
-    // codes come in blocks of 32 columns: no odd group of 8, no tail
-    const long K = W->K, K8 = coded ? K : K & ~7L, K16 = coded ? K : K & ~15L;
+// at every step.
+static AVX2 void rows_avx2(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
+    const long K8 = K & ~7L, K16 = K & ~15L;
     for (long n = n0; n < n1; n++) {
-        const weight_row r = row_of(W, n);
+        const float *w = weight + n * K;
         long m = 0;
         for (; m + 4 <= M; m += 4) {
             const float *x0 = inp + m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
             for (long k = 0; k < K16; k += 16) {
-                const __m256 wa = weights8(r, coded, k), wb = weights8(r, coded, k + 8);
+                const __m256 wa = _mm256_loadu_ps(w + k), wb = _mm256_loadu_ps(w + k + 8);
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k), wa, a0); b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + 8), wb, b0);
                 a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k), wa, a1); b1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + k + 8), wb, b1);
                 a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k), wa, a2); b2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k + 8), wb, b2);
                 a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k), wa, a3); b3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k + 8), wb, b3);
             }
             if (K16 < K8) {
-                const __m256 wa = weights8(r, coded, K16);
+                const __m256 wa = _mm256_loadu_ps(w + K16);
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + K16), wa, a0);
                 a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + K16), wa, a1);
                 a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + K16), wa, a2);
                 a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + K16), wa, a3);
             }
-            out[(m + 0) * N + n] = finish_row(_mm256_add_ps(a0, b0), x0, W, n, K8);
-            out[(m + 1) * N + n] = finish_row(_mm256_add_ps(a1, b1), x1, W, n, K8);
-            out[(m + 2) * N + n] = finish_row(_mm256_add_ps(a2, b2), x2, W, n, K8);
-            out[(m + 3) * N + n] = finish_row(_mm256_add_ps(a3, b3), x3, W, n, K8);
+            out[(m + 0) * N + n] = finish_row(_mm256_add_ps(a0, b0), x0, w, K8, K);
+            out[(m + 1) * N + n] = finish_row(_mm256_add_ps(a1, b1), x1, w, K8, K);
+            out[(m + 2) * N + n] = finish_row(_mm256_add_ps(a2, b2), x2, w, K8, K);
+            out[(m + 3) * N + n] = finish_row(_mm256_add_ps(a3, b3), x3, w, K8, K);
         }
         for (; m < M; m++) {
             const float *x = inp + m * K;
             __m256 a = _mm256_setzero_ps(), b = a;
             for (long k = 0; k < K16; k += 16) {
-                a = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), weights8(r, coded, k), a);
-                b = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), weights8(r, coded, k + 8), b);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(w + k), a);
+                b = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(w + k + 8), b);
             }
-            if (K16 < K8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + K16), weights8(r, coded, K16), a);
-            out[m * N + n] = finish_row(_mm256_add_ps(a, b), x, W, n, K8);
+            if (K16 < K8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + K16), _mm256_loadu_ps(w + K16), a);
+            out[m * N + n] = finish_row(_mm256_add_ps(a, b), x, w, K8, K);
         }
     }
 }
-
-static AVX2 void float_rows_avx2(float *out, const float *inp, const weight_rows *W, long M, long N, long n0, long n1) {
-    rows_avx2(out, inp, W, 0, M, N, n0, n1);
-}
-
-static AVX2 void code_rows_avx2(float *out, const float *inp, const weight_rows *W, long M, long N, long n0, long n1) {
-    rows_avx2(out, inp, W, 1, M, N, n0, n1);
-}
 #endif
 
-// Without AVX2: every output one dot product in column order.
-static void rows_portable(float *out, const float *inp, const weight_rows *W, long M, long N, long n0, long n1) {
+void east_matmul_rows(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
+#if EAST_X86
+    if (has_avx2) { rows_avx2(out, inp, weight, M, K, N, n0, n1); return; }
+#endif
+    // without AVX2: every output one dot product in column order
     for (long n = n0; n < n1; n++) {
         for (long m = 0; m < M; m++) {
-            const float *x = inp + m * W->K;
+            const float *x = inp + m * K, *w = weight + n * K;
             float sum = 0;
-            for (long k = 0; k < W->K; k++) sum = fmaf(x[k], weight_at(W, n, k), sum);
+            for (long k = 0; k < K; k++) sum = fmaf(x[k], w[k], sum);
             out[m * N + n] = sum;
         }
     }
-}
-
-void east_matmul_rows(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1) {
-    const weight_rows W = {weight, NULL, NULL, NULL, K};
-#if EAST_X86
-    if (has_avx2) { float_rows_avx2(out, inp, &W, M, N, n0, n1); return; }
-#endif
-    rows_portable(out, inp, &W, M, N, n0, n1);
-}
-
-// The same products from one-byte codes: the same bits as the Float32
-// weights they stand for, from a quarter of the bytes.
-void east_matmul_rows_codes(float *out, const float *inp, const int8_t *codes, const float *scales,
-                            const float *offsets, long M, long K, long N, long n0, long n1) {
-    const weight_rows W = {NULL, codes, scales, offsets, K};
-#if EAST_X86
-    if (has_avx2) { code_rows_avx2(out, inp, &W, M, N, n0, n1); return; }
-#endif
-    rows_portable(out, inp, &W, M, N, n0, n1);
 }

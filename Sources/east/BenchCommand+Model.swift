@@ -90,17 +90,17 @@ extension BenchCommand.Engine {
             throw ValidationError("unknown --shape \(name); known: \(Self.shapes.keys.sorted().joined(separator: ", "))")
         }
         config.maxSeqLen = max(seqLen, 100 + newTokens) + 1
-        let type = try quantize.map { q in
-            guard let type = [GGMLType.q4_0, .q4_1, .q8_0].first(where: { $0.name.lowercased() == q.lowercased() }) else {
-                throw ValidationError("unknown --quantize \(q); known: q4_0, q4_1, q8_0")
+        let mix = try quantize.map { q in
+            guard let mix = QuantizationMix(name: q) else {
+                throw ValidationError("unknown --quantize \(q); known: \(QuantizationMix.names.joined(separator: ", "))")
             }
-            return type
+            return mix
         }
         let model = try failing { try Transformer(config: config, seed: 1) }
         var label = "\(name) shape, random weights"
-        if let type {
-            model.quantizeMatrices(to: type)
-            label += " quantized to \(type.name)"
+        if let mix, let q = quantize {
+            model.quantizeMatrices(to: mix)
+            label += " quantized to \(q.uppercased())"
         }
         var rng = SeededGenerator(seed: 5)
         let prompt = (0..<100).map { _ in Int(rng.next() % UInt64(config.vocabSize - 3)) + 3 }

@@ -54,7 +54,7 @@ extension BenchCommand {
                                    + "qwen2.5-0.5b, llama3.2-1b or smollm2-135m.", valueName: "name"))
         var shape: String?
         @Option(help: ArgumentHelp("With --shape: quantize the random weights' matrices as a llama.cpp file of this type "
-                                   + "would hold them (q4_0, q4_1 or q8_0), so that decoding reads their codes.",
+                                   + "would hold them (a type such as q4_1 or q6_k, or the q4_k_m / q5_k_m mix), so that decoding reads their codes.",
                                    valueName: "type"))
         var quantize: String?
 
@@ -309,12 +309,14 @@ struct BenchSetup: Encodable {
     let parameters: Int
     let threads: Int
     var blasCore = BLASKernels.coreName
+    var decodeKernels = DecodeKernels.description
 
     /// The report's first line, after the model's name.
     var line: String {
         let c = config
         return "dim \(c.dim), \(c.layers) layers, \(c.heads) heads / \(c.kvHeads) kv, hidden \(c.hiddenDim), "
-            + "vocab \(c.vocabSize), \(parameters) parameters; \(threads) thread(s), OpenBLAS \(blasCore) kernels"
+            + "vocab \(c.vocabSize), \(parameters) parameters; \(threads) thread(s), OpenBLAS \(blasCore) kernels; "
+            + "decode kernels: \(decodeKernels)"
     }
 }
 

@@ -10,7 +10,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Inspect, run and create transformer checkpoints.",
-        subcommands: [Info.self, Tokenize.self, Generate.self, Logits.self, Init.self])
+        subcommands: [Info.self, Tokenize.self, Generate.self, Logits.self, Init.self, Quantize.self])
 }
 
 /// A model ready to run, from either kind of file: what the commands below use.
@@ -29,7 +29,7 @@ struct CheckpointOptions: ParsableArguments {
     @Option(help: "Checkpoint directory (config.json, model.safetensors, tokenizer.json).")
     var checkpoint: String?
 
-    @Option(help: "A llama.cpp GGUF file, e.g. models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (Q4_0, Q4_1 and Q8_0 matrices keep their codes; other types are dequantized to Float32).")
+    @Option(help: "A llama.cpp GGUF file, e.g. models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: quantized matrices keep their codes for the integer decode kernels).")
     var model: String?
 
     @Flag(help: "Print JSON instead of text.")
@@ -39,6 +39,9 @@ struct CheckpointOptions: ParsableArguments {
     var threads = 1
 
     func validate() throws {
+        if let checkpoint, checkpoint.lowercased().hasSuffix(".gguf") {
+            throw ValidationError("--checkpoint takes a checkpoint directory; \(checkpoint) is a GGUF file: give it with --model \(checkpoint)")
+        }
         guard (checkpoint == nil) != (model == nil) else {
             throw ValidationError("give exactly one of --checkpoint DIR and --model FILE.gguf")
         }
@@ -285,6 +288,34 @@ extension ModelCommand {
                 try Checkpoint.save(model, tokenizer: tokenizer, to: URL(fileURLWithPath: out))
                 print("wrote \(out): \(model.parameterCount) parameters")
             }
+        }
+    }
+}
+
+extension ModelCommand {
+    struct Quantize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a GGUF model's copy with its matrices in another type or llama.cpp's Q4_K_M / Q5_K_M mix.")
+        @Option(help: "The GGUF file to read.") var model: String
+        @Option(help: ArgumentHelp("The mix or type: \(QuantizationMix.names.joined(separator: ", ")).", valueName: "type"))
+        var type: String
+        @Option(help: "The GGUF file to write.") var out: String
+
+        func validate() throws {
+            guard QuantizationMix(name: type) != nil else {
+                throw ValidationError("unknown --type \(type); known: \(QuantizationMix.names.joined(separator: ", "))")
+            }
+        }
+
+        func run() throws {
+            let mix = QuantizationMix(name: type)!
+            let (data, types) = try failing {
+                let file = try GGUFFile(url: URL(fileURLWithPath: model))
+                return try file.quantizedCopy(mix: mix)
+            }
+            try failing { try data.write(to: URL(fileURLWithPath: out)) }
+            let counts = types.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.name)" }
+            print("\(out): \(data.count) bytes; tensors: \(counts.joined(separator: ", "))")
         }
     }
 }

@@ -95,145 +95,116 @@ import Testing
         #expect(halves == out)
     }
 
-    /// The same product from one-byte codes, a scale and an offset a block
-    /// of 32 (without AVX-512 the sampler decodes so): the bits of
-    /// east_matmul_rows on the weights rebuilt in Swift as the loader does
-    /// (scale * code, then + offset), with and without offsets, alone and
-    /// in column slices. Runs on every machine (AVX2 + FMA, else C).
-    @Test(arguments: [1, 3, 4, 9], [false, true])
-    func rowProductFromCodesGivesTheFloatBits(M: Int, withOffsets: Bool) {
-        let (K, N) = (96, 37), blocks = K / 32
-        var rng = SeededGenerator(seed: 23)
-        let codes = (0..<(N * K)).map { _ in Int8(Int(rng.next() % 24) - 8) }
-        let scales = (0..<(N * blocks)).map { _ in Float(Float16(rng.nextUnitFloat() * 0.1 - 0.05)) }
-        let offsets = (0..<(N * blocks)).map { _ in withOffsets ? Float(Float16(rng.nextUnitFloat() - 0.5)) : 0 }
-        var w = [Float](repeating: 0, count: N * K)
-        for n in 0..<N {
-            for k in 0..<K {
-                let product = scales[n * blocks + k / 32] * Float(codes[n * K + k])
-                w[n * K + k] = product + offsets[n * blocks + k / 32]
+    /// Random blocks of `type` as a GGUF file could hold them: random bytes
+    /// with their float16 scales set to sane values (random bits there would
+    /// be NaNs or huge), so every code of every sub-block occurs.
+    static func randomBlocks(_ type: GGMLType, count: Int, seed: UInt64) -> [UInt8] {
+        // where each type keeps its float16 scales, and their size
+        let halves: [GGMLType: [(Int, Float)]] = [
+            .q4_0: [(0, 0.01)], .q4_1: [(0, 0.005), (2, -0.04)], .q5_0: [(0, 0.005)], .q5_1: [(0, 0.003), (2, -0.04)],
+            .q8_0: [(0, 0.0005)], .q2_K: [(80, 0.002), (82, 0.001)], .q3_K: [(108, 0.0005)],
+            .q4_K: [(0, 0.0005), (2, 0.0005)], .q5_K: [(0, 0.0003), (2, 0.0005)], .q6_K: [(208, 0.0001)],
+        ]
+        var rng = SeededGenerator(seed: seed)
+        var bytes = (0..<(count * type.blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for b in 0..<count {
+            for (offset, size) in halves[type]! {
+                let h = Float16(size * (0.5 + Float(rng.next() % 1000) / 1000)).bitPattern
+                bytes[b * type.blockBytes + offset] = UInt8(h & 0xFF)
+                bytes[b * type.blockBytes + offset + 1] = UInt8(h >> 8)
             }
         }
-        let inp = randomFloats(M * K, seed: 24)
-        var fromFloats = [Float](repeating: .nan, count: M * N), fromCodes = fromFloats, slices = fromFloats
-        east_matmul_rows(&fromFloats, inp, w, M, K, N, 0, N)
-        offsets.withUnsafeBufferPointer { o in
-            let offs = withOffsets ? o.baseAddress : nil
-            east_matmul_rows_codes(&fromCodes, inp, codes, scales, offs, M, K, N, 0, N)
-            east_matmul_rows_codes(&slices, inp, codes, scales, offs, M, K, N, 0, 20)
-            east_matmul_rows_codes(&slices, inp, codes, scales, offs, M, K, N, 20, N)
-        }
-        #expect(fromCodes == fromFloats)
-        #expect(slices == fromFloats)
+        return bytes
     }
 
-    /// The code formats of the code panels: (format, offsets, lowest code, highest code).
-    static let codeFormats: [(Int32, Bool, Int8, Int8)] = [
-        (Int32(EAST_CODES_8), true, -128, 127),  // Q8_0's bytes (with offsets too, which it never has)
-        (Int32(EAST_CODES_8), false, -128, 127),  // Q8_0
-        (Int32(EAST_CODES_4_SIGNED), false, -8, 7),  // Q4_0: q - 8
-        (Int32(EAST_CODES_4_UNSIGNED), true, 0, 15),  // Q4_1
-    ]
-
-    /// Weights given as codes with a float16 scale and offset per 32 columns
-    /// (as GGUF's quantized blocks dequantize) give the same bits from their
-    /// code panels, one byte or half a byte a code, as from Float32 panels of
-    /// the same values. The code panels run over all K in one pass, the
-    /// Float32 ones in chunks of 256 columns: the same bits also say chunking
-    /// changes none.
-    @Test(.enabled(if: Self.haveKernels, Self.noKernels), arguments: [1, 4, 7, 16, 21], 0..<4)
-    func codePanelsGiveTheFloatPanelsBits(M: Int, formatIndex: Int) throws {
-        let (format, withOffsets, low, high) = Self.codeFormats[formatIndex]
-        let (K, N) = (576, 50)
-        var rng = SeededGenerator(seed: 11)
-        var codes = [Int8](repeating: 0, count: N * K)
-        for i in codes.indices { codes[i] = Int8(Int(low) + Int(rng.next() % UInt64(Int(high) - Int(low) + 1))) }
-        codes[0] = low; codes[1] = high  // both ends of the range
-        func half(_ x: [Float]) -> [Float] { x.map { Float(Float16($0)) } }  // GGUF's scales are float16
-        let scales = half(randomFloats(N * K / 32, seed: 12, scale: 0.01))
-        let offsets = withOffsets ? half(randomFloats(N * K / 32, seed: 13, scale: 0.1)) : [Float](repeating: 0, count: N * K / 32)
+    /// The integer product (8-bit activations, integer dot products, one
+    /// float multiply-add a block and one for the offsets) of every type's
+    /// codes, against the product in Double of the dequantized weights and
+    /// the unquantized input: within the bound the rounding allows, per
+    /// output, of the activations to 1/254 of their block's largest
+    /// magnitude and of each scale and offset to float16. Also: each row
+    /// the same bits alone as beside others, column slices the bits of one
+    /// call and nothing outside them written. On whichever path runs (AVX2,
+    /// or AVX-512 VNNI; EAST_NO_AVX512=1 reruns it on AVX2).
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K], [1, 5, 16, 19])
+    func integerProductIsWithinItsRoundingOfTheReference(type: GGMLType, M: Int) throws {
+        let (K, N, R) = (512, 44, Int(east_int_rows()))  // 44: a partial last panel for 8 and 16 rows
+        let blocks = Self.randomBlocks(type, count: N * K / type.blockSize, seed: UInt64(type.rawValue))
+        let q = try #require(blocks.withUnsafeBytes { type.blockCodes($0.baseAddress!, count: N * K) })
         var w = [Float](repeating: 0, count: N * K)
-        for i in w.indices {
-            let scaled: Float = scales[i / 32] * Float(codes[i])
-            w[i] = scaled + offsets[i / 32]
+        blocks.withUnsafeBytes { type.dequantize($0.baseAddress!, count: N * K, into: &w) }
+        var inp = randomFloats(M * K, seed: 2)
+        inp[7] = 3  // an outlier: its block's other values get coarser steps
+        let (bits, lowest) = q.panelFormat, sub = Int32(type.subBlock)
+        let bytes = east_ipacked_bytes(K, N, bits, sub, Int32(R))
+        var panels = [UInt8](repeating: 0xA5, count: bytes + 64)
+        q.offsets.withUnsafeBufferPointer { o in
+            east_ipack_weight(&panels, q.codes, q.scales, o.baseAddress, K, N, sub, bits, lowest, Int32(R))
         }
-        let matrix = QuantizedMatrix(codes: codes, scales: scales, offsets: offsets)
-        #expect(matrix.format == format && matrix.hasOffsets == withOffsets, "the format the packer chooses for these codes")
-        let inp = randomFloats(M * K, seed: 14)
-        var floatPanels = [Float](repeating: .nan, count: east_packed_count(K, N))
-        east_pack_weight(&floatPanels, w, K, N)
-        let bytes = east_qpacked_bytes(K, N, format, withOffsets ? 1 : 0)
-        #expect(bytes == 4 * 18 * (format == Int32(EAST_CODES_8) ? 512 : 256) + 4 * 18 * (withOffsets ? 64 : 32))
-        var codePanels = [UInt8](repeating: 0xA5, count: bytes + 64)
-        offsets.withUnsafeBufferPointer { o in
-            east_qpack_weight(&codePanels, codes, scales, withOffsets ? o.baseAddress : nil, K, N, format)
-        }
-        #expect(codePanels[bytes...].allSatisfy { $0 == 0xA5 }, "nothing written past east_qpacked_bytes")
-        var fromFloats = [Float](repeating: .nan, count: M * N), fromCodes = fromFloats
-        east_matmul_packed(&fromFloats, inp, floatPanels, M, K, N, 0, N)
-        east_matmul_qpacked(&fromCodes, inp, codePanels, M, K, N, 0, N, format, withOffsets ? 1 : 0)
-        #expect(fromCodes == fromFloats)
-        let expected = Self.reference(inp, w, M: M, K: K, N: N)
-        #expect(zip(fromCodes, expected).map { abs(Double($0) - $1) }.max()! < 1e-4)
+        #expect(panels[bytes...].allSatisfy { $0 == 0xA5 }, "nothing written past east_ipacked_bytes")
+        var acts = [UInt8](repeating: 0, count: east_acts_bytes(M, K))
+        east_quantize_acts(&acts, inp, M, K)
+        var out = [Float](repeating: .nan, count: M * N)
+        east_imatmul(&out, acts, panels, M, K, N, 0, N, bits, sub)
 
-        // Column slices, as threads run them: the same numbers, nothing else written.
-        var slices = [Float](repeating: .nan, count: M * N)
-        east_matmul_qpacked(&slices, inp, codePanels, M, K, N, 0, 16, format, withOffsets ? 1 : 0)
-        east_matmul_qpacked(&slices, inp, codePanels, M, K, N, 32, N, format, withOffsets ? 1 : 0)
+        // the bound: sum_k |w| |x - x8| + |w - w16| |x8|, x8 the 8-bit
+        // activations (error at most half a step), w16 the weights from
+        // float16 scales and offsets (each off by at most 2^-11 relative)
+        let expected = Self.reference(inp, w, M: M, K: K, N: N)
+        let s = Int(sub)
+        var worst = 0.0
         for m in 0..<M {
             for n in 0..<N {
-                if (16..<32).contains(n) { #expect(slices[m * N + n].isNaN) } else { #expect(slices[m * N + n] == fromFloats[m * N + n]) }
+                var bound = 1e-6
+                for k in 0..<K {
+                    let block = inp[(m * K + k / 32 * 32)..<(m * K + k / 32 * 32 + 32)]
+                    let step = Double(block.map(abs).max()!) / 127, x = Double(inp[m * K + k])
+                    let i = n * (K / s) + k / s
+                    let u = Double(Int(q.codes[n * K + k]) - Int(lowest))
+                    let wError = (abs(u * Double(q.scales[i])) + abs(Double(q.offsets[i]) + Double(lowest) * Double(q.scales[i]))) * 0x1p-11
+                    bound += abs(Double(w[n * K + k])) * step / 2 + (bits == 8 ? 0 : wError) * (abs(x) + step / 2)
+                }
+                let error = abs(Double(out[m * N + n]) - expected[m * N + n])
+                worst = max(worst, error / bound)
+                #expect(error <= bound, "row \(m), column \(n): error \(error), bound \(bound)")
             }
+        }
+        print("integer product \(type.name), M = \(M): largest error \(worst) of its bound")
+
+        // slices as threads cut them (multiples of R): the same bits, nothing else written
+        var slice = [Float](repeating: .nan, count: M * N)
+        east_imatmul(&slice, acts, panels, M, K, N, R, N, bits, sub)
+        for m in 0..<M {
+            for n in 0..<N { #expect(n < R ? slice[m * N + n].isNaN : slice[m * N + n] == out[m * N + n]) }
+        }
+        // each row alone: the same bits
+        for m in [0, M - 1] {
+            var alone = [Float](repeating: .nan, count: N), one = [UInt8](repeating: 0, count: east_acts_bytes(1, K))
+            east_quantize_acts(&one, Array(inp[(m * K)..<((m + 1) * K)]), 1, K)
+            east_imatmul(&alone, one, panels, 1, K, N, 0, N, bits, sub)
+            #expect(alone == Array(out[(m * N)..<((m + 1) * N)]))
         }
     }
 
-    /// A model quantized as llama.cpp stores Q4_0 (4-bit codes -8..7, no
-    /// offsets), Q4_1 (0..15 with offsets) and Q8_0 (bytes): the sampler
-    /// decodes from the codes (at their density with AVX-512, one byte each
-    /// without) and gives the bits of a Float32 copy of the same weights,
-    /// tokens and log-probs. On both paths.
-    @Test(arguments: [GGMLType.q4_0, .q4_1, .q8_0])
-    func decodingFromEachCodeFormatChangesNoBit(type: GGMLType) throws {
-        let config = ModelConfig(vocabSize: 96, dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 160, maxSeqLen: 48)
+    /// A model quantized as llama.cpp stores each type (or the Q4_K_M
+    /// mix): the sampler decodes from integer panels and stays close to a
+    /// Float32 copy of the same weights: the same greedy tokens for most of
+    /// a continuation and next-token log-probs within the rounding of 8-bit
+    /// activations.
+    @Test(arguments: ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k", "q4_k_m"])
+    func integerDecodingStaysCloseToFloats(mix name: String) throws {
+        let config = ModelConfig(vocabSize: 96, dim: 256, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 512, maxSeqLen: 48)
         let model = try Transformer(config: config, seed: 7)
-        model.quantizeMatrices(to: type)
+        model.quantizeMatrices(to: try #require(QuantizationMix(name: name)))
         let quantized = try #require(model.quantized)
         #expect(quantized.matrices.count == 7 * config.layers + 1, "every matrix and the tied head")
-        let format = type == .q4_0 ? EAST_CODES_4_SIGNED : type == .q4_1 ? EAST_CODES_4_UNSIGNED : EAST_CODES_8
-        #expect(quantized.matrices.values.allSatisfy { $0.format == Int32(format) && $0.hasOffsets == (type == .q4_1) })
-        try Self.expectCodesSampleLikeFloats(model, prompt: [1, 5, 9, 2, 33, 7, 60, 4], maxSequenceLength: 32)
-    }
-
-    /// Three samples of `model` decoded from its codes are those of a copy
-    /// holding only its Float32 weights, token for token and bit for bit.
-    static func expectCodesSampleLikeFloats(_ model: Transformer, prompt: [Int], maxSequenceLength: Int,
-                                            sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let copy = try Transformer(config: model.config, parameters: FloatBuffer(model.parameters.array))
-        #expect(copy.quantized == nil, sourceLocation: sourceLocation)
-        let parameters = SamplingParameters(temperature: 1, maxNewTokens: 12, seed: 3)
-        let fromCodes = Sampler(model: model, maxRows: 3, maxSequenceLength: maxSequenceLength).generate(prompt: prompt, n: 3, parameters: parameters)
-        let fromFloats = Sampler(model: copy, maxRows: 3, maxSequenceLength: maxSequenceLength).generate(prompt: prompt, n: 3, parameters: parameters)
-        #expect(fromCodes.map(\.tokens) == fromFloats.map(\.tokens), sourceLocation: sourceLocation)
-        #expect(fromCodes.map(\.logProbs) == fromFloats.map(\.logProbs), sourceLocation: sourceLocation)
-    }
-
-    /// The loader's codes are kept only when they rebuild every weight and
-    /// their scales and offsets are float16 values (the panels store them so);
-    /// a matrix that fails either decodes from Float32 instead.
-    @Test func quantizedMatricesKeepOnlyExactCodes() throws {
-        let config = ModelConfig(vocabSize: 64, dim: 32, layers: 1, heads: 2, kvHeads: 2, hiddenDim: 64, maxSeqLen: 16)
-        let layout = ParameterLayout(config: config), count = config.dim * config.dim
-        let model = try Transformer(config: config, parameters: FloatBuffer(count: layout.totalCount))
-        let codes = (0..<count).map { Int8($0 % 16) }, scales = [Float](repeating: 0.5, count: count / 32)
-        let p = model.parameters.pointer
-        for (i, c) in codes.enumerated() { p[layout.layers[0].q + i] = 0.5 * Float(c) + 0.25; p[layout.layers[0].o + i] = 0.5 * Float(c) }
-        let exact = QuantizedMatrix(codes: codes, scales: scales, offsets: [Float](repeating: 0.25, count: count / 32))
-        let notHalf = QuantizedMatrix(codes: codes.map { $0 / 2 }, scales: [Float](repeating: 1 + 0x1p-20, count: count / 32),
-                                      offsets: [Float](repeating: 0, count: count / 32))
-        let q = QuantizedMatrices(model: model, matrices: [layout.layers[0].q: exact, layout.layers[0].o: notHalf,
-                                                           layout.layers[0].k: exact])
-        #expect(Set(q.matrices.keys) == [layout.layers[0].q], "o: scale not a float16 value; k: codes do not rebuild its weights")
-        #expect(exact.format == Int32(EAST_CODES_4_UNSIGNED) && exact.hasOffsets)
+        let copy = try Transformer(config: config, parameters: FloatBuffer(model.parameters.array))
+        let prompt = [1, 5, 9, 2, 33, 7, 60, 4]
+        let fromCodes = Sampler(model: model, maxRows: 1, maxSequenceLength: 32).nextTokenLogProbs(prompt: prompt)
+        let fromFloats = Sampler(model: copy, maxRows: 1, maxSequenceLength: 32).nextTokenLogProbs(prompt: prompt)
+        let worst = zip(fromCodes, fromFloats).map { abs($0 - $1) }.max()!
+        print("integer decoding \(name): largest next-token log-prob difference \(worst)")
+        #expect(worst < 0.02, "largest log-prob difference \(worst)")
     }
 
     /// One query over a cache with grouped heads, against softmax attention

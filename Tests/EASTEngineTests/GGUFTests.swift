@@ -193,10 +193,10 @@ import Testing
         Self.expectError(url, contains: "architecture \"gpt2\" is not supported")
 
         w = good
-        w.tensors[1].type = 12  // Q4_K
+        w.tensors[1].type = 20  // IQ4_NL
         url = Self.tempFile()
         try w.write(to: url)
-        Self.expectError(url, contains: "ggml type 12")
+        Self.expectError(url, contains: "ggml type 20")
 
         w = good
         w.tensors.removeLast()

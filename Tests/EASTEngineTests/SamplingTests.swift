@@ -74,14 +74,25 @@ import Testing
 
     /// With the decode kernels every product of a sample, its prefill's
     /// too, splits by columns only, so its bits do not depend on the BLAS
-    /// thread count (OpenBLAS's sgemm gives other bits with 1 and 2 threads).
+    /// thread count (OpenBLAS's sgemm gives other bits with 1 and 2 threads):
+    /// Float32 panels (AVX-512) and integer panels (a model quantized as
+    /// Q4_K_M, every path), whose q/k/v and gate/up share one hand-off.
     /// In a child process (an exit test): the thread count is process-wide.
     @Test(.enabled(if: DecodeKernelTests.haveKernels, DecodeKernelTests.noKernels))
     func samplesDoNotDependOnTheThreadCount() async {
-        await #expect(processExitsWith: .success) {
+        await Self.expectSamplesIndependentOfThreads(quantized: false)
+    }
+
+    @Test func integerPanelSamplesDoNotDependOnTheThreadCount() async {
+        await Self.expectSamplesIndependentOfThreads(quantized: true)
+    }
+
+    static func expectSamplesIndependentOfThreads(quantized: Bool, sourceLocation: SourceLocation = #_sourceLocation) async {
+        await #expect(processExitsWith: .success, sourceLocation: sourceLocation) { [quantized] in
             let config = ModelConfig(vocabSize: 512, dim: 128, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 384,
                                      ropeTheta: 10_000, tiedEmbeddings: true, maxSeqLen: 128)
             guard let model = try? Transformer(config: config, seed: 3) else { exit(2) }
+            if quantized { model.quantizeMatrices(to: .q4_K_M) }
             let parameters = SamplingParameters(temperature: 1, maxNewTokens: 8, seed: 11)
             var runs: [[Sample]] = []
             for threads in [1, 2] {

@@ -58,8 +58,12 @@ struct SmolLM2ParityTests {
         }
     }
 
+    /// The Float32 path (a copy of the weights without their codes): within
+    /// float rounding of transformers.
     @Test func nextTokenLogProbsMatch() throws {
-        let sampler = Sampler(model: try Self.loaded.get().model, maxRows: 1, maxSequenceLength: 128)
+        let model = try Self.loaded.get().model
+        let floats = try Transformer(config: model.config, parameters: FloatBuffer(model.parameters.array))
+        let sampler = Sampler(model: floats, maxRows: 1, maxSequenceLength: 128)
         var worst: Float = 0
         for p in Self.fixture.prompts {
             let logProbs = sampler.nextTokenLogProbs(prompt: p.ids)
@@ -67,28 +71,55 @@ struct SmolLM2ParityTests {
             #expect(Array(top) == p.top10_ids)
             for (id, expected) in zip(p.top10_ids, p.top10_logprobs) { worst = max(worst, abs(logProbs[id] - expected)) }
         }
-        print("SmolLM2 parity: largest top-10 log-prob difference \(worst)")
+        print("SmolLM2 parity, Float32 path: largest top-10 log-prob difference \(worst)")
         #expect(worst < 1e-3, "largest top-10 log-prob difference \(worst)")
     }
 
-    /// The sampler decodes from the file's Q4_1 / Q8_0 codes (a quarter of
-    /// the bytes per step); every matrix's codes must reproduce the loaded
-    /// weights exactly, and decoding must give the same bits as from a
-    /// Float32 copy of the model that has no codes. On both paths (code
-    /// panels with AVX-512, one-byte codes without).
-    @Test func decodingFromTheCodesChangesNoBit() throws {
+    /// The integer path (the file's Q4_1 and Q8_0 codes, 8-bit activations):
+    /// every matrix decodes from its codes; the same top token as
+    /// transformers for every prompt and the top-10 log-probs within what
+    /// 8-bit activations allow.
+    @Test func integerPathStaysCloseToTransformers() throws {
         let model = try Self.loaded.get().model
         let quantized = try #require(model.quantized)
         #expect(quantized.matrices.count == 7 * model.config.layers + 1, "every matrix and the tied head")
-        try DecodeKernelTests.expectCodesSampleLikeFloats(model, prompt: Self.fixture.greedy.prompt_ids, maxSequenceLength: 256)
+        let sampler = Sampler(model: model, maxRows: 1, maxSequenceLength: 128)
+        var worst: Float = 0
+        for p in Self.fixture.prompts {
+            let logProbs = sampler.nextTokenLogProbs(prompt: p.ids)
+            #expect(logProbs.indices.max { logProbs[$0] < logProbs[$1] } == p.top10_ids[0])
+            for (id, expected) in zip(p.top10_ids, p.top10_logprobs) { worst = max(worst, abs(logProbs[id] - expected)) }
+        }
+        print("SmolLM2 parity, integer path: largest top-10 log-prob difference \(worst)")
+        #expect(worst < 0.35, "largest top-10 log-prob difference \(worst)")
     }
 
+    /// Greedy decoding gives transformers' continuation: all 48 tokens on
+    /// the Float32 path. On the integer path, fed transformers'
+    /// continuation token by token, each of its tokens is the top token or
+    /// within 0.35 of it (the tolerance of the top-10 log-probs above): the
+    /// continuation holds near ties (its first token leads the second by
+    /// 0.0075 on the Float32 path; the integer path picks the second on
+    /// AVX2), so a free-running integer continuation may part from it at
+    /// any of them.
     @Test func greedyContinuationMatches() throws {
         let g = Self.fixture.greedy
-        let sampler = Sampler(model: try Self.loaded.get().model, maxRows: 1, maxSequenceLength: 256)
-        let sample = sampler.generate(prompt: g.prompt_ids, n: 1,
-                                      parameters: .greedy(maxNewTokens: 48, stopTokens: [2]))[0]
-        #expect(sample.tokens == g.ids)
+        let model = try Self.loaded.get().model
+        let floats = try Transformer(config: model.config, parameters: FloatBuffer(model.parameters.array))
+        let parameters = SamplingParameters.greedy(maxNewTokens: 48, stopTokens: [2])
+        let fromFloats = Sampler(model: floats, maxRows: 1, maxSequenceLength: 256).generate(prompt: g.prompt_ids, n: 1, parameters: parameters)[0]
+        #expect(fromFloats.tokens == g.ids)
+        let sampler = Sampler(model: model, maxRows: 1, maxSequenceLength: 256)
+        var worst: Float = 0, top = 0
+        for t in g.ids.indices {
+            let logProbs = sampler.nextTokenLogProbs(prompt: g.prompt_ids + g.ids[..<t])
+            let best = logProbs.max()!
+            worst = max(worst, best - logProbs[g.ids[t]])
+            if logProbs[g.ids[t]] == best { top += 1 }
+        }
+        print("SmolLM2 parity, integer path on transformers' greedy continuation: its token on top at \(top) of \(g.ids.count) steps, "
+              + "at most \(worst) below the top elsewhere")
+        #expect(worst < 0.35)
     }
 
     @Test func completionLogProbMatches() throws {

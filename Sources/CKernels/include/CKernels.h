@@ -55,38 +55,82 @@ void east_pack_weight(float *packed, const float *weight, long K, long N);
 void east_matmul_packed(float *out, const float *inp, const float *packed,
                         long M, long K, long N, long n0, long n1);
 
-/// How east_qpack_weight stores a matrix's codes: one byte each (Q8_0), or
-/// two to a byte, read back as -8..7 (Q4_0's q - 8) or as 0..15 (Q4_1's q).
-enum { EAST_CODES_8 = 0, EAST_CODES_4_SIGNED = 1, EAST_CODES_4_UNSIGNED = 2 };
+/// Integer products for decoding (IntegerKernels.c).
+///
+/// Decoding reads every weight once a step; rebuilding each as a float and
+/// multiplying in float costs a conversion and an FMA a weight. Instead, as
+/// llama.cpp does: the activations are quantized once a product to 8-bit
+/// blocks of 32 (east_quantize_acts), the weights stay integer codes at
+/// close to the GGUF file's density, and the dot products run on bytes
+/// (AVX2 maddubs: 32 products an instruction; AVX-512 VNNI dpbusd: 64),
+/// with one float multiply-add per block of 32 (and one for the offset).
+/// The weights are repacked at load time into panels of R rows interleaved
+/// (east_int_rows(): 8 for AVX2, 16 for AVX-512), so that one unpack of a
+/// block's codes serves R output rows and, at n = 16, every sequence.
+/// Not bit-identical to the Float32 product: 8-bit activations round each
+/// input to 1/254 of its block's largest magnitude.
 
-/// Bytes of one 32-column block of 16 rows: 16 float16 scales, 16 float16
-/// offsets when the matrix has any, then 512 codes (256 bytes of nibbles or
-/// 512 bytes). Q4_1: 320 bytes, 0.625 a weight, as in the GGUF file.
-static inline long east_qblock_bytes(int format, int offsets) {
-    return 32 + (offsets ? 32 : 0) + (format == EAST_CODES_8 ? 512 : 256);
+/// One activation block: 32 codes and the scale d (value = d * q), and
+/// d * (sum of the codes) over the first 16, the last 16 and all 32 (the
+/// weight offsets multiply these).
+struct east_q8 { int8_t q[32]; float d; float sum[3]; };
+
+/// Bytes of quantized activations for an (M, K) input, K a multiple of 32.
+static inline long east_acts_bytes(long M, long K) { return M * (K / 32) * (long)sizeof(struct east_q8); }
+
+/// Quantizes x (M, K) into M * K / 32 east_q8 blocks (row by row): d =
+/// max |x| / 127, q = x / d rounded to nearest.
+void east_quantize_acts(void *acts, const float *x, long M, long K);
+
+/// Which integer kernel runs: chosen when the library loads, AVX-512 VNNI
+/// only when east_kernels_available() (so EAST_NO_AVX512=1 selects AVX2).
+enum { EAST_INT_PATH_PORTABLE = 0, EAST_INT_PATH_AVX2 = 1, EAST_INT_PATH_AVX512_VNNI = 2 };
+int east_int_path(void);
+/// Rows of a panel for the kernel that runs (16 with AVX-512 VNNI, else 8).
+int east_int_rows(void);
+
+/// Bytes of one block (32 columns of R rows) of an integer panel:
+///   R * 32 / sub float16 scales d, ordered [sub-block][row];
+///   as many float16 offsets o, unless bits is 8 (no offsets);
+///   the codes: bits 4, 5, 6: R * 16 bytes of nibbles, four vectors of R * 4
+///   bytes, vector v byte 4r + c = row r's column 4v + c (low nibble) and
+///   column 4(v + 4) + c (high nibble); then for 5 bits R * 4 bytes, bit j
+///   of byte 4r + c the fifth bit of column 4j + c; for 6 bits two vectors
+///   of R * 4 bytes, bits 2i, 2i + 1 of vector h byte 4r + c the top two
+///   bits of column 4(4h + i) + c. 8 bits: eight vectors of R * 4 signed
+///   bytes, vector j byte 4r + c = column 4j + c.
+/// So a vector of codes holds, for each of R rows, the codes of 4 adjacent
+/// columns, which is what one maddubs / dpbusd multiplies by 4 broadcast
+/// activation bytes. weight = d * u + o, u the unsigned code.
+static inline long east_iblock_bytes(int R, int bits, int sub) {
+    long scales = 2L * R * (32 / sub) * (bits == 8 ? 1 : 2);
+    return scales + (bits == 8 ? 32L * R : 16L * R + (bits - 4) * 4L * R);
 }
 
-/// Bytes east_qpack_weight writes for a (N, K) weight, K a multiple of 32.
-static inline long east_qpacked_bytes(long K, long N, int format, int offsets) {
-    return (N + 15) / 16 * (K / 32) * east_qblock_bytes(format, offsets);
+/// Bytes east_ipack_weight writes for a (N, K) weight: N rounded up to R.
+static inline long east_ipacked_bytes(long K, long N, int bits, int sub, int R) {
+    return (N + R - 1) / R * (K / 32) * east_iblock_bytes(R, bits, sub);
 }
 
-/// Packs a weight given as one-byte codes with a scale and an offset per row
-/// and 32 columns, weight[n][k] = scales[n][k / 32] * codes[n][k] + offsets[n][k / 32]
-/// (a multiply, then an add: how GGUF's Q4_1 blocks dequantize; Q8_0 and
-/// Q4_0 have no offsets, passed as NULL, and are rebuilt with + 0, which
-/// changes no product). The scales and offsets are stored as float16, so
-/// each must be a float16 value (GGUF's are); the codes must fit `format`.
-///   codes: (N, K), scales, offsets: (N, K / 32). Needs east_kernels_available().
-void east_qpack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets,
-                       long K, long N, int format);
+/// Packs weight[n][k] = scales[n][k / sub] * codes[n][k] + offsets[n][k / sub]
+/// (offsets NULL for none) into panels of R rows (east_iblock_bytes):
+/// u = code - lowest must fit `bits` (4, 5 or 6; Q4_0's codes -8..7 come with
+/// lowest -8), the stored offset is o + lowest * d; with bits 8 the codes
+/// are kept signed and there are no offsets (Q8_0). d and o are rounded to
+/// float16. sub is 32 or 16 (the k-quants with 16-value sub-blocks);
+/// K a multiple of 32. codes: (N, K); scales, offsets: (N, K / sub)
+void east_ipack_weight(void *packed, const int8_t *codes, const float *scales, const float *offsets, long K, long N,
+                       int sub, int bits, int lowest, int R);
 
-/// east_matmul_packed for a weight packed by east_qpack_weight with the same
-/// `format` and offsets (or none): the same numbers, bit for bit, as the
-/// Float32 weights it stands for, from a sixth (Q4) or a quarter (Q8) of the
-/// bytes. Needs east_kernels_available().
-void east_matmul_qpacked(float *out, const float *inp, const void *packed,
-                         long M, long K, long N, long n0, long n1, int format, int offsets);
+/// out[m * N + n] = sum_k x[m][k] w[n][k] for m < M, n0 <= n < n1 (n0 a
+/// multiple of east_int_rows()), from activations quantized by
+/// east_quantize_acts and a weight packed by east_ipack_weight with
+/// east_int_rows() rows: per block of 32, an integer dot product, then
+/// acc += (d_w * d_x) * dot + o_w * (d_x * sum of x's codes). Each output is
+/// one sum over the blocks in order, so a row's result does not depend on
+/// M, on its companions or on how the columns are split.
+void east_imatmul(float *out, const void *acts, const void *packed, long M, long K, long N, long n0, long n1,
+                  int bits, int sub);
 
 /// Causal attention of ONE query position over `length` cached positions,
 /// every head. Query head h reads key/value head g = h / (heads / kvHeads).
@@ -101,30 +145,21 @@ void east_matmul_qpacked(float *out, const float *inp, const void *packed,
 ///         position writes one contiguous run of lines)
 ///   values: values[g * valueHeadStride + j * valueStride + d]
 ///   scores: scratch of 2 * length floats
-/// Works on any CPU (a portable loop when AVX-512 is missing).
+/// Works on any CPU (AVX-512, AVX2 + FMA, or a portable loop).
 void east_attend_one(float *out, const float *q, const float *prefixKeys, const float *prefixValues, long prefix,
                      const float *keys, const float *values,
                      long length, long heads, long kvHeads, long headDim, long keyBlockStride, long valueStride,
                      long valueHeadStride, float scale, float *scores);
 
-/// out[i] = exp((in[i] - shift) * scale) for i < n; returns their sum.
-/// `out` may be `in`. Softmax with a temperature: shift = max, scale = 1 / T.
-/// Works on any CPU (AVX-512 polynomial, about 1 ulp, or libm's expf).
 /// out (M, N) = inp (M, K) W^T for output columns [n0, n1), W (N, K) as the
 /// model stores it: every output one dot product in a fixed order, so a
-/// row's result does not depend on M (the sampler's products without
+/// row's result does not depend on M (the sampler's Float32 products without
 /// AVX-512, where sgemm's would). AVX2 + FMA when the CPU has them, else C.
 void east_matmul_rows(float *out, const float *inp, const float *weight, long M, long K, long N, long n0, long n1);
 
-/// east_matmul_rows with weight[n][k] = scales[n][k / 32] * codes[n][k] +
-/// offsets[n][k / 32] (a multiply, then an add, as the GGUF loader
-/// dequantizes; offsets NULL for none), rebuilt in registers: the same bits
-/// as east_matmul_rows on those Float32 weights, from 1 byte a weight and 8
-/// a block of 32 instead of 4 a weight. K a multiple of 32.
-///   codes: (N, K), scales, offsets: (N, K / 32)
-void east_matmul_rows_codes(float *out, const float *inp, const int8_t *codes, const float *scales,
-                            const float *offsets, long M, long K, long N, long n0, long n1);
-
+/// out[i] = exp((in[i] - shift) * scale) for i < n; returns their sum.
+/// `out` may be `in`. Softmax with a temperature: shift = max, scale = 1 / T.
+/// Works on any CPU (AVX-512 or AVX2 polynomial, about 1 ulp, or libm's expf).
 float east_exp_sum(float *out, const float *in, long n, float shift, float scale);
 
 /// The first index of the largest of x[0..<n] (0 when all are NaN). Works on any CPU.

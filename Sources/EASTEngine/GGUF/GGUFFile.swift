@@ -33,8 +33,11 @@ public struct GGUFFile {
     /// Tensors in file order.
     public let tensors: [TensorInfo]
     public let alignment: Int
+    /// Each metadata entry's bytes in the file (key, type and value), in
+    /// file order: what a quantized copy carries over as it is.
+    let metadataEntries: [(key: String, bytes: Range<Int>)]
     private let tensorIndex: [String: Int]
-    private let data: Data
+    let data: Data
 
     public init(url: URL) throws {
         self.url = url
@@ -59,12 +62,16 @@ public struct GGUFFile {
         let metadataCount = try reader.count("metadata count")
 
         var metadata: [String: GGUFValue] = [:]
+        var entries: [(key: String, bytes: Range<Int>)] = []
         for _ in 0..<metadataCount {
+            let start = reader.position
             let key = try reader.string()
             let type = try reader.uint32()
             metadata[key] = try reader.value(typeCode: type, key: key)
+            entries.append((key, start..<reader.position))
         }
         self.metadata = metadata
+        metadataEntries = entries
 
         let alignment = metadata["general.alignment"]?.intValue ?? 32
         guard alignment > 0, alignment % 8 == 0 else {
@@ -84,7 +91,8 @@ public struct GGUFFile {
             for _ in 0..<nDims { dims.append(try reader.count("dimension of \(name)")) }
             let code = try reader.uint32()
             guard let type = GGMLType(rawValue: code) else {
-                throw CheckpointError(file: url, message: "tensor \(name) has ggml type \(code), which we cannot read (supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0)")
+                throw CheckpointError(file: url, message: "tensor \(name) has ggml type \(code), which we cannot read (supported: "
+                    + GGMLType.allCases.map(\.name).joined(separator: ", ") + ")")
             }
             let offset = try reader.count("offset of \(name)")
             table.append((name, dims, type, offset))
@@ -136,8 +144,8 @@ public struct GGUFFile {
         }
     }
 
-    /// Tensor `name`'s block codes when it is stored quantized (Q8_0, Q4_0,
-    /// Q4_1), nil for float tensors; `read` must have accepted it first.
+    /// Tensor `name`'s block codes when it is stored quantized, nil for
+    /// float tensors; `read` must have accepted it first.
     func blockCodes(_ name: String) -> QuantizedMatrix? {
         guard let info = self[tensor: name] else { return nil }
         return data.withUnsafeBytes { bytes in info.type.blockCodes(bytes.baseAddress! + info.begin, count: info.count) }

@@ -4,7 +4,8 @@ import Foundation
 /// SmolLM2-135M-Instruct.Q4_1.gguf, Llama-3.2-1B-Instruct-Q8_0.gguf,
 /// qwen2.5-0.5b-instruct-q8_0.gguf): its config from the `llama.*` or
 /// `qwen2.*` metadata, its weights dequantized to Float32 under our Hugging
-/// Face names, and its tokenizer and chat template from the `tokenizer.*` metadata.
+/// Face names (quantized matrices also keep their codes for the integer
+/// decode kernels), and its tokenizer and chat template from the `tokenizer.*` metadata.
 public enum GGUFModel {
     public struct Loaded {
         public let model: Transformer

@@ -48,16 +48,19 @@ extension Transformer {
     /// tokens: (rows, T)
     ///
     /// With `packed` (a current copy of this model's matrices), every
-    /// product reads the packed copy, prefill (T > 1) as well as decode
-    /// steps. Each of its outputs is one dot product in a fixed order, and
-    /// its kernels split a product by columns only, so a sample's numbers
-    /// depend neither on which others share its steps nor on the thread
-    /// count (OpenBLAS's sgemm gives other bits with 1 and 2 threads at some
-    /// prompt lengths). Without a packed copy (no AVX-512), decode steps run
-    /// on `RowMatmul` (from the loader's codes where the model has them),
-    /// with the same independence, and prefill on sgemm (a prompt is
-    /// prefilled alone, so its M does not depend on companions).
-    /// With an adapter attached, its low-rank products still run on BLAS.
+    /// product it holds reads the packed copy, prefill (T > 1) as well as
+    /// decode steps: the integer panels of quantized matrices (8-bit
+    /// activations, integer dot products) on AVX2 or AVX-512 VNNI, the
+    /// Float32 panels of the others with AVX-512. Each output is one sum in a
+    /// fixed order and the kernels split a product by columns only, so a
+    /// sample's numbers depend neither on which others share its steps nor
+    /// on the thread count (OpenBLAS's sgemm gives other bits with 1 and 2
+    /// threads at some prompt lengths). Float32 matrices without AVX-512
+    /// decode on `RowMatmul`, with the same independence, and prefill on
+    /// sgemm (a prompt is prefilled alone, so its M does not depend on
+    /// companions). q, k and v, and gate and up, go to the threads in one
+    /// hand-off each. With an adapter attached, its low-rank products still
+    /// run on BLAS.
     func forwardCached(tokens: UnsafePointer<Int32>, rows: Int, T: Int, cache: KVCache, buffers b: InferenceBuffers,
                        packed: PackedWeights? = nil) {
         let c = config
@@ -74,35 +77,44 @@ extension Transformer {
         let scale = 1 / Float(hd).squareRoot()
         // an attached adapter is applied unmerged, so sampling always sees its current values
         let lora = adapter.map { LoRAPass(adapter: $0, buffers: &b.lora, rows: M, capacity: b.maxPositions, keepsInputs: false) }
-        // out = inp W^T over `rows` rows (default all M): from packed matrix
-        // `packedAt` when there is one, else the parameters at `weight`
-        func linear(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Int, packedAt: Int?, K: Int, N: Int,
-                    rows: Int? = nil) {
-            if let packed, let packedAt {
-                packed.matmul(out: out, inp: inp, matrix: packedAt, M: rows ?? M)
-            } else if T == 1, let codes = quantized?.matrix(at: weight, for: self) {
-                // decode without AVX-512 from the loader's codes: the same bits as the next branch
-                RowMatmul.forward(out: out, inp: inp, codes: codes, M: rows ?? M, K: K, N: N)
-            } else if T == 1 {
-                // decode without AVX-512: still independent of the batch companions
-                RowMatmul.forward(out: out, inp: inp, weight: p + weight, M: rows ?? M, K: K, N: N)
-            } else {
-                Matmul.forward(out: out, inp: inp, weight: p + weight, M: rows ?? M, K: K, N: N)
+        // out = inp W^T over `rows` rows (default all M) for up to three
+        // matrices reading the same input (q, k and v; gate and up): one
+        // hand-off of the packed products when all three are packed, else
+        // each on its own from the parameters at `weight`
+        typealias Linear = (out: UnsafeMutablePointer<Float>, weight: Int, packedAt: Int?, N: Int)
+        func linear(_ inp: UnsafePointer<Float>, K: Int, rows: Int? = nil, _ a: Linear, _ b: Linear? = nil, _ c: Linear? = nil) {
+            let rows = rows ?? M
+            func isPacked(_ l: Linear?) -> Bool { l.map { $0.packedAt.map { packed?.has($0) ?? false } ?? false } ?? true }
+            if let packed, isPacked(a), isPacked(b), isPacked(c) {
+                func product(_ l: Linear?) -> PackedWeights.Product? { l.map { .init(matrix: $0.packedAt!, out: $0.out) } }
+                packed.matmul(inp: inp, M: rows, product(a)!, product(b), product(c))
+                return
             }
+            // Float32 matrices without a packed copy (no AVX-512)
+            func single(_ l: Linear?) {
+                guard let l else { return }
+                if T == 1 {
+                    // decode: still independent of the batch companions
+                    RowMatmul.forward(out: l.out, inp: inp, weight: p + l.weight, M: rows, K: K, N: l.N)
+                } else {
+                    Matmul.forward(out: l.out, inp: inp, weight: p + l.weight, M: rows, K: K, N: l.N)
+                }
+            }
+            single(a)
+            single(b)
+            single(c)
         }
 
         Embedding.forward(out: x, tokens: tokens, table: p + layout.embedding, N: M, C: C)
         for l in 0..<c.layers {
             let w = layout.layers[l], pw = packed?.layers[l]
             RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.inputNorm, N: M, C: C, eps: c.rmsNormEps)
-            linear(q, n, weight: w.q, packedAt: pw?.q, K: C, N: qC)
+            linear(n, K: C, (q, w.q, pw?.q, qC), (k, w.k, pw?.k, kvC), (v, w.v, pw?.v, kvC))
             lora?.forward(.q, l, out: q, inp: n)
-            if let bias = w.qBias { Bias.forward(q, bias: p + bias, N: M, C: qC) }
-            linear(k, n, weight: w.k, packedAt: pw?.k, K: C, N: kvC)
             lora?.forward(.k, l, out: k, inp: n)
-            if let bias = w.kBias { Bias.forward(k, bias: p + bias, N: M, C: kvC) }
-            linear(v, n, weight: w.v, packedAt: pw?.v, K: C, N: kvC)
             lora?.forward(.v, l, out: v, inp: n)
+            if let bias = w.qBias { Bias.forward(q, bias: p + bias, N: M, C: qC) }
+            if let bias = w.kBias { Bias.forward(k, bias: p + bias, N: M, C: kvC) }
             if let bias = w.vBias { Bias.forward(v, bias: p + bias, N: M, C: kvC) }
             for i in 0..<rows {  // each row at its own positions
                 let start = cache.lengths[b.cacheRows[i]]
@@ -134,17 +146,16 @@ extension Transformer {
                                 keys + row * rowStride, values + row * rowStride, start + t + 1, H, KV, hd,
                                 keyBlockStride, valueStride, valueHeadStride, scale, scores + 2 * thread * capacity)
             }
-            linear(proj, att, weight: w.o, packedAt: pw?.o, K: qC, N: C)
+            linear(att, K: qC, (proj, w.o, pw?.o, C))
             lora?.forward(.o, l, out: proj, inp: att)
             for j in 0..<(M * C) { x[j] += proj[j] }
 
             RMSNorm.forward(out: n, rstd: b.rstd.pointer, inp: x, weight: p + w.postNorm, N: M, C: C, eps: c.rmsNormEps)
-            linear(b.gate.pointer, n, weight: w.gate, packedAt: pw?.gate, K: C, N: Hd)
+            linear(n, K: C, (b.gate.pointer, w.gate, pw?.gate, Hd), (b.up.pointer, w.up, pw?.up, Hd))
             lora?.forward(.gate, l, out: b.gate.pointer, inp: n)
-            linear(b.up.pointer, n, weight: w.up, packedAt: pw?.up, K: C, N: Hd)
             lora?.forward(.up, l, out: b.up.pointer, inp: n)
             east_swiglu(b.gate.pointer, b.gate.pointer, b.up.pointer, M * Hd)  // SwiGLU.forward, vectorized
-            linear(proj, b.gate.pointer, weight: w.down, packedAt: pw?.down, K: Hd, N: C)
+            linear(b.gate.pointer, K: Hd, (proj, w.down, pw?.down, C))
             lora?.forward(.down, l, out: proj, inp: b.gate.pointer)
             for j in 0..<(M * C) { x[j] += proj[j] }
         }
@@ -154,7 +165,6 @@ extension Transformer {
             RMSNorm.forward(out: b.lastHidden.at(i * C), rstd: b.rstd.pointer, inp: x + (i * T + T - 1) * C,
                             weight: p + layout.finalNorm, N: 1, C: C, eps: c.rmsNormEps)
         }
-        linear(b.logits.pointer, b.lastHidden.pointer, weight: layout.outputHead, packedAt: packed?.outputHead,
-               K: C, N: c.vocabSize, rows: rows)
+        linear(b.lastHidden.pointer, K: C, rows: rows, (b.logits.pointer, layout.outputHead, packed?.outputHead, c.vocabSize))
     }
 }

@@ -1,28 +1,36 @@
 import CKernels
 
 /// One matrix as GGUF stores it quantized, unpacked to one signed byte per
-/// value: value[n][k] = scales[n][k / 32] * codes[n][k] + offsets[n][k / 32],
-/// a multiply then an add in Float32, exactly as the loader dequantizes Q4_1
-/// (Q8_0 and Q4_0 have offset 0: the +0 changes no product). The decode
-/// kernel's panels store the codes at the file's density again (`format`).
+/// value: value[n][k] = scales[n][k / sub] * codes[n][k] + offsets[n][k / sub],
+/// a multiply then an add in Float32, exactly as the loader dequantizes
+/// (`GGMLType.blockCodes`), sub = `type.subBlock` (32, or 16 for Q2_K, Q3_K
+/// and Q6_K). The decode kernels repack the codes into integer panels at
+/// close to the file's density (`PackedWeights`).
 public struct QuantizedMatrix: Sendable {
+    public let type: GGMLType
     /// (rows, columns)
     public let codes: [Int8]
-    /// (rows, columns / 32) each
+    /// (rows, columns / sub) each
     public let scales: [Float]
     public let offsets: [Float]
-    /// How the code panels hold the codes (EAST_CODES_*): 4 bits when they
-    /// all fit, -8..7 (Q4_0) or 0..15 (Q4_1), else one byte (Q8_0).
-    let format: Int32
-    /// false when every offset is +0 (Q8_0, Q4_0): the panels then leave them out.
-    let hasOffsets: Bool
 
-    public init(codes: [Int8], scales: [Float], offsets: [Float]) {
-        (self.codes, self.scales, self.offsets) = (codes, scales, offsets)
-        let (low, high) = codes.reduce((Int8.max, Int8.min)) { (min($0.0, $1), max($0.1, $1)) }
-        format = low >= 0 && high <= 15 ? Int32(EAST_CODES_4_UNSIGNED)
-            : low >= -8 && high <= 7 ? Int32(EAST_CODES_4_SIGNED) : Int32(EAST_CODES_8)
-        hasOffsets = offsets.contains { $0.bitPattern != 0 }
+    public init(type: GGMLType, codes: [Int8], scales: [Float], offsets: [Float]) {
+        (self.type, self.codes, self.scales, self.offsets) = (type, codes, scales, offsets)
+    }
+
+    /// How the integer panels hold this type's codes: bits of the unsigned
+    /// code u = code - lowest (8: signed codes, no offsets).
+    var panelFormat: (bits: Int32, lowest: Int32) {
+        switch type {
+        case .q8_0: (8, 0)
+        case .q4_0: (4, -8)
+        case .q4_1, .q4_K, .q2_K: (4, 0)
+        case .q3_K: (4, -4)
+        case .q5_0: (5, -16)
+        case .q5_1, .q5_K: (5, 0)
+        case .q6_K: (6, -32)
+        case .f32, .f16, .bf16: preconditionFailure("\(type.name) has no codes")
+        }
     }
 
     /// The same matrix with its rows in the order `GGUFModel.unpermuteRoPERows`
@@ -31,45 +39,44 @@ public struct QuantizedMatrix: Sendable {
         // where each row goes: unpermute the row numbers themselves
         var order = (0..<(heads * headDim)).map(Float.init)
         order.withUnsafeMutableBufferPointer { GGUFModel.unpermuteRoPERows($0.baseAddress!, heads: heads, headDim: headDim, columns: 1) }
-        let rows = order.count, columns = codes.count / rows, blocks = columns / 32
+        let rows = order.count, columns = codes.count / rows, subs = columns / type.subBlock
         var c = codes, s = scales, o = offsets
         for (to, from) in order.map({ Int($0) }).enumerated() {
             for k in 0..<columns { c[to * columns + k] = codes[from * columns + k] }
-            for b in 0..<blocks {
-                s[to * blocks + b] = scales[from * blocks + b]
-                o[to * blocks + b] = offsets[from * blocks + b]
+            for b in 0..<subs {
+                s[to * subs + b] = scales[from * subs + b]
+                o[to * subs + b] = offsets[from * subs + b]
             }
         }
-        return QuantizedMatrix(codes: c, scales: s, offsets: o)
+        return QuantizedMatrix(type: type, codes: c, scales: s, offsets: o)
     }
 }
 
 /// The quantized source of a model's matrices, by parameter offset.
 ///
-/// Decoding reads every weight once per step, so it is bound by memory
-/// bandwidth; from these codes a weight costs 1.25 bytes instead of 4, and
-/// the decode kernel rebuilds the exact Float32 value, so the numbers do not
-/// change. Valid only for the parameters as loaded: once training writes the
-/// base weights (`parameterVersion` moves), samplers fall back to Float32.
+/// Decoding reads every weight once per step; from these codes the decode
+/// kernels read 5 to 8.5 bits a weight instead of 32 and multiply in
+/// integers (see `PackedWeights`). Valid only for the parameters as loaded:
+/// once training writes the base weights (`parameterVersion` moves),
+/// samplers fall back to the Float32 weights.
 public final class QuantizedMatrices: @unchecked Sendable {
     /// The model version the codes describe.
     public let version: Int
     let matrices: [Int: QuantizedMatrix]
 
-    /// Keeps only the matrices whose codes reproduce the model's weights bit
-    /// for bit (all of them, unless the loader and the codes disagree) and
-    /// whose scales and offsets are float16 values (as GGUF stores them; the
-    /// panels keep them so), so that using the codes can never change a result.
+    /// Keeps only the matrices whose codes rebuild the model's weights bit
+    /// for bit (all of them, unless the loader and the codes disagree), so
+    /// that the integer kernels always stand for the weights the Float32
+    /// path reads.
     init(model: Transformer, matrices: [Int: QuantizedMatrix]) {
         version = model.parameterVersion
         let p = model.parameters.pointer
-        func isHalf(_ x: Float) -> Bool { Float(Float16(x)).bitPattern == x.bitPattern }
         self.matrices = matrices.filter { offset, m in
-            guard m.scales.allSatisfy(isHalf), m.offsets.allSatisfy(isHalf) else { return false }
-            return m.codes.withUnsafeBufferPointer { codes in
-                for b in 0..<m.scales.count {  // blocks of 32 values, row after row
+            m.codes.withUnsafeBufferPointer { codes in
+                let sub = m.type.subBlock
+                for b in 0..<m.scales.count {  // sub-blocks, row after row
                     let (d, o) = (m.scales[b], m.offsets[b])
-                    for i in (b * 32)..<(b * 32 + 32) where d * Float(codes[i]) + o != p[offset + i] { return false }
+                    for i in (b * sub)..<(b * sub + sub) where d * Float(codes[i]) + o != p[offset + i] { return false }
                 }
                 return true
             }

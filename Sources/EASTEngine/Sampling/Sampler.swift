@@ -28,8 +28,8 @@ public final class Sampler {
     public let maxSequenceLength: Int
     private let cache: KVCache
     private let buffers: InferenceBuffers
-    /// The model's matrices packed for prefill and decoding; nil without AVX-512.
-    private let packed: PackedWeights?
+    /// The model's matrices packed for prefill and decoding.
+    private let packed: PackedWeights
     /// The model's `parameterVersion` that `packed` holds; -1 before the first pack.
     private var packedVersion = -1
     /// One per thread that may pick tokens (each has its own scratch).
@@ -246,7 +246,7 @@ public final class Sampler {
     }
 
     /// Runs `prompt` into cache row `row`; its next-token logits land in buffers.logits row 0.
-    private func prefill(_ prompt: [Int], row: Int, packed: PackedWeights?) {
+    private func prefill(_ prompt: [Int], row: Int, packed: PackedWeights) {
         for (i, t) in prompt.enumerated() { stepTokens[i] = Int32(t) }
         buffers.cacheRows[0] = row
         stepTokens.withUnsafeBufferPointer {
@@ -256,8 +256,8 @@ public final class Sampler {
 
     /// The packed copy of the model's matrices, packed anew first when the
     /// model was trained since the last pack (or on first use).
-    private func currentPacked() -> PackedWeights? {
-        if let packed, packedVersion != model.parameterVersion {
+    private func currentPacked() -> PackedWeights {
+        if packedVersion != model.parameterVersion {
             packed.pack(from: model)
             packedVersion = model.parameterVersion
         }
