@@ -20,13 +20,13 @@ public protocol SampleStore: AnyObject {
 public enum SampleKey {
     /// Sampling: `seed` is the question's own (`SamplingStage.seed`).
     public static func sampled(policy: String, question: Question, seed: UInt64, settings: SamplingSettings) -> String {
-        make(["sampled", policy, KernelPath.current, question.id, question.text, String(seed), String(settings.n),
+        make(["sampled", policy, DecodeKernels.path, question.id, question.text, String(seed), String(settings.n),
               settings.temperature.description, settings.topP.description, String(settings.maxNewTokens)])
     }
 
     /// A greedy answer.
     public static func greedy(policy: String, question: Question, maxNewTokens: Int) -> String {
-        make(["greedy", policy, KernelPath.current, question.id, question.text, String(maxNewTokens)])
+        make(["greedy", policy, DecodeKernels.path, question.id, question.text, String(maxNewTokens)])
     }
 
     private static func make(_ parts: [String]) -> String {

@@ -204,4 +204,9 @@ public enum DecodeKernels {
         let floats = east_kernels_available() != 0 ? "AVX-512 panels" : "AVX2 rows, sgemm prefill"
         return "integer \(integer) (\(east_int_rows()) rows a panel), Float32 \(floats)"
     }
+
+    /// The kernels and OpenBLAS's core: the paths round differently, so the
+    /// same policy samples other bits on another path. Reused samples are
+    /// addressed by it.
+    public static var path: String { description + ", OpenBLAS " + BLASKernels.coreName }
 }
