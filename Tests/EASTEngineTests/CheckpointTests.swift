@@ -154,12 +154,16 @@ import Testing
         if let e = Self.error({ _ = try Checkpoint.load(from: dir) }) { #expect(e.message.contains("not a JSON object")) }
     }
 
-    @Test func huggingFaceTokenizerFileIsSkippedNotAnError() throws {
+    /// A tokenizer.json that cannot be used stops the load, naming the file and
+    /// what it lacks; it never silently leaves a model without its tokenizer.
+    @Test func anUnusableTokenizerFileIsAnError() throws {
         let dir = Self.tempDirectory()
         try Checkpoint.save(try Self.model(tied: true), tokenizer: Self.tokenizer, to: dir)
         let url = dir.appendingPathComponent("tokenizer.json")
         try "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\"}}".write(to: url, atomically: true, encoding: .utf8)
-        #expect(try Checkpoint.load(from: dir).tokenizer == nil)
+        if let e = Self.error({ _ = try Checkpoint.load(from: dir) }) {
+            #expect(e.file.hasSuffix("tokenizer.json") && e.message.contains("pre_tokenizer"))
+        }
         try "{\"type\": \"character\", \"characters\": [\"ab\"]}".write(to: url, atomically: true, encoding: .utf8)
         #expect(throws: CheckpointError.self) { try Checkpoint.load(from: dir) }
     }

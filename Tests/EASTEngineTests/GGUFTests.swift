@@ -212,6 +212,17 @@ import Testing
         try w.write(to: url)
         Self.expectError(url, contains: "nested deeper")
 
+        // Numbers from the header are bounded before they size anything.
+        for (key, value, message) in [("llama.block_count", GGUFWriter.Value.u32(0xFFFF_FFFF), "layers 4294967295 is beyond"),
+                                      ("llama.context_length", .u64(1 << 62), "maxSeqLen 4611686018427387904 is beyond"),
+                                      ("llama.embedding_length", .u64(1_000_000_000_000), "dim 1000000000000 is beyond")] {
+            w = good
+            w.metadata = w.metadata.map { $0.0 == key ? (key, value) : $0 }
+            url = Self.tempFile()
+            try w.write(to: url)
+            Self.expectError(url, contains: message)
+        }
+
         try Data().write(to: url)
         Self.expectError(url, contains: "bad magic")
         Self.expectError(URL(fileURLWithPath: "/nonexistent/x.gguf"), contains: "cannot read")

@@ -44,22 +44,16 @@ public enum Checkpoint {
         let (config, specials) = try LlamaConfigFile.read(from: directory.appendingPathComponent(configFile))
         let shards = try modelShards(in: directory)
         let layout = ParameterLayout(config: config)
-        // The files must hold at least 2 bytes a parameter (BF16) before their size is allocated in Float32.
-        let shardNames = Set(layout.entries.map { shards.fileByTensor[$0.name] ?? shards.fallback })
-        let bytes = shardNames.reduce(0) { total, name in
-            total + ((try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[.size] as? Int) ?? 0)
+        // Every file opened (and checked) first.
+        var files: [String: SafeTensorsFile] = [:]
+        for name in Set(layout.entries.map { shards.fileByTensor[$0.name] ?? shards.fallback }).sorted() {
+            files[name] = try SafeTensorsFile(url: directory.appendingPathComponent(name))
         }
-        guard layout.totalCount <= bytes / 2 else {
-            throw CheckpointError(file: directory.appendingPathComponent(configFile),
-                                  message: "describes \(layout.totalCount) parameters, but the safetensors files hold \(bytes) bytes "
-                                  + "(at least 2 a parameter): the config does not match the weights")
-        }
+        // Every tensor the config needs is in them with its shape before the model's size is allocated.
+        for e in layout.entries { try files[shards.fileByTensor[e.name] ?? shards.fallback]!.check(e.name, shape: e.shape) }
         let parameters = FloatBuffer(count: layout.totalCount)
-        var files: [String: SafeTensorsFile] = [:]  // opened on first use, each once
         for e in layout.entries {
-            let name = shards.fileByTensor[e.name] ?? shards.fallback
-            if files[name] == nil { files[name] = try SafeTensorsFile(url: directory.appendingPathComponent(name)) }
-            try files[name]!.read(e.name, shape: e.shape, into: parameters.at(e.offset))
+            try files[shards.fileByTensor[e.name] ?? shards.fallback]!.read(e.name, shape: e.shape, into: parameters.at(e.offset))
         }
         let model = try Transformer(config: config, parameters: parameters)
         let tokenizerURL = directory.appendingPathComponent(tokenizerFile)

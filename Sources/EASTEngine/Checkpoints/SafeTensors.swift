@@ -147,14 +147,21 @@ public struct SafeTensorsFile {
         self.metadata = metadata
     }
 
-    /// Copies tensor `name` into `destination`, after checking it exists and has `shape`.
-    public func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws {
+    /// Throws unless tensor `name` exists with `shape`.
+    @discardableResult
+    public func check(_ name: String, shape: [Int]) throws -> Info {
         guard let info = tensors[name] else {
             throw CheckpointError(file: url, message: "missing tensor \(name)")
         }
         guard info.shape == shape else {
             throw CheckpointError(file: url, message: "tensor \(name) has shape \(info.shape), the config needs \(shape)")
         }
+        return info
+    }
+
+    /// Copies tensor `name` into `destination`, after checking it exists and has `shape`.
+    public func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws {
+        let info = try check(name, shape: shape)
         data.withUnsafeBytes { bytes in
             let source = bytes.baseAddress! + dataStart + info.begin
             let count = (info.end - info.begin) / info.dtype.size

@@ -133,15 +133,22 @@ public struct GGUFFile {
     /// Converts tensor `name` to Float32 into `destination`, after checking it
     /// exists and has the PyTorch-order `shape`.
     public func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws {
+        let info = try check(name, shape: shape)
+        data.withUnsafeBytes { bytes in
+            info.type.dequantize(bytes.baseAddress! + info.begin, count: info.count, into: destination)
+        }
+    }
+
+    /// Throws unless tensor `name` exists with the PyTorch-order `shape`.
+    @discardableResult
+    public func check(_ name: String, shape: [Int]) throws -> TensorInfo {
         guard let info = self[tensor: name] else {
             throw CheckpointError(file: url, message: "missing tensor \(name)")
         }
         guard info.shape == shape else {
             throw CheckpointError(file: url, message: "tensor \(name) has shape \(info.shape), the model needs \(shape)")
         }
-        data.withUnsafeBytes { bytes in
-            info.type.dequantize(bytes.baseAddress! + info.begin, count: info.count, into: destination)
-        }
+        return info
     }
 
     /// Tensor `name`'s block codes when it is stored quantized, nil for

@@ -23,6 +23,9 @@ public enum GGUFModel {
         let file = try GGUFFile(url: url)
         let config = try modelConfig(file)
         let layout = ParameterLayout(config: config)
+        // Every tensor the header's model needs is in the file with its shape
+        // before the model's size is allocated (a header can claim anything).
+        for e in layout.entries { try file.check(ggufName(e.name), shape: e.shape) }
         let parameters = FloatBuffer(count: layout.totalCount)
         var quantized: [Int: QuantizedMatrix] = [:]
         for e in layout.entries {

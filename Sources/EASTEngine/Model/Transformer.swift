@@ -55,6 +55,7 @@ public final class Transformer: @unchecked Sendable {
     /// A freshly initialised model: matrices ~ N(0, 0.02^2) (Hugging Face's
     /// `initializer_range`), norm gains 1, biases 0. The same seed gives the same model.
     public convenience init(config: ModelConfig, seed: UInt64) throws {
+        try config.validate()  // before its numbers size anything
         let layout = ParameterLayout(config: config)
         let parameters = FloatBuffer(count: layout.totalCount)
         var rng = SeededGenerator(seed: seed)
