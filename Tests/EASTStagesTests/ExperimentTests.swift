@@ -22,7 +22,7 @@ import Testing
         let s = runs[0].spec
         #expect(s.sampling.n == 128 && s.epochs == 3 && s.batchSize == 16 && s.warmupRatio == 0.1 && s.schedule == .linear && s.minLearningRateRatio == 0)
         // Selection: every grid point of every loss at every selection seed, vanilla, on the validation split.
-        #expect(spec.selectionRuns.count == (6 + 15 + 15) * 2)
+        #expect(spec.selectionRuns.count == (6 + 21 + 21) * 2)
         #expect(spec.selectionRuns.allSatisfy { $0.settings.weighting == .uniform && $0.settings.iterations == 1 })
         #expect(Set(spec.selectionRuns.map(\.spec.test.description)) == ["arith-easy validation x1000 (seed 11)"])
         // EAST against vanilla is primary for each loss; the baselines' comparisons are exploratory.
