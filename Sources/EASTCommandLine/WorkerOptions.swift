@@ -170,20 +170,17 @@ public struct WorkerCommand: AsyncParsableCommand {
             case .evaluator:
                 // Two loops: checkpoint events become shard jobs; shard jobs (any replica's) are evaluated.
                 // If either fails, both stop and the evaluator exits with the error.
-                let group = DispatchGroup()
-                nonisolated(unsafe) var splitterError: Error?
-                group.enter()
-                Thread {
-                    defer { group.leave() }
+                let splitterError = LockedValue<Error?>(nil)
+                let splitter = JoinableThread(name: "splitter") {
                     do { try WorkerLoop.run(EvaluationSplitter(shardSize: evalShardSize), environment: env, stop: stop) } catch {
-                        splitterError = error
+                        splitterError.value = error
                         stop.request()
                     }
-                }.start()
-                defer { stop.request(); group.wait() }
+                }
+                defer { stop.request(); splitter.join() }
                 try WorkerLoop.run(EvaluatorWorker(environment: env), environment: env, stop: stop)
-                group.wait()
-                if let splitterError { throw splitterError }
+                splitter.join()
+                if let error = splitterError.value { throw error }
             case .coordinator: preconditionFailure("the coordinator has its own command")
             }
         }

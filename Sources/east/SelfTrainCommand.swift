@@ -66,11 +66,13 @@ struct SelfTrainCommand: ParsableCommand {
 
 /// A child whose parent was killed (even with SIGKILL) is re-parented; it
 /// notices within a second and exits, so a rerun never races a stale child.
+/// `_exit`, not `exit`: the run's threads are still working, and `exit` would
+/// run the libraries' destructors (OpenBLAS's buffers, OpenSSL's tables) under them.
 func exitWhenOrphaned(parent: Int32) {
     let watcher = Thread {
         while getppid() == parent { Thread.sleep(forTimeInterval: 0.5) }
         printError("east: the parent process \(parent) is gone; stopping")
-        exit(1)
+        _exit(1)
     }
     watcher.start()
 }

@@ -12,15 +12,23 @@ public final class CoordinatorLane: ExperimentLane, @unchecked Sendable {
     private var latest = "starting"
     private var result: Result<Void, Error>?
 
+    private var thread: JoinableThread?
+
     public var phase: String { lock.withLock { latest } }
-    public var outcome: Result<Void, Error>? { lock.withLock { result } }
+    /// Once there is one, the run's thread has ended (joined), so the
+    /// coordinator and its connections are gone before anyone acts on it.
+    public var outcome: Result<Void, Error>? {
+        guard let outcome = lock.withLock({ result }) else { return nil }
+        lock.withLock { thread }?.join()
+        return outcome
+    }
 
     /// Starts the run's coordinator; its progress lines also go to `folder/log.txt`.
     public init(run: String, spec: RunSpec, environment: WorkerEnvironment, folder: URL, maxRequeues: Int, stop: StopFlag) throws {
         let logFile = folder.appendingPathComponent("log.txt")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
-        let thread = Thread { [self] in
+        let thread = JoinableThread(name: run) { [self] in
             let coordinator = Coordinator(environment: environment, spec: spec, run: run, progress: { [self] line in
                 lock.withLock { latest = line }
                 log.write(Data((line + "\n").utf8))
@@ -33,8 +41,6 @@ public final class CoordinatorLane: ExperimentLane, @unchecked Sendable {
             try? log.close()
             lock.withLock { result = outcome }
         }
-        thread.name = run
-        thread.stackSize = 16 << 20
-        thread.start()
+        lock.withLock { self.thread = thread }
     }
 }

@@ -1,3 +1,4 @@
+import EASTCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,7 @@ public final class MetricsServer: @unchecked Sendable {
     public let port: Int
     private let metrics: @Sendable () -> String
     private let ready: @Sendable () -> Bool
+    private var thread: JoinableThread?
 
     public struct StartError: Error, CustomStringConvertible {
         public let reason: String
@@ -49,14 +51,13 @@ public final class MetricsServer: @unchecked Sendable {
         }
         socketFD = fd
         self.port = Int(UInt16(bigEndian: actual.sin_port))
-        let thread = Thread { [self] in serve() }
-        thread.name = "metrics"
-        thread.start()
+        thread = JoinableThread(name: "metrics", stackSize: 1 << 20) { [self] in serve() }
     }
 
-    /// Stops listening: the accept loop ends.
+    /// Stops listening: the accept loop ends, and its thread is joined.
     public func close() {
         shutdown(socketFD, Int32(SHUT_RDWR))
+        thread?.join()
     }
 
     private func serve() {

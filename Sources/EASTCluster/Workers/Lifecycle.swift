@@ -1,3 +1,4 @@
+import EASTCore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -38,20 +39,14 @@ public struct BlockingService: Service {
 
     public func run() async throws {
         let stop = StopFlag()
-        let body = self.body
+        let body = self.body, name = self.name
+        let started = LockedValue<JoinableThread?>(nil)
+        // The loop's thread is joined before the service returns, so that
+        // nothing it held is released while the process exits.
+        defer { started.value?.join() }
         try await withTaskCancellationOrGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                let thread = Thread {
-                    do {
-                        try body(stop)
-                        continuation.resume()
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
-                }
-                thread.name = name
-                thread.stackSize = 16 << 20
-                thread.start()
+                started.value = JoinableThread(name: name) { continuation.resume(with: Result { try body(stop) }) }
             }
         } onCancelOrGracefulShutdown: {
             stop.request()

@@ -1,3 +1,4 @@
+import EASTCore
 import Foundation
 
 /// An AMQP connection confined to a thread of its own, shared safely by the
@@ -44,6 +45,8 @@ public final class AMQPClient: @unchecked Sendable {
     /// Written to when a request arrives, so the connection thread, waiting on
     /// the socket, serves it at once instead of after its poll ends.
     private let wakeup: (read: Int32, write: Int32)
+    /// The connection thread, joined by `close()`.
+    private var thread: JoinableThread?
 
     private final class Request {
         let body: (AMQPConnection) throws -> Void
@@ -78,9 +81,7 @@ public final class AMQPClient: @unchecked Sendable {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         }
         wakeup = (fds[0], fds[1])
-        let thread = Thread { [unowned self] in self.runLoop() }
-        thread.name = "amqp"
-        thread.start()
+        thread = JoinableThread(name: "amqp", stackSize: 8 << 20) { [unowned self] in self.runLoop() }
         condition.lock()
         let deadline = Date().addingTimeInterval(connectTimeout)
         while !connected, Date() < deadline { _ = condition.wait(until: min(deadline, Date().addingTimeInterval(0.1))) }
@@ -114,6 +115,7 @@ public final class AMQPClient: @unchecked Sendable {
         wake()
         while !finished { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
         condition.unlock()
+        thread?.join()
     }
 
     /// Runs `body` on the connection thread and waits for it. When the
@@ -285,6 +287,7 @@ public final class AMQPClient: @unchecked Sendable {
             }
         }
         connection?.close()
+        connection = nil  // destroyed here, before close() returns
         condition.lock()
         finished = true
         for request in requests where !request.done {
