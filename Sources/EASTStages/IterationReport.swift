@@ -44,9 +44,9 @@ public struct IterationReport: Codable, Equatable, Sendable {
         if let effectiveSampleSize { line += String(format: " (ESS %.3f)", effectiveSampleSize) }
         if let r = entropySplitHalf { line += String(format: "; entropy split-half r %.2f", r) }
         line += "; \(examples) examples, \(steps) steps, mean loss " + (meanLoss.map { String(format: "%.4f", $0) } ?? "-")
-        if let first = training.first, let last = training.last {
-            line += String(format: "; log-prob of preferred responses %.2f -> %.2f", first.chosenLogProb, last.chosenLogProb)
-            if let a = first.rejectedLogProb, let b = last.rejectedLogProb { line += String(format: ", of dispreferred %.2f -> %.2f", a, b) }
+        if let chosen = training.chosenFirstLast {
+            line += String(format: "; log-prob of preferred responses %.2f -> %.2f", chosen.first, chosen.last)
+            if let rejected = training.rejectedFirstLast { line += String(format: ", of dispreferred %.2f -> %.2f", rejected.first, rejected.last) }
         }
         return line
     }

@@ -55,7 +55,7 @@ public enum RunReport {
         md += "| policy version | greedy test accuracy |\n| --- | --- |\n"
         for v in versions { md += String(format: "| v%d | %.1f%% |\n", v, outcome.accuracy[v]! * 100) }
         md += "\n| iteration | kept | dropped all-right | dropped all-wrong | weight min / q1 / median / q3 / max | ESS | entropy split-half r "
-        md += "| steps | mean loss | log-prob preferred, first -> last step | dispreferred |\n"
+        md += "| steps | mean loss | log-prob preferred, first -> last tenth of the steps | dispreferred |\n"
         md += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
         for it in outcome.iterations { md += row(it) }
         md += "\n![entropy histogram](entropy-histogram.svg) ![weight vs entropy](weight-vs-entropy.svg) ![accuracy](accuracy.svg) "
@@ -68,9 +68,9 @@ public enum RunReport {
     static func row(_ it: IterationReport) -> String {
         func number(_ x: Double?, _ format: String) -> String { x.map { String(format: format, $0) } ?? "-" }
         let quantiles = it.weightQuantiles.map { String(format: "%.3f", $0) }.joined(separator: " / ")
-        let first = it.training.first, last = it.training.last
-        let preferred = "\(number(first?.chosenLogProb, "%.2f")) -> \(number(last?.chosenLogProb, "%.2f"))"
-        let dispreferred = first?.rejectedLogProb == nil ? "-" : "\(number(first?.rejectedLogProb, "%.2f")) -> \(number(last?.rejectedLogProb, "%.2f"))"
+        let chosen = it.training.chosenFirstLast, rejected = it.training.rejectedFirstLast
+        let preferred = "\(number(chosen?.first, "%.2f")) -> \(number(chosen?.last, "%.2f"))"
+        let dispreferred = rejected.map { String(format: "%.2f -> %.2f", $0.first, $0.last) } ?? "-"
         var cells = ["\(it.iteration)", "\(it.kept)", "\(it.droppedAllRight)", "\(it.droppedAllWrong)", quantiles]
         cells += [number(it.effectiveSampleSize, "%.3f"), number(it.entropySplitHalf, "%.2f"), "\(it.steps)", number(it.meanLoss, "%.4f")]
         cells += [preferred, dispreferred]
@@ -120,7 +120,7 @@ public enum RunReport {
         var plot = Plot(title: "log-probability of the training responses, per step", x: "training step", y: "mean log-probability")
         let steps = iterations.flatMap(\.training)
         plot.series = [.init("preferred (SFT target, chosen, desirable)", color: "seagreen",
-                             points: steps.enumerated().map { .init(x: Double($0.offset + 1), y: $0.element.chosenLogProb) })]
+                             points: steps.enumerated().compactMap { i, s in s.chosenLogProb.map { Plot.Point(x: Double(i + 1), y: $0) } })]
         let rejected = steps.enumerated().compactMap { i, s in s.rejectedLogProb.map { Plot.Point(x: Double(i + 1), y: $0) } }
         if !rejected.isEmpty { plot.series.append(.init("dispreferred (rejected, undesirable)", color: "firebrick", points: rejected)) }
         return plot

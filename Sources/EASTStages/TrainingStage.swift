@@ -16,20 +16,37 @@ public struct TrainingItem: Codable, Equatable, Sendable {
 /// log-probability (summed over a response's tokens) that the policy gave the
 /// batch's preferred responses (SFT's targets, DPO's chosen, KTO's desirable)
 /// and its dispreferred ones (DPO's rejected, KTO's undesirable; nil for SFT),
-/// as measured in the step's forward pass. A preference run whose chosen
+/// as measured in the step's forward pass; nil where the batch held none (a
+/// KTO batch can hold only desirable or only undesirable examples). A preference run whose chosen
 /// responses lose probability too is collapsing, and shows it here.
 public struct TrainingStep: Codable, Equatable, Sendable {
     public var loss: Double
     public var learningRate: Double
-    public var chosenLogProb: Double
+    public var chosenLogProb: Double?
     public var rejectedLogProb: Double?
 
-    public init(loss: Double, learningRate: Double, chosenLogProb: Double, rejectedLogProb: Double?) {
+    public init(loss: Double, learningRate: Double, chosenLogProb: Double?, rejectedLogProb: Double?) {
         (self.loss, self.learningRate, self.chosenLogProb, self.rejectedLogProb) = (loss, learningRate, chosenLogProb, rejectedLogProb)
     }
 
     enum CodingKeys: String, CodingKey {
         case loss, learningRate = "learning_rate", chosenLogProb = "chosen_log_prob", rejectedLogProb = "rejected_log_prob"
+    }
+}
+
+extension Array where Element == TrainingStep {
+    /// The preferred responses' mean log-probability over the first and over
+    /// the last tenth of the steps that had any: windows of many batches, so
+    /// that the change is the policy's, not one batch's questions against another's.
+    public var chosenFirstLast: (first: Double, last: Double)? { Self.firstLast(compactMap(\.chosenLogProb)) }
+    /// The same for the dispreferred responses.
+    public var rejectedFirstLast: (first: Double, last: Double)? { Self.firstLast(compactMap(\.rejectedLogProb)) }
+
+    static func firstLast(_ values: [Double]) -> (first: Double, last: Double)? {
+        guard !values.isEmpty else { return nil }
+        let window = Swift.max(1, values.count / 10)
+        func mean(_ part: ArraySlice<Double>) -> Double { part.reduce(0, +) / Double(part.count) }
+        return (mean(values.prefix(window)), mean(values.suffix(window)))
     }
 }
 
@@ -144,7 +161,7 @@ public final class TrainingSession {
         }
         let rows = rowLogProbs.indices
         let good = rows.filter(preferred).map { rowLogProbs[$0] }, bad = rows.filter { !preferred($0) }.map { rowLogProbs[$0] }
-        return TrainingStep(loss: Double(report.loss), learningRate: Double(report.learningRate), chosenLogProb: mean(good),
+        return TrainingStep(loss: Double(report.loss), learningRate: Double(report.learningRate), chosenLogProb: good.isEmpty ? nil : mean(good),
                             rejectedLogProb: spec.loss == .sft || bad.isEmpty ? nil : mean(bad))
     }
 

@@ -21,7 +21,7 @@ struct ExperimentCommand: ParsableCommand {
         abstract: "Run an experiment (settings x seeds on one test set) and compare every setting with its baseline.",
         discussion: "Presets: \(ExperimentSpec.presetNames.joined(separator: ", ")) (the EAST paper's protocol on the embedded default). "
             + "Examples: east experiment --preset table1 --parallel 2 (on a running cluster: east cluster up), "
-            + "east experiment --preset table1 --inprocess --parallel 2, east experiment --verify results/table1")
+            + "east experiment --preset table1 --inprocess --parallel 2, east experiment --verify experiments/table1")
 
     @Option(help: "Experiment spec, YAML or JSON.") var spec: String?
     @Option(help: "A built-in spec: \(ExperimentSpec.presetNames.joined(separator: ", ")).") var preset: String?
@@ -35,6 +35,8 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Only rewrite DIR/report.md and its figures from DIR/results.json.") var reportOnly = false
     @Flag(help: "Stop once selection has chosen each loss's learning rate and beta (DIR/selection.json), before any run reads the test set.")
     var selectionOnly = false
+    @Option(help: ArgumentHelp("Another experiment's folder whose finished runs (selection runs too) with exactly the same resolved settings and test questions are copied instead of run again; repeatable.", valueName: "dir"))
+    var runsFrom: [String] = []
     @Option(help: "Recompute every figure of an experiment folder from its outcomes.json and say whether results.json matches.")
     var verify: String?
     @OptionGroup var cluster: WorkerOptions
@@ -48,11 +50,14 @@ struct ExperimentCommand: ParsableCommand {
         try failing {
             if let verify {
                 let differences = try ExperimentDriver.verify(folder: URL(fileURLWithPath: verify))
+                let selectionOnly = !FileManager.default.fileExists(atPath: verify + "/results.json")
+                let checked = selectionOnly ? "selection.json" : "results.json"
                 guard differences.isEmpty else {
-                    throw RunSpec.Invalid(setting: "\(verify)/results.json", reason: "does not match what its outcomes give; it differs in:\n  "
+                    throw RunSpec.Invalid(setting: "\(verify)/\(checked)", reason: "does not match what its outcomes give; it differs in:\n  "
                                           + differences.prefix(50).joined(separator: "\n  "))
                 }
-                say("verified: every accuracy, difference, interval and p-value in \(verify)/results.json is what \(verify)/outcomes.json gives")
+                say(selectionOnly ? "verified: every validation accuracy and choice in \(verify)/selection.json is what \(verify)/outcomes.json gives"
+                                  : "verified: every accuracy, difference, interval and p-value in \(verify)/results.json is what \(verify)/outcomes.json gives")
                 return
             }
             let experiment = try loadSpec()
@@ -73,6 +78,8 @@ struct ExperimentCommand: ParsableCommand {
             printError(detectable(experiment))
             var driver = ExperimentDriver(spec: experiment, folder: dir, mode: inprocess ? "inprocess" : "cluster")
             driver.parallel = parallel
+            driver.reuseFrom = runsFrom.map { URL(fileURLWithPath: $0) }
+            driver.note = { printError($0) }
             driver.chose = { selection in
                 printError("selection chose: " + selection.choices.map { "\($0.loss.rawValue) learning rate \($0.learningRate), beta \($0.beta)" }
                     .joined(separator: "; ") + " (see \(dir.path)/selection.json)")

@@ -89,10 +89,56 @@ import Testing
         #expect(!again.stderr.contains("1 in flight") && !again.stderr.contains("2 in flight"), "\(again.stderr)")
         #expect(try JSON.parse(String(contentsOfFile: out + "/results.json", encoding: .utf8)) == results)
 
+        // Another experiment sharing the vanilla setting takes its finished
+        // runs (same resolved settings and test questions) instead of rerunning them.
+        let other = dir.appendingPathComponent("other.yaml")
+        try spec.replacingOccurrences(of: "name: tiny", with: "name: other").replacingOccurrences(of: "[uniform, entropy]", with: "[uniform, accuracy]")
+            .write(to: other, atomically: true, encoding: .utf8)
+        let otherOut = dir.appendingPathComponent("other").path
+        let shared = try EastProcess.run(["experiment", "--inprocess", "--spec", other.path, "--out", otherOut, "--sample-cache", samples, "--runs-from", out])
+        #expect(shared.status == 0 && shared.stderr.contains("runs: 2 finished run(s) copied from"), "\(shared.stderr)")
+        #expect(try String(contentsOfFile: otherOut + "/runs/sft-uniform-T1-s1/copied-from", encoding: .utf8).hasSuffix("out/runs/sft-uniform-T1-s1\n"))
+        #expect(!FileManager.default.fileExists(atPath: otherOut + "/runs/sft-accuracy-a1.0-T1-s1/copied-from"))
+        #expect(FileManager.default.fileExists(atPath: otherOut + "/runs/sft-accuracy-a1.0-T1-s1/report.md"))
+
         try spec.replacingOccurrences(of: "seeds: [1, 2]", with: "seeds: [1, 3]").write(to: file, atomically: true, encoding: .utf8)
         let changed = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out, "--sample-cache", samples])
         #expect(changed.status == 1)
         #expect(changed.stderr.contains("other resolved settings (it differs in seeds"), "\(changed.stderr)")
+    }
+
+    @Test func selectionOnlyWritesAChoiceThatVerifyRecomputes() throws {
+        let dir = try EastProcess.temporaryDirectory()
+        let backbone = EastProcess.root.appendingPathComponent("models/arith-easy").path
+        let file = dir.appendingPathComponent("pick.yaml")
+        try """
+        name: pick
+        base: {checkpoint: \(backbone), task: arith-easy, train_count: 16, n: 4, max_tokens: 48, epochs: 1}
+        test: {task: arith-easy, count: 12, seed: 7}
+        seeds: [1]
+        axes: {weighting: [entropy]}
+        baseline: {weighting: uniform}
+        selection:
+          validation: {task: arith-easy, count: 10, seed: 11}
+          seeds: [1]
+          grid: {sft: {learning_rate: [1.0e-5, 1.0e-3]}}
+        """.write(to: file, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out").path
+        let result = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out, "--parallel", "2",
+                                          "--sample-cache", dir.appendingPathComponent("samples").path, "--selection-only"])
+        #expect(result.status == 0 && result.stderr.contains("selection chose: sft learning rate"), "\(result.stderr)")
+        for name in ["selection.json", "selection.svg", "outcomes.json"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + name), "\(name)")
+        }
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: out + "/runs")) ?? []).isEmpty, "no run read the test set")
+        let verified = try EastProcess.run(["experiment", "--verify", out])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        // A choice edited by hand is caught.
+        let path = out + "/selection.json"
+        let edited = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "\"mean\" : 0", with: "\"mean\" : 1")
+        try edited.write(toFile: path, atomically: true, encoding: .utf8)
+        let caught = try EastProcess.run(["experiment", "--verify", out])
+        #expect(caught.status == 1 && caught.stderr.contains("selection.json: "), "\(caught.stderr)")
     }
 
     @Test func aMalformedSpecNamesTheField() throws {

@@ -60,12 +60,31 @@ import Testing
         #expect(selection.choices == [.init(loss: .sft, learningRate: 1e-4, beta: 0.1)])
         let means: [Double] = [1.0 / 3, 2.0 / 3, 2.0 / 3]
         #expect(selection.points.map(\.mean) == means)
+        // The figure: one line through the three learning rates, the means in percent.
+        let figure = selection.figure
+        #expect(figure.series.map(\.name) == ["sft"])
+        #expect(zip(figure.series[0].points.map(\.x), [-5.0, -4, -3]).allSatisfy { abs($0 - $1) < 1e-6 })
+        #expect(zip(figure.series[0].points.map(\.y), means.map { $0 * 100 }).allSatisfy { abs($0 - $1) < 1e-9 })
         // The runs take the choice.
         #expect(spec.runs(choices: selection.choices).allSatisfy { $0.spec.learningRate == 1e-4 })
         // A run missing or on another number of questions is an error naming it.
         var broken = outcomes
         broken.selectionRuns[ids[2]] = ["0": "10", "1": "01"]
         #expect { try SelectionResults.compute(spec, outcomes: broken) } throws: { "\($0)".contains(ids[2]) }
+    }
+
+    /// A KTO batch may hold only undesirable examples: its step has no
+    /// preferred log-probability, and first -> last skips it instead of
+    /// reading 0. With 20 or more steps, each end is the mean of a tenth of them.
+    @Test func logProbabilitiesSkipStepsWithoutSuchResponses() {
+        let steps = [TrainingStep(loss: 1, learningRate: 1, chosenLogProb: -5.9, rejectedLogProb: -4.8),
+                     TrainingStep(loss: 1, learningRate: 1, chosenLogProb: -5.0, rejectedLogProb: nil),
+                     TrainingStep(loss: 1, learningRate: 1, chosenLogProb: nil, rejectedLogProb: -6.4)]
+        #expect(steps.chosenFirstLast.map { [$0.first, $0.last] } == [-5.9, -5.0])
+        #expect(steps.rejectedFirstLast.map { [$0.first, $0.last] } == [-4.8, -6.4])
+        let long = (0..<20).map { TrainingStep(loss: 1, learningRate: 1, chosenLogProb: -Double($0), rejectedLogProb: nil) }
+        #expect(long.chosenFirstLast.map { [$0.first, $0.last] } == [-0.5, -18.5])
+        #expect([TrainingStep(loss: 1, learningRate: 1, chosenLogProb: -1, rejectedLogProb: nil)].rejectedFirstLast == nil)
     }
 
     @Test func resultsPairSeedsAndQuestionsAndHolmRunsWithinEachFamily() throws {

@@ -83,6 +83,15 @@ public struct ExperimentDriver {
     public var report: (ExperimentProgress) -> Void = { _ in }
     /// Called once selection has chosen (before any run reads the test set).
     public var chose: (SelectionResults) -> Void = { _ in }
+    /// Other experiments' folders whose finished runs this one takes instead
+    /// of running them again (presets share their selection grid, vanilla
+    /// and EAST at a = 1 appear in several, and a pilot's vanilla run can be
+    /// a selection run): a finished run, of either stage and any id, whose
+    /// `run.json` holds exactly this run's resolved settings, test questions
+    /// included, is copied with a `copied-from` note.
+    public var reuseFrom: [URL] = []
+    /// Called with a line for the log (runs copied from `reuseFrom`).
+    public var note: (String) -> Void = { _ in }
 
     public init(spec: ExperimentSpec, folder: URL, mode: String) {
         (self.spec, self.folder, self.mode) = (spec, folder, mode)
@@ -106,10 +115,15 @@ public struct ExperimentDriver {
             try execute(spec.selectionRuns, stage: "selection", folder: selectionFolder, start: start)
             let selection = try SelectionResults.compute(spec, outcomes: try collectOutcomes(choices: nil))!
             try AtomicFile.write(try JSONCoding.encode(selection, pretty: true), to: folder.appendingPathComponent("selection.json"))
+            try AtomicFile.write(Data(selection.figure.svg().utf8), to: folder.appendingPathComponent("selection.svg"))
             chose(selection)
             choices = selection.choices
         }
-        if selectionOnly { return "selection: \(folder.appendingPathComponent("selection.json").path)" }
+        if selectionOnly {
+            // The selection runs' outcomes, so that the choice can be recomputed (`verify`).
+            try AtomicFile.write(try JSONCoding.encode(try collectOutcomes(choices: nil)), to: folder.appendingPathComponent("outcomes.json"))
+            return "selection: \(folder.appendingPathComponent("selection.json").path)"
+        }
         try execute(spec.runs(choices: choices), stage: "runs", folder: runFolder, start: start)
         return try writeResults(resamples: resamples)
     }
@@ -118,6 +132,11 @@ public struct ExperimentDriver {
     /// the other runs in flight have finished.
     func execute(_ runs: [ExperimentSpec.Run], stage: String, folder: (ExperimentSpec.Run) -> URL,
                  start: (ExperimentSpec.Run, URL) throws -> ExperimentLane) throws {
+        var copied = 0
+        for run in runs where !Self.isDone(folder(run)) {
+            if try adopt(run, stage: stage, into: folder(run)) { copied += 1 }
+        }
+        if copied > 0 { note("\(stage): \(copied) finished run(s) copied from \(reuseFrom.map(\.path).joined(separator: ", "))") }
         var queue = runs.filter { !Self.isDone(folder($0)) }[...]
         let total = runs.count, waitingAtStart = queue.count
         let started = Date()
@@ -157,6 +176,33 @@ public struct ExperimentDriver {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Copies a finished run with exactly `run`'s settings from the first
+    /// `reuseFrom` folder that has one (staged, then renamed into place).
+    func adopt(_ run: ExperimentSpec.Run, stage: String, into target: URL) throws -> Bool {
+        let files = FileManager.default
+        // The run of the same id and stage first, then any other.
+        let candidates = reuseFrom.flatMap { other in
+            [other.appendingPathComponent(stage).appendingPathComponent(run.id)]
+                + ["selection", "runs"].flatMap { stage in
+                    let folder = other.appendingPathComponent(stage)
+                    return ((try? files.contentsOfDirectory(atPath: folder.path)) ?? []).sorted().map { folder.appendingPathComponent($0) }
+                }
+        }
+        for source in candidates {
+            guard Self.isDone(source), let data = files.contents(atPath: source.appendingPathComponent("run.json").path),
+                  let record = try? JSONCoding.decode(RunRecord.self, from: data, what: source.path),
+                  record.settings == run.spec else { continue }
+            let staging = target.deletingLastPathComponent().appendingPathComponent(".\(run.id).copying")
+            try? files.removeItem(at: staging)
+            try files.copyItem(at: source, to: staging)
+            try AtomicFile.write(Data((source.standardizedFileURL.path + "\n").utf8), to: staging.appendingPathComponent("copied-from"))
+            try? files.removeItem(at: target)
+            try files.moveItem(at: staging, to: target)
+            return true
+        }
+        return false
     }
 
     /// Every finished run's per-question outcomes, from its folder: the
@@ -243,6 +289,12 @@ public struct ExperimentDriver {
     public static func verify(folder: URL) throws -> [String] {
         let spec = try read(ExperimentSpec.self, "experiment.json", in: folder)
         let outcomes = try read(ExperimentOutcomes.self, "outcomes.json", in: folder)
+        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.json").path) else {
+            // A folder that stopped after selection (`--selection-only`): its choices.
+            let selection = try read(SelectionResults.self, "selection.json", in: folder)
+            return JSONCoding.differences(try JSONCoding.encode(selection), try JSONCoding.encode(try SelectionResults.compute(spec, outcomes: outcomes)))
+                .map { "selection.json: " + $0 }
+        }
         let stored = try read(ExperimentResults.self, "results.json", in: folder)
         let recomputed = try ExperimentResults.compute(spec, outcomes: outcomes, resamples: stored.resamples)
         var differences = JSONCoding.differences(try JSONCoding.encode(stored), try JSONCoding.encode(recomputed))

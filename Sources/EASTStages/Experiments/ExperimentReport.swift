@@ -115,7 +115,7 @@ public struct ExperimentReport {
         md += "ESS: (sum w)^2 / (N sum w^2) of the kept questions' weights. Split-half r: the correlation, across kept questions, of the "
         md += "entropy from the first and from the second half of each question's samples (its reliability from all n samples is "
         md += "2r / (1 + r)). Log-probabilities: the policy's, summed over a response's tokens, of the preferred responses (SFT's "
-        md += "targets, DPO's chosen, KTO's desirable) and the dispreferred ones, at the iteration's first and last training step.\n\n"
+        md += "targets, DPO's chosen, KTO's desirable) and the dispreferred ones, mean over the iteration's first and last tenth of the training steps.\n\n"
         md += "| setting | iteration | kept | ESS | split-half r | log-prob preferred, first -> last | dispreferred |\n"
         md += "| --- | --- | --- | --- | --- | --- | --- |\n"
         var any = false

@@ -44,7 +44,7 @@ public struct ExperimentOutcomes: Codable, Equatable, Sendable {
 /// What one iteration of a run recorded about its weights and its training:
 /// how many questions were kept, the weights' effective sample size, the
 /// entropy's split-half reliability, and the log-probability of the preferred
-/// and dispreferred responses at the first and the last training step.
+/// and dispreferred responses over the first and the last tenth of the training steps.
 public struct IterationDiagnostics: Codable, Equatable, Sendable {
     public var kept: Int
     public var effectiveSampleSize: Double?
@@ -61,10 +61,8 @@ public struct IterationDiagnostics: Codable, Equatable, Sendable {
         kept = report.kept
         effectiveSampleSize = report.effectiveSampleSize
         entropySplitHalf = report.entropySplitHalf
-        let (first, last) = (report.training.first, report.training.last)
-        chosenLogProb = [first, last].compactMap { $0?.chosenLogProb }
-        let rejected = [first, last].compactMap { $0?.rejectedLogProb }
-        rejectedLogProb = rejected.isEmpty ? nil : rejected
+        chosenLogProb = report.training.chosenFirstLast.map { [$0.first, $0.last] } ?? []
+        rejectedLogProb = report.training.rejectedFirstLast.map { [$0.first, $0.last] }
     }
 }
 
@@ -112,6 +110,26 @@ public struct SelectionResults: Codable, Equatable, Sendable {
             choices.append(.init(loss: loss, learningRate: best.learningRate, beta: best.beta))
         }
         return SelectionResults(validationQuestions: n, points: points, choices: choices)
+    }
+
+    /// `selection.svg`: mean validation accuracy against the learning rate
+    /// (log scale), a line per loss and beta, so a best value at the grid's
+    /// edge, or a beta that does not matter, shows at a glance.
+    public var figure: Plot {
+        var plot = Plot(title: "Selection: validation accuracy (\(validationQuestions) questions)", x: "log10 learning rate", y: "accuracy %")
+        var lines: [(name: String, points: [Point])] = []
+        for point in points {
+            let name = point.loss == .sft ? "sft" : "\(point.loss.rawValue) beta \(point.beta)"
+            if let i = lines.firstIndex(where: { $0.name == name }) { lines[i].points.append(point) } else { lines.append((name, [point])) }
+        }
+        let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
+        for (i, line) in lines.enumerated() {
+            plot.series.append(.init(line.name, color: colors[i % colors.count], points: line.points.sorted { $0.learningRate < $1.learningRate }.map {
+                Plot.Point(x: log10(Double($0.learningRate)), y: $0.mean * 100,
+                           low: ($0.seedAccuracy.min() ?? $0.mean) * 100, high: ($0.seedAccuracy.max() ?? $0.mean) * 100)
+            }))
+        }
+        return plot
     }
 }
 
