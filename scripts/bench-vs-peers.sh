@@ -66,6 +66,7 @@ if [[ -z "${EAST:-}" ]]; then
 fi
 if [[ -n "${MIX:-}" ]]; then
     mixed="$root/.peers/$(basename "$model" .gguf | sed 's/\.[^.]*$//').${MIX^^}.gguf"
+    mkdir -p "$root/.peers"
     [[ -s "$mixed" ]] || "$east" model quantize --model "$model" --type "$MIX" --out "$mixed"
     model="$mixed"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite under the sanitizers, with the servers test.sh starts:
 #
-#   bash scripts/sanitize.sh address   # every suite under AddressSanitizer and UndefinedBehaviorSanitizer (.build-asan)
+#   bash scripts/sanitize.sh address   # every suite under AddressSanitizer, the C targets also under
+#                                      # UndefinedBehaviorSanitizer (.build-asan; Swift traps its own overflows)
 #   bash scripts/sanitize.sh thread    # the engine's thread pool, the clients and the worker loops under ThreadSanitizer (.build-tsan)
 #
 # Every executable the tests start (the workers, east) is built the same way,
@@ -13,7 +14,7 @@ kind=${1:?usage: scripts/sanitize.sh address|thread [swift test arguments]}
 shift
 source scripts/lib.sh
 case $kind in
-    address) flags=(--sanitize=address --sanitize=undefined); build=.build-asan; filter=() ;;
+    address) flags=(--sanitize=address -Xcc -fsanitize=undefined); build=.build-asan; filter=() ;;
     thread) flags=(--sanitize=thread); build=.build-tsan
             filter=(--filter 'BLASThreadsTests|DecodeKernelTests|SamplingTests|AMQPTests|RedisTests|smallRunEndToEnd|samplerKilledMidIteration|trainerKilledMidEpoch|brokerRestartMidRun') ;;
     *) echo "usage: scripts/sanitize.sh address|thread" >&2; exit 2 ;;
