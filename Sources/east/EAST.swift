@@ -19,6 +19,7 @@ struct EAST: AsyncParsableCommand {
             SelfTrainCommand.self,
             SettingsCommand.self,
             CompareCommand.self,
+            PowerCommand.self,
             ExperimentCommand.self,
             ClusterCommand.self,
             StatusCommand.self,

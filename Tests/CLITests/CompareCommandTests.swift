@@ -69,6 +69,7 @@ import Testing
         seeds: [1, 2]
         axes: {weighting: [uniform, entropy]}
         baseline: {weighting: uniform}
+        primary: [{weighting: entropy, a: 1.0}]
         """
         let file = dir.appendingPathComponent("tiny.yaml")
         try spec.write(to: file, atomically: true, encoding: .utf8)
@@ -83,6 +84,10 @@ import Testing
         #expect(results["comparisons"]?.arrayValue?.count == 1)
         #expect(FileManager.default.fileExists(atPath: out + "/runs/sft-entropy-a1.0-T1-s2/eval-v1.jsonl"))
 
+        // The finished experiment as a pilot: its primary comparison's inputs plan the next one.
+        let plan = try EastProcess.run(["power", "--pilot", out, "--questions", "1000", "--seeds", "5"])
+        #expect(plan.status == 0 && plan.stdout.contains("tiny: sft entropy a=1.0 vs sft uniform"), "\(plan.stdout)\(plan.stderr)")
+
         // Rerun: everything is done, nothing runs again, the same results.
         let again = try EastProcess.run(["experiment", "--inprocess", "--spec", file.path, "--out", out, "--sample-cache", samples])
         #expect(again.status == 0 && again.stderr.contains("tiny (inprocess, runs): 4/4 runs done, 0 in flight, 0 waiting"), "\(again.stderr)")
@@ -93,6 +98,7 @@ import Testing
         // runs (same resolved settings and test questions) instead of rerunning them.
         let other = dir.appendingPathComponent("other.yaml")
         try spec.replacingOccurrences(of: "name: tiny", with: "name: other").replacingOccurrences(of: "[uniform, entropy]", with: "[uniform, accuracy]")
+            .replacingOccurrences(of: "primary: [{weighting: entropy", with: "primary: [{weighting: accuracy")
             .write(to: other, atomically: true, encoding: .utf8)
         let otherOut = dir.appendingPathComponent("other").path
         let shared = try EastProcess.run(["experiment", "--inprocess", "--spec", other.path, "--out", otherOut, "--sample-cache", samples, "--runs-from", out])
@@ -139,6 +145,21 @@ import Testing
         try edited.write(toFile: path, atomically: true, encoding: .utf8)
         let caught = try EastProcess.run(["experiment", "--verify", out])
         #expect(caught.status == 1 && caught.stderr.contains("selection.json: "), "\(caught.stderr)")
+    }
+
+    /// The hand-computed case of Power's notes: 15% discordant, 5,000
+    /// questions, 3 seeds: the seed-level t interval governs, (4.303 + 1.061)
+    /// x sqrt(0.15 / 15,000) = 1.70 points; 1 point needs 5 seeds (4: 1.14, 5: 0.91).
+    @Test func powerPlansSeedsAndQuestions() throws {
+        let result = try EastProcess.run(["power", "--discordant", "0.15", "--questions", "5000", "--seeds", "3"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("detectable at 5000 questions x 3 seeds: 1.70 points"), "\(result.stdout)")
+        #expect(result.stdout.contains("1.00 points at 5000 questions: 5 seeds"), "\(result.stdout)")
+        // Seed noise alone wider than the target: no question count helps.
+        let noisy = try EastProcess.run(["power", "--discordant", "0.15", "--seed-sd", "2", "--questions", "5000", "--seeds", "3"])
+        #expect(noisy.stdout.contains("no number of questions"), "\(noisy.stdout)")
+        let bad = try EastProcess.run(["power", "--questions", "5000", "--seeds", "3"])
+        #expect(bad.status != 0 && bad.stderr.contains("--pilot"), "\(bad.stderr)")
     }
 
     @Test func aMalformedSpecNamesTheField() throws {

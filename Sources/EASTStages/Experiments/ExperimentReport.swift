@@ -33,7 +33,8 @@ public struct ExperimentReport {
 
     static func pct(_ x: Double) -> String { String(format: "%.2f", x * 100) }
 
-    static func name(_ s: Settings) -> String {
+    /// A setting as the report names it: `sft entropy a=1.0`.
+    public static func name(_ s: ExperimentResults.Settings) -> String {
         var name = "\(s.loss.rawValue) \(s.weighting.rawValue)"
         if let a = s.a { name += " a=\(a)" }
         if let m = s.mapping, m != .power { name += " \(m.rawValue)" }
