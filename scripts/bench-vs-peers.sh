@@ -16,8 +16,10 @@
 # and llama-cpp-python compiled from PyPI's source (about 15 minutes on 2
 # cores) into a folder of its own per build: .peers/venv/llama-native
 # (-DGGML_NATIVE=ON) or, with PATH_AVX2=1, .peers/venv/llama-avx2 (AVX2, FMA
-# and F16C, no AVX-512), while east runs with EAST_NO_AVX512=1: the same
-# instruction sets on both sides, as on a CPU without AVX-512.
+# and F16C, no AVX-512), while east runs with EAST_NO_AVX512=1 and its
+# OpenBLAS with OPENBLAS_CORETYPE=Haswell, and torch (peft) with
+# ATEN_CPU_CAPABILITY=avx2 and MKL_ENABLE_INSTRUCTIONS=AVX2: the same
+# instruction sets on every side, as on a CPU without AVX-512.
 #
 # Settings: THREADS (2), ROUNDS (5), NEW_TOKENS (128), BATCH (4), SEQ_LEN
 # (256), LORA_STEPS (3), MODEL (the SmolLM2 GGUF), EAST (the east binary;
@@ -36,7 +38,7 @@ east="${EAST:-$root/.build/release/east}"
 if [[ "${PATH_AVX2:-0}" == 1 ]]; then
     build=avx2
     cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF"
-    export EAST_NO_AVX512=1
+    export EAST_NO_AVX512=1 OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2
 else
     build=native
     cmake_args="-DGGML_NATIVE=ON"

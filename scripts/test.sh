@@ -43,9 +43,10 @@ swift test --skip-build --disable-xctest "$@"
 # attention, libm's exponentials in the training layers), which an AVX2-only
 # CI machine runs in the line above: on an AVX-512 machine, the engine suites
 # that decode or check the layers' gradients run again with the kernels
-# switched off (EAST_NO_AVX512 is read when the library loads).
+# switched off (EAST_NO_AVX512 is read when the library loads) and OpenBLAS
+# held to its AVX2 kernels (OPENBLAS_CORETYPE=Haswell).
 if [ $# -eq 0 ] && [ -z "${EAST_NO_AVX512:-}" ]; then
     echo "again on the AVX2 path (EAST_NO_AVX512=1): the decoding and gradient suites"
-    EAST_NO_AVX512=1 swift test --skip-build --disable-xctest \
+    EAST_NO_AVX512=1 OPENBLAS_CORETYPE=Haswell swift test --skip-build --disable-xctest \
         --filter 'DecodeKernelTests|SamplingTests|SmolLM2ParityTests|Llama3Qwen2ParityTests|LayerGradientTests|ModelGradientTests'
 fi
