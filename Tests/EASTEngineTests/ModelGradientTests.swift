@@ -105,14 +105,19 @@ import Testing
 
         // 1. every parameter, one at a time
         checkGradient("params", values: params, analytic: grads, eps: 2e-3, relative: 3e-2, absolute: 3e-3, loss: loss)
-        // 2. directional derivatives along random directions: all gradients at once
+        // 2. directional derivatives along random directions: all gradients at once.
+        // The Float32 loss's rounding over the whole forward (about 1e-5 here)
+        // divided by 2 eps gives the central difference a noise of about 5e-3,
+        // which differs with the BLAS kernels' summation order (OpenBLAS's
+        // Haswell kernels on the AVX2 path): 2% leaves room for it; a wrong
+        // gradient is off by far more.
         for seed in 0..<3 as Range<UInt64> {
             let d = randomFloats(params.count, seed: 100 + seed)
             let eps: Float = 1e-3
             let plus = zip(params, d).map { $0 + eps * $1 }, minus = zip(params, d).map { $0 - eps * $1 }
             let numeric = (loss(plus) - loss(minus)) / Double(2 * eps)
             let analytic = zip(grads, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            #expect(abs(numeric - analytic) < 1e-2 * abs(analytic) + 1e-3, "direction \(seed): \(analytic) vs \(numeric)")
+            #expect(abs(numeric - analytic) < 2e-2 * abs(analytic) + 1e-3, "direction \(seed): \(analytic) vs \(numeric)")
         }
         // untied, the padding token's embedding row (id 0 is only ever an input at
         // padded positions) gets exactly no gradient: nothing attends to a later position
