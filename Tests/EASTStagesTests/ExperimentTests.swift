@@ -9,6 +9,7 @@ import Testing
         let spec = try #require(ExperimentSpec.preset("table1"))
         // 3 losses x (vanilla, LW(W), LW(P), EAST), each at every seed.
         #expect(spec.settings.count == 12)
+        #expect(spec.seeds == Array(1...8) && spec.test.count == 3000)  // the registered size
         let runs = spec.runs(choices: [])
         #expect(runs.count == 12 * spec.seeds.count)
         #expect(Set(runs.map(\.id)).count == runs.count)
