@@ -6,11 +6,11 @@ import Foundation
 
 /// `east bench engine --model PATH.gguf`: the engine's speed on real weights
 /// and a real prompt rather than on a random model of the same shape, because
-/// the targets of issue #6 are about the model the stages actually run
+/// the engine's speed targets are about the model the stages actually run
 /// (SmolLM2-135M-Instruct). Everything is measured in one process, one after
 /// the other, so the figures share the machine's state and are comparable.
 extension BenchCommand.Engine {
-    /// Issue #6's targets, printed next to the measured figures.
+    /// The engine's speed targets on SmolLM2 (batch-1 and 16-sample generation), printed next to the measured figures.
     enum ModelTargets {
         static let generationN1TokensPerSecond = 35.0
         static let generationN16TokensPerSecond = 300.0
@@ -109,7 +109,7 @@ extension BenchCommand.Engine {
     }
 
     /// Prefill, generation at n = 1 and n = 16, LoRA training and peak RSS of
-    /// `model` on `prompt`; `withTargets`: beside issue #6's targets (SmolLM2's).
+    /// `model` on `prompt`; `withTargets`: beside the engine's speed targets (SmolLM2's).
     func measure(_ model: Transformer, name: String, prompt: [Int], answer: [Int], padId: Int, withTargets: Bool) throws {
         let config = model.config
         var r = ModelReport(model: name, setup: BenchSetup(config: config, parameters: model.parameterCount, threads: threads),

@@ -14,7 +14,7 @@ import Foundation
 ///   and with --lora, LoRA training vs full training tokens/s on that shape,
 ///   and with --model PATH.gguf, the real model on a real prompt: prefill,
 ///   generation at n = 1 and n = 16, LoRA training and peak RSS, next to the
-///   targets of issue #6 (see BenchCommand+Model.swift),
+///   engine's speed targets (see BenchCommand+Model.swift),
 ///   and with --shape qwen2.5-0.5b|llama3.2-1b, the same on random weights of that shape.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
