@@ -76,14 +76,9 @@ struct PowerCommand: ParsableCommand {
                             questions, seeds, try mde(questions, seeds) * 100))
         let seedsNeeded = try (2...1000).first { try mde(questions, $0) <= goal }
         lines.append(String(format: "  %.2f points at %d questions: ", target, questions) + (seedsNeeded.map { "\($0) seeds" } ?? "more than 1000 seeds"))
-        // The fewest questions (the governing MDE falls as they grow), by bisection.
-        if try mde(10_000_000, seeds) <= goal {
-            var (low, high) = (1, 10_000_000)
-            while low < high {
-                let mid = (low + high) / 2
-                if try mde(mid, seeds) <= goal { high = mid } else { low = mid + 1 }
-            }
-            lines.append(String(format: "  %.2f points with %d seeds: %d questions", target, seeds, low))
+        if let n = try Power.governingQuestionsNeeded(forDifference: goal, seeds: seeds, discordantShare: input.discordant,
+                                                      seedVariance: input.seedVariance) {
+            lines.append(String(format: "  %.2f points with %d seeds: %d questions", target, seeds, n))
         } else {
             lines.append(String(format: "  %.2f points with %d seeds: no number of questions (the seeds' spread alone is too wide)", target, seeds))
         }

@@ -76,6 +76,24 @@ public enum Power {
         return n
     }
 
+    /// The fewest test questions (up to `limit`) for which the governing MDE
+    /// is at most `target`, or nil when none reaches it (the seeds' spread
+    /// alone is too wide): by bisection, as the MDE falls with the questions.
+    public static func governingQuestionsNeeded(
+        forDifference target: Double, seeds: Int, discordantShare: Double, seedVariance: Double = 0, limit: Int = 10_000_000
+    ) throws(StatisticsError) -> Int? {
+        func mde(_ n: Int) throws(StatisticsError) -> Double {
+            try governingMinimumDetectableDifference(questions: n, seeds: seeds, discordantShare: discordantShare, seedVariance: seedVariance)
+        }
+        guard try mde(limit) <= target else { return nil }
+        var (low, high) = (1, limit)
+        while low < high {
+            let mid = (low + high) / 2
+            if try mde(mid) <= target { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+
     /// The discordant share to assume from the baseline's accuracy p alone,
     /// if both settings sit near p and their per-question results correlate
     /// by `correlation`: 2 p (1 - p) (1 - correlation). Correlation 0

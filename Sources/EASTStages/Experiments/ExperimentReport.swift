@@ -196,7 +196,7 @@ public struct ExperimentReport {
 
     // MARK: Figures
 
-    static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
 
     var figures: [(file: String, title: String, plot: Plot)] {
         var out: [(String, String, Plot)] = []

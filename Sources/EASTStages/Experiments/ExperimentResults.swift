@@ -122,9 +122,8 @@ public struct SelectionResults: Codable, Equatable, Sendable {
             let name = point.loss == .sft ? "sft" : "\(point.loss.rawValue) beta \(point.beta)"
             if let i = lines.firstIndex(where: { $0.name == name }) { lines[i].points.append(point) } else { lines.append((name, [point])) }
         }
-        let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
         for (i, line) in lines.enumerated() {
-            plot.series.append(.init(line.name, color: colors[i % colors.count], points: line.points.sorted { $0.learningRate < $1.learningRate }.map {
+            plot.series.append(.init(line.name, color: ExperimentReport.colors[i % ExperimentReport.colors.count], points: line.points.sorted { $0.learningRate < $1.learningRate }.map {
                 Plot.Point(x: log10(Double($0.learningRate)), y: $0.mean * 100,
                            low: ($0.seedAccuracy.min() ?? $0.mean) * 100, high: ($0.seedAccuracy.max() ?? $0.mean) * 100)
             }))
