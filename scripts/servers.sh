@@ -374,6 +374,12 @@ start_ha() {
         rabbitmqctl -q -n "$(ha_node 1)" import_definitions "$topology" >/dev/null
         touch "$HA/topology-imported"
     fi
+    # Every quorum queue has a replica on every node, also a queue declared
+    # while a node was starting or down (grow adds only missing replicas):
+    # with one of two replicas lost a queue has no majority and refuses
+    # every publish.
+    ha_rabbit_env 1
+    for n in 1 2 3; do rabbitmq-queues -q -n "$(ha_node 1)" grow "$(ha_node "$n")" all >/dev/null; done
     local amqp_access="guest:guest" vhost="" redis_access="" urls="" sentinels="" metrics=""
     if [ -n "$AMQP_USER" ]; then amqp_access="$AMQP_USER:$AMQP_PASSWORD" vhost=east; fi
     if [ -n "$REDIS_PASSWORD" ]; then redis_access="$REDIS_USER:$REDIS_PASSWORD@"; fi

@@ -56,6 +56,13 @@ extension MultiHostTests {
         return (primary, try #require(promoted.flatMap { $0 == primary ? nil : $0 }, "the sentinels promoted no replica"), seconds)
     }
 
+    /// Every queue has a replica on each node, so that losing any one node
+    /// leaves each queue a majority (with two replicas it would have none).
+    func requireThreeReplicas() throws {
+        let queues = try hosts.queueNodes()
+        try #require(queues.count == Topology.standard.queues.count && queues.values.allSatisfy { $0.members == [1, 2, 3] }, "\(queues)")
+    }
+
     /// (a) The broker node that leads the queues dies (SIGKILL) mid-sampling.
     /// Every worker starts on the first node of its list; those on the dead
     /// node reconnect to the next, consumers resume, unconfirmed publishes
@@ -66,6 +73,7 @@ extension MultiHostTests {
         defer { cluster.stop() }
         try startWorkers(cluster)
         let leader = try #require(try hosts.leader(of: Topology.sampleQueue), "no leader for \(Topology.sampleQueue)")
+        try requireThreeReplicas()
         // `east status`: every worker on the first node, writing to the primary.
         #expect(try ClusterHarness.waitFor(timeout: 30) {
             let entries = try registry()
@@ -152,6 +160,7 @@ extension MultiHostTests {
         defer { cluster.stop() }
         try startWorkers(cluster, trainer: ["--checkpoint-every", "2"])
         let leader = try #require(try hosts.leader(of: Topology.sampleQueue))
+        try requireThreeReplicas()
         let run = Self.uniqueRun("all")
         try startCoordinator(cluster, run: run, extra: ["--train-count", "96", "--batch-size", "1"])
         let state = try haState(run)

@@ -174,20 +174,32 @@ final class NetworkHosts: @unchecked Sendable {
         try Self.shell(Self.exec(on: .haServers) + ["/bin/bash", Self.script, "start", "--ha"], environment: haEnvironment)
     }
 
-    /// The node (1-3) of the highly available set that leads `queue`.
-    func leader(of queue: String) throws -> Int? {
+    /// Each quorum queue of the highly available set: the node (1-3) that
+    /// leads it and the nodes holding a replica, as the first node that
+    /// answers says.
+    func queueNodes() throws -> [String: (leader: Int?, members: Set<Int>)] {
         let rabbitmq = URL(fileURLWithPath: haEnvironment["EAST_SERVERS_DIR"]!).appendingPathComponent("ha/rabbitmq").path
-        for node in 1...3 {
-            guard let queues = try? Self.shell(Self.exec(on: .haServers) + ["/usr/lib/rabbitmq/bin/rabbitmqctl", "-q", "-n", "east-ha5681-\(node)@localhost",
-                                                                            "list_queues", "-p", "east", "--no-table-headers", "name", "leader"],
+        // "east-ha5681-2@localhost" -> 2
+        func node(_ name: Substring) -> Int? { name.split(separator: "@").first?.split(separator: "-").last.flatMap { Int($0) } }
+        for n in 1...3 {
+            guard let queues = try? Self.shell(Self.exec(on: .haServers) + ["/usr/lib/rabbitmq/bin/rabbitmqctl", "-q", "-n", "east-ha5681-\(n)@localhost",
+                                                                            "list_queues", "-p", "east", "--no-table-headers", "name", "leader", "members"],
                                                environment: ["HOME": rabbitmq]) else { continue }
-            for line in queues.split(separator: "\n") where line.hasPrefix(queue + "\t") {
-                // "east.sample\teast-ha5681-2@localhost"
-                return line.split(separator: "\t").last.flatMap { $0.split(separator: "@").first?.split(separator: "-").last }.flatMap { Int($0) }
+            var result: [String: (leader: Int?, members: Set<Int>)] = [:]
+            // "east.sample\teast-ha5681-2@localhost\t[east-ha5681-1@localhost, east-ha5681-3@localhost, ...]"
+            for line in queues.split(separator: "\n") {
+                let fields = line.split(separator: "\t")
+                guard fields.count == 3 else { continue }
+                let members = fields[2].trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",")
+                result[String(fields[0])] = (node(fields[1]), Set(members.compactMap { node(Substring($0.trimmingCharacters(in: .whitespaces))) }))
             }
+            return result
         }
-        return nil
+        return [:]
     }
+
+    /// The node (1-3) of the highly available set that leads `queue`.
+    func leader(of queue: String) throws -> Int? { try queueNodes()[queue]?.leader ?? nil }
 
     /// Pulls the host's cable: its end on the bridge goes down, so its
     /// packets vanish (no reset reaches either side).
