@@ -71,7 +71,9 @@ struct PowerCommand: ParsableCommand {
         }
         guard input.discordant > 0 else { return input.name + ": no answer differs between the two settings; nothing to plan from" }
         let goal = target / 100
-        var lines = [input.name + String(format: ": %.1f%% of answers differ, seed sd %.2f points", input.discordant * 100, input.seedVariance.squareRoot() * 100)]
+        let share = input.discordant * 100
+        var lines = [input.name + String(format: share < 1 ? ": %.2f%% of answers differ, seed sd %.2f points" : ": %.1f%% of answers differ, seed sd %.2f points",
+                                          share, input.seedVariance.squareRoot() * 100)]
         lines.append(String(format: "  detectable at %d questions x %d seeds: %.2f points (80%% power, 5%% two-sided, the governing interval)",
                             questions, seeds, try mde(questions, seeds) * 100))
         let seedsNeeded = try (2...1000).first { try mde(questions, $0) <= goal }
