@@ -141,6 +141,6 @@ let package = Package(
         // Replays the fuzzer's kept inputs and past crashes through every reader.
         .testTarget(name: "FuzzTests", dependencies: ["EASTFuzzTargets"]),
         // Runs the built `east` binary end to end.
-        .testTarget(name: "CLITests", dependencies: ["east"]),
+        .testTarget(name: "CLITests", dependencies: ["east", "EASTCommandLine"]),
     ]
 )

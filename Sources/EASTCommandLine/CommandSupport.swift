@@ -27,8 +27,23 @@ public func failing<T>(_ body: () async throws -> T) async throws -> T {
 /// any other is printed once and becomes exit code 1.
 private func reported(_ error: Error) -> Error {
     if error is ExitCode || error is ValidationError { return error }
-    printError("east: \(error)")
+    printError("east: " + printable("\(error)"))
     return ExitCode.failure
+}
+
+/// A message with the control characters a damaged file can put into it (a
+/// tensor name with NUL bytes) written as escapes, so that it reaches a
+/// terminal or a log as text.
+public func printable(_ message: String) -> String {
+    var out = ""
+    for scalar in message.unicodeScalars {
+        if scalar.properties.generalCategory == .control && scalar != "\n" && scalar != "\t" {
+            out += "\\u{" + String(scalar.value, radix: 16) + "}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }
 
 public func printError(_ message: String) {

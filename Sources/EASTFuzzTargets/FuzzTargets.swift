@@ -39,7 +39,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .dataset:
             _ = try? DatasetReader().read(content: String(decoding: data, as: UTF8.self), file: "fuzz.jsonl")
         case .specYAML:
-            if let spec = try? YAMLDecoder().decode(ExperimentSpec.self, from: String(decoding: data, as: UTF8.self)) { _ = try? spec.validate() }
+            let text = String(decoding: data, as: UTF8.self)
+            guard (try? ExperimentSpec.checkText(text, what: "fuzz")) != nil else { return }
+            if let spec = try? YAMLDecoder().decode(ExperimentSpec.self, from: text) { _ = try? spec.validate() }
         case .specJSON:
             if let spec = try? JSONCoding.decode(ExperimentSpec.self, from: data, what: "fuzz") { _ = try? spec.validate() }
             if let spec = try? JSONCoding.decode(RunSpec.self, from: data, what: "fuzz") { _ = try? spec.validate() }

@@ -45,8 +45,13 @@ struct FuzzReplay {
             }
             return
         }
+        if arguments.first == "mutate" {  // east-fuzz mutate binary|text SEED COUNT DIR FILE...: COUNT mutants of the files
+            mutate(Array(arguments.dropFirst()))
+            return
+        }
         guard let name = arguments.first, let target = FuzzTarget(rawValue: name) else {
-            print("usage: east-fuzz TARGET FILE... | east-fuzz seeds DIR   (TARGET: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))")
+            print("usage: east-fuzz TARGET FILE... | east-fuzz seeds DIR | east-fuzz mutate binary|text SEED COUNT DIR FILE...   "
+                  + "(TARGET: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))")
             exit(2)
         }
         for path in arguments.dropFirst() {
@@ -57,6 +62,29 @@ struct FuzzReplay {
             target.run(data)
         }
         print("\(arguments.count - 1) input(s) through \(name): no crash")
+    }
+
+    /// COUNT mutants, mutant i of file i % files, as DIR/mutant-i (keeping the file's extension).
+    static func mutate(_ arguments: [String]) {
+        guard arguments.count >= 5, let kind = Mutator.Kind(rawValue: arguments[0]), let seed = UInt64(arguments[1]),
+              let count = Int(arguments[2]), (1...100_000).contains(count) else {
+            print("usage: east-fuzz mutate binary|text SEED COUNT(1-100000) DIR FILE...")
+            exit(2)
+        }
+        let dir = URL(fileURLWithPath: arguments[3])
+        let files = arguments.dropFirst(4).map { URL(fileURLWithPath: $0) }
+        let originals = files.map { FileManager.default.contents(atPath: $0.path) }
+        if let missing = zip(files, originals).first(where: { $0.1 == nil }) {
+            print("east-fuzz: cannot read \(missing.0.path)")
+            exit(1)
+        }
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var mutator = Mutator(seed: seed)
+        for i in 0..<count {
+            let source = files[i % files.count]
+            let name = "mutant-\(i)" + (source.pathExtension.isEmpty ? "" : "." + source.pathExtension)
+            FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: mutator.mutate(originals[i % files.count]!, as: kind))
+        }
     }
 }
 #endif

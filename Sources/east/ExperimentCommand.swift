@@ -64,7 +64,7 @@ struct ExperimentCommand: ParsableCommand {
             try experiment.validate()
             let dir = URL(fileURLWithPath: out ?? "experiments/\(experiment.name)")
             if reportOnly {
-                try refuseChangedSpec(experiment, in: dir)
+                try refuseChangedSpec(experiment, in: dir, record: false)
                 say(try ExperimentDriver(spec: experiment, folder: dir, mode: "report").rewriteReport())
                 return
             }
@@ -117,9 +117,14 @@ struct ExperimentCommand: ParsableCommand {
         switch (spec, preset) {
         case let (path?, nil):
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+            try ExperimentSpec.checkText(text, what: path)
             do {
                 return try YAMLDecoder().decode(ExperimentSpec.self, from: text)  // YAML is a superset of JSON
             } catch let error as DecodingError {
+                // The parser's own message names the line and column.
+                if case let .dataCorrupted(context) = error, context.codingPath.isEmpty, let parser = context.underlyingError {
+                    throw JSONCoding.DecodeError(what: path, reason: "not YAML or JSON: \(parser)")
+                }
                 throw JSONCoding.DecodeError(what: path, reason: JSONCoding.describe(error))
             } catch {
                 throw JSONCoding.DecodeError(what: path, reason: "not YAML or JSON (\(error))")
@@ -134,9 +139,10 @@ struct ExperimentCommand: ParsableCommand {
         }
     }
 
-    /// The resolved spec is stored with the results; the same name with
-    /// another resolved spec (a changed default included) is refused.
-    func refuseChangedSpec(_ experiment: ExperimentSpec, in dir: URL) throws {
+    /// The resolved spec is stored with the results (with `record`; a report
+    /// rewrite only reads); the same name with another resolved spec (a
+    /// changed default included) is refused.
+    func refuseChangedSpec(_ experiment: ExperimentSpec, in dir: URL, record: Bool = true) throws {
         let file = dir.appendingPathComponent("experiment.json")
         if let data = FileManager.default.contents(atPath: file.path) {
             let stored = try JSONCoding.decode(ExperimentSpec.self, from: data, what: file.path)
@@ -144,7 +150,7 @@ struct ExperimentCommand: ParsableCommand {
                 throw RunSpec.Invalid(setting: "experiment \(experiment.name)", reason: "exists in \(dir.path) with other resolved settings "
                                       + "(it differs in \(stored.differences(from: experiment).joined(separator: ", "))); use another --out or name")
             }
-        } else {
+        } else if record {
             try AtomicFile.write(try JSONCoding.encode(experiment, pretty: true), to: file)
         }
     }

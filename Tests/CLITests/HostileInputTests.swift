@@ -1,3 +1,4 @@
+import EASTCommandLine
 import Foundation
 import Testing
 
@@ -73,6 +74,40 @@ import Testing
         try "{not json".write(to: tokenizer, atomically: true, encoding: .utf8)
         let broken = try EastProcess.run(["model", "info", "--checkpoint", model.path])
         #expect(broken.status == 1 && broken.stderr.contains("tokenizer.json: not JSON"), "\(broken.stderr)")
+    }
+
+    /// A spec nested 30,000 brackets deep overflowed the YAML parser's stack
+    /// (a segmentation fault); one with an alias could expand without bound.
+    /// Both are refused, naming the file and line, before the parser runs; a
+    /// spec that is not YAML names where the parser stopped.
+    @Test func specsAreBoundedBeforeTheParserSeesThem() throws {
+        let dir = try EastProcess.temporaryDirectory()
+        func refused(_ text: String, _ message: String) throws {
+            let spec = dir.appendingPathComponent("spec.yaml")
+            try text.write(to: spec, atomically: true, encoding: .utf8)
+            let result = try EastProcess.run(["experiment", "--spec", spec.path, "--report-only", "--out", dir.appendingPathComponent("out").path])
+            #expect(result.status == 1 && result.stderr.contains(spec.path + ": " + message), "\(result.stderr)")
+        }
+        try refused("name: deep\nseeds: " + String(repeating: "[", count: 30_000), "line 2: nested deeper than 64 brackets")
+        try refused("name: x\nbase: &b {n: 4}\ntest: *b\n", "line 3: YAML aliases (*name) are not supported in a spec")
+        try refused("name: x\nbase: {n: [4}\n", "not YAML or JSON: 2:")
+        try refused("- 1\n- 2\n", "the top level must be an object (keys and values)")
+        // A report rewrite of a folder that holds no experiment reads only: nothing is written there.
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
+    }
+
+    /// config.json that is not JSON says where, as tokenizer.json does.
+    @Test func aConfigThatIsNotJSONNamesTheColumn() throws {
+        let model = try Self.backboneWith { _ in #"{"vocab_size": 176,, }"# }
+        let result = try EastProcess.run(["model", "info", "--checkpoint", model.path])
+        #expect(result.status == 1 && result.stderr.contains("config.json: not JSON (column 20"), "\(result.stderr)")
+    }
+
+    /// A damaged file's bytes in an error message (a tensor name with NUL
+    /// bytes in it) reach the terminal as escapes, not as control characters.
+    @Test func errorMessagesEscapeControlCharacters() {
+        #expect(printable("offset of blk\u{0}\u{1B}[2Jq.bias") == "offset of blk\\u{0}\\u{1b}[2Jq.bias")
+        #expect(printable("two\nlines\tand a tab, é") == "two\nlines\tand a tab, é")
     }
 
     @Test func runIdsCannotLeaveTheReportFolder() throws {

@@ -66,6 +66,8 @@ public enum JSONCoding {
         switch error {
         case let .keyNotFound(key, context):
             return "field \"\(path(context.codingPath + [key]))\" is missing"
+        case let .typeMismatch(type, context) where context.codingPath.isEmpty:
+            return "the top level must be \(describe(type))"
         case let .typeMismatch(type, context):
             return "field \"\(path(context.codingPath))\" must be \(describe(type))"
         case let .valueNotFound(type, context):
@@ -86,7 +88,9 @@ public enum JSONCoding {
         case is Bool.Type: return "true or false"
         default:
             let name = String(describing: type)
-            return name.hasPrefix("Array") ? "an array" : name.hasPrefix("Dictionary") ? "an object" : "a \(name)"
+            // (YAML's decoder names its mappings and sequences itself.)
+            return name.hasPrefix("Array") || name == "Sequence" ? "an array"
+                : name.hasPrefix("Dictionary") || name == "Mapping" ? "an object (keys and values)" : "a \(name)"
         }
     }
 }

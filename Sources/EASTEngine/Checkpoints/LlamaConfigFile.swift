@@ -65,6 +65,8 @@ public enum LlamaConfigFile {
         let data = try CheckpointError.reading(url)
         func fail(_ message: String) -> CheckpointError { CheckpointError(file: url, message: message) }
         guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            // Where the text stops being JSON, from the reader that says so.
+            do { _ = try JSON.parse(String(decoding: data, as: UTF8.self)) } catch { throw fail("not JSON (\(error))") }
             throw fail("not a JSON object")
         }
         func int(_ key: String, in object: [String: Any]? = nil, default value: Int? = nil) throws -> Int {

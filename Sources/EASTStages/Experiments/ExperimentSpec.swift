@@ -301,6 +301,45 @@ public struct ExperimentSpec: Equatable, Sendable {
         JSONCoding.differences((try? JSONCoding.encode(self)) ?? Data(), (try? JSONCoding.encode(other)) ?? Data())
     }
 
+    /// The largest spec file read, and the deepest nesting of brackets in it.
+    public static let maximumTextBytes = 1 << 20
+    public static let maximumNesting = 64
+
+    /// Checks a spec's text before a YAML parser sees it: the parser and the
+    /// decoder recurse once per level of nesting (30,000 open brackets
+    /// overflow the stack), and aliases (`*name`) would let a small file
+    /// expand to any size. A spec needs neither.
+    public static func checkText(_ text: String, what: String) throws {
+        func refuse(_ reason: String) -> JSONCoding.DecodeError { JSONCoding.DecodeError(what: what, reason: reason) }
+        guard text.utf8.count <= maximumTextBytes else { throw refuse("is \(text.utf8.count) bytes; a spec is at most \(maximumTextBytes)") }
+        // Brackets and aliases count outside quoted strings and comments; a
+        // quote or an alias starts only where a value can (after a space,
+        // a line break, a bracket, a comma or a colon), as in YAML.
+        let valueStart: Set<UInt8> = [0x20, 0x0A, 0x09, 0x5B, 0x7B, 0x2C, 0x3A]
+        var depth = 0, line = 1
+        var quote: UInt8? = nil, escaped = false, comment = false, previous: UInt8 = 0x0A
+        for byte in text.utf8 {
+            defer { previous = byte }
+            if byte == 0x0A { line += 1; comment = false }
+            if comment { continue }
+            if let open = quote {
+                if escaped { escaped = false } else if byte == 0x5C && open == 0x22 { escaped = true } else if byte == open { quote = nil }
+                continue
+            }
+            guard valueStart.contains(previous) || [0x5B, 0x7B, 0x5D, 0x7D].contains(byte) else { continue }
+            switch byte {
+            case 0x22, 0x27: quote = byte  // " '
+            case 0x23: comment = true  // #
+            case 0x5B, 0x7B:  // [ {
+                depth += 1
+                if depth > maximumNesting { throw refuse("line \(line): nested deeper than \(maximumNesting) brackets") }
+            case 0x5D, 0x7D: depth = max(0, depth - 1)  // ] }
+            case 0x2A: throw refuse("line \(line): YAML aliases (*name) are not supported in a spec")  // *
+            default: break
+            }
+        }
+    }
+
     /// Refuses what cannot run, naming the key.
     public func validate() throws {
         func require(_ ok: Bool, _ key: String, _ reason: String) throws {
@@ -337,7 +376,11 @@ public struct ExperimentSpec: Equatable, Sendable {
             }
             try require(selectionRuns.count <= 10_000, "selection.grid", "makes \(selectionRuns.count) runs: at most 10,000")
         }
-        for run in runs(choices: []) + selectionRuns { try run.spec.validate() }
+        for run in runs(choices: []) + selectionRuns {
+            do { try run.spec.validate() } catch {
+                throw RunSpec.Invalid(setting: "experiment \(name): run \(run.id): \(error.setting)", reason: error.reason)
+            }
+        }
     }
 
     /// Refuses an experiment whose validation questions could be among its
