@@ -151,6 +151,8 @@ import Testing
             #expect(e.file.hasSuffix("config.json") && e.message.contains("missing or non-integer key"))
         }
         try "[1, 2".write(to: configURL, atomically: true, encoding: .utf8)
+        if let e = Self.error({ _ = try Checkpoint.load(from: dir) }) { #expect(e.message.contains("not JSON (column 6: unterminated array)")) }
+        try "[1, 2]".write(to: configURL, atomically: true, encoding: .utf8)
         if let e = Self.error({ _ = try Checkpoint.load(from: dir) }) { #expect(e.message.contains("not a JSON object")) }
     }
 

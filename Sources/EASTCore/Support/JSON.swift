@@ -51,9 +51,10 @@ public enum JSON: Equatable, Sendable {
         return nil
     }
 
-    /// An integer-valued number as Int, or nil.
+    /// An integer-valued number as Int (past 2^53, the integer its Double
+    /// holds), or nil; nil also past Int's range.
     public var intValue: Int? {
-        guard case let .number(x) = self, x.rounded() == x, abs(x) < 9.0e15 else { return nil }
+        guard case let .number(x) = self, x.rounded() == x, x >= -9.223372036854775808e18, x < 9.223372036854775808e18 else { return nil }
         return Int(x)
     }
 }

@@ -86,8 +86,12 @@ public enum Checkpoint {
         guard !FileManager.default.fileExists(atPath: single.path), FileManager.default.fileExists(atPath: index.path) else {
             return ([:], modelFile)
         }
-        let json = (try? JSONSerialization.jsonObject(with: CheckpointError.reading(index))) as? [String: Any]
-        guard let map = json?["weight_map"] as? [String: String], let first = map.values.sorted().first else {
+        let json = try? JSON.parse(String(decoding: try CheckpointError.reading(index), as: UTF8.self))
+        var map: [String: String] = [:]
+        if case let .object(pairs)? = json?["weight_map"] {
+            for (tensor, file) in pairs { if let file = file.stringValue { map[tensor] = file } }
+        }
+        guard let first = map.values.sorted().first else {
             throw CheckpointError(file: index, message: "no weight_map of tensor names to shard files")
         }
         for file in Set(map.values) where file.contains("/") || file.hasPrefix(".") {

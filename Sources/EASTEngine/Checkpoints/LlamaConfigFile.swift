@@ -64,56 +64,54 @@ public enum LlamaConfigFile {
     public static func read(from url: URL) throws -> (ModelConfig, SpecialTokens) {
         let data = try CheckpointError.reading(url)
         func fail(_ message: String) -> CheckpointError { CheckpointError(file: url, message: message) }
-        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            // Where the text stops being JSON, from the reader that says so.
-            do { _ = try JSON.parse(String(decoding: data, as: UTF8.self)) } catch { throw fail("not JSON (\(error))") }
-            throw fail("not a JSON object")
-        }
-        func int(_ key: String, in object: [String: Any]? = nil, default value: Int? = nil) throws -> Int {
+        let json: JSON
+        do { json = try JSON.parse(String(decoding: data, as: UTF8.self)) } catch { throw fail("not JSON (\(error))") }
+        guard case .object = json else { throw fail("not a JSON object") }
+        func int(_ key: String, in object: JSON? = nil, default value: Int? = nil) throws -> Int {
             let v = (object ?? json)[key]
-            if let v = v as? Int { return v }
-            if let list = v as? [Int], let first = list.first { return first }  // e.g. several eos ids
-            if v == nil || v is NSNull, let value { return value }
+            if let v = v?.intValue { return v }
+            if let first = v?.arrayValue?.first?.intValue { return first }  // e.g. several eos ids
+            if v == nil || v == .null, let value { return value }
             throw fail("missing or non-integer key \(key)")
         }
-        func float(_ key: String, in object: [String: Any]? = nil, default value: Double? = nil) throws -> Double {
+        func float(_ key: String, in object: JSON? = nil, default value: Double? = nil) throws -> Double {
             let v = (object ?? json)[key]
-            if v == nil || v is NSNull, let value { return value }
-            guard let d = v as? Double else { throw fail("missing or non-numeric key \(key)") }
+            if v == nil || v == .null, let value { return value }
+            guard let d = v?.numberValue else { throw fail("missing or non-numeric key \(key)") }
             return d
         }
-        func flag(_ key: String) -> Bool { (json[key] as? Bool) ?? false }
+        func flag(_ key: String) -> Bool { json[key]?.boolValue ?? false }
         func refuse(_ key: String, _ value: Any, _ why: String) -> CheckpointError {
             fail("\(key) \(value) is not supported (\(why))")
         }
 
-        let modelType = (json["model_type"] as? String) ?? "llama"
+        let modelType = json["model_type"]?.stringValue ?? "llama"
         guard supportedModelTypes.contains(modelType) else {
             throw refuse("model_type", "\"\(modelType)\"", "only \(supportedModelTypes.joined(separator: ", "))")
         }
         let qwen2 = modelType == "qwen2"
-        if let architectures = json["architectures"] as? [String] {
+        if let architectures = json["architectures"]?.arrayValue?.compactMap(\.stringValue) {
             let known = ["LlamaForCausalLM", "Qwen2ForCausalLM"]
             for a in architectures where !known.contains(a) {
                 throw refuse("architectures", "\"\(a)\"", "only \(known.joined(separator: ", "))")
             }
         }
         for key in ["num_experts", "num_local_experts", "n_routed_experts"] {
-            if let n = json[key] as? Int, n > 0 { throw refuse(key, n, "mixture of experts is not implemented") }
+            if let n = json[key]?.intValue, n > 0 { throw refuse(key, n, "mixture of experts is not implemented") }
         }
         if flag("use_sliding_window") {
             throw refuse("use_sliding_window", true, "sliding window attention is not implemented; sliding_window "
-                + "\(json["sliding_window"].map { "\($0)" } ?? "(unset)")")
+                + "\(json["sliding_window"]?.intValue.map { "\($0)" } ?? "(unset)")")
         }
         // Llama's attention_bias puts a bias on o_proj too; Qwen2 has q/k/v biases always.
         if !qwen2 && flag("attention_bias") { throw refuse("attention_bias", true, "for model_type llama it adds an o_proj bias") }
         if flag("mlp_bias") { throw refuse("mlp_bias", true, "no MLP biases") }
-        if let act = json["hidden_act"] as? String, act != "silu" { throw refuse("hidden_act", "\"\(act)\"", "only silu") }
+        if let act = json["hidden_act"]?.stringValue, act != "silu" { throw refuse("hidden_act", "\"\(act)\"", "only silu") }
 
         // RoPE: transformers < 5 writes rope_theta (and rope_scaling); 5 writes
         // rope_parameters {rope_theta, rope_type, ...}. Plain RoPE and llama3 are implemented.
-        let rope = (json["rope_parameters"] as? [String: Any]) ?? (json["rope_scaling"] as? [String: Any])
-        let ropeType = (rope?["rope_type"] as? String) ?? (rope?["type"] as? String) ?? "default"
+        let rope = [json["rope_parameters"], json["rope_scaling"]].compactMap { $0 }.first { if case .object = $0 { true } else { false } }
+        let ropeType = rope?["rope_type"]?.stringValue ?? rope?["type"]?.stringValue ?? "default"
         let ropeTheta = try float("rope_theta", in: json["rope_theta"] == nil ? rope : nil, default: 10_000)
         var scaling: RoPEScaling?
         switch ropeType {
@@ -126,7 +124,7 @@ public enum LlamaConfigFile {
         default:
             throw refuse("rope_type", "\"\(ropeType)\"", "only default and llama3")
         }
-        if let partial = json["partial_rotary_factor"] as? Double, partial != 1 {
+        if let partial = json["partial_rotary_factor"]?.numberValue, partial != 1 {
             throw refuse("partial_rotary_factor", partial, "RoPE on every channel only")
         }
 
@@ -136,10 +134,10 @@ public enum LlamaConfigFile {
             heads: heads, kvHeads: try int("num_key_value_heads", default: heads),
             hiddenDim: try int("intermediate_size"),
             ropeTheta: Float(ropeTheta), rmsNormEps: Float(try float("rms_norm_eps", default: 1e-6)),
-            tiedEmbeddings: (json["tie_word_embeddings"] as? Bool) ?? false,
+            tiedEmbeddings: json["tie_word_embeddings"]?.boolValue ?? false,
             maxSeqLen: try int("max_position_embeddings", default: 2048),
             attentionBias: qwen2, ropeScaling: scaling,
-            headDim: json["head_dim"] is NSNull ? nil : try json["head_dim"].map { _ in try int("head_dim") })
+            headDim: json["head_dim"] == .null ? nil : try json["head_dim"].map { _ in try int("head_dim") })
         do { try config.validate() } catch { throw fail("\(error)") }
         let specials = SpecialTokens(bos: try int("bos_token_id", default: 1), eos: try int("eos_token_id", default: 2),
                                      pad: try int("pad_token_id", default: 0))

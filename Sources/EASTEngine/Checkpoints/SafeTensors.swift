@@ -101,25 +101,33 @@ public struct SafeTensorsFile {
         let dataStart = 8 + Int(headerLength)
         self.dataStart = dataStart
         let dataSize = data.count - dataStart
-        let object: Any
+        let object: JSON
         do {
-            object = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<dataStart))
+            object = try JSON.parse(String(decoding: data.subdata(in: 8..<dataStart), as: UTF8.self))
         } catch {
-            throw fail("corrupt header: not JSON")
+            throw fail("corrupt header: not JSON (\(error))")
         }
-        guard let header = object as? [String: Any] else { throw fail("corrupt header: not a JSON object") }
+        guard case let .object(header) = object else { throw fail("corrupt header: not a JSON object") }
 
+        /// A list of integers, or nil if any element is not one (an integer
+        /// past Int's range counts as Int.max: an impossible size, refused below).
+        func integers(_ value: JSON?) -> [Int]? {
+            guard let list = value?.arrayValue else { return nil }
+            let ints = list.compactMap { $0.intValue ?? ($0.numberValue.map { $0.rounded() == $0 && $0 > 0 ? Int.max : nil } ?? nil) }
+            return ints.count == list.count ? ints : nil
+        }
         var tensors: [String: Info] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in header {
             if name == "__metadata__" {
-                metadata = (value as? [String: String]) ?? [:]
+                if case let .object(pairs) = value {
+                    for (key, text) in pairs { if let text = text.stringValue { metadata[key] = text } }
+                }
                 continue
             }
-            guard let entry = value as? [String: Any],
-                  let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int],
-                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+            guard let dtype = value["dtype"]?.stringValue,
+                  let shape = integers(value["shape"]),
+                  let offsets = integers(value["data_offsets"]), offsets.count == 2
             else { throw fail("corrupt header entry for tensor \(name)") }
             guard let type = DType(rawValue: dtype) else {
                 throw fail("tensor \(name) has dtype \(dtype); only F32, BF16 and F16 are supported")
