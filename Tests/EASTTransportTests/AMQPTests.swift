@@ -16,6 +16,19 @@ import Testing
         return (queue, dead, exchange)
     }
 
+    /// A message the broker keeps refusing is sent again a few times, then
+    /// the publish fails as a lost connection: a new channel learns the
+    /// queues' current leaders, where a channel opened during a failover may
+    /// keep sending to a dead one.
+    @Test func publishRefusedAgainAndAgainCountsAsALostConnection() throws {
+        let c = try AMQPConnection(endpoint: Servers.amqp)
+        let queue = Servers.unique("test.full")
+        try c.declareQueue(queue, arguments: [("x-max-length", .int(0)), ("x-overflow", .string("reject-publish"))])
+        defer { try? c.deleteQueue(queue) }
+        let error = try #require(throws: AMQPError.self) { try c.publish(exchange: "", routingKey: queue, body: Array("x".utf8)) }
+        #expect(error.connectionLost && "\(error)".contains("refused 1 message(s) (nack) \(AMQPConnection.resends + 1) time(s)"), "\(error)")
+    }
+
     @Test func publishConfirmConsumeAckAndDeadLetter() throws {
         let c = try AMQPConnection(endpoint: Servers.amqp)
         let (queue, dead, _) = try declare(c)

@@ -71,10 +71,6 @@ public final class SamplerWorker: Worker {
     /// Most recently used last.
     private var policies: [Loaded] = []
     static let loadedPolicies = 4
-    /// Seconds finished results refused by the broker are sent again before
-    /// their jobs are requeued (a quorum queue regains its majority when a
-    /// lost node comes back, usually well within this).
-    static let refusedPublishPatience: Double = 300
 
     /// `maxRows` samples decode together (64: eight questions at n = 8).
     public init(environment: WorkerEnvironment, maxRows: Int = 64, jobsInHand: Int? = nil) {
@@ -152,26 +148,18 @@ public final class SamplerWorker: Worker {
             }
             let deliveries = finished.map(\.delivery)
             // Not waited for: the next step decodes while the connection
-            // thread publishes. Results the broker refuses (a queue without
-            // a majority of its replicas, until a node comes back) are sent
-            // again for up to `refusedPublishPatience` before their jobs are
-            // requeued: the samples are paid for, and each requeue counts
-            // toward the delivery limit, after which a job is dead-lettered.
-            // On a lost connection the jobs stay unacked and come back.
+            // thread publishes; if the publish fails the jobs stay unacked
+            // and the broker redelivers them (on a lost connection, which a
+            // publish the broker keeps refusing counts as) or they are
+            // requeued here.
             client.submit { connection in
-                let deadline = Date().addingTimeInterval(Self.refusedPublishPatience)
-                while true {
-                    do {
-                        try connection.publish(messages)
-                        break
-                    } catch let error as AMQPError where error.connectionLost {
-                        throw error
-                    } catch where Date() < deadline {
-                        continue
-                    } catch {
-                        for d in deliveries { try connection.nack(d, requeue: true) }
-                        throw error
-                    }
+                do {
+                    try connection.publish(messages)
+                } catch let error as AMQPError where error.connectionLost {
+                    throw error
+                } catch {
+                    for d in deliveries { try connection.nack(d, requeue: true) }
+                    throw error
                 }
                 for d in deliveries { try connection.ack(d) }
             }

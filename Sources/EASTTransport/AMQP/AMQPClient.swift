@@ -282,6 +282,7 @@ public final class AMQPClient: @unchecked Sendable {
                 let next = nodes[node]
                 condition.unlock()
                 log("\(error); reconnecting" + (nodes.count > 1 ? " to \(next)" : ""))
+                if nodes.count > 1 { settle() }
             } catch {
                 log("\(error)")
             }
@@ -296,6 +297,21 @@ public final class AMQPClient: @unchecked Sendable {
         }
         requests.removeAll()
         condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Seconds to wait after losing a node of a cluster before connecting to
+    /// the next. The lost node's quorum queues elect new leaders within about
+    /// a second, and RabbitMQ 3.10 gives a channel opened before the queues'
+    /// records name them the dead leader: its consumers then get nothing and
+    /// its publishes are refused until that node comes back.
+    public static let failoverSettle: Double = 3
+
+    /// Waits `failoverSettle` seconds, or less if the client is closed.
+    private func settle() {
+        let until = Date().addingTimeInterval(Self.failoverSettle)
+        condition.lock()
+        while !stopping, Date() < until { _ = condition.wait(until: until) }
         condition.unlock()
     }
 

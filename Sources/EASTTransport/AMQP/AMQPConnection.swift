@@ -203,9 +203,10 @@ public final class AMQPConnection {
     /// confirmed every one (one round trip for the batch, not one each).
     /// Messages the broker refuses (nack: a quorum queue without a leader
     /// for a moment, while its replicas elect one) are sent again, up to
-    /// `resends` times, a second apart. A lost connection throws: the
-    /// unconfirmed messages are then the caller's to send again
-    /// (`AMQPClient.perform` does, on the next connection).
+    /// `resends` times, a second apart, and then count as a lost connection.
+    /// A lost connection throws: the unconfirmed messages are then the
+    /// caller's to send again (`AMQPClient.perform` does, on the next
+    /// connection).
     public func publish(_ messages: [(exchange: String, routingKey: String, body: [UInt8])], timeout: Double = 30) throws {
         let state = try live()
         let deadline = Date().addingTimeInterval(timeout)
@@ -227,7 +228,10 @@ public final class AMQPConnection {
             let refused = sequences.keys.filter { nacked.remove($0) != nil }.compactMap { sequences[$0] }.sorted()
             if refused.isEmpty { return }
             guard attempt < Self.resends, Date().addingTimeInterval(1) < deadline else {
-                throw AMQPError(context: "publish", reason: "the broker refused \(refused.count) message(s) (nack) \(attempt + 1) time(s)", connectionLost: false)
+                // Counted as a lost connection: a new channel (on the next node)
+                // learns the queues' current leaders, where this one may keep
+                // sending to a dead one (see AMQPClient.failoverSettle).
+                throw AMQPError(context: "publish", reason: "the broker refused \(refused.count) message(s) (nack) \(attempt + 1) time(s)", connectionLost: true)
             }
             Thread.sleep(forTimeInterval: 1)
             pending = ArraySlice(refused.map { messages[$0] })
