@@ -67,7 +67,7 @@ run_kind() {  # KIND binary|text SEED-FILES... -- (then the mutant is $m, its fo
         elif [ -n "$message" ]; then
             clean=$((clean + 1))
             if [[ "$message" == *"$(basename "$m")"* || "$message" == *"$d"* || "$message" == *"$(dirname "$m")"* \
-                  || "$message" =~ field|key|line\ [0-9]|[a-z_]+\.[a-z_]+|\"[a-z_]+\"|tensor|header ]]; then
+                  || "$message" =~ field|key|line\ [0-9]|[a-z_]+\.[a-z_]+|\"[a-z_]+\"|tensor|header|run\ spec ]]; then
                 named=$((named + 1))
             fi
         else
