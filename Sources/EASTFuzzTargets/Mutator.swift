@@ -1,3 +1,4 @@
+import EASTCore
 import Foundation
 
 /// Seeded mutations of a valid file, the way a careless tool or a hostile
@@ -10,20 +11,11 @@ import Foundation
 public struct Mutator {
     public enum Kind: String, Sendable { case binary, text }
 
-    private var state: UInt64
+    private var random: SeededGenerator
 
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    public init(seed: UInt64) { random = SeededGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
 
-    /// SplitMix64: small, fast and the same on every machine.
-    private mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    private mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
+    private mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(random.next() % UInt64(n)) }
 
     /// One mutant of `data`: one to three edits.
     public mutating func mutate(_ data: Data, as kind: Kind) -> Data {

@@ -107,7 +107,7 @@ import Testing
         #expect(!AnswerEquivalence.equivalent(a, b))
     }
 
-    /// The peer disagreements of issue #17, and the forms it asked for.
+    /// Forms on which Math-Verify and the earlier grader disagreed, and the forms a grader at its level must accept.
     @Test(arguments: [
         ("10{,}000", "10000"), ("(p,q)=(3,2)", "(3,2)"), ("f(x)=1", "1"), ("x = 11", "x = 5+5+1 = 7 = 11"),
         ("3.14", "\\approx 3.14"), ("\\{3,2,1\\}", "\\{1,2,3\\}"), ("6 \\text{ and } 8", "6,8"), ("6,8", "6; 8"),

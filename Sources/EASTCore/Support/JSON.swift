@@ -46,6 +46,11 @@ public enum JSON: Equatable, Sendable {
         return nil
     }
 
+    public var objectValue: [(String, JSON)]? {
+        if case let .object(pairs) = self { return pairs }
+        return nil
+    }
+
     public var boolValue: Bool? {
         if case let .bool(b) = self { return b }
         return nil

@@ -88,9 +88,7 @@ public enum Checkpoint {
         }
         let json = try? JSON.parse(String(decoding: try CheckpointError.reading(index), as: UTF8.self))
         var map: [String: String] = [:]
-        if case let .object(pairs)? = json?["weight_map"] {
-            for (tensor, file) in pairs { if let file = file.stringValue { map[tensor] = file } }
-        }
+        for (tensor, file) in json?["weight_map"]?.objectValue ?? [] { if let file = file.stringValue { map[tensor] = file } }
         guard let first = map.values.sorted().first else {
             throw CheckpointError(file: index, message: "no weight_map of tensor names to shard files")
         }

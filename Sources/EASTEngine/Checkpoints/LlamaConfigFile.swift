@@ -110,7 +110,7 @@ public enum LlamaConfigFile {
 
         // RoPE: transformers < 5 writes rope_theta (and rope_scaling); 5 writes
         // rope_parameters {rope_theta, rope_type, ...}. Plain RoPE and llama3 are implemented.
-        let rope = [json["rope_parameters"], json["rope_scaling"]].compactMap { $0 }.first { if case .object = $0 { true } else { false } }
+        let rope = [json["rope_parameters"], json["rope_scaling"]].first { $0?.objectValue != nil } ?? nil
         let ropeType = rope?["rope_type"]?.stringValue ?? rope?["type"]?.stringValue ?? "default"
         let ropeTheta = try float("rope_theta", in: json["rope_theta"] == nil ? rope : nil, default: 10_000)
         var scaling: RoPEScaling?

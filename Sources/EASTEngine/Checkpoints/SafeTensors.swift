@@ -109,20 +109,22 @@ public struct SafeTensorsFile {
         }
         guard case let .object(header) = object else { throw fail("corrupt header: not a JSON object") }
 
-        /// A list of integers, or nil if any element is not one (an integer
-        /// past Int's range counts as Int.max: an impossible size, refused below).
+        /// A list of integers, or nil if any element is not one.
         func integers(_ value: JSON?) -> [Int]? {
+            func integer(_ v: JSON) -> Int? {
+                if let i = v.intValue { return i }
+                guard let x = v.numberValue, x.rounded() == x, x > 0 else { return nil }
+                return Int.max  // past Int's range: an impossible size, refused below
+            }
             guard let list = value?.arrayValue else { return nil }
-            let ints = list.compactMap { $0.intValue ?? ($0.numberValue.map { $0.rounded() == $0 && $0 > 0 ? Int.max : nil } ?? nil) }
+            let ints = list.compactMap(integer)
             return ints.count == list.count ? ints : nil
         }
         var tensors: [String: Info] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in header {
             if name == "__metadata__" {
-                if case let .object(pairs) = value {
-                    for (key, text) in pairs { if let text = text.stringValue { metadata[key] = text } }
-                }
+                for (key, text) in value.objectValue ?? [] { if let text = text.stringValue { metadata[key] = text } }
                 continue
             }
             guard let dtype = value["dtype"]?.stringValue,

@@ -315,7 +315,7 @@ public struct ExperimentSpec: Equatable, Sendable {
         // Brackets and aliases count outside quoted strings and comments; a
         // quote or an alias starts only where a value can (after a space,
         // a line break, a bracket, a comma or a colon), as in YAML.
-        let valueStart: Set<UInt8> = [0x20, 0x0A, 0x09, 0x5B, 0x7B, 0x2C, 0x3A]
+        let valueStart: Set<UInt8> = [0x20, 0x0A, 0x09, 0x5B, 0x7B, 0x2C, 0x3A], brackets: Set<UInt8> = [0x5B, 0x7B, 0x5D, 0x7D]
         var depth = 0, line = 1
         var quote: UInt8? = nil, escaped = false, comment = false, previous: UInt8 = 0x0A
         for byte in text.utf8 {
@@ -326,7 +326,7 @@ public struct ExperimentSpec: Equatable, Sendable {
                 if escaped { escaped = false } else if byte == 0x5C && open == 0x22 { escaped = true } else if byte == open { quote = nil }
                 continue
             }
-            guard valueStart.contains(previous) || [0x5B, 0x7B, 0x5D, 0x7D].contains(byte) else { continue }
+            guard valueStart.contains(previous) || brackets.contains(byte) else { continue }
             switch byte {
             case 0x22, 0x27: quote = byte  // " '
             case 0x23: comment = true  // #
